@@ -1,0 +1,170 @@
+//! Editing one top-level field of a JSON object without re-serializing the rest, so a body
+//! forwarded to an upstream keeps the client's exact bytes — key order, number forms,
+//! escapes, and thinking signatures — everywhere but the field that had to change.
+
+use std::ops::Range;
+
+/// The byte range of the value of `key` in the top-level object `body`, if present.
+/// `body` must be valid JSON (it has been parsed already).
+pub fn top_level_value(body: &[u8], key: &str) -> Option<Range<usize>> {
+    let mut i = skip_ws(body, 0);
+    if body.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(body, i);
+        match body.get(i)? {
+            b'}' => return None,
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = string_end(body, i)?;
+        let this_key = &body[i + 1..key_end - 1];
+        i = skip_ws(body, key_end);
+        if body.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(body, i + 1);
+        let value_end = value_end(body, i)?;
+        if key_matches(this_key, key) {
+            return Some(i..value_end);
+        }
+        i = value_end;
+    }
+}
+
+/// `body` with the value of top-level `key` replaced by `raw` (JSON text), or `key: raw`
+/// inserted first when absent. `None` if `body` is not an object.
+pub fn set_top_level(body: &[u8], key: &str, raw: &str) -> Option<Vec<u8>> {
+    if let Some(span) = top_level_value(body, key) {
+        let mut out = Vec::with_capacity(body.len() + raw.len());
+        out.extend_from_slice(&body[..span.start]);
+        out.extend_from_slice(raw.as_bytes());
+        out.extend_from_slice(&body[span.end..]);
+        return Some(out);
+    }
+    let open = skip_ws(body, 0);
+    if body.get(open) != Some(&b'{') {
+        return None;
+    }
+    let empty = body.get(skip_ws(body, open + 1)) == Some(&b'}');
+    let key_json = serde_json::to_string(key).ok()?;
+    let mut out = Vec::with_capacity(body.len() + key_json.len() + raw.len() + 2);
+    out.extend_from_slice(&body[..=open]);
+    out.extend_from_slice(key_json.as_bytes());
+    out.push(b':');
+    out.extend_from_slice(raw.as_bytes());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(&body[open + 1..]);
+    Some(out)
+}
+
+fn key_matches(raw_key: &[u8], key: &str) -> bool {
+    if raw_key.contains(&b'\\') {
+        // An escaped key: compare its decoded form.
+        let quoted = [b"\"".as_slice(), raw_key, b"\""].concat();
+        serde_json::from_slice::<String>(&quoted).is_ok_and(|k| k == key)
+    } else {
+        raw_key == key.as_bytes()
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r')) {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the string starting at `i` (which is a `"`).
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match b.get(j)? {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+}
+
+/// Index just past the value starting at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => string_end(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = string_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while b
+                .get(j)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+            {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_replaces_only_the_top_level_key() {
+        let body = br#"{"messages":[{"model":"inner","content":"a \" } model"}], "model" : "claude-x" ,"n":1.50}"#;
+        let span = top_level_value(body, "model").unwrap();
+        assert_eq!(&body[span], br#""claude-x""#);
+        let out = set_top_level(body, "model", r#""glm-5""#).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"messages":[{"model":"inner","content":"a \" } model"}], "model" : "glm-5" ,"n":1.50}"#
+        );
+        assert_eq!(&body[top_level_value(body, "n").unwrap()], b"1.50");
+    }
+
+    #[test]
+    fn inserts_missing_keys() {
+        let out =
+            set_top_level(br#"{"a":1}"#, "stream_options", r#"{"include_usage":true}"#).unwrap();
+        assert_eq!(out, br#"{"stream_options":{"include_usage":true},"a":1}"#);
+        let out = set_top_level(b" { } ", "k", "true").unwrap();
+        assert_eq!(out, br#" {"k":true } "#);
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["k"], true);
+        assert!(set_top_level(b"[1]", "k", "1").is_none());
+    }
+
+    #[test]
+    fn escaped_keys_match() {
+        let body = br#"{"mod\u0065l":"x"}"#;
+        assert_eq!(&body[top_level_value(body, "model").unwrap()], br#""x""#);
+    }
+}

@@ -1,0 +1,13 @@
+//! Wire types of the OpenAI and Anthropic APIs, the SSE codec, and translation between the
+//! two. Pure: no I/O, no clocks, so every rule is testable with recorded fixtures.
+
+pub mod anthropic;
+pub mod error;
+pub mod json_edit;
+pub mod openai;
+pub mod sse;
+pub mod translate;
+mod wire;
+
+pub use error::RequestError;
+pub use wire::TextOr;

@@ -1,0 +1,11 @@
+//! Anthropic clients served by OpenAI-format deployments: the request goes Anthropic →
+//! OpenAI, the response and stream come back OpenAI → Anthropic.
+
+mod content;
+mod request;
+mod response;
+mod stream;
+
+pub use request::{anthropic_request_to_openai, messages_request_to_chat};
+pub use response::{chat_completion_to_message, openai_response_to_anthropic};
+pub use stream::OpenAiToAnthropicStream;
