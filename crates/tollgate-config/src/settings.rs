@@ -1,0 +1,96 @@
+//! Process-wide settings: listen addresses, credentials, limits and logging.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Secret;
+
+/// Default limit on a request body: large enough for prompts with several images.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 50 * 1024 * 1024;
+/// Default `TOLLGATE_GITHUB_URL`: where the device flow runs.
+pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
+/// Default `TOLLGATE_GITHUB_API_URL`: the Copilot token exchange and quota.
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+/// Default upstream timeout when neither the model nor the settings set one (LiteLLM's).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Settings that come from the environment and `*_settings` sections.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address for both servers.
+    pub host: String,
+    /// Proxy port (4000).
+    pub port: u16,
+    /// Auth helper port (4001).
+    pub auth_port: u16,
+    /// The admin key.
+    pub master_key: Option<Secret<String>>,
+    /// A shared token accepted like a key.
+    pub static_token: Option<Secret<String>>,
+    /// Largest accepted request body in bytes.
+    pub max_request_bytes: usize,
+    /// Default upstream timeout.
+    pub request_timeout: Duration,
+    /// Default for `drop_params` on every model.
+    pub drop_params: bool,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// `DATABASE_URL`, when set.
+    pub database_url: Option<Secret<String>>,
+    /// Where local state lives.
+    pub data_dir: PathBuf,
+    /// Keep (redacted) request and response bodies in spend records.
+    pub store_prompts: bool,
+    /// Raw spend records older than this are deleted (rollups are kept).
+    pub spend_log_retention: Option<Duration>,
+    /// `CLAUDE_OAUTH_TOKENS`: Claude OAuth tokens used in turn for Anthropic deployments
+    /// without a key of their own.
+    pub claude_oauth_tokens: Vec<Secret<String>>,
+    /// `CLAUDE_TOKEN_MODE=passthrough`: use the client's own Claude token when it sends one.
+    pub claude_passthrough: bool,
+    /// `CLAUDE_TOKEN_COOLDOWN`: how long a pooled token rests after a 429 (default 60 s).
+    pub claude_token_cooldown: Duration,
+    /// `TOLLGATE_SECRET_KEY`: encrypts provider credentials at rest.
+    pub secret_key: Option<Secret<String>>,
+    /// GitHub itself, for the device flow (`TOLLGATE_GITHUB_URL`), without a trailing `/`.
+    pub github_url: String,
+    /// GitHub's API, for the Copilot token exchange and quota (`TOLLGATE_GITHUB_API_URL`),
+    /// without a trailing `/`.
+    pub github_api_url: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 4000,
+            auth_port: 4001,
+            master_key: None,
+            static_token: None,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            drop_params: false,
+            log_format: LogFormat::Human,
+            database_url: None,
+            data_dir: PathBuf::from("./tollgate-data"),
+            store_prompts: false,
+            spend_log_retention: None,
+            claude_oauth_tokens: Vec::new(),
+            claude_passthrough: false,
+            claude_token_cooldown: Duration::from_secs(60),
+            secret_key: None,
+            github_url: DEFAULT_GITHUB_URL.to_owned(),
+            github_api_url: DEFAULT_GITHUB_API_URL.to_owned(),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+// Helpers outside `#[test]` functions unwrap too: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tollgate_config::{Diagnostic, LogFormat, MapEnv, ProviderKind, from_yaml_str, load};
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+}
+
+fn env(pairs: &[(&str, &str)]) -> MapEnv {
+    MapEnv::from_pairs(pairs.iter().copied())
+}
+
+#[test]
+fn the_example_configs_load() {
+    let none = env(&[]);
+    for name in ["copilot-claude-code.yaml", "copilot-fallbacks.yaml", "multi-provider.yaml"] {
+        let cfg = load(Some(&example(name)), &none).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!cfg.models.is_empty(), "{name}");
+    }
+}
+
+#[test]
+fn copilot_fallbacks_reports_what_is_not_built_and_resolves_the_master_key() {
+    let cfg = load(
+        Some(&example("copilot-fallbacks.yaml")),
+        &env(&[("LITELLM_MASTER_KEY", "sk-master")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.settings.master_key.as_ref().map(|k| k.expose().as_str()), Some("sk-master"));
+    assert_eq!(cfg.settings.log_format, LogFormat::Json);
+    assert!(cfg.settings.store_prompts);
+    assert!(cfg.models.iter().all(|m| m.drop_params));
+    let texts: Vec<String> = cfg.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        cfg.diagnostics.iter().any(|d| matches!(d, Diagnostic::NotYetSupported { key, .. } if key == "general_settings.store_model_in_db")),
+        "{texts:#?}"
+    );
+    assert!(!texts.iter().any(|t| t.contains("fallbacks")), "{texts:#?}");
+    assert_eq!(
+        cfg.models[0].fallbacks,
+        ["github_copilot/gemini-3-pro-preview", "github_copilot/gpt-5-mini"]
+    );
+    assert_eq!(cfg.models[1].fallbacks, ["github_copilot/gpt-5-mini"]);
+    assert!(
+        texts.iter().any(|t| t.contains("model_list[0].litellm_params.supports_tool_calling")),
+        "{texts:#?}"
+    );
+    let star = cfg.models.iter().find(|m| m.model_name == "*").unwrap();
+    assert_eq!(star.provider, ProviderKind::GithubCopilot);
+    assert_eq!(star.upstream_model, "claude-opus-4.6");
+    assert_eq!(cfg.models[0].extra_headers.len(), 2);
+}
+
+#[test]
+fn multi_provider_reports_unset_keys_and_the_misplaced_master_key() {
+    let cfg = load(Some(&example("multi-provider.yaml")), &env(&[("ZAI_API_KEY", "zk")])).unwrap();
+    let glm = &cfg.models[0];
+    assert_eq!(glm.provider, ProviderKind::Anthropic);
+    assert_eq!(glm.api_base.as_deref(), Some("https://api.z.ai/api/anthropic"));
+    assert_eq!(glm.api_key.as_ref().map(|k| k.expose().as_str()), Some("zk"));
+    let openrouter = &cfg.models[2];
+    assert_eq!(openrouter.provider, ProviderKind::OpenAi);
+    assert_eq!(openrouter.upstream_model, "qwen/qwen3.6-plus:free");
+    assert!(cfg.diagnostics.iter().any(|d| matches!(d,
+        Diagnostic::MissingEnv { key, var } if key == "model_list[2].litellm_params.api_key" && var == "OPENROUTER_API_KEY")));
+    assert!(cfg.diagnostics.iter().any(|d| matches!(d,
+        Diagnostic::MissingEnv { key, .. } if key == "litellm_settings.master_key")));
+    // Kimi's extra header refers to an unset variable: left out, not sent empty.
+    assert!(cfg.models[3].extra_headers.is_empty());
+
+    let cfg =
+        load(Some(&example("multi-provider.yaml")), &env(&[("LITELLM_MASTER_KEY", "m")])).unwrap();
+    assert!(cfg.settings.master_key.is_some());
+    assert!(cfg.diagnostics.iter().any(|d| matches!(d, Diagnostic::Misplaced { .. })));
+}
+
+#[test]
+fn no_file_means_defaults() {
+    let cfg = load(None, &env(&[])).unwrap();
+    assert!(cfg.is_default());
+    assert_eq!(cfg.settings.port, 4000);
+    assert_eq!(cfg.settings.auth_port, 4001);
+    assert!(cfg.diagnostics.is_empty());
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let yaml = "general_settings:\n  master_key: sk-file\n";
+    let cfg = from_yaml_str(
+        yaml,
+        None,
+        &env(&[
+            ("TOLLGATE_MASTER_KEY", "sk-env"),
+            ("TOLLGATE_PORT", "4100"),
+            ("PROXY_STATIC_TOKEN", "shared"),
+            ("TOLLGATE_LOG_FORMAT", "json"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(cfg.settings.master_key.unwrap().expose(), "sk-env");
+    assert_eq!(cfg.settings.port, 4100);
+    assert_eq!(cfg.settings.static_token.unwrap().expose(), "shared");
+    assert_eq!(cfg.settings.log_format, LogFormat::Json);
+    let cfg = from_yaml_str(yaml, None, &env(&[("LITELLM_MASTER_KEY", "sk-litellm")])).unwrap();
+    assert_eq!(cfg.settings.master_key.unwrap().expose(), "sk-litellm");
+}
+
+#[test]
+fn github_urls_default_to_github_and_come_from_the_environment() {
+    let cfg = load(None, &env(&[])).unwrap();
+    assert_eq!(cfg.settings.github_url, "https://github.com");
+    assert_eq!(cfg.settings.github_api_url, "https://api.github.com");
+    let cfg = load(
+        None,
+        &env(&[
+            ("TOLLGATE_GITHUB_URL", "http://127.0.0.1:9000/"),
+            ("TOLLGATE_GITHUB_API_URL", " https://ghe.example.com/api/v3 "),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(cfg.settings.github_url, "http://127.0.0.1:9000");
+    assert_eq!(cfg.settings.github_api_url, "https://ghe.example.com/api/v3");
+    let err = load(None, &env(&[("TOLLGATE_GITHUB_URL", "github.com")])).unwrap_err();
+    assert_eq!(err.key, "TOLLGATE_GITHUB_URL");
+    assert!(err.reason.contains("http://"), "{err}");
+}
+
+fn error_of(yaml: &str) -> String {
+    from_yaml_str(yaml, Some(Path::new("cfg.yaml")), &env(&[])).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_values_name_file_key_and_reason() {
+    let e = error_of(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      timeout: soon\n",
+    );
+    assert!(e.starts_with("cfg.yaml: `model_list[0].litellm_params.timeout`"), "{e}");
+    assert!(e.contains("expected a number"), "{e}");
+
+    let e = error_of(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: azure/gpt-4o\n",
+    );
+    assert!(e.contains("`model_list[0].litellm_params.model`") && e.contains("azure"), "{e}");
+
+    let e = error_of("model_list:\n  - model_name: a\n    litellm_params: {}\n");
+    assert!(
+        e.contains("model_list[0].litellm_params") && e.contains("missing field `model`"),
+        "{e}"
+    );
+
+    let e = error_of(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      api_base: localhost:8080\n",
+    );
+    assert!(e.contains("api_base") && e.contains("http://"), "{e}");
+
+    let e =
+        error_of("model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/*\n");
+    assert!(e.contains("needs a pattern"), "{e}");
+
+    let e = error_of("general_settings:\n  max_request_size_mb: -1\n");
+    assert!(e.contains("general_settings.max_request_size_mb"), "{e}");
+
+    let e = error_of("model_list: [\n");
+    assert!(e.contains("not valid YAML"), "{e}");
+
+    let e = error_of("model_list: 5\n");
+    assert!(e.contains("`model_list`"), "{e}");
+}
+
+#[test]
+fn unknown_keys_are_named() {
+    let cfg = from_yaml_str(
+        "colour: blue\nmodel_list:\n  - model_name: a\n    litellm_params:\n      model: gpt-4o\n      tempurature: 1\n",
+        None,
+        &env(&[]),
+    )
+    .unwrap();
+    let texts: Vec<String> = cfg.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(texts.contains(&"unknown key `colour` is ignored".to_owned()), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("model_list[0].litellm_params.tempurature")),
+        "{texts:?}"
+    );
+    assert_eq!(cfg.models[0].provider, ProviderKind::OpenAi);
+}
+
+#[test]
+fn timeouts_and_weights_are_parsed() {
+    let cfg = from_yaml_str(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      timeout: \"2.5\"\n      weight: 3\n      extra_headers:\n        X-Team: blue\nrouter_settings:\n  timeout: 30\n",
+        None,
+        &env(&[]),
+    )
+    .unwrap();
+    let m = &cfg.models[0];
+    assert_eq!(m.timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(m.weight, 3.0);
+    assert_eq!(m.extra_headers[0].0, "X-Team");
+    assert_eq!(cfg.settings.request_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn prices_access_groups_and_retention_are_read() {
+    let cfg = from_yaml_str(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n    model_info:\n      access_groups: [beta]\n      input_cost_per_token: 0.000001\n      output_cost_per_token: 0.000002\ngeneral_settings:\n  maximum_spend_logs_retention_period: 30d\n",
+        None,
+        &env(&[]),
+    )
+    .unwrap();
+    assert_eq!(cfg.models[0].access_groups, ["beta"]);
+    assert_eq!(cfg.models[0].pricing.input, Some(0.000001));
+    assert_eq!(cfg.models[0].pricing.output, Some(0.000002));
+    assert_eq!(cfg.settings.spend_log_retention, Some(Duration::from_secs(30 * 86_400)));
+    assert!(cfg.diagnostics.is_empty(), "{:?}", cfg.diagnostics);
+    let e = error_of(
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n    model_info:\n      input_cost_per_token: -1\n",
+    );
+    assert!(e.contains("model_list[0].model_info.input_cost_per_token"), "{e}");
+    let e = error_of("general_settings:\n  maximum_spend_logs_retention_period: forever\n");
+    assert!(e.contains("maximum_spend_logs_retention_period"), "{e}");
+    assert_eq!(tollgate_config::parse_period("90m"), Some(Duration::from_secs(5400)));
+    assert_eq!(tollgate_config::parse_period("0d"), None);
+    assert_eq!(tollgate_config::parse_period("5x"), None);
+}
+
+#[test]
+fn router_settings_are_read_from_both_sections() {
+    let cfg = load(Some(&example("multi-provider.yaml")), &env(&[])).unwrap();
+    let patterns: Vec<&str> = cfg.router.fallbacks.iter().map(|r| r.pattern.as_str()).collect();
+    assert_eq!(patterns, ["claude-*", "anthropic/*", "anthropic/claude-haiku-*"]);
+    assert_eq!(cfg.router.fallbacks[2].chain, ["glm-fast"]);
+    let cfg = from_yaml_str(
+        "router_settings:\n  routing_strategy: least-busy\n  num_retries: 2\n  allowed_fails: 1\n  cooldown_time: 30\n  retry_policy:\n    RateLimitErrorRetries: 4\n  context_window_fallbacks:\n    - small: [large]\nlitellm_settings:\n  fallbacks: [{a: [b]}]\n  default_fallbacks: [c]\n",
+        None,
+        &env(&[]),
+    )
+    .unwrap();
+    let r = &cfg.router;
+    assert_eq!(r.strategy, tollgate_config::RoutingStrategy::LeastBusy);
+    assert_eq!((r.num_retries, r.allowed_fails), (2, 1));
+    assert_eq!(r.cooldown_time, Duration::from_secs(30));
+    assert_eq!(r.retry_policy.rate_limit, Some(4));
+    assert_eq!(r.context_window_fallbacks[0].chain, ["large"]);
+    assert_eq!(r.fallbacks[0].source, "litellm_settings.fallbacks");
+    assert_eq!(r.default_fallbacks, ["c"]);
+    let e = error_of("router_settings:\n  routing_strategy: fastest\n");
+    assert!(e.contains("routing_strategy") && e.contains("least-busy"), "{e}");
+    let e = error_of("router_settings:\n  retry_policy:\n    OopsRetries: 1\n");
+    assert!(e.contains("retry_policy.OopsRetries"), "{e}");
+    let e = error_of("router_settings:\n  fallbacks: [{a: b}]\n");
+    assert!(e.contains("router_settings.fallbacks"), "{e}");
+}
+
+#[test]
+fn claude_token_pool_settings_come_from_the_environment() {
+    let cfg = from_yaml_str(
+        "",
+        None,
+        &env(&[
+            ("CLAUDE_OAUTH_TOKENS", "sk-ant-oat01-a, sk-ant-oat01-b"),
+            ("CLAUDE_TOKEN_MODE", "passthrough"),
+            ("CLAUDE_TOKEN_COOLDOWN", "90"),
+        ]),
+    )
+    .unwrap();
+    let tokens: Vec<&str> =
+        cfg.settings.claude_oauth_tokens.iter().map(|t| t.expose().as_str()).collect();
+    assert_eq!(tokens, ["sk-ant-oat01-a", "sk-ant-oat01-b"]);
+    assert!(cfg.settings.claude_passthrough);
+    assert_eq!(cfg.settings.claude_token_cooldown, Duration::from_secs(90));
+    assert!(
+        format!("{:?}", cfg.settings).contains("*****")
+            && !format!("{:?}", cfg.settings).contains("oat01-a")
+    );
+    let e =
+        from_yaml_str("", None, &env(&[("CLAUDE_TOKEN_MODE", "random")])).unwrap_err().to_string();
+    assert!(e.contains("CLAUDE_TOKEN_MODE"), "{e}");
+}
