@@ -1,0 +1,228 @@
+//! What the router remembers about each deployment: requests in flight, recent latency,
+//! recent failures and cooldowns, and per-minute request and token use.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use std::sync::Arc;
+
+use tollgate_config::RouterSettings;
+
+use crate::{Deployment, FailureKind};
+
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Quota does not come back within seconds; a deployment out of it rests at least this long.
+pub const QUOTA_COOLDOWN: Duration = Duration::from_secs(60);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Live state of one deployment.
+#[derive(Debug, Default)]
+pub struct DeploymentHealth {
+    in_flight: AtomicI64,
+    /// Exponentially weighted latency in microseconds; 0 until measured.
+    latency_us: AtomicU64,
+    failures: Mutex<VecDeque<Instant>>,
+    cooldown_until: Mutex<Option<Instant>>,
+    requests: Mutex<VecDeque<Instant>>,
+    tokens: Mutex<VecDeque<(Instant, u64)>>,
+}
+
+/// Marks a request in flight on a deployment until dropped.
+#[derive(Debug)]
+pub struct InFlight(Arc<Deployment>);
+
+impl InFlight {
+    /// Starts a request on `deployment`: counts it in flight and against its `rpm`.
+    pub fn enter(deployment: &Arc<Deployment>, now: Instant) -> Self {
+        deployment.health.begin(now);
+        Self(deployment.clone())
+    }
+
+    /// The deployment.
+    pub fn deployment(&self) -> &Arc<Deployment> {
+        &self.0
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.health.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl DeploymentHealth {
+    /// Requests now in flight.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Recent latency, if measured.
+    pub fn latency(&self) -> Option<Duration> {
+        match self.latency_us.load(Ordering::Acquire) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Until when the deployment is cooling down, if it is.
+    pub fn cooling_until(&self, now: Instant) -> Option<Instant> {
+        lock(&self.cooldown_until).filter(|t| *t > now)
+    }
+
+    /// Tokens used in the last minute.
+    pub fn tokens_last_minute(&self, now: Instant) -> u64 {
+        let mut t = lock(&self.tokens);
+        while t.front().is_some_and(|(at, _)| now.duration_since(*at) >= WINDOW) {
+            t.pop_front();
+        }
+        t.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Whether one more request fits the deployment's `rpm` and `tpm`.
+    pub fn has_capacity(&self, now: Instant, rpm: Option<u64>, tpm: Option<u64>) -> bool {
+        if let Some(rpm) = rpm {
+            let mut r = lock(&self.requests);
+            while r.front().is_some_and(|at| now.duration_since(*at) >= WINDOW) {
+                r.pop_front();
+            }
+            if r.len() as u64 >= rpm {
+                return false;
+            }
+        }
+        tpm.is_none_or(|tpm| self.tokens_last_minute(now) < tpm)
+    }
+
+    fn begin(&self, now: Instant) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let mut r = lock(&self.requests);
+        r.push_back(now);
+        if r.len() > 100_000 {
+            r.pop_front();
+        }
+    }
+
+    /// Counts tokens a finished request used against `tpm` and usage-based routing.
+    pub fn add_tokens(&self, now: Instant, tokens: u64) {
+        if tokens > 0 {
+            lock(&self.tokens).push_back((now, tokens));
+        }
+    }
+
+    /// Records a success and how long the deployment took to start answering.
+    pub fn record_success(&self, latency: Duration) {
+        let sample = latency.as_micros().min(u128::from(u64::MAX)) as u64;
+        let old = self.latency_us.load(Ordering::Acquire);
+        let new = if old == 0 { sample.max(1) } else { (old * 4 + sample) / 5 };
+        self.latency_us.store(new.max(1), Ordering::Release);
+    }
+
+    /// Records a failure. Rate limits and quota put the deployment into cooldown at once
+    /// (for the upstream's `retry-after` if longer); other faults do after more than
+    /// `allowed_fails` within a minute. Returns the cooldown's end when one starts.
+    pub fn record_failure(
+        &self,
+        now: Instant,
+        kind: FailureKind,
+        retry_after: Option<Duration>,
+        settings: &RouterSettings,
+    ) -> Option<Instant> {
+        if !kind.is_deployment_fault() {
+            return None;
+        }
+        let rest = match kind {
+            FailureKind::RateLimited => {
+                Some(settings.cooldown_time.max(retry_after.unwrap_or_default()))
+            }
+            FailureKind::QuotaExceeded => Some(
+                settings.cooldown_time.max(retry_after.unwrap_or_default()).max(QUOTA_COOLDOWN),
+            ),
+            _ => {
+                let mut f = lock(&self.failures);
+                f.push_back(now);
+                while f.front().is_some_and(|at| now.duration_since(*at) >= WINDOW) {
+                    f.pop_front();
+                }
+                (f.len() as u32 > settings.allowed_fails).then(|| {
+                    f.clear();
+                    settings.cooldown_time
+                })
+            }
+        }?;
+        if rest.is_zero() {
+            return None;
+        }
+        let until = now + rest;
+        let mut c = lock(&self.cooldown_until);
+        if c.is_none_or(|t| t < until) {
+            *c = Some(until);
+        }
+        Some(until)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cools_down_after_allowed_fails_and_recovers() {
+        let s = RouterSettings {
+            allowed_fails: 1,
+            cooldown_time: Duration::from_secs(5),
+            ..Default::default()
+        };
+        let h = DeploymentHealth::default();
+        let t0 = Instant::now();
+        assert!(h.record_failure(t0, FailureKind::ServerError, None, &s).is_none());
+        let until = h.record_failure(t0, FailureKind::ServerError, None, &s).unwrap();
+        assert_eq!(until, t0 + Duration::from_secs(5));
+        assert!(h.cooling_until(t0 + Duration::from_secs(4)).is_some());
+        assert!(h.cooling_until(t0 + Duration::from_secs(5)).is_none());
+        // Client errors are not the deployment's fault.
+        assert!(h.record_failure(t0, FailureKind::BadRequest, None, &s).is_none());
+    }
+
+    #[test]
+    fn rate_limits_and_quota_cool_down_at_once() {
+        let s = RouterSettings::default();
+        let h = DeploymentHealth::default();
+        let t0 = Instant::now();
+        let until =
+            h.record_failure(t0, FailureKind::RateLimited, Some(Duration::from_secs(20)), &s);
+        assert_eq!(until, Some(t0 + Duration::from_secs(20)));
+        let until = h.record_failure(t0, FailureKind::QuotaExceeded, None, &s);
+        assert_eq!(until, Some(t0 + QUOTA_COOLDOWN));
+    }
+
+    #[test]
+    fn capacity_follows_rpm_and_tpm() {
+        let h = DeploymentHealth::default();
+        let t0 = Instant::now();
+        assert!(h.has_capacity(t0, Some(2), None));
+        h.begin(t0);
+        h.begin(t0);
+        assert!(!h.has_capacity(t0, Some(2), None));
+        assert!(h.has_capacity(t0 + WINDOW, Some(2), None));
+        h.record_success(Duration::from_millis(10));
+        h.add_tokens(t0, 500);
+        assert!(!h.has_capacity(t0, None, Some(500)));
+        assert!(h.has_capacity(t0, None, Some(501)));
+        assert_eq!(h.latency(), Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn in_flight_is_counted() {
+        let catalog = crate::Catalog::from_entries(&[crate::default_copilot_entry()]);
+        let d = catalog.deployments().next().unwrap().clone();
+        let g = InFlight::enter(&d, Instant::now());
+        assert_eq!(d.health.in_flight(), 1);
+        drop(g);
+        assert_eq!(d.health.in_flight(), 0);
+    }
+}

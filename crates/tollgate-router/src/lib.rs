@@ -1,0 +1,209 @@
+//! Routing: from the model name a client asks for to the deployments that can serve it.
+//!
+//! A *model group* is every deployment sharing one `model_name`. Names resolve exactly first,
+//! then against glob patterns (`openai/*`, `claude-*`, `*`), the most specific pattern winning.
+
+mod failure;
+mod glob;
+mod health;
+mod plan;
+pub mod pricing;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rand::Rng;
+use tollgate_config::{Config, ModelEntry, ProviderKind};
+
+pub use failure::{FailureKind, MAX_RETRY_WAIT, backoff};
+pub use glob::Pattern;
+pub use health::{DeploymentHealth, InFlight, QUOTA_COOLDOWN};
+pub use plan::{Plan, Router, Step};
+
+/// One deployment: a `model_list` entry ready to serve.
+#[derive(Debug)]
+pub struct Deployment {
+    /// The validated config entry.
+    pub entry: ModelEntry,
+    /// Live state: in flight, latency, failures, cooldown.
+    pub health: DeploymentHealth,
+}
+
+impl Deployment {
+    /// A stable, low-cardinality label for metrics: the configured `litellm_params.model`.
+    pub fn label(&self) -> &str {
+        &self.entry.model
+    }
+}
+
+/// Deployments that share one `model_name`.
+#[derive(Debug)]
+pub struct ModelGroup {
+    /// The `model_name`, possibly a pattern.
+    pub name: String,
+    /// Deployments in config order.
+    pub deployments: Vec<Arc<Deployment>>,
+}
+
+/// Where a requested model name goes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The group that matched.
+    pub group: Arc<ModelGroup>,
+    /// Text matched by each `*` of the group's pattern, for substitution into the upstream name.
+    captures: Vec<String>,
+}
+
+impl Route {
+    /// Chooses a deployment, at random in proportion to `weight` (LiteLLM's "simple-shuffle").
+    pub fn pick(&self) -> Arc<Deployment> {
+        pick_weighted(&self.group.deployments, &mut rand::rng())
+    }
+
+    /// The model name to send upstream for `deployment`, with `*` replaced by what the pattern
+    /// matched.
+    pub fn upstream_model(&self, deployment: &Deployment) -> String {
+        substitute(&deployment.entry.upstream_model, &self.captures)
+    }
+
+    /// `provider/upstream-model`, the name of what served a request.
+    pub fn served_model(&self, deployment: &Deployment) -> String {
+        format!("{}/{}", deployment.entry.provider.prefix(), self.upstream_model(deployment))
+    }
+}
+
+fn pick_weighted(deployments: &[Arc<Deployment>], rng: &mut impl Rng) -> Arc<Deployment> {
+    if deployments.len() > 1 {
+        let total: f64 = deployments.iter().map(|d| d.entry.weight).sum();
+        let mut x = rng.random::<f64>() * total;
+        for d in deployments {
+            if x < d.entry.weight {
+                return d.clone();
+            }
+            x -= d.entry.weight;
+        }
+    }
+    // One deployment, or rounding left `x` just past the end.
+    deployments[deployments.len() - 1].clone()
+}
+
+fn substitute(target: &str, captures: &[String]) -> String {
+    if !target.contains('*') {
+        return target.to_owned();
+    }
+    let mut out = String::with_capacity(target.len() + 16);
+    let mut i = 0;
+    for (n, piece) in target.split('*').enumerate() {
+        if n > 0 {
+            out.push_str(captures.get(i).or(captures.last()).map_or("", String::as_str));
+            i += 1;
+        }
+        out.push_str(piece);
+    }
+    out
+}
+
+/// Every model group, indexed for resolution.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    exact: HashMap<String, Arc<ModelGroup>>,
+    /// Pattern groups, most specific first.
+    patterns: Vec<(Pattern, Arc<ModelGroup>)>,
+    /// Group names in config order, for listings.
+    order: Vec<String>,
+}
+
+impl Catalog {
+    /// Builds the catalog. With no config at all, every name goes to GitHub Copilot.
+    pub fn from_config(config: &Config) -> Self {
+        if config.is_default() {
+            return Self::from_entries(&[default_copilot_entry()]);
+        }
+        Self::from_entries(&config.models)
+    }
+
+    /// Builds the catalog from model entries.
+    pub fn from_entries(entries: &[ModelEntry]) -> Self {
+        let mut groups: Vec<(String, Vec<Arc<Deployment>>)> = Vec::new();
+        for entry in entries {
+            let d =
+                Arc::new(Deployment { entry: entry.clone(), health: DeploymentHealth::default() });
+            match groups.iter_mut().find(|(name, _)| *name == entry.model_name) {
+                Some((_, ds)) => ds.push(d),
+                None => groups.push((entry.model_name.clone(), vec![d])),
+            }
+        }
+        let mut catalog = Self::default();
+        for (name, deployments) in groups {
+            catalog.order.push(name.clone());
+            let group = Arc::new(ModelGroup { name: name.clone(), deployments });
+            if name.contains('*') {
+                catalog.patterns.push((Pattern::new(&name), group));
+            } else {
+                catalog.exact.insert(name, group);
+            }
+        }
+        // Stable: equally specific patterns keep config order.
+        catalog.patterns.sort_by_key(|(p, _)| std::cmp::Reverse(p.specificity()));
+        catalog
+    }
+
+    /// Resolves a requested model name.
+    pub fn resolve(&self, requested: &str) -> Option<Route> {
+        if let Some(group) = self.exact.get(requested) {
+            return Some(Route { group: group.clone(), captures: Vec::new() });
+        }
+        self.patterns.iter().find_map(|(pattern, group)| {
+            pattern.captures(requested).map(|captures| Route { group: group.clone(), captures })
+        })
+    }
+
+    /// Names a client can ask for as written (patterns left out), in config order.
+    pub fn model_names(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str).filter(|n| !n.contains('*'))
+    }
+
+    /// Every group name, patterns included, in config order.
+    pub fn group_names(&self) -> impl Iterator<Item = &str> {
+        self.order.iter().map(String::as_str)
+    }
+
+    /// A group by its exact name.
+    pub fn group(&self, name: &str) -> Option<&Arc<ModelGroup>> {
+        self.exact
+            .get(name)
+            .or_else(|| self.patterns.iter().find(|(p, _)| p.as_str() == name).map(|(_, g)| g))
+    }
+
+    /// Every deployment, in config order.
+    pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.order.iter().filter_map(|n| self.group(n)).flat_map(|g| g.deployments.iter())
+    }
+}
+
+/// The catch-all route used when tollgate runs without a config file.
+pub fn default_copilot_entry() -> ModelEntry {
+    ModelEntry {
+        model_name: "*".to_owned(),
+        model: "github_copilot/*".to_owned(),
+        provider: ProviderKind::GithubCopilot,
+        upstream_model: "*".to_owned(),
+        api_base: None,
+        api_key: None,
+        extra_headers: Vec::new(),
+        timeout: None,
+        stream_timeout: None,
+        drop_params: true,
+        weight: 1.0,
+        id: None,
+        access_groups: Vec::new(),
+        pricing: Default::default(),
+        fallbacks: Vec::new(),
+        rpm: None,
+        tpm: None,
+        strip_thinking: false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

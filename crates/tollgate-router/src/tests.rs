@@ -1,0 +1,268 @@
+use rand::SeedableRng;
+use tollgate_config::{MapEnv, from_yaml_str};
+
+use super::*;
+
+fn catalog(yaml: &str) -> Catalog {
+    Catalog::from_config(&from_yaml_str(yaml, None, &MapEnv::default()).unwrap())
+}
+
+const CONFIG: &str = r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params: { model: openai/gpt-4o-2024-08-06 }
+  - model_name: "*"
+    litellm_params: { model: github_copilot/claude-opus-4.6 }
+  - model_name: openai/*
+    litellm_params: { model: openai/* }
+  - model_name: openai/gpt-*-mini
+    litellm_params: { model: openrouter/openai/gpt-*-mini }
+  - model_name: anthropic/*
+    litellm_params: { model: anthropic/* }
+"#;
+
+#[test]
+fn exact_names_win() {
+    let c = catalog(CONFIG);
+    let r = c.resolve("gpt-4o").unwrap();
+    assert_eq!(r.group.name, "gpt-4o");
+    assert_eq!(r.upstream_model(&r.pick()), "gpt-4o-2024-08-06");
+}
+
+#[test]
+fn most_specific_pattern_wins() {
+    let c = catalog(CONFIG);
+    let r = c.resolve("openai/gpt-5-mini").unwrap();
+    assert_eq!(r.group.name, "openai/gpt-*-mini");
+    assert_eq!(r.served_model(&r.pick()), "openrouter/openai/gpt-5-mini");
+
+    let r = c.resolve("openai/o3").unwrap();
+    assert_eq!(r.group.name, "openai/*");
+    assert_eq!(r.upstream_model(&r.pick()), "o3");
+
+    let r = c.resolve("anthropic/claude-sonnet-4").unwrap();
+    assert_eq!(r.upstream_model(&r.pick()), "claude-sonnet-4");
+
+    let r = c.resolve("something-else").unwrap();
+    assert_eq!(r.group.name, "*");
+    assert_eq!(r.upstream_model(&r.pick()), "claude-opus-4.6");
+}
+
+#[test]
+fn unknown_names_do_not_resolve_without_a_catch_all() {
+    let c = catalog("model_list:\n  - model_name: a\n    litellm_params: { model: openai/a }\n");
+    assert!(c.resolve("b").is_none());
+    assert!(c.resolve("a").is_some());
+}
+
+#[test]
+fn listing_leaves_patterns_out() {
+    let c = catalog(CONFIG);
+    assert_eq!(c.model_names().collect::<Vec<_>>(), vec!["gpt-4o"]);
+    assert_eq!(c.group_names().count(), 5);
+    assert_eq!(c.deployments().count(), 5);
+}
+
+#[test]
+fn no_config_routes_everything_to_copilot() {
+    let c = Catalog::from_config(&tollgate_config::load(None, &MapEnv::default()).unwrap());
+    let r = c.resolve("gpt-5-mini").unwrap();
+    let d = r.pick();
+    assert_eq!(d.entry.provider, ProviderKind::GithubCopilot);
+    assert_eq!(r.served_model(&d), "github_copilot/gpt-5-mini");
+}
+
+#[test]
+fn glob_captures() {
+    let p = Pattern::new("a*b*c");
+    assert_eq!(p.captures("a1b2c"), Some(vec!["1".to_owned(), "2".to_owned()]));
+    assert_eq!(p.captures("abc"), Some(vec![String::new(), String::new()]));
+    assert!(p.captures("a1b2").is_none());
+    assert!(Pattern::new("claude-*").matches("claude-sonnet-4.5"));
+    assert!(!Pattern::new("claude-*").matches("gpt-claude-x"));
+    assert!(Pattern::new("exact").matches("exact"));
+    assert!(!Pattern::new("exact").matches("exactly"));
+    assert_eq!(substitute("x-*-y", &["m".to_owned()]), "x-m-y");
+}
+
+#[test]
+fn weights_share_traffic() {
+    let c = catalog(
+        "model_list:\n  - model_name: g\n    litellm_params: { model: openai/a, weight: 3 }\n  - model_name: g\n    litellm_params: { model: openai/b, weight: 1 }\n",
+    );
+    let group = &c.resolve("g").unwrap().group;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let picks_a = (0..4000)
+        .filter(|_| pick_weighted(&group.deployments, &mut rng).entry.model == "openai/a")
+        .count();
+    assert!((2800..3200).contains(&picks_a), "{picks_a}");
+}
+
+mod plans {
+    use std::time::{Duration, Instant};
+
+    use tollgate_config::{MapEnv, from_yaml_str};
+
+    use crate::{FailureKind, Router};
+
+    fn router(yaml: &str) -> Router {
+        Router::from_config(&from_yaml_str(yaml, None, &MapEnv::default()).unwrap())
+    }
+
+    fn groups(r: &Router, model: &str) -> Vec<String> {
+        r.plan(model).unwrap().routes().iter().map(|x| x.group.name.clone()).collect()
+    }
+
+    const CHAINS: &str = r#"
+model_list:
+  - model_name: opus
+    litellm_params: { model: openai/opus, fallbacks: [gemini, mini] }
+  - model_name: gemini
+    litellm_params: { model: openai/gemini }
+    fallbacks: [mini]
+  - model_name: mini
+    litellm_params: { model: openai/mini }
+  - model_name: claude-haiku
+    litellm_params: { model: openai/haiku }
+  - model_name: claude-sonnet
+    litellm_params: { model: openai/sonnet }
+  - model_name: glm
+    litellm_params: { model: openai/glm }
+  - model_name: glm-fast
+    litellm_params: { model: openai/glm-fast }
+  - model_name: lonely
+    litellm_params: { model: openai/lonely }
+  - model_name: anthropic/*
+    litellm_params: { model: openai/* }
+router_settings:
+  fallbacks:
+    - "claude-*": ["glm"]
+    - "claude-haiku": ["glm-fast"]
+    - "anthropic/*": ["glm"]
+    - "anthropic/claude-haiku-*": ["glm-fast"]
+    - "opus": ["lonely"]
+  default_fallbacks: ["mini"]
+"#;
+
+    #[test]
+    fn chains_on_entries_win_and_do_not_chain_further() {
+        let r = router(CHAINS);
+        assert_eq!(groups(&r, "opus"), ["opus", "gemini", "mini"]);
+        assert_eq!(groups(&r, "gemini"), ["gemini", "mini"]);
+    }
+
+    #[test]
+    fn exact_rules_beat_patterns_and_specific_patterns_beat_general_ones() {
+        let r = router(CHAINS);
+        assert_eq!(groups(&r, "claude-haiku"), ["claude-haiku", "glm-fast"]);
+        assert_eq!(groups(&r, "claude-sonnet"), ["claude-sonnet", "glm"]);
+        assert_eq!(groups(&r, "anthropic/claude-haiku-4-5"), ["anthropic/*", "glm-fast"]);
+        assert_eq!(groups(&r, "anthropic/claude-opus-4"), ["anthropic/*", "glm"]);
+        assert_eq!(groups(&r, "lonely"), ["lonely", "mini"], "default fallbacks");
+        assert_eq!(groups(&r, "mini"), ["mini"], "a model is not its own fallback");
+    }
+
+    #[test]
+    fn loops_and_unknown_names_are_harmless() {
+        let r = router(
+            "model_list:\n  - model_name: a\n    litellm_params: { model: openai/a, fallbacks: [b, nowhere, a] }\n  - model_name: b\n    litellm_params: { model: openai/b, fallbacks: [a] }\n",
+        );
+        assert_eq!(groups(&r, "a"), ["a", "b"]);
+        assert_eq!(groups(&r, "b"), ["b", "a"]);
+    }
+
+    #[test]
+    fn cooling_deployments_are_skipped_and_the_soonest_tried_when_all_cool() {
+        let r = router(CHAINS);
+        let now = Instant::now();
+        let mut plan = r.plan("opus").unwrap();
+        let first = plan.first(now).unwrap();
+        assert_eq!(first.route.group.name, "opus");
+        let settings = r.settings().clone();
+        first.deployment.health.record_failure(
+            now,
+            FailureKind::RateLimited,
+            Some(Duration::from_secs(30)),
+            &settings,
+        );
+        let next = plan.after_failure(FailureKind::RateLimited, None, now).unwrap();
+        assert_eq!(next.route.group.name, "gemini");
+        assert!(next.is_fallback);
+
+        // A new request skips the cooling primary.
+        let mut plan = r.plan("opus").unwrap();
+        assert_eq!(plan.first(now).unwrap().route.group.name, "gemini");
+
+        // Everything cooling: the one that recovers first is tried.
+        let soon = plan.routes()[2].group.deployments[0].clone();
+        next.deployment.health.record_failure(
+            now,
+            FailureKind::RateLimited,
+            Some(Duration::from_secs(20)),
+            &settings,
+        );
+        soon.health.record_failure(
+            now,
+            FailureKind::RateLimited,
+            Some(Duration::from_secs(10)),
+            &settings,
+        );
+        let mut plan = r.plan("opus").unwrap();
+        let step = plan.first(now).unwrap();
+        assert_eq!(step.route.group.name, "mini");
+        // Cooldowns end by themselves.
+        let mut plan = r.plan("opus").unwrap();
+        assert_eq!(plan.first(now + Duration::from_secs(31)).unwrap().route.group.name, "opus");
+    }
+
+    #[test]
+    fn client_errors_stop_the_plan_and_retries_stay_in_the_group() {
+        let yaml = format!("{CHAINS}  num_retries: 2\n");
+        let r = router(&yaml);
+        let now = Instant::now();
+        let mut plan = r.plan("opus").unwrap();
+        plan.first(now).unwrap();
+        assert!(plan.after_failure(FailureKind::BadRequest, None, now).is_none());
+
+        let mut plan = r.plan("opus").unwrap();
+        plan.first(now).unwrap();
+        let retry = plan
+            .after_failure(FailureKind::ServerError, Some(Duration::from_secs(1)), now)
+            .unwrap();
+        assert_eq!(retry.route.group.name, "opus");
+        assert!(!retry.is_fallback);
+        assert_eq!(retry.wait, Duration::from_secs(1));
+        let retry = plan.after_failure(FailureKind::ServerError, None, now).unwrap();
+        assert_eq!(retry.route.group.name, "opus");
+        let fallback = plan.after_failure(FailureKind::ServerError, None, now).unwrap();
+        assert_eq!(fallback.route.group.name, "gemini");
+        // Quota is not retried in place.
+        let mut plan = r.plan("opus").unwrap();
+        plan.first(now).unwrap();
+        assert_eq!(
+            plan.after_failure(FailureKind::QuotaExceeded, None, now).unwrap().route.group.name,
+            "gemini"
+        );
+        // Nothing left after the last fallback.
+        let mut plan = r.plan("mini").unwrap();
+        plan.first(now).unwrap();
+        for _ in 0..2 {
+            assert!(plan.after_failure(FailureKind::Timeout, None, now).is_some());
+        }
+        assert!(plan.after_failure(FailureKind::Timeout, None, now).is_none());
+    }
+
+    #[test]
+    fn context_window_errors_use_their_own_chain() {
+        let yaml = format!("{CHAINS}  context_window_fallbacks:\n    - mini: [claude-sonnet]\n");
+        let r = router(&yaml);
+        let now = Instant::now();
+        let mut plan = r.plan("mini").unwrap();
+        plan.first(now).unwrap();
+        let next = plan.after_failure(FailureKind::ContextWindow, None, now).unwrap();
+        assert_eq!(next.route.group.name, "claude-sonnet");
+        let mut plan = r.plan("gemini").unwrap();
+        plan.first(now).unwrap();
+        assert!(plan.after_failure(FailureKind::ContextWindow, None, now).is_none());
+    }
+}
