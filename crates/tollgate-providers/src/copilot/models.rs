@@ -1,0 +1,310 @@
+//! The Copilot model catalog: `GET {api}/models` per account, cached, with the facts the
+//! gateway routes and bills by (endpoints, context window, premium multiplier).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, Instant},
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    CopilotAccount, CopilotError, CopilotToken, Initiator, TokenManager, copilot_headers, fetch,
+};
+
+/// The `supported_endpoints` entry of models that speak Anthropic's Messages API natively.
+pub const MESSAGES_ENDPOINT: &str = "/v1/messages";
+/// How long a fetched catalog is used before the next request fetches it again.
+pub const MODELS_TTL: Duration = Duration::from_secs(10 * 60);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One entry of Copilot's `/models`. Every field is optional in the wire format; unknown
+/// fields are ignored so that new ones GitHub adds do not break the catalog.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CopilotModel {
+    /// The id requests name, e.g. `claude-sonnet-4.5`.
+    pub id: String,
+    /// A display name.
+    pub name: Option<String>,
+    /// `OpenAI`, `Anthropic`, `Google`, ...
+    pub vendor: Option<String>,
+    /// The vendor's version string.
+    pub version: Option<String>,
+    /// What the model can do.
+    pub capabilities: Capabilities,
+    /// How a request is billed against the premium-request allowance.
+    pub billing: Option<Billing>,
+    /// API paths the model is served on, e.g. `/chat/completions`, `/v1/messages`.
+    pub supported_endpoints: Vec<String>,
+    /// Whether editors offer it in their model picker.
+    pub model_picker_enabled: bool,
+    /// Whether GitHub marks it as a preview.
+    pub preview: bool,
+}
+
+/// `capabilities` of a [`CopilotModel`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Capabilities {
+    /// The model family, e.g. `gpt-4o`.
+    pub family: Option<String>,
+    /// `chat`, `embeddings`, `completion`.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Token limits.
+    pub limits: Limits,
+    /// Feature flags.
+    pub supports: Supports,
+}
+
+/// `capabilities.limits`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Prompt plus output.
+    pub max_context_window_tokens: Option<u64>,
+    /// Output tokens per response.
+    pub max_output_tokens: Option<u64>,
+    /// Prompt tokens per request.
+    pub max_prompt_tokens: Option<u64>,
+}
+
+/// `capabilities.supports`; `None` where the catalog does not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Supports {
+    /// Function calling.
+    pub tool_calls: Option<bool>,
+    /// Several tool calls in one turn.
+    pub parallel_tool_calls: Option<bool>,
+    /// SSE responses.
+    pub streaming: Option<bool>,
+    /// Image input.
+    pub vision: Option<bool>,
+}
+
+/// `billing` of a [`CopilotModel`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Billing {
+    /// Whether requests count against the premium allowance.
+    pub is_premium: bool,
+    /// Premium requests one request costs (0 for included models).
+    pub multiplier: Option<f64>,
+}
+
+impl CopilotModel {
+    /// Whether Anthropic requests can go to `{api}/v1/messages` natively.
+    pub fn supports_messages_api(&self) -> bool {
+        self.supported_endpoints.iter().any(|e| e == MESSAGES_ENDPOINT)
+    }
+
+    /// Premium requests per request, when the catalog states it.
+    pub fn premium_multiplier(&self) -> Option<f64> {
+        self.billing.as_ref().and_then(|b| b.multiplier)
+    }
+
+    /// The context window in tokens, when the catalog states it.
+    pub fn context_window(&self) -> Option<u64> {
+        self.capabilities.limits.max_context_window_tokens
+    }
+
+    /// Whether this is an embeddings model.
+    pub fn is_embeddings(&self) -> bool {
+        self.capabilities.kind.as_deref() == Some("embeddings")
+    }
+}
+
+/// Per-account cache of `/models`.
+#[derive(Debug)]
+pub struct ModelCatalog {
+    http: reqwest::Client,
+    ttl: Duration,
+    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Entry>>>>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    fetched: Instant,
+    api_base: String,
+    models: Arc<Vec<CopilotModel>>,
+}
+
+impl ModelCatalog {
+    /// A catalog that keeps each account's list for [`MODELS_TTL`].
+    pub fn new(http: reqwest::Client) -> Self {
+        Self { http, ttl: MODELS_TTL, entries: Mutex::new(HashMap::new()) }
+    }
+
+    /// Keeps lists for `ttl` instead.
+    #[must_use]
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The account's models: cached, or fetched with `token` when missing, older than the
+    /// TTL or from another API base. Concurrent misses for one account share one fetch.
+    pub async fn models(
+        &self,
+        token: &CopilotToken,
+        account_id: &str,
+    ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
+        self.get(token, account_id, false).await
+    }
+
+    /// Fetches the account's models now, replacing the cached list.
+    pub async fn refresh(
+        &self,
+        token: &CopilotToken,
+        account_id: &str,
+    ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
+        self.get(token, account_id, true).await
+    }
+
+    /// [`ModelCatalog::models`] with the token from `tokens`; a 401 (a token Copilot no
+    /// longer accepts) buys a new token and retries once.
+    pub async fn models_for(
+        &self,
+        tokens: &TokenManager,
+        account: &CopilotAccount,
+    ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
+        let token = tokens.token(account).await?;
+        match self.models(&token, &account.id).await {
+            Err(CopilotError::Upstream { status: 401, .. }) => {
+                tokens.invalidate_token(&account.id, &token);
+                let token = tokens.token(account).await?;
+                self.models(&token, &account.id).await
+            }
+            other => other,
+        }
+    }
+
+    /// One model of the account's catalog.
+    pub async fn model(
+        &self,
+        token: &CopilotToken,
+        account_id: &str,
+        id: &str,
+    ) -> Result<Option<CopilotModel>, CopilotError> {
+        let models = self.models(token, account_id).await?;
+        Ok(models.iter().find(|m| m.id == id).cloned())
+    }
+
+    /// Drops the account's cached list.
+    pub fn invalidate(&self, account_id: &str) {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(account_id);
+    }
+
+    async fn get(
+        &self,
+        token: &CopilotToken,
+        account_id: &str,
+        force: bool,
+    ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
+        let slot = {
+            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(entries.entry(account_id.to_owned()).or_default())
+        };
+        let asked = Instant::now();
+        let mut entry = slot.lock().await;
+        if let Some(e) = entry.as_ref() {
+            // A forced refresh is satisfied by one that finished while we waited for the lock.
+            let current = if force { e.fetched >= asked } else { e.fetched.elapsed() < self.ttl };
+            if current && e.api_base == token.api_base {
+                return Ok(Arc::clone(&e.models));
+            }
+        }
+        let models = Arc::new(self.fetch(token).await?);
+        *entry = Some(Entry {
+            fetched: Instant::now(),
+            api_base: token.api_base.clone(),
+            models: Arc::clone(&models),
+        });
+        Ok(models)
+    }
+
+    async fn fetch(&self, token: &CopilotToken) -> Result<Vec<CopilotModel>, CopilotError> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let mut headers = copilot_headers(token, &request_id, Initiator::Agent, false);
+        // Not a conversation turn, so nothing to attribute.
+        headers.remove("x-initiator");
+        let request = self
+            .http
+            .get(format!("{}/models", token.api_base))
+            .headers(headers)
+            .header(http::header::ACCEPT, "application/json")
+            .timeout(FETCH_TIMEOUT);
+        let (status, _, body) = fetch(request).await?;
+        if !(200..300).contains(&status) {
+            return Err(CopilotError::upstream(status, &body));
+        }
+        parse_models(&body)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawList {
+    data: Vec<serde_json::Value>,
+}
+
+/// The models of a `/models` body. An entry that does not parse is skipped and logged, so
+/// one odd model cannot hide all the others.
+fn parse_models(body: &str) -> Result<Vec<CopilotModel>, CopilotError> {
+    let list: RawList = serde_json::from_str(body)
+        .map_err(|e| CopilotError::InvalidResponse(format!("models: {e}")))?;
+    Ok(list
+        .data
+        .into_iter()
+        .filter_map(|value| match serde_json::from_value::<CopilotModel>(value) {
+            Ok(model) if !model.id.is_empty() => Some(model),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::debug!(%error, "copilot /models: skipped an entry that does not parse");
+                None
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_catalog_and_ignores_unknown_fields() {
+        let body = r#"{"object":"list","data":[
+            {"id":"claude-sonnet-4.5","name":"Claude Sonnet 4.5","vendor":"Anthropic","version":"x",
+             "object":"model","policy":{"state":"enabled"},
+             "capabilities":{"family":"claude-sonnet-4.5","type":"chat","tokenizer":"o200k_base",
+               "limits":{"max_context_window_tokens":144000,"max_output_tokens":16000,"max_prompt_tokens":128000},
+               "supports":{"tool_calls":true,"parallel_tool_calls":true,"streaming":true,"vision":true}},
+             "billing":{"is_premium":true,"multiplier":1},
+             "supported_endpoints":["/chat/completions","/v1/messages"],
+             "model_picker_enabled":true,"preview":false},
+            {"id":"text-embedding-3-small","capabilities":{"type":"embeddings"}},
+            {"id":"broken","preview":"not a bool"},
+            {"name":"no id"}
+        ]}"#;
+        let models = parse_models(body).unwrap();
+        assert_eq!(models.len(), 2);
+        let claude = &models[0];
+        assert!(claude.supports_messages_api());
+        assert_eq!(claude.premium_multiplier(), Some(1.0));
+        assert_eq!(claude.context_window(), Some(144_000));
+        assert_eq!(claude.capabilities.supports.vision, Some(true));
+        assert!(claude.model_picker_enabled);
+        let embedding = &models[1];
+        assert!(embedding.is_embeddings());
+        assert!(!embedding.supports_messages_api());
+        assert_eq!(embedding.premium_multiplier(), None);
+        assert_eq!(embedding.context_window(), None);
+    }
+
+    #[test]
+    fn a_body_without_data_is_an_error() {
+        assert!(matches!(parse_models("{}"), Err(CopilotError::InvalidResponse(_))));
+    }
+}

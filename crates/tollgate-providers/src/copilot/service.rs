@@ -1,0 +1,193 @@
+//! GitHub Copilot as a provider: linked accounts, their tokens and models, and the calls
+//! themselves, with the headers editor integrations send.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use tollgate_config::{ModelEntry, Secret};
+
+use super::{
+    CopilotAccount, CopilotError, CopilotModel, Initiator, ModelCatalog, TokenManager,
+    apply_extra_headers, copilot_headers,
+};
+use crate::{CallContext, Endpoint, UpstreamError};
+
+/// The owner of the shared account every caller without one of its own uses.
+pub const DEFAULT_OWNER: &str = "default";
+
+/// Linked accounts and what is cached for them.
+#[derive(Debug)]
+pub struct CopilotService {
+    http: reqwest::Client,
+    /// Copilot API tokens per account.
+    pub tokens: TokenManager,
+    /// Model lists per account.
+    pub models: ModelCatalog,
+    accounts: RwLock<HashMap<String, CopilotAccount>>,
+    github_api_url: String,
+    auth_page: String,
+}
+
+impl CopilotService {
+    /// A service with no accounts yet. `auth_page` is where people link one; it is named in
+    /// the error requests get meanwhile.
+    pub fn new(http: reqwest::Client, github_api_url: String, auth_page: String) -> Self {
+        Self {
+            tokens: TokenManager::new(http.clone(), github_api_url.clone()),
+            models: ModelCatalog::new(http.clone()),
+            http,
+            accounts: RwLock::default(),
+            github_api_url,
+            auth_page,
+        }
+    }
+
+    /// The GitHub API base (token exchange, quota).
+    pub fn github_api_url(&self) -> &str {
+        &self.github_api_url
+    }
+
+    /// The HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Links (or re-links) `owner`'s account.
+    pub fn set_account(&self, owner: &str, oauth_token: Secret<String>) {
+        let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
+        let changed = accounts.get(owner).is_none_or(|a| a.oauth_token != oauth_token);
+        accounts.insert(owner.to_owned(), CopilotAccount::new(owner, oauth_token));
+        if changed {
+            self.tokens.invalidate(owner);
+            self.models.invalidate(owner);
+        }
+    }
+
+    /// Unlinks `owner`'s account.
+    pub fn remove_account(&self, owner: &str) {
+        self.accounts.write().unwrap_or_else(|e| e.into_inner()).remove(owner);
+        self.tokens.invalidate(owner);
+        self.models.invalidate(owner);
+    }
+
+    /// Every linked owner.
+    pub fn owners(&self) -> Vec<String> {
+        self.accounts.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+    }
+
+    /// The account serving `owner`: its own when linked, else the shared default.
+    pub fn account_for(&self, owner: Option<&str>) -> Option<CopilotAccount> {
+        let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+        owner.and_then(|o| accounts.get(o)).or_else(|| accounts.get(DEFAULT_OWNER)).cloned()
+    }
+
+    fn not_linked(&self) -> UpstreamError {
+        UpstreamError::NotLinked(format!(
+            "No GitHub Copilot account is linked yet. Open {} to link one.",
+            self.auth_page
+        ))
+    }
+
+    /// The models of the account serving `owner`.
+    pub async fn models_for(
+        &self,
+        owner: Option<&str>,
+    ) -> Result<Arc<Vec<CopilotModel>>, UpstreamError> {
+        let account = self.account_for(owner).ok_or_else(|| self.not_linked())?;
+        self.models.models_for(&self.tokens, &account).await.map_err(to_upstream)
+    }
+
+    /// One model's catalog entry, if the account's list can be had and has it.
+    pub async fn model(&self, owner: Option<&str>, id: &str) -> Option<CopilotModel> {
+        let models = self.models_for(owner).await.ok()?;
+        models.iter().find(|m| m.id == id).cloned()
+    }
+
+    /// Sends a call to the Copilot API; a 401 (a token Copilot no longer accepts) buys a
+    /// new token and is retried once.
+    pub async fn send(
+        &self,
+        entry: &ModelEntry,
+        endpoint: Endpoint,
+        body: Bytes,
+        ctx: &CallContext,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let account =
+            self.account_for(ctx.account_owner.as_deref()).ok_or_else(|| self.not_linked())?;
+        let mut retried = false;
+        loop {
+            let token = self.tokens.token(&account).await.map_err(to_upstream)?;
+            let path = match endpoint {
+                Endpoint::ChatCompletions => "/chat/completions",
+                Endpoint::Embeddings => "/embeddings",
+                Endpoint::Messages => "/v1/messages",
+                Endpoint::CountTokens => "/v1/messages/count_tokens",
+            };
+            let initiator = Initiator::from_last_message_is_user_text(ctx.initiator_user);
+            let mut headers = copilot_headers(&token, &ctx.request_id, initiator, ctx.vision);
+            if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
+                let version =
+                    ctx.anthropic_version.as_deref().unwrap_or(crate::anthropic::DEFAULT_VERSION);
+                if let Ok(v) = version.parse() {
+                    headers.insert("anthropic-version", v);
+                }
+                if !ctx.anthropic_beta.is_empty()
+                    && let Ok(v) = ctx.anthropic_beta.join(",").parse()
+                {
+                    headers.insert("anthropic-beta", v);
+                }
+            }
+            apply_extra_headers(&mut headers, &entry.extra_headers);
+            let request = self
+                .http
+                .post(format!("{}{path}", token.api_base))
+                .headers(headers)
+                .header(CONTENT_TYPE, "application/json")
+                .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
+                .body(body.clone());
+            match crate::http::execute(request, timeout).await {
+                Err(UpstreamError::Status { status: 401, .. }) if !retried => {
+                    tracing::info!(account = %account.id, "Copilot refused the token; refreshing");
+                    self.tokens.invalidate_token(&account.id, &token);
+                    retried = true;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn to_upstream(e: CopilotError) -> UpstreamError {
+    match e {
+        CopilotError::Transport(detail) => UpstreamError::Connect(detail),
+        CopilotError::NoSeat => UpstreamError::Status {
+            status: 403,
+            body: Bytes::from(
+                serde_json::json!({"error": {"message": e.to_string(), "type": "permission_error", "param": null, "code": "no_copilot_seat"}})
+                    .to_string(),
+            ),
+            content_type: Some("application/json".to_owned()),
+            retry_after: None,
+        },
+        CopilotError::OauthRevoked => UpstreamError::Status {
+            status: 401,
+            body: Bytes::from(
+                serde_json::json!({"error": {"message": e.to_string(), "type": "authentication_error", "param": null, "code": "github_authorization_revoked"}})
+                    .to_string(),
+            ),
+            content_type: Some("application/json".to_owned()),
+            retry_after: None,
+        },
+        CopilotError::Upstream { status, body } => UpstreamError::Status {
+            status,
+            body: Bytes::from(body),
+            content_type: None,
+            retry_after: None,
+        },
+        CopilotError::InvalidResponse(detail) => UpstreamError::Io(detail),
+    }
+}

@@ -1,0 +1,195 @@
+//! Upstream clients: one pooled HTTP client, and per provider the URL, credentials and headers
+//! of each call. Knows nothing of the HTTP server side.
+
+pub mod anthropic;
+pub mod claude_pool;
+pub mod copilot;
+mod error;
+pub mod github;
+mod http;
+mod openai;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tollgate_config::{ModelEntry, ProviderKind};
+
+pub use error::{UpstreamError, retry_after};
+pub use http::build_http_client;
+
+/// An upstream API operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// OpenAI `POST /chat/completions`.
+    ChatCompletions,
+    /// OpenAI `POST /embeddings`.
+    Embeddings,
+    /// Anthropic `POST /v1/messages`.
+    Messages,
+    /// Anthropic `POST /v1/messages/count_tokens`.
+    CountTokens,
+}
+
+/// The wire protocol of an upstream call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// OpenAI chat completions.
+    OpenAi,
+    /// Anthropic messages.
+    Anthropic,
+}
+
+/// Per-request facts a provider may need to set headers.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// The gateway's request id, forwarded where providers accept one.
+    pub request_id: String,
+    /// Whether the response is streamed.
+    pub stream: bool,
+    /// The client's `anthropic-version`, forwarded to Anthropic-format upstreams.
+    pub anthropic_version: Option<String>,
+    /// The client's `anthropic-beta` flags, forwarded to Anthropic-format upstreams.
+    pub anthropic_beta: Vec<String>,
+    /// A credential to use instead of the deployment's (pooled token or pass-through).
+    pub credential: Option<String>,
+    /// Whose Copilot account to use (`key:<hash>`), falling back to the shared default.
+    pub account_owner: Option<String>,
+    /// Whether the last message is the user's own text (Copilot's `X-Initiator: user`).
+    pub initiator_user: bool,
+    /// Whether the request carries images (Copilot's vision header).
+    pub vision: bool,
+}
+
+/// The upstream clients, shared by every request.
+#[derive(Debug, Clone)]
+pub struct Providers {
+    http: reqwest::Client,
+    copilot: Arc<copilot::CopilotService>,
+    claude_pool: Arc<claude_pool::ClaudePool>,
+}
+
+impl Providers {
+    /// Builds the providers around one pooled HTTP client. `github_api_url` is where Copilot
+    /// tokens are exchanged; `auth_page` is where people link a Copilot account.
+    pub fn new(http: reqwest::Client, github_api_url: String, auth_page: String) -> Self {
+        let copilot =
+            Arc::new(copilot::CopilotService::new(http.clone(), github_api_url, auth_page));
+        let claude_pool =
+            Arc::new(claude_pool::ClaudePool::new(Vec::new(), Duration::from_secs(60)));
+        Self { http, copilot, claude_pool }
+    }
+
+    /// Uses `pool` for Anthropic deployments that have no key of their own.
+    pub fn with_claude_pool(mut self, pool: claude_pool::ClaudePool) -> Self {
+        self.claude_pool = Arc::new(pool);
+        self
+    }
+
+    /// GitHub Copilot: linked accounts, tokens, models.
+    pub fn copilot(&self) -> &Arc<copilot::CopilotService> {
+        &self.copilot
+    }
+
+    /// Sends `body` to `entry`'s upstream and returns the response once its status and headers
+    /// have arrived. A non-success status becomes [`UpstreamError::Status`] with the body read;
+    /// a success response is returned unread so that streams can be relayed as they arrive.
+    pub async fn send(
+        &self,
+        entry: &ModelEntry,
+        endpoint: Endpoint,
+        body: Bytes,
+        ctx: &CallContext,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        if entry.provider == ProviderKind::GithubCopilot {
+            return self.copilot.send(entry, endpoint, body, ctx, timeout).await;
+        }
+        if self.static_wire(entry) == Wire::OpenAi {
+            let request = openai::build(&self.http, entry, endpoint, body, ctx);
+            return http::execute(request, timeout).await;
+        }
+        // Anthropic: the deployment's own key, else the client's token (pass-through), else
+        // the pool, moving to the next pooled token when one is rate limited.
+        let pooled =
+            entry.api_key.is_none() && ctx.credential.is_none() && !self.claude_pool.is_empty();
+        if !pooled {
+            let request =
+                anthropic::build(&self.http, entry, endpoint, body, ctx, ctx.credential.as_deref());
+            return http::execute(request, timeout).await;
+        }
+        let mut tries = 0;
+        loop {
+            let now = std::time::Instant::now();
+            let Some((i, token)) = self.claude_pool.pick(now) else {
+                return Err(UpstreamError::NotLinked("the Claude token pool is empty".to_owned()));
+            };
+            let request = anthropic::build(
+                &self.http,
+                entry,
+                endpoint,
+                body.clone(),
+                ctx,
+                Some(token.expose()),
+            );
+            tries += 1;
+            match http::execute(request, timeout).await {
+                Err(UpstreamError::Status { status: 429, retry_after, .. })
+                    if tries < self.claude_pool.len() =>
+                {
+                    tracing::info!(token = i, "Claude token rate limited; resting it and rotating");
+                    self.claude_pool.rest(i, now, retry_after);
+                }
+                Err(e @ UpstreamError::Status { status: 429, .. }) => {
+                    if let UpstreamError::Status { retry_after, .. } = &e {
+                        self.claude_pool.rest(i, now, *retry_after);
+                    }
+                    return Err(e);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn static_wire(&self, entry: &ModelEntry) -> Wire {
+        match entry.provider {
+            ProviderKind::Anthropic => Wire::Anthropic,
+            _ => Wire::OpenAi,
+        }
+    }
+
+    /// The wire protocol a deployment speaks for a request. Anthropic-format providers speak
+    /// Anthropic's; Copilot speaks it natively for models whose catalog entry lists
+    /// `/v1/messages` when the client speaks it too; everything else speaks OpenAI's.
+    pub async fn wire(
+        &self,
+        entry: &ModelEntry,
+        endpoint: Endpoint,
+        upstream_model: &str,
+        owner: Option<&str>,
+    ) -> Wire {
+        if entry.provider == ProviderKind::GithubCopilot && endpoint == Endpoint::Messages {
+            let native = self.copilot.model(owner, upstream_model).await;
+            return if native.is_some_and(|m| m.supports_messages_api()) {
+                Wire::Anthropic
+            } else {
+                Wire::OpenAi
+            };
+        }
+        self.static_wire(entry)
+    }
+
+    /// Copilot premium requests one call of `upstream_model` uses (its `billing.multiplier`),
+    /// when the deployment is Copilot's and the catalog says.
+    pub async fn premium_multiplier(
+        &self,
+        entry: &ModelEntry,
+        upstream_model: &str,
+        owner: Option<&str>,
+    ) -> Option<f64> {
+        if entry.provider != ProviderKind::GithubCopilot {
+            return None;
+        }
+        self.copilot.model(owner, upstream_model).await?.premium_multiplier()
+    }
+}
