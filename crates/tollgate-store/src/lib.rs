@@ -1,0 +1,178 @@
+//! tollgate's system of record: virtual keys, users, teams and spend logs, behind one
+//! [`Store`] API with two backends — PostgreSQL, and an embedded SQLite file used when no
+//! database is configured. Both pass one conformance suite.
+//!
+//! At start-up: [`connect`], then [`StoreApi::migrate`]. Periodically: [`StoreApi::maintain`]
+//! (daily is plenty: on PostgreSQL it creates next month's spend-log partition ahead of time),
+//! [`StoreApi::reset_due_budgets`], and [`StoreApi::delete_spend_before`] for retention.
+
+mod budget;
+mod connect;
+mod crypto;
+mod patch;
+mod postgres;
+mod rollup;
+mod rows;
+mod sqlite;
+mod types;
+mod writer;
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use budget::parse_budget_duration;
+pub use connect::{SQLITE_FILE_NAME, connect, redact_url};
+pub use crypto::{SECRET_KEY_FILE, SecretBox};
+pub use types::*;
+pub use writer::*;
+
+/// A store shared by every part of the process.
+pub type Store = Arc<dyn StoreApi>;
+
+/// Which database a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// Embedded SQLite.
+    Sqlite,
+}
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The entity does not exist.
+    #[error("{kind} `{id}` not found")]
+    NotFound {
+        /// `key`, `user`, `team`.
+        kind: &'static str,
+        /// Its id (for keys, a display form, never the hash of a secret typed by a user).
+        id: String,
+    },
+    /// A unique value is taken.
+    #[error("{0}")]
+    Conflict(String),
+    /// A value is not acceptable (e.g. a malformed budget duration).
+    #[error("{0}")]
+    Invalid(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A credential cannot be sealed or opened, or the secret key cannot be loaded. The
+    /// message names what to do and never contains key material.
+    #[error("{0}")]
+    Crypto(String),
+}
+
+/// The store API. Every method is one short transaction; none is called on the request
+/// path (keys are cached, spend goes through a batched writer).
+#[async_trait]
+pub trait StoreApi: Send + Sync + Debug {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Periodic upkeep: on PostgreSQL, creates the spend-log partitions for the current and
+    /// next month; nothing on SQLite. Also run by `migrate`.
+    async fn maintain(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Creates a key; `Conflict` if the hash exists.
+    async fn create_key(&self, key: NewKey) -> Result<KeyRecord, StoreError>;
+    /// A key by hash.
+    async fn get_key(&self, token_hash: &str) -> Result<Option<KeyRecord>, StoreError>;
+    /// Updates a key; `NotFound` if missing.
+    async fn update_key(&self, token_hash: &str, patch: KeyPatch) -> Result<KeyRecord, StoreError>;
+    /// Replaces a key's hash and display name, keeping everything else (spend included).
+    async fn regenerate_key(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_key_name: &str,
+    ) -> Result<KeyRecord, StoreError>;
+    /// Deletes keys; returns how many existed.
+    async fn delete_keys(&self, token_hashes: &[String]) -> Result<u64, StoreError>;
+    /// Lists keys, newest first.
+    async fn list_keys(&self, filter: KeyFilter) -> Result<Vec<KeyRecord>, StoreError>;
+
+    /// Creates a user; `Conflict` if the id exists.
+    async fn create_user(&self, user: NewUser) -> Result<UserRecord, StoreError>;
+    /// A user by id.
+    async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Updates a user.
+    async fn update_user(&self, user_id: &str, patch: UserPatch) -> Result<UserRecord, StoreError>;
+    /// Deletes users (and their team memberships; their keys keep existing but lose the
+    /// owner); returns how many existed.
+    async fn delete_users(&self, user_ids: &[String]) -> Result<u64, StoreError>;
+    /// Lists users, oldest first.
+    async fn list_users(&self, page: Page) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// Creates a team (members must exist as users, or are created bare).
+    async fn create_team(&self, team: NewTeam) -> Result<TeamRecord, StoreError>;
+    /// A team by id.
+    async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError>;
+    /// Updates a team.
+    async fn update_team(&self, team_id: &str, patch: TeamPatch) -> Result<TeamRecord, StoreError>;
+    /// Deletes teams and their memberships; returns how many existed.
+    async fn delete_teams(&self, team_ids: &[String]) -> Result<u64, StoreError>;
+    /// Lists teams, oldest first.
+    async fn list_teams(&self, page: Page) -> Result<Vec<TeamRecord>, StoreError>;
+    /// Adds (or re-roles) members; users that do not exist are created bare.
+    async fn add_team_members(
+        &self,
+        team_id: &str,
+        members: &[TeamMember],
+    ) -> Result<TeamRecord, StoreError>;
+    /// Removes members.
+    async fn remove_team_members(
+        &self,
+        team_id: &str,
+        user_ids: &[String],
+    ) -> Result<TeamRecord, StoreError>;
+
+    /// Inserts spend records in one transaction with multi-row inserts. Records whose
+    /// `request_id` is already stored are skipped, so a batch can be retried safely. For
+    /// the newly inserted ones only, adds their cost to the key's, user's and team's spend
+    /// and to the daily rollup. Returns how many were new.
+    async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError>;
+    /// Spend records, newest first.
+    async fn spend_logs(&self, filter: SpendFilter) -> Result<Vec<SpendRecord>, StoreError>;
+    /// Number of stored spend records.
+    async fn count_spend(&self) -> Result<u64, StoreError>;
+    /// Daily rollup rows, by day then model.
+    async fn daily_spend(&self, filter: RollupFilter) -> Result<Vec<DailySpend>, StoreError>;
+    /// Deletes raw spend records that started before `cutoff` (rollups are kept).
+    async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Resets the spend of every key, user and team whose `budget_reset_at` has passed and
+    /// schedules the next reset one `budget_duration` later. Returns how many were reset.
+    async fn reset_due_budgets(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Stores a provider credential, replacing the one of the same provider and owner;
+    /// appends a [`EntityKind::Credential`] change so other processes reload it.
+    async fn put_credential(&self, c: NewCredential) -> Result<CredentialRecord, StoreError>;
+    /// The credential of a provider and owner.
+    async fn get_credential(
+        &self,
+        provider: &str,
+        owner: &str,
+    ) -> Result<Option<CredentialRecord>, StoreError>;
+    /// A provider's credentials, by owner.
+    async fn list_credentials(&self, provider: &str) -> Result<Vec<CredentialRecord>, StoreError>;
+    /// Deletes a credential; returns whether it existed (and then appends a change).
+    async fn delete_credential(&self, provider: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// Changes to keys, users, teams and credentials after `after` (a previous `Change::seq`, or 0),
+    /// oldest first, at most `limit`. Every create, update, delete, block and budget reset
+    /// appends one; spend increments do not.
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError>;
+    /// The newest change's `seq`, or 0.
+    async fn latest_change(&self) -> Result<i64, StoreError>;
+}

@@ -1,0 +1,294 @@
+//! Backend-independent rules: validating limits, applying partial updates, paging, errors.
+//!
+//! Updates read the row under a lock, apply the patch here, and write the whole row back, so
+//! both backends share one definition of what a patch means.
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde_json::Value;
+
+use crate::budget::parse_budget_duration;
+use crate::{
+    KeyPatch, KeyRecord, Limits, NewCredential, StoreError, TeamMember, TeamPatch, TeamRecord,
+    UserPatch, UserRecord,
+};
+
+/// The current time at the databases' common precision (PostgreSQL keeps microseconds), so a
+/// record returned by a write equals the same record read back later.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// `null` metadata or permissions are stored as `{}`.
+pub(crate) fn object_or_empty(value: Value) -> Value {
+    if value.is_null() { Value::Object(serde_json::Map::new()) } else { value }
+}
+
+/// Validates limits and normalises the period; returns them with the first reset time.
+pub(crate) fn new_limits(
+    mut limits: Limits,
+    now: DateTime<Utc>,
+) -> Result<(Limits, Option<DateTime<Utc>>), StoreError> {
+    check_limits(&limits)?;
+    limits.budget_duration = limits.budget_duration.map(|d| d.trim().to_owned());
+    let reset_at = match &limits.budget_duration {
+        Some(period) => Some(now + parse_budget_duration(period)?),
+        None => None,
+    };
+    Ok((limits, reset_at))
+}
+
+fn check_limits(limits: &Limits) -> Result<(), StoreError> {
+    if let Some(budget) = limits.max_budget {
+        check_amount("max_budget", budget)?;
+    }
+    for (name, value) in [
+        ("rpm_limit", limits.rpm_limit),
+        ("tpm_limit", limits.tpm_limit),
+        ("max_parallel_requests", limits.max_parallel_requests),
+    ] {
+        if value.is_some_and(|v| v < 0) {
+            return Err(StoreError::Invalid(format!("{name} must not be negative")));
+        }
+    }
+    Ok(())
+}
+
+fn check_amount(name: &str, value: f64) -> Result<(), StoreError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!("{name} must be a finite amount of at least 0")))
+    }
+}
+
+/// The limit fields every patch shares.
+struct LimitsPatch {
+    max_budget: Option<Option<f64>>,
+    budget_duration: Option<Option<String>>,
+    rpm_limit: Option<Option<i64>>,
+    tpm_limit: Option<Option<i64>>,
+    max_parallel_requests: Option<Option<i64>>,
+}
+
+/// Applies limit changes; setting a period schedules the next reset one period from `now`,
+/// clearing it clears the schedule.
+fn apply_limits(
+    limits: &mut Limits,
+    reset_at: &mut Option<DateTime<Utc>>,
+    patch: LimitsPatch,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    set(&mut limits.max_budget, patch.max_budget);
+    set(&mut limits.rpm_limit, patch.rpm_limit);
+    set(&mut limits.tpm_limit, patch.tpm_limit);
+    set(&mut limits.max_parallel_requests, patch.max_parallel_requests);
+    match patch.budget_duration {
+        None => {}
+        Some(None) => {
+            limits.budget_duration = None;
+            *reset_at = None;
+        }
+        Some(Some(period)) => {
+            let period = period.trim().to_owned();
+            *reset_at = Some(now + parse_budget_duration(&period)?);
+            limits.budget_duration = Some(period);
+        }
+    }
+    check_limits(limits)
+}
+
+fn set<T>(field: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *field = value;
+    }
+}
+
+fn set_spend(spend: &mut f64, value: Option<f64>) -> Result<(), StoreError> {
+    if let Some(value) = value {
+        check_amount("spend", value)?;
+        *spend = value;
+    }
+    Ok(())
+}
+
+/// Applies a key patch to the stored record.
+pub(crate) fn apply_key_patch(
+    rec: &mut KeyRecord,
+    patch: KeyPatch,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let limits = LimitsPatch {
+        max_budget: patch.max_budget,
+        budget_duration: patch.budget_duration,
+        rpm_limit: patch.rpm_limit,
+        tpm_limit: patch.tpm_limit,
+        max_parallel_requests: patch.max_parallel_requests,
+    };
+    apply_limits(&mut rec.limits, &mut rec.budget_reset_at, limits, now)?;
+    set(&mut rec.key_alias, patch.key_alias);
+    set(&mut rec.user_id, patch.user_id);
+    set(&mut rec.team_id, patch.team_id);
+    set(&mut rec.models, patch.models);
+    set(&mut rec.expires, patch.expires.map(|e| e.map(|t| t.trunc_subsecs(6))));
+    set(&mut rec.blocked, patch.blocked);
+    set(&mut rec.metadata, patch.metadata.map(object_or_empty));
+    set(&mut rec.permissions, patch.permissions.map(object_or_empty));
+    set_spend(&mut rec.spend, patch.spend)?;
+    rec.updated_at = now;
+    Ok(())
+}
+
+/// Applies a user patch to the stored record.
+pub(crate) fn apply_user_patch(
+    rec: &mut UserRecord,
+    patch: UserPatch,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let limits = LimitsPatch {
+        max_budget: patch.max_budget,
+        budget_duration: patch.budget_duration,
+        rpm_limit: patch.rpm_limit,
+        tpm_limit: patch.tpm_limit,
+        max_parallel_requests: patch.max_parallel_requests,
+    };
+    apply_limits(&mut rec.limits, &mut rec.budget_reset_at, limits, now)?;
+    set(&mut rec.user_email, patch.user_email);
+    set(&mut rec.user_role, patch.user_role);
+    set(&mut rec.models, patch.models);
+    set(&mut rec.metadata, patch.metadata.map(object_or_empty));
+    set_spend(&mut rec.spend, patch.spend)?;
+    rec.updated_at = now;
+    Ok(())
+}
+
+/// Applies a team patch to the stored record.
+pub(crate) fn apply_team_patch(
+    rec: &mut TeamRecord,
+    patch: TeamPatch,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let limits = LimitsPatch {
+        max_budget: patch.max_budget,
+        budget_duration: patch.budget_duration,
+        rpm_limit: patch.rpm_limit,
+        tpm_limit: patch.tpm_limit,
+        max_parallel_requests: patch.max_parallel_requests,
+    };
+    apply_limits(&mut rec.limits, &mut rec.budget_reset_at, limits, now)?;
+    set(&mut rec.team_alias, patch.team_alias);
+    set(&mut rec.models, patch.models);
+    set(&mut rec.blocked, patch.blocked);
+    set(&mut rec.metadata, patch.metadata.map(object_or_empty));
+    set_spend(&mut rec.spend, patch.spend)?;
+    rec.updated_at = now;
+    Ok(())
+}
+
+/// Checks roles and keeps the last entry per user, since one statement cannot upsert the
+/// same membership twice.
+pub(crate) fn unique_members(members: &[TeamMember]) -> Result<Vec<TeamMember>, StoreError> {
+    let mut out: Vec<TeamMember> = Vec::with_capacity(members.len());
+    for member in members {
+        if member.user_id.is_empty() {
+            return Err(StoreError::Invalid("team member user_id is empty".to_owned()));
+        }
+        if member.role != "admin" && member.role != "user" {
+            return Err(StoreError::Invalid(format!(
+                "team member role `{}` is not `admin` or `user`",
+                member.role
+            )));
+        }
+        match out.iter_mut().find(|m| m.user_id == member.user_id) {
+            Some(existing) => existing.role.clone_from(&member.role),
+            None => out.push(member.clone()),
+        }
+    }
+    Ok(out)
+}
+
+/// `LIMIT` and `OFFSET` for a page: page numbers start at 1 (0 counts as 1), size 0 means
+/// 100 and sizes are capped at 1000.
+pub(crate) fn page_window(page: u32, size: u32) -> (i64, i64) {
+    let size = match size {
+        0 => 100,
+        s => s.min(1000),
+    };
+    let page = page.max(1);
+    (i64::from(size), i64::from(page - 1) * i64::from(size))
+}
+
+/// A row limit where 0 means `default`, capped at `max`.
+pub(crate) fn row_limit(limit: u32, default: u32, max: u32) -> i64 {
+    i64::from(if limit == 0 { default } else { limit.min(max) })
+}
+
+/// `NotFound` for a key. The id is never the hash: it may be the hash of a secret a caller
+/// typed.
+/// A credential needs a provider without `/` (its change-feed id is `provider/owner`), an
+/// owner, and sealed bytes.
+pub(crate) fn check_credential(c: &NewCredential) -> Result<(), StoreError> {
+    if c.provider.trim().is_empty() || c.provider.contains('/') {
+        return Err(StoreError::Invalid(
+            "a credential's provider must be a non-empty name without `/`".to_owned(),
+        ));
+    }
+    if c.owner.trim().is_empty() {
+        return Err(StoreError::Invalid("a credential's owner must not be empty".to_owned()));
+    }
+    if c.ciphertext.is_empty() || c.nonce.is_empty() {
+        return Err(StoreError::Invalid(
+            "a credential must be stored sealed (ciphertext and nonce)".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn key_not_found() -> StoreError {
+    StoreError::NotFound { kind: "key", id: "(hash withheld)".to_owned() }
+}
+
+/// Whether the error is a unique violation whose constraint name (PostgreSQL) or message
+/// (SQLite: `UNIQUE constraint failed: table.column`) mentions `needle`.
+pub(crate) fn unique_violation_on(err: &sqlx::Error, needle: &str) -> bool {
+    let Some(db) = err.as_database_error() else {
+        return false;
+    };
+    db.is_unique_violation()
+        && (db.constraint().is_some_and(|c| c.contains(needle)) || db.message().contains(needle))
+}
+
+/// Whether the error is any unique violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|db| db.is_unique_violation())
+}
+
+/// Maps a failed key write: a taken alias or hash becomes `Conflict`.
+pub(crate) fn key_write_error(err: sqlx::Error, alias: Option<&str>) -> StoreError {
+    if unique_violation_on(&err, "key_alias") {
+        StoreError::Conflict(format!("key alias `{}` is already taken", alias.unwrap_or_default()))
+    } else if is_unique_violation(&err) {
+        StoreError::Conflict("a key with this hash already exists".to_owned())
+    } else {
+        StoreError::Database(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages() {
+        assert_eq!(page_window(0, 0), (100, 0));
+        assert_eq!(page_window(3, 10), (10, 20));
+        assert_eq!(page_window(2, 5000), (1000, 1000));
+    }
+
+    #[test]
+    fn members_dedupe_last_role_wins() {
+        let m = |u: &str, r: &str| TeamMember { user_id: u.into(), role: r.into() };
+        let out = unique_members(&[m("a", "user"), m("b", "user"), m("a", "admin")]).unwrap();
+        assert_eq!(out, vec![m("a", "admin"), m("b", "user")]);
+        assert!(unique_members(&[m("a", "owner")]).is_err());
+    }
+}

@@ -1,0 +1,488 @@
+//! What the store keeps. Field names follow LiteLLM's management API where one exists, so its
+//! clients and habits carry over.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Limits shared by keys, users and teams. `None` means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Most money the holder may spend per budget period (or ever, without a duration).
+    pub max_budget: Option<f64>,
+    /// Budget period: `30s`, `30m`, `24h`, `30d`; the spend resets when it elapses.
+    pub budget_duration: Option<String>,
+    /// Requests per minute.
+    pub rpm_limit: Option<i64>,
+    /// Tokens per minute.
+    pub tpm_limit: Option<i64>,
+    /// Requests in flight at once.
+    pub max_parallel_requests: Option<i64>,
+}
+
+/// A virtual key as stored: never the key itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Hex SHA-256 of the key; the primary key.
+    pub token_hash: String,
+    /// A display form such as `sk-...a1b2`, safe to show.
+    pub key_name: String,
+    /// A human name.
+    pub key_alias: Option<String>,
+    /// Owner.
+    pub user_id: Option<String>,
+    /// Team.
+    pub team_id: Option<String>,
+    /// Allowed model names, patterns or access groups; empty = all.
+    pub models: Vec<String>,
+    /// Budget and rate limits.
+    pub limits: Limits,
+    /// Spend in the current budget period.
+    pub spend: f64,
+    /// When the budget next resets, if it has a duration.
+    pub budget_reset_at: Option<DateTime<Utc>>,
+    /// After this the key is refused.
+    pub expires: Option<DateTime<Utc>>,
+    /// A blocked key is refused.
+    pub blocked: bool,
+    /// Free-form metadata.
+    pub metadata: Value,
+    /// Permissions, e.g. `{"admin": true}` for management access.
+    pub permissions: Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A key to create. The caller generates the key and passes only its hash.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewKey {
+    /// Hex SHA-256 of the key.
+    pub token_hash: String,
+    /// Display form.
+    pub key_name: String,
+    /// Human name.
+    pub key_alias: Option<String>,
+    /// Owner.
+    pub user_id: Option<String>,
+    /// Team.
+    pub team_id: Option<String>,
+    /// Allowed models.
+    pub models: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Expiry.
+    pub expires: Option<DateTime<Utc>>,
+    /// Starts blocked.
+    pub blocked: bool,
+    /// Metadata (`Value::Null` is stored as `{}`).
+    pub metadata: Value,
+    /// Permissions (`Value::Null` is stored as `{}`).
+    pub permissions: Value,
+}
+
+/// A partial update: `None` leaves a field as it is; `Some(None)` clears an optional field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyPatch {
+    /// Human name.
+    pub key_alias: Option<Option<String>>,
+    /// Owner.
+    pub user_id: Option<Option<String>>,
+    /// Team.
+    pub team_id: Option<Option<String>>,
+    /// Allowed models.
+    pub models: Option<Vec<String>>,
+    /// Budget.
+    pub max_budget: Option<Option<f64>>,
+    /// Budget period; setting it schedules the next reset from now.
+    pub budget_duration: Option<Option<String>>,
+    /// Requests per minute.
+    pub rpm_limit: Option<Option<i64>>,
+    /// Tokens per minute.
+    pub tpm_limit: Option<Option<i64>>,
+    /// Parallel requests.
+    pub max_parallel_requests: Option<Option<i64>>,
+    /// Expiry.
+    pub expires: Option<Option<DateTime<Utc>>>,
+    /// Blocked flag.
+    pub blocked: Option<bool>,
+    /// Replaces the metadata.
+    pub metadata: Option<Value>,
+    /// Replaces the permissions.
+    pub permissions: Option<Value>,
+    /// Sets the spend (an admin correction).
+    pub spend: Option<f64>,
+}
+
+/// Which keys to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFilter {
+    /// Only this user's keys.
+    pub user_id: Option<String>,
+    /// Only this team's keys.
+    pub team_id: Option<String>,
+    /// Only keys with this alias.
+    pub key_alias: Option<String>,
+    /// Page number from 1.
+    pub page: u32,
+    /// Page size; 0 means the default of 100.
+    pub size: u32,
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Id.
+    pub user_id: String,
+    /// Email.
+    pub user_email: Option<String>,
+    /// `proxy_admin`, `internal_user`, ... (LiteLLM's roles).
+    pub user_role: Option<String>,
+    /// Allowed models; empty = all.
+    pub models: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Spend in the current budget period.
+    pub spend: f64,
+    /// Next budget reset.
+    pub budget_reset_at: Option<DateTime<Utc>>,
+    /// Teams the user belongs to.
+    pub teams: Vec<String>,
+    /// Metadata.
+    pub metadata: Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user to create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Id.
+    pub user_id: String,
+    /// Email.
+    pub user_email: Option<String>,
+    /// Role.
+    pub user_role: Option<String>,
+    /// Allowed models.
+    pub models: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Metadata.
+    pub metadata: Value,
+}
+
+/// A partial update of a user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserPatch {
+    /// Email.
+    pub user_email: Option<Option<String>>,
+    /// Role.
+    pub user_role: Option<Option<String>>,
+    /// Allowed models.
+    pub models: Option<Vec<String>>,
+    /// Budget.
+    pub max_budget: Option<Option<f64>>,
+    /// Budget period.
+    pub budget_duration: Option<Option<String>>,
+    /// Requests per minute.
+    pub rpm_limit: Option<Option<i64>>,
+    /// Tokens per minute.
+    pub tpm_limit: Option<Option<i64>>,
+    /// Parallel requests.
+    pub max_parallel_requests: Option<Option<i64>>,
+    /// Replaces the metadata.
+    pub metadata: Option<Value>,
+    /// Sets the spend.
+    pub spend: Option<f64>,
+}
+
+/// A team.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TeamRecord {
+    /// Id.
+    pub team_id: String,
+    /// Human name.
+    pub team_alias: Option<String>,
+    /// Allowed models; empty = all.
+    pub models: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Spend in the current budget period.
+    pub spend: f64,
+    /// Next budget reset.
+    pub budget_reset_at: Option<DateTime<Utc>>,
+    /// A blocked team's keys are refused.
+    pub blocked: bool,
+    /// Members.
+    pub members: Vec<TeamMember>,
+    /// Metadata.
+    pub metadata: Value,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A member of a team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamMember {
+    /// The user.
+    pub user_id: String,
+    /// `admin` or `user`.
+    pub role: String,
+}
+
+/// A team to create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewTeam {
+    /// Id.
+    pub team_id: String,
+    /// Human name.
+    pub team_alias: Option<String>,
+    /// Allowed models.
+    pub models: Vec<String>,
+    /// Limits.
+    pub limits: Limits,
+    /// Initial members.
+    pub members: Vec<TeamMember>,
+    /// Metadata.
+    pub metadata: Value,
+}
+
+/// A partial update of a team.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TeamPatch {
+    /// Human name.
+    pub team_alias: Option<Option<String>>,
+    /// Allowed models.
+    pub models: Option<Vec<String>>,
+    /// Budget.
+    pub max_budget: Option<Option<f64>>,
+    /// Budget period.
+    pub budget_duration: Option<Option<String>>,
+    /// Requests per minute.
+    pub rpm_limit: Option<Option<i64>>,
+    /// Tokens per minute.
+    pub tpm_limit: Option<Option<i64>>,
+    /// Parallel requests.
+    pub max_parallel_requests: Option<Option<i64>>,
+    /// Blocked flag.
+    pub blocked: Option<bool>,
+    /// Replaces the metadata.
+    pub metadata: Option<Value>,
+    /// Sets the spend.
+    pub spend: Option<f64>,
+}
+
+/// Pagination for users and teams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// Page number from 1.
+    pub page: u32,
+    /// Page size; 0 means 100.
+    pub size: u32,
+}
+
+/// One proxied request, success or failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpendRecord {
+    /// Unique id; inserting the same id twice records it once.
+    pub request_id: String,
+    /// When the request started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+    /// Hash of the virtual key, if one was used.
+    pub token_hash: Option<String>,
+    /// User.
+    pub user_id: Option<String>,
+    /// Team.
+    pub team_id: Option<String>,
+    /// `chat_completions`, `messages`, `embeddings`, ...
+    pub api: String,
+    /// Model name the client asked for.
+    pub requested_model: String,
+    /// Model group that matched.
+    pub model_group: String,
+    /// `provider/model` that answered (or last failed).
+    pub served_model: String,
+    /// Provider prefix.
+    pub provider: String,
+    /// Input tokens.
+    pub prompt_tokens: i64,
+    /// Output tokens.
+    pub completion_tokens: i64,
+    /// Cached input tokens.
+    pub cached_tokens: i64,
+    /// Cost in USD.
+    pub cost: f64,
+    /// Copilot premium request units.
+    pub premium_units: f64,
+    /// Whole-request latency.
+    pub latency_ms: f64,
+    /// Time to first streamed event.
+    pub ttft_ms: Option<f64>,
+    /// HTTP status returned to the client (0 = client disconnected).
+    pub status: i32,
+    /// `success`, `upstream_failed`, `stream_failed`, `client_disconnected`.
+    pub outcome: String,
+    /// Deployments tried, in order, with their results.
+    pub attempts: Value,
+    /// Whether it streamed.
+    pub stream: bool,
+    /// The request body, when prompt logging is on (already redacted).
+    pub request_body: Option<Value>,
+    /// The response, when prompt logging is on.
+    pub response_body: Option<Value>,
+}
+
+/// Which spend records to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpendFilter {
+    /// Only this key.
+    pub token_hash: Option<String>,
+    /// Only this user.
+    pub user_id: Option<String>,
+    /// Only this team.
+    pub team_id: Option<String>,
+    /// Only this request.
+    pub request_id: Option<String>,
+    /// From this time on (inclusive).
+    pub start: Option<DateTime<Utc>>,
+    /// Before this time (exclusive).
+    pub end: Option<DateTime<Utc>>,
+    /// Most rows to return; 0 means 1000.
+    pub limit: u32,
+}
+
+/// One row of the daily rollup: totals for a day, key, user, team and model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailySpend {
+    /// The UTC day.
+    pub day: chrono::NaiveDate,
+    /// Key hash, empty when none.
+    pub token_hash: String,
+    /// User, empty when none.
+    pub user_id: String,
+    /// Team, empty when none.
+    pub team_id: String,
+    /// Model group.
+    pub model_group: String,
+    /// Served model.
+    pub served_model: String,
+    /// Requests.
+    pub requests: i64,
+    /// Failed requests (outcome other than success).
+    pub failures: i64,
+    /// Input tokens.
+    pub prompt_tokens: i64,
+    /// Output tokens.
+    pub completion_tokens: i64,
+    /// Cost.
+    pub cost: f64,
+    /// Premium units.
+    pub premium_units: f64,
+}
+
+/// Which rollup rows to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollupFilter {
+    /// First day (inclusive).
+    pub start: Option<chrono::NaiveDate>,
+    /// Last day (inclusive).
+    pub end: Option<chrono::NaiveDate>,
+    /// Only this key.
+    pub token_hash: Option<String>,
+    /// Only this user.
+    pub user_id: Option<String>,
+    /// Only this team.
+    pub team_id: Option<String>,
+}
+
+/// What kind of entity changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    /// A virtual key (id = token hash).
+    Key,
+    /// A user.
+    User,
+    /// A team.
+    Team,
+    /// A provider credential (id = `provider/owner`, see [`credential_id`]).
+    Credential,
+}
+
+/// One entry of the change feed that keeps every process's caches fresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Feed position.
+    pub seq: i64,
+    /// Kind of entity.
+    pub kind: EntityKind,
+    /// Its id.
+    pub id: String,
+}
+
+/// The provider name under which linked GitHub accounts (used for Copilot) are stored.
+pub const GITHUB_COPILOT_PROVIDER: &str = "github_copilot";
+
+/// The owner of the shared account every key without its own account uses.
+pub const DEFAULT_CREDENTIAL_OWNER: &str = "default";
+
+/// The owner of a virtual key's own account: `key:<token hash>`.
+pub fn key_credential_owner(token_hash: &str) -> String {
+    format!("key:{token_hash}")
+}
+
+/// The change-feed id of a credential, and the associated data its ciphertext is bound to:
+/// `provider/owner`.
+pub fn credential_id(provider: &str, owner: &str) -> String {
+    format!("{provider}/{owner}")
+}
+
+/// Splits a credential's change-feed id back into `(provider, owner)`. Provider names never
+/// contain `/`; owners may.
+pub fn split_credential_id(id: &str) -> Option<(&str, &str)> {
+    id.split_once('/').filter(|(provider, owner)| !provider.is_empty() && !owner.is_empty())
+}
+
+/// A provider credential (e.g. a linked GitHub account's OAuth token), encrypted at rest.
+/// The store never sees the plaintext: callers seal and open it with a `SecretBox`, with
+/// [`credential_id`] as associated data so a ciphertext cannot be moved to another owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialRecord {
+    /// Provider, e.g. [`GITHUB_COPILOT_PROVIDER`].
+    pub provider: String,
+    /// [`DEFAULT_CREDENTIAL_OWNER`], or [`key_credential_owner`] for a virtual key's own
+    /// account.
+    pub owner: String,
+    /// A display name, e.g. the GitHub login; never secret.
+    pub label: Option<String>,
+    /// The sealed secret.
+    pub ciphertext: Vec<u8>,
+    /// The nonce it was sealed with.
+    pub nonce: Vec<u8>,
+    /// First stored.
+    pub created_at: DateTime<Utc>,
+    /// Last replaced.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A credential to store; replaces any stored for the same provider and owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewCredential {
+    /// Provider; must not contain `/`.
+    pub provider: String,
+    /// Owner.
+    pub owner: String,
+    /// Display name.
+    pub label: Option<String>,
+    /// The sealed secret.
+    pub ciphertext: Vec<u8>,
+    /// Its nonce.
+    pub nonce: Vec<u8>,
+}

@@ -1,0 +1,298 @@
+//! Spend records: idempotent inserts, spend increments, rollups, filters, concurrency.
+
+use chrono::{Duration, NaiveDate};
+use serde_json::json;
+use tollgate_store::{DailySpend, NewTeam, RollupFilter, SpendFilter, SpendRecord, Store};
+
+use crate::fixtures::{at, key, member, owned_record, record, team};
+use crate::harness::backend_tests;
+
+/// A key `k1` owned by `u1` in team `t1`.
+async fn setup_owner(store: &Store) {
+    store
+        .create_team(NewTeam { members: vec![member("u1", "admin")], ..team("t1") })
+        .await
+        .unwrap();
+    let mut k = key("k1");
+    k.user_id = Some("u1".into());
+    k.team_id = Some("t1".into());
+    store.create_key(k).await.unwrap();
+}
+
+async fn spends(store: &Store) -> (f64, f64, f64) {
+    (
+        store.get_key("k1").await.unwrap().unwrap().spend,
+        store.get_user("u1").await.unwrap().unwrap().spend,
+        store.get_team("t1").await.unwrap().unwrap().spend,
+    )
+}
+
+fn total_requests(rows: &[DailySpend]) -> i64 {
+    rows.iter().map(|r| r.requests).sum()
+}
+
+backend_tests!(spend_insert_is_idempotent, async |store| {
+    setup_owner(&store).await;
+    let t0 = at("2026-03-10T12:00:00Z");
+    let batch: Vec<SpendRecord> = (0..10)
+        .map(|i| owned_record(&format!("r{i:02}"), t0 + Duration::seconds(i), "k1", "u1", "t1"))
+        .collect();
+    let changes_before = store.latest_change().await.unwrap();
+
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 10);
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 0, "a retried batch counts once");
+    assert_eq!(store.count_spend().await.unwrap(), 10);
+    assert_eq!(spends(&store).await, (5.0, 5.0, 5.0));
+
+    // Half old, half new, and a duplicate inside the batch: only the 5 new ones count.
+    let mut mixed: Vec<SpendRecord> = batch[5..].to_vec();
+    mixed.extend(
+        (10..15).map(|i| {
+            owned_record(&format!("r{i:02}"), t0 + Duration::seconds(i), "k1", "u1", "t1")
+        }),
+    );
+    mixed.push(mixed[7].clone());
+    assert_eq!(store.insert_spend(&mixed).await.unwrap(), 5);
+    assert_eq!(store.count_spend().await.unwrap(), 15);
+    assert_eq!(spends(&store).await, (7.5, 7.5, 7.5));
+
+    let daily = store.daily_spend(RollupFilter::default()).await.unwrap();
+    assert_eq!(daily.len(), 1);
+    let row = &daily[0];
+    assert_eq!(row.day, NaiveDate::from_ymd_opt(2026, 3, 10).unwrap());
+    assert_eq!(
+        (row.token_hash.as_str(), row.user_id.as_str(), row.team_id.as_str()),
+        ("k1", "u1", "t1")
+    );
+    assert_eq!((row.requests, row.failures), (15, 0));
+    assert_eq!((row.prompt_tokens, row.completion_tokens), (150, 300));
+    assert_eq!(row.cost, 7.5);
+
+    // Records for unknown keys are stored and rolled up; nothing else changes.
+    let stray = SpendRecord { token_hash: Some("gone".into()), ..record("stray", t0) };
+    assert_eq!(store.insert_spend(&[stray]).await.unwrap(), 1);
+    assert_eq!(store.insert_spend(&[]).await.unwrap(), 0);
+    assert_eq!(store.latest_change().await.unwrap(), changes_before, "spend does not feed changes");
+});
+
+backend_tests!(spend_round_trips_every_field, async |store| {
+    let full = SpendRecord {
+        token_hash: Some("k9".into()),
+        user_id: Some("u9".into()),
+        team_id: None,
+        cost: 0.000_123,
+        premium_units: 1.0,
+        ttft_ms: None,
+        status: 502,
+        outcome: "upstream_failed".into(),
+        stream: true,
+        request_body: Some(json!({"messages": [{"role": "user", "content": "hi"}]})),
+        response_body: Some(json!({"error": {"message": "bad gateway"}})),
+        attempts: json!([{"deployment": "a", "status": 502}, {"deployment": "b", "status": 502}]),
+        ..record("full", at("2026-03-10T12:00:00.654321Z"))
+    };
+    store.insert_spend(std::slice::from_ref(&full)).await.unwrap();
+    let got = store
+        .spend_logs(SpendFilter { request_id: Some("full".into()), ..SpendFilter::default() })
+        .await
+        .unwrap();
+    assert_eq!(got, vec![full]);
+});
+
+backend_tests!(spend_batch_of_5000, async |store| {
+    setup_owner(&store).await;
+    let t0 = at("2026-03-10T00:00:00Z");
+    let batch: Vec<SpendRecord> = (0..5000)
+        .map(|i| owned_record(&format!("req-{i:05}"), t0 + Duration::seconds(i), "k1", "u1", "t1"))
+        .collect();
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 5000);
+    assert_eq!(store.count_spend().await.unwrap(), 5000);
+    assert_eq!(spends(&store).await, (2500.0, 2500.0, 2500.0));
+    let daily = store.daily_spend(RollupFilter::default()).await.unwrap();
+    assert_eq!(total_requests(&daily), 5000);
+    assert_eq!(daily.iter().map(|r| r.cost).sum::<f64>(), 2500.0);
+    assert_eq!(
+        store.spend_logs(SpendFilter::default()).await.unwrap().len(),
+        1000,
+        "default limit"
+    );
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 0);
+});
+
+backend_tests!(spend_concurrent_inserts, async |store| {
+    setup_owner(&store).await;
+    let t0 = at("2026-03-10T00:00:00Z");
+    // 2,000 distinct records; each of 8 tasks inserts 500 of them in batches of 100, and every
+    // record is sent by two tasks, in different batch compositions.
+    let all: Vec<SpendRecord> = (0..2000)
+        .map(|i| owned_record(&format!("c{i:04}"), t0 + Duration::seconds(i), "k1", "u1", "t1"))
+        .collect();
+    let mut tasks = Vec::new();
+    for t in 0..8usize {
+        let store = store.clone();
+        let mine: Vec<SpendRecord> = (0..500).map(|j| all[(t * 250 + j) % 2000].clone()).collect();
+        tasks.push(tokio::spawn(async move {
+            let mut inserted = 0;
+            for chunk in mine.chunks(100) {
+                inserted += store.insert_spend(chunk).await.unwrap();
+            }
+            inserted
+        }));
+    }
+    let mut inserted = 0;
+    for task in tasks {
+        inserted += task.await.unwrap();
+    }
+    assert_eq!(inserted, 2000, "every record counted exactly once");
+    assert_eq!(store.count_spend().await.unwrap(), 2000);
+    assert_eq!(spends(&store).await, (1000.0, 1000.0, 1000.0));
+    let daily = store.daily_spend(RollupFilter::default()).await.unwrap();
+    assert_eq!(total_requests(&daily), 2000);
+});
+
+backend_tests!(spend_log_filters, async |store| {
+    let t0 = at("2026-03-10T12:00:00Z");
+    let rec = |id: &str, minutes: i64, key: &str, user: &str, team: &str| {
+        owned_record(id, t0 + Duration::minutes(minutes), key, user, team)
+    };
+    store
+        .insert_spend(&[
+            rec("a", 0, "k1", "u1", "t1"),
+            rec("b", 10, "k1", "u2", "t1"),
+            rec("c", 20, "k2", "u2", "t2"),
+            rec("d", 30, "k2", "u1", "t2"),
+            SpendRecord { started_at: t0 + Duration::minutes(40), ..record("e", t0) },
+        ])
+        .await
+        .unwrap();
+    let ids =
+        |records: Vec<SpendRecord>| records.into_iter().map(|r| r.request_id).collect::<Vec<_>>();
+    let all = store.spend_logs(SpendFilter::default()).await.unwrap();
+    assert_eq!(ids(all), ["e", "d", "c", "b", "a"], "newest first");
+    let f = |filter: SpendFilter| {
+        let store = store.clone();
+        async move { ids(store.spend_logs(filter).await.unwrap()) }
+    };
+    assert_eq!(
+        f(SpendFilter { token_hash: Some("k1".into()), ..Default::default() }).await,
+        ["b", "a"]
+    );
+    assert_eq!(
+        f(SpendFilter { user_id: Some("u1".into()), ..Default::default() }).await,
+        ["d", "a"]
+    );
+    assert_eq!(
+        f(SpendFilter { team_id: Some("t2".into()), ..Default::default() }).await,
+        ["d", "c"]
+    );
+    assert_eq!(f(SpendFilter { request_id: Some("c".into()), ..Default::default() }).await, ["c"]);
+    // Start inclusive, end exclusive; sub-second bounds compare as instants.
+    let window = SpendFilter {
+        start: Some(t0 + Duration::minutes(10)),
+        end: Some(t0 + Duration::minutes(30)),
+        ..Default::default()
+    };
+    assert_eq!(f(window).await, ["c", "b"]);
+    let just_after =
+        SpendFilter { start: Some(t0 + Duration::microseconds(1)), ..Default::default() };
+    assert_eq!(f(just_after).await, ["e", "d", "c", "b"]);
+    let just_before =
+        SpendFilter { end: Some(t0 + Duration::milliseconds(999)), ..Default::default() };
+    assert_eq!(f(just_before).await, ["a"]);
+    let combined = SpendFilter {
+        user_id: Some("u2".into()),
+        start: Some(t0 + Duration::minutes(15)),
+        ..Default::default()
+    };
+    assert_eq!(f(combined).await, ["c"]);
+    assert_eq!(f(SpendFilter { limit: 2, ..Default::default() }).await, ["e", "d"]);
+});
+
+backend_tests!(daily_rollups_across_two_days, async |store| {
+    let day1 = at("2026-03-10T23:59:59.999999Z");
+    let day2 = at("2026-03-11T00:00:00Z");
+    let failed = |id: &str, t| SpendRecord {
+        outcome: "upstream_failed".into(),
+        cost: 0.0,
+        ..owned_record(id, t, "k1", "u1", "t1")
+    };
+    store
+        .insert_spend(&[
+            owned_record("a", day1, "k1", "u1", "t1"),
+            failed("b", day1),
+            owned_record("c", day2, "k1", "u1", "t1"),
+            SpendRecord {
+                model_group: "claude".into(),
+                served_model: "anthropic/claude".into(),
+                premium_units: 2.0,
+                ..owned_record("d", day2, "k2", "u1", "t1")
+            },
+            record("e", day2),
+        ])
+        .await
+        .unwrap();
+    let d1 = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    let d2 = NaiveDate::from_ymd_opt(2026, 3, 11).unwrap();
+    let rows = store.daily_spend(RollupFilter::default()).await.unwrap();
+    let summary: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (r.day, r.token_hash.as_str(), r.model_group.as_str(), r.requests, r.failures, r.cost)
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (d1, "k1", "gpt-4o", 2, 1, 0.5),
+            (d2, "k2", "claude", 1, 0, 0.5),
+            (d2, "", "gpt-4o", 1, 0, 0.5),
+            (d2, "k1", "gpt-4o", 1, 0, 0.5),
+        ]
+    );
+    let anonymous = rows.iter().find(|r| r.token_hash.is_empty()).unwrap();
+    assert_eq!((anonymous.user_id.as_str(), anonymous.team_id.as_str()), ("", ""));
+    assert_eq!(rows[1].premium_units, 2.0);
+
+    let only_day2 = RollupFilter { start: Some(d2), ..Default::default() };
+    assert_eq!(total_requests(&store.daily_spend(only_day2).await.unwrap()), 3);
+    let only_day1 = RollupFilter { end: Some(d1), ..Default::default() };
+    assert_eq!(total_requests(&store.daily_spend(only_day1).await.unwrap()), 2);
+    let key1 = RollupFilter { token_hash: Some("k1".into()), ..Default::default() };
+    assert_eq!(total_requests(&store.daily_spend(key1).await.unwrap()), 3);
+    let user1 = RollupFilter {
+        user_id: Some("u1".into()),
+        start: Some(d2),
+        end: Some(d2),
+        ..Default::default()
+    };
+    assert_eq!(total_requests(&store.daily_spend(user1).await.unwrap()), 2);
+    let team1 = RollupFilter { team_id: Some("t1".into()), ..Default::default() };
+    assert_eq!(total_requests(&store.daily_spend(team1).await.unwrap()), 4);
+});
+
+backend_tests!(spend_hostile_content, async |store| {
+    // NUL characters (which PostgreSQL cannot store) in client-controlled fields do not stop
+    // a batch; they may come back as U+FFFD.
+    let t0 = at("2026-03-10T12:00:00Z");
+    let hostile = SpendRecord {
+        requested_model: "gpt\u{0}4o".into(),
+        request_body: Some(json!({"messages": [{"content": "a\u{0}b"}]})),
+        ..record("nul", t0)
+    };
+    let batch = [hostile, record("plain", t0)];
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 2);
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 0);
+    let got = store
+        .spend_logs(SpendFilter { request_id: Some("nul".into()), ..SpendFilter::default() })
+        .await
+        .unwrap();
+    assert!(["gpt\u{0}4o", "gpt\u{FFFD}4o"].contains(&got[0].requested_model.as_str()));
+
+    // A non-finite amount is a bug upstream: refused, and nothing of the batch is stored.
+    let nan = SpendRecord { cost: f64::NAN, ..record("nan", t0) };
+    match store.insert_spend(&[record("ok", t0), nan]).await {
+        Err(tollgate_store::StoreError::Invalid(msg)) => assert!(msg.contains("nan"), "{msg}"),
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    assert_eq!(store.count_spend().await.unwrap(), 2);
+});
