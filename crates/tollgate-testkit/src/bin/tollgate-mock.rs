@@ -1,0 +1,89 @@
+//! `tollgate-mock`: the mock OpenAI-compatible upstream as a process, for benchmarks and
+//! tests that are not written in Rust. Drive it through the `/__mock/*` endpoints.
+
+use std::{
+    io::Write,
+    net::{IpAddr, SocketAddr},
+};
+
+use anyhow::Context;
+use clap::Parser;
+use tollgate_testkit::openai_mock::{
+    DEFAULT_RECORD_LIMIT, DEFAULT_TEXT, MockConfig, MockOpenAi, ReplySpec,
+};
+
+/// Serve a mock OpenAI-compatible API until SIGINT or SIGTERM.
+#[derive(Debug, Parser)]
+#[command(name = "tollgate-mock", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on; 0 picks a free one (read it from the READY line).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Default reply: milliseconds before the response headers.
+    #[arg(long, default_value_t = 0)]
+    delay_ms: u64,
+    /// Default reply: milliseconds between SSE chunks.
+    #[arg(long, default_value_t = 0)]
+    chunk_interval_ms: u64,
+    /// Default reply: number of content deltas (default: one per word).
+    #[arg(long)]
+    chunks: Option<usize>,
+    /// Default reply: the assistant's text.
+    #[arg(long, default_value = DEFAULT_TEXT)]
+    text: String,
+    /// Model ids listed by /v1/models (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "gpt-4o-mini,gpt-4o")]
+    models: Vec<String>,
+    /// Recent requests kept for /__mock/requests; 0 keeps none (benchmarks).
+    #[arg(long, default_value_t = DEFAULT_RECORD_LIMIT)]
+    record_limit: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut reply = ReplySpec::text(args.text)
+        .delay_ms(args.delay_ms)
+        .chunk_interval_ms(args.chunk_interval_ms);
+    reply.chunks = args.chunks;
+    let config = MockConfig {
+        addr: SocketAddr::new(args.host, args.port),
+        default_reply: reply,
+        models: args.models,
+        record_limit: args.record_limit,
+    };
+    let mock = MockOpenAi::start_with(config)
+        .await
+        .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+    announce(mock.addr())?;
+    wait_for_signal().await?;
+    mock.shutdown().await;
+    Ok(())
+}
+
+/// The READY line is this program's interface: scripts wait for it and read the URL.
+#[allow(clippy::print_stdout)] // stdout is the protocol with the parent process here
+fn announce(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "READY http://{addr}")?;
+    stdout.flush()?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.context("cannot listen for Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,16 @@
+//! Test and benchmark helpers for tollgate: mock upstreams that speak the providers'
+//! protocols, programmable per request, observable after the fact.
+
+pub mod anthropic_mock;
+pub mod flaky;
+pub mod github_mock;
+pub mod openai_mock;
+pub mod pg;
+pub mod spawn;
+
+pub use anthropic_mock::MockAnthropic;
+pub use flaky::FlakyRelay;
+pub use github_mock::MockGitHub;
+pub use openai_mock::{MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ToolCall};
+pub use pg::TestDatabase;
+pub use spawn::{TestApp, fast_options};
