@@ -1,0 +1,405 @@
+//! Every virtual key, user and team in memory, so that authentication and admission never
+//! wait on the database. Loaded at start-up, kept fresh from the store's change feed (so
+//! changes made by other processes arrive within seconds), and fully reconciled periodically.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use tollgate_store::{
+    EntityKind, KeyFilter, KeyRecord, Limits, Page, SpendRecord, Store, StoreError, TeamRecord,
+    UserRecord,
+};
+
+use super::limits::{InFlight, RequestRate, TokenWindow};
+
+/// Counters of one key, user or team. They outlive record reloads: updating a key does not
+/// reset its rate limits.
+#[derive(Debug)]
+pub struct EntityState {
+    rpm: RwLock<Option<Arc<RequestRate>>>,
+    /// Tokens over the last minute.
+    pub tokens: TokenWindow,
+    /// Requests in flight.
+    pub in_flight: InFlight,
+    spend: Mutex<SpendState>,
+}
+
+/// Spend as this process knows it: the database's figure when last read, plus what this
+/// process recorded since (written or still queued).
+#[derive(Debug, Default, Clone, Copy)]
+struct SpendState {
+    snapshot: f64,
+    pending: f64,
+    written_since_snapshot: f64,
+}
+
+impl EntityState {
+    fn new(base: Instant) -> Self {
+        Self {
+            rpm: RwLock::new(None),
+            tokens: TokenWindow::new(base),
+            in_flight: InFlight::default(),
+            spend: Mutex::new(SpendState::default()),
+        }
+    }
+
+    /// The request-rate limiter for the current limit, if any.
+    pub fn rpm(&self) -> Option<Arc<RequestRate>> {
+        self.rpm.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_rpm(&self, limit: Option<i64>) {
+        let wanted = limit.filter(|l| *l > 0).map(|l| l as u64);
+        let current = self.rpm().map(|r| r.limit());
+        if wanted != current {
+            *self.rpm.write().unwrap_or_else(|e| e.into_inner()) =
+                wanted.map(|l| Arc::new(RequestRate::new(l)));
+        }
+    }
+
+    fn with_spend<T>(&self, f: impl FnOnce(&mut SpendState) -> T) -> T {
+        f(&mut self.spend.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Spend in the current budget period.
+    pub fn spend(&self) -> f64 {
+        self.with_spend(|s| s.snapshot + s.pending + s.written_since_snapshot)
+    }
+}
+
+/// A key with its counters.
+#[derive(Debug)]
+pub struct KeyEntry {
+    /// The stored key.
+    pub record: KeyRecord,
+    /// Its counters.
+    pub state: Arc<EntityState>,
+}
+
+/// A user with its counters.
+#[derive(Debug)]
+pub struct UserEntry {
+    /// The stored user.
+    pub record: UserRecord,
+    /// Its counters.
+    pub state: Arc<EntityState>,
+}
+
+/// A team with its counters.
+#[derive(Debug)]
+pub struct TeamEntry {
+    /// The stored team.
+    pub record: TeamRecord,
+    /// Its counters.
+    pub state: Arc<EntityState>,
+}
+
+/// The in-memory directory.
+#[derive(Debug)]
+pub struct Directory {
+    keys: RwLock<HashMap<String, Arc<KeyEntry>>>,
+    users: RwLock<HashMap<String, Arc<UserEntry>>>,
+    teams: RwLock<HashMap<String, Arc<TeamEntry>>>,
+    states: Mutex<HashMap<(EntityKind, String), Arc<EntityState>>>,
+    loaded: AtomicBool,
+    cursor: AtomicI64,
+    base: Instant,
+}
+
+impl Default for Directory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Directory {
+    /// An empty directory, not yet loaded.
+    pub fn new() -> Self {
+        Self {
+            keys: RwLock::default(),
+            users: RwLock::default(),
+            teams: RwLock::default(),
+            states: Mutex::default(),
+            loaded: AtomicBool::new(false),
+            cursor: AtomicI64::new(0),
+            base: Instant::now(),
+        }
+    }
+
+    /// Whether the first full load has completed.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// A key by hash.
+    pub fn key(&self, token_hash: &str) -> Option<Arc<KeyEntry>> {
+        read(&self.keys).get(token_hash).cloned()
+    }
+
+    /// A user by id.
+    pub fn user(&self, user_id: &str) -> Option<Arc<UserEntry>> {
+        read(&self.users).get(user_id).cloned()
+    }
+
+    /// A team by id.
+    pub fn team(&self, team_id: &str) -> Option<Arc<TeamEntry>> {
+        read(&self.teams).get(team_id).cloned()
+    }
+
+    fn state(&self, kind: EntityKind, id: &str, limits: &Limits, spend: f64) -> Arc<EntityState> {
+        let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
+        let state = states
+            .entry((kind, id.to_owned()))
+            .or_insert_with(|| Arc::new(EntityState::new(self.base)))
+            .clone();
+        state.set_rpm(limits.rpm_limit);
+        // The stored figure now includes everything written so far.
+        state.with_spend(|s| {
+            s.snapshot = spend;
+            s.written_since_snapshot = 0.0;
+        });
+        state
+    }
+
+    fn forget_state(&self, kind: EntityKind, id: &str) {
+        self.states.lock().unwrap_or_else(|e| e.into_inner()).remove(&(kind, id.to_owned()));
+    }
+
+    /// Puts a key as read from the store.
+    pub fn put_key(&self, record: KeyRecord) {
+        let state = self.state(EntityKind::Key, &record.token_hash, &record.limits, record.spend);
+        let hash = record.token_hash.clone();
+        write(&self.keys).insert(hash, Arc::new(KeyEntry { record, state }));
+    }
+
+    /// Puts a user as read from the store.
+    pub fn put_user(&self, record: UserRecord) {
+        let state = self.state(EntityKind::User, &record.user_id, &record.limits, record.spend);
+        let id = record.user_id.clone();
+        write(&self.users).insert(id, Arc::new(UserEntry { record, state }));
+    }
+
+    /// Puts a team as read from the store.
+    pub fn put_team(&self, record: TeamRecord) {
+        let state = self.state(EntityKind::Team, &record.team_id, &record.limits, record.spend);
+        let id = record.team_id.clone();
+        write(&self.teams).insert(id, Arc::new(TeamEntry { record, state }));
+    }
+
+    /// Removes a key.
+    pub fn remove_key(&self, token_hash: &str) {
+        write(&self.keys).remove(token_hash);
+        self.forget_state(EntityKind::Key, token_hash);
+    }
+
+    /// Removes a user.
+    pub fn remove_user(&self, user_id: &str) {
+        write(&self.users).remove(user_id);
+        self.forget_state(EntityKind::User, user_id);
+    }
+
+    /// Removes a team.
+    pub fn remove_team(&self, team_id: &str) {
+        write(&self.teams).remove(team_id);
+        self.forget_state(EntityKind::Team, team_id);
+    }
+
+    /// Reads everything from the store, replacing what is held. Changes made while loading
+    /// are replayed by the next [`Directory::refresh`], because the feed position is taken
+    /// first.
+    pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
+        let cursor = store.latest_change().await?;
+        let keys =
+            all_pages(|page, size| store.list_keys(KeyFilter { page, size, ..Default::default() }))
+                .await?;
+        let users = all_pages(|page, size| store.list_users(Page { page, size })).await?;
+        let teams = all_pages(|page, size| store.list_teams(Page { page, size })).await?;
+
+        let key_ids: std::collections::HashSet<String> =
+            keys.iter().map(|k| k.token_hash.clone()).collect();
+        let user_ids: std::collections::HashSet<String> =
+            users.iter().map(|u| u.user_id.clone()).collect();
+        let team_ids: std::collections::HashSet<String> =
+            teams.iter().map(|t| t.team_id.clone()).collect();
+        for k in keys {
+            self.put_key(k);
+        }
+        for u in users {
+            self.put_user(u);
+        }
+        for t in teams {
+            self.put_team(t);
+        }
+        let stale_keys: Vec<String> =
+            read(&self.keys).keys().filter(|k| !key_ids.contains(*k)).cloned().collect();
+        stale_keys.iter().for_each(|k| self.remove_key(k));
+        let stale_users: Vec<String> =
+            read(&self.users).keys().filter(|k| !user_ids.contains(*k)).cloned().collect();
+        stale_users.iter().for_each(|u| self.remove_user(u));
+        let stale_teams: Vec<String> =
+            read(&self.teams).keys().filter(|k| !team_ids.contains(*k)).cloned().collect();
+        stale_teams.iter().for_each(|t| self.remove_team(t));
+
+        self.cursor.fetch_max(cursor, Ordering::AcqRel);
+        self.loaded.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Applies changes from the feed since the last position. Returns how many were applied.
+    pub async fn refresh(&self, store: &Store) -> Result<usize, StoreError> {
+        let mut applied = 0;
+        loop {
+            let after = self.cursor.load(Ordering::Acquire);
+            let changes = store.changes_since(after, 500).await?;
+            if changes.is_empty() {
+                return Ok(applied);
+            }
+            for change in &changes {
+                self.reload(store, change.kind, &change.id).await?;
+            }
+            applied += changes.len();
+            if let Some(last) = changes.last() {
+                self.cursor.fetch_max(last.seq, Ordering::AcqRel);
+            }
+        }
+    }
+
+    /// Re-reads one entity from the store.
+    pub async fn reload(
+        &self,
+        store: &Store,
+        kind: EntityKind,
+        id: &str,
+    ) -> Result<(), StoreError> {
+        match kind {
+            EntityKind::Key => match store.get_key(id).await? {
+                Some(k) => self.put_key(k),
+                None => self.remove_key(id),
+            },
+            EntityKind::User => match store.get_user(id).await? {
+                Some(u) => self.put_user(u),
+                None => self.remove_user(id),
+            },
+            EntityKind::Team => match store.get_team(id).await? {
+                Some(t) => self.put_team(t),
+                None => self.remove_team(id),
+            },
+            // Credentials are reloaded by the Copilot account registry, not this directory.
+            EntityKind::Credential => {}
+        }
+        Ok(())
+    }
+
+    fn states_of(&self, r: &SpendRecord) -> Vec<Arc<EntityState>> {
+        let mut out = Vec::with_capacity(3);
+        if let Some(k) = r.token_hash.as_deref().and_then(|h| self.key(h)) {
+            out.push(k.state.clone());
+        }
+        if let Some(u) = r.user_id.as_deref().and_then(|u| self.user(u)) {
+            out.push(u.state.clone());
+        }
+        if let Some(t) = r.team_id.as_deref().and_then(|t| self.team(t)) {
+            out.push(t.state.clone());
+        }
+        out
+    }
+
+    /// Counts a finished request's cost and tokens against its key, user and team.
+    pub fn charge(&self, record: &SpendRecord) {
+        let tokens = (record.prompt_tokens + record.completion_tokens).max(0) as u64;
+        let now = Instant::now();
+        for state in self.states_of(record) {
+            state.tokens.add(now, tokens);
+            if record.cost > 0.0 {
+                state.with_spend(|s| s.pending += record.cost);
+            }
+        }
+    }
+
+    /// Moves costs the spend writer has stored from pending to written.
+    pub fn written(&self, records: &[SpendRecord]) {
+        for r in records.iter().filter(|r| r.cost > 0.0) {
+            for state in self.states_of(r) {
+                state.with_spend(|s| {
+                    s.pending = (s.pending - r.cost).max(0.0);
+                    s.written_since_snapshot += r.cost;
+                });
+            }
+        }
+    }
+
+    /// Keeps the directory in step with the store until the process ends: the first full
+    /// load (retried until the database answers), the change feed every `poll`, and a full
+    /// reconciliation every `reconcile`.
+    pub async fn run(self: Arc<Self>, store: Store, poll: Duration, reconcile: Duration) {
+        let mut failing = false;
+        loop {
+            match self.load_all(&store).await {
+                Ok(()) => break,
+                Err(e) => {
+                    if !failing {
+                        tracing::warn!(error = %e, "cannot load keys yet; retrying");
+                        failing = true;
+                    }
+                    tokio::time::sleep(poll.max(Duration::from_millis(500))).await;
+                }
+            }
+        }
+        tracing::info!(
+            keys = read(&self.keys).len(),
+            users = read(&self.users).len(),
+            teams = read(&self.teams).len(),
+            "key directory loaded"
+        );
+        let mut last_full = Instant::now();
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(poll).await;
+            let result = if last_full.elapsed() >= reconcile {
+                last_full = Instant::now();
+                self.load_all(&store).await.map(|()| 0)
+            } else {
+                self.refresh(&store).await
+            };
+            match (result, failing) {
+                (Err(e), false) => {
+                    tracing::warn!(error = %e, "key directory cannot reach the store; serving from memory");
+                    failing = true;
+                }
+                (Ok(_), true) => {
+                    tracing::info!("key directory reaches the store again");
+                    failing = false;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>, StoreError>
+where
+    F: FnMut(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, StoreError>>,
+{
+    const SIZE: u32 = 1000;
+    let mut out = Vec::new();
+    for page in 1.. {
+        let batch = fetch(page, SIZE).await?;
+        let done = batch.len() < SIZE as usize;
+        out.extend(batch);
+        if done {
+            break;
+        }
+    }
+    Ok(out)
+}

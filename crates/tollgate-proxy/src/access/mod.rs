@@ -1,0 +1,10 @@
+//! Virtual keys on the request path: the in-memory directory, admission against limits and
+//! budgets, and the rate limiters behind them.
+
+pub mod admission;
+pub mod directory;
+pub mod keys;
+pub mod limits;
+
+pub use admission::{Admitted, admit, model_allowed};
+pub use directory::{Directory, KeyEntry, TeamEntry, UserEntry};

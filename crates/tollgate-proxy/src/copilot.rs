@@ -1,0 +1,158 @@
+//! GitHub Copilot accounts on the proxy side: linked accounts follow the store (an account
+//! linked on the auth helper, in this process or another, serves requests within seconds,
+//! no restart), and premium-request quota is read periodically for health and metrics.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use metrics::gauge;
+use serde_json::{Value, json};
+use tollgate_providers::copilot::{CopilotService, Quota, fetch_quota};
+use tollgate_store::{SecretBox, Store};
+
+/// The provider name linked accounts are stored under.
+pub const PROVIDER: &str = "github_copilot";
+
+/// Keeps the Copilot service's accounts equal to the credentials in the store.
+#[derive(Debug)]
+pub struct AccountSync {
+    service: Arc<CopilotService>,
+    secret_box: Arc<SecretBox>,
+    seen: Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+impl AccountSync {
+    /// Syncs `service` from the store with `secret_box`'s key.
+    pub fn new(service: Arc<CopilotService>, secret_box: Arc<SecretBox>) -> Self {
+        Self { service, secret_box, seen: Mutex::default() }
+    }
+
+    /// Reads the stored accounts once: new and changed ones are decrypted and linked,
+    /// removed ones unlinked. Returns how many changed.
+    pub async fn sync(&self, store: &Store) -> Result<usize, tollgate_store::StoreError> {
+        let records = store.list_credentials(PROVIDER).await?;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut changed = 0;
+        for r in &records {
+            if seen.get(&r.owner) == Some(&r.updated_at) {
+                continue;
+            }
+            match self.secret_box.open_credential(r) {
+                Ok(token) => {
+                    self.service.set_account(&r.owner, token.into());
+                    seen.insert(r.owner.clone(), r.updated_at);
+                    changed += 1;
+                    tracing::info!(owner = %r.owner, login = r.label.as_deref().unwrap_or("?"), "Copilot account linked");
+                }
+                Err(e) => {
+                    tracing::error!(owner = %r.owner, error = %e, "cannot read a linked Copilot account")
+                }
+            }
+        }
+        let gone: Vec<String> =
+            seen.keys().filter(|o| !records.iter().any(|r| &r.owner == *o)).cloned().collect();
+        for owner in gone {
+            self.service.remove_account(&owner);
+            seen.remove(&owner);
+            changed += 1;
+            tracing::info!(%owner, "Copilot account unlinked");
+        }
+        Ok(changed)
+    }
+
+    /// Syncs every `every` until the process ends.
+    pub async fn run(self: Arc<Self>, store: Store, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.sync(&store).await {
+                tracing::debug!(error = %e, "Copilot accounts not synced: store unavailable");
+            }
+        }
+    }
+}
+
+/// Premium-request quota per linked account, cached briefly.
+#[derive(Debug, Default)]
+pub struct QuotaBoard {
+    cache: Mutex<HashMap<String, (Instant, Quota)>>,
+}
+
+const QUOTA_FRESH: Duration = Duration::from_secs(60);
+
+impl QuotaBoard {
+    /// The quota of `owner`'s account, fetched when the cached figure is older than a minute.
+    pub async fn quota(&self, service: &CopilotService, owner: &str) -> Result<Quota, String> {
+        if let Some((at, q)) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(owner)
+            && at.elapsed() < QUOTA_FRESH
+        {
+            return Ok(q.clone());
+        }
+        let account =
+            service.account_for(Some(owner)).filter(|a| a.id == owner).ok_or("not linked")?;
+        let q = fetch_quota(service.http(), service.github_api_url(), &account.oauth_token)
+            .await
+            .map_err(|e| e.to_string())?;
+        record_gauges(owner, &q);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(owner.to_owned(), (Instant::now(), q.clone()));
+        Ok(q)
+    }
+
+    /// Every linked account's quota, as the `/copilot/quota` answer.
+    pub async fn report(&self, service: &CopilotService, owners: &[String]) -> Value {
+        let mut accounts = Vec::new();
+        for owner in owners {
+            let entry = match self.quota(service, owner).await {
+                Ok(q) => json!({
+                    "owner": owner,
+                    "plan": q.plan,
+                    "reset_date": q.reset_date,
+                    "premium_interactions": q.premium.as_ref().map(bucket),
+                    "chat": q.chat.as_ref().map(bucket),
+                    "completions": q.completions.as_ref().map(bucket),
+                }),
+                Err(e) => json!({"owner": owner, "error": e}),
+            };
+            accounts.push(entry);
+        }
+        json!({ "accounts": accounts })
+    }
+
+    /// Refreshes every account's quota every `every`, for the metrics.
+    pub async fn run(self: Arc<Self>, service: Arc<CopilotService>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            for owner in service.owners() {
+                if let Err(e) = self.quota(&service, &owner).await {
+                    tracing::debug!(%owner, error = %e, "Copilot quota not read");
+                }
+            }
+        }
+    }
+}
+
+fn bucket(b: &tollgate_providers::copilot::QuotaBucket) -> Value {
+    json!({
+        "entitlement": b.entitlement,
+        "remaining": b.remaining,
+        "percent_remaining": b.percent_remaining,
+        "unlimited": b.unlimited,
+        "overage_permitted": b.overage_permitted,
+    })
+}
+
+fn record_gauges(owner: &str, q: &Quota) {
+    if let Some(p) = &q.premium {
+        gauge!(crate::metrics::COPILOT_PREMIUM_REMAINING, "account" => owner.to_owned())
+            .set(p.remaining);
+        gauge!(crate::metrics::COPILOT_PREMIUM_ENTITLEMENT, "account" => owner.to_owned())
+            .set(p.entitlement);
+    }
+}

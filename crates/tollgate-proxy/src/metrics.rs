@@ -1,0 +1,234 @@
+//! Prometheus metrics: the one process-wide recorder, every metric described at start-up, and
+//! labels of bounded cardinality (model group, deployment, status class — never a key or a
+//! raw path).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{
+    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Requests proxied to an upstream.
+pub const REQUESTS: &str = "tollgate_requests_total";
+/// Whole-request latency.
+pub const REQUEST_DURATION: &str = "tollgate_request_duration_seconds";
+/// Time until the first streamed event reached the client.
+pub const TIME_TO_FIRST_TOKEN: &str = "tollgate_time_to_first_token_seconds";
+/// Tokens by kind.
+pub const TOKENS: &str = "tollgate_tokens_total";
+/// Upstream failures by reason.
+pub const UPSTREAM_ERRORS: &str = "tollgate_upstream_errors_total";
+/// Every HTTP request the proxy answered, by matched route.
+pub const HTTP_REQUESTS: &str = "tollgate_http_requests_total";
+/// Build information.
+pub const BUILD_INFO: &str = "tollgate_build_info";
+/// Moves from one model group to the next in a fallback plan.
+pub const FALLBACKS: &str = "tollgate_fallbacks_total";
+/// Retries within a model group.
+pub const RETRIES: &str = "tollgate_retries_total";
+/// 1 while a deployment is cooling down.
+pub const COOLDOWN: &str = "tollgate_deployment_cooldown";
+/// Copilot premium requests left this period, per linked account.
+pub const COPILOT_PREMIUM_REMAINING: &str = "tollgate_copilot_premium_remaining";
+/// Copilot premium requests per period, per linked account.
+pub const COPILOT_PREMIUM_ENTITLEMENT: &str = "tollgate_copilot_premium_entitlement";
+/// Copilot premium request units used, by model group.
+pub const COPILOT_PREMIUM_UNITS: &str = "tollgate_copilot_premium_units_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder (once per process) and describes every metric. Returns the handle
+/// that renders `/metrics`.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let latency_buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                60.0, 120.0, 300.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &latency_buckets);
+            let recorder = match builder {
+                Ok(b) => b.build_recorder(),
+                // Only fails for empty bucket lists; fall back to summaries rather than fail.
+                Err(_) => PrometheusBuilder::new().build_recorder(),
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics will be empty");
+            }
+            describe();
+            spawn_upkeep(handle.clone());
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        REQUESTS,
+        "Requests proxied to an upstream, by API, model group, deployment and status class."
+    );
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Proxied request latency until the last byte."
+    );
+    describe_histogram!(
+        TIME_TO_FIRST_TOKEN,
+        Unit::Seconds,
+        "Time until the first streamed event reached the client."
+    );
+    describe_counter!(
+        TOKENS,
+        "Tokens reported by upstreams, by kind (prompt, completion, cached)."
+    );
+    describe_counter!(
+        UPSTREAM_ERRORS,
+        "Upstream failures by reason (connect, timeout, rate_limited, status_4xx, status_5xx, io, stream)."
+    );
+    describe_counter!(
+        HTTP_REQUESTS,
+        "Every HTTP request answered, by matched route, method and status class."
+    );
+    describe_gauge!(BUILD_INFO, "Always 1; the version label says which tollgate is running.");
+    describe_counter!(
+        FALLBACKS,
+        "Moves to the next model group of a fallback plan, by from/to group and reason."
+    );
+    describe_counter!(RETRIES, "Retries within a model group, by group and reason.");
+    describe_gauge!(COOLDOWN, "1 while a deployment is skipped after failures, else 0.");
+    describe_gauge!(
+        COPILOT_PREMIUM_REMAINING,
+        "Copilot premium requests left this period, per linked account."
+    );
+    describe_gauge!(
+        COPILOT_PREMIUM_ENTITLEMENT,
+        "Copilot premium requests per period, per linked account."
+    );
+    describe_gauge!(
+        COPILOT_PREMIUM_UNITS,
+        "Running total of Copilot premium request units used (the model's multiplier per request), by model group."
+    );
+    gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+}
+
+/// Histograms are drained into their summaries periodically so memory stays flat.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    }
+}
+
+/// `2xx`, `4xx`, `5xx`, or `disconnected` for a client that went away.
+pub fn status_class(status: u16) -> &'static str {
+    match status {
+        0 => "disconnected",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Labels of one proxied request.
+#[derive(Debug, Clone)]
+pub struct RequestLabels {
+    /// `chat_completions`, `embeddings`, ...
+    pub api: &'static str,
+    /// The model group's name (a pattern for wildcard routes).
+    pub model_group: String,
+    /// The deployment's configured model.
+    pub deployment: String,
+}
+
+impl RequestLabels {
+    fn pairs(&self) -> [(&'static str, String); 3] {
+        [
+            ("api", self.api.to_owned()),
+            ("model_group", self.model_group.clone()),
+            ("deployment", self.deployment.clone()),
+        ]
+    }
+
+    /// Records a finished request.
+    pub fn record_request(&self, status: u16, duration: Duration) {
+        let mut labels = self.pairs().to_vec();
+        labels.push(("status_class", status_class(status).to_owned()));
+        counter!(REQUESTS, &labels).increment(1);
+        histogram!(REQUEST_DURATION, &labels).record(duration.as_secs_f64());
+    }
+
+    /// Records the time to the first streamed event.
+    pub fn record_ttft(&self, ttft: Duration) {
+        histogram!(TIME_TO_FIRST_TOKEN, &self.pairs()).record(ttft.as_secs_f64());
+    }
+
+    /// Records token counts.
+    pub fn record_tokens(&self, prompt: u64, completion: u64, cached: u64) {
+        for (kind, n) in [("prompt", prompt), ("completion", completion), ("cached", cached)] {
+            if n > 0 {
+                let labels = [
+                    ("model_group", self.model_group.clone()),
+                    ("deployment", self.deployment.clone()),
+                    ("kind", kind.to_owned()),
+                ];
+                counter!(TOKENS, &labels).increment(n);
+            }
+        }
+    }
+
+    /// Records an upstream failure.
+    pub fn record_upstream_error(&self, reason: &'static str) {
+        let labels = [
+            ("model_group", self.model_group.clone()),
+            ("deployment", self.deployment.clone()),
+            ("reason", reason.to_owned()),
+        ];
+        counter!(UPSTREAM_ERRORS, &labels).increment(1);
+    }
+}
+
+/// Records one answered HTTP request.
+pub fn record_http(route: &str, method: &str, status: u16) {
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.to_owned()),
+        ("status_class", status_class(status).to_owned()),
+    ];
+    counter!(HTTP_REQUESTS, &labels).increment(1);
+}
+
+/// Records a move from one model group to the next.
+pub fn record_fallback(from: &str, to: &str, reason: &'static str) {
+    let labels = [
+        ("from_group", from.to_owned()),
+        ("to_group", to.to_owned()),
+        ("reason", reason.to_owned()),
+    ];
+    counter!(FALLBACKS, &labels).increment(1);
+}
+
+/// Records a retry within a model group.
+pub fn record_retry(group: &str, reason: &'static str) {
+    let labels = [("model_group", group.to_owned()), ("reason", reason.to_owned())];
+    counter!(RETRIES, &labels).increment(1);
+}
+
+/// Sets the cooldown gauge of every deployment.
+pub fn record_cooldowns(router: &tollgate_router::Router) {
+    let now = std::time::Instant::now();
+    for d in router.catalog().deployments() {
+        let cooling = d.health.cooling_until(now).is_some();
+        gauge!(COOLDOWN, "deployment" => d.label().to_owned()).set(if cooling { 1.0 } else { 0.0 });
+    }
+}

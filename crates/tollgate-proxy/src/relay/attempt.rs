@@ -1,0 +1,239 @@
+//! One attempt: a request to one deployment, until its answer has begun.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use serde_json::Value;
+use tollgate_config::ModelEntry;
+use tollgate_protocol::anthropic::StreamUsageObserver;
+use tollgate_protocol::json_edit::set_top_level;
+use tollgate_protocol::translate::{
+    AnthropicToOpenAiStream, OpenAiToAnthropicStream, anthropic_request_to_openai,
+    openai_request_to_anthropic,
+};
+use tollgate_providers::{CallContext, Endpoint, UpstreamError, Wire};
+use tollgate_router::{FailureKind, Step};
+
+use super::Call;
+use super::shape::Shape;
+use super::stream::OpenStream;
+use crate::error::{ApiError, Protocol};
+use crate::state::AppState;
+
+/// What a deployment answered, and how to carry it back to the client.
+#[derive(Debug)]
+pub enum Answer {
+    /// A complete non-streaming body.
+    Whole {
+        /// The upstream's (success) status.
+        status: StatusCode,
+        /// The body as the upstream sent it.
+        body: Bytes,
+        /// Pass-through or translation.
+        shape: Shape,
+        /// Whether reasoning is removed (`strip_thinking`).
+        strip: bool,
+    },
+    /// A stream whose first event has arrived, and whether its reasoning is removed.
+    Stream(OpenStream, Shape, bool),
+}
+
+/// Why an attempt failed, before anything reached the client.
+#[derive(Debug)]
+pub struct Failure {
+    /// What routing makes of it.
+    pub kind: FailureKind,
+    /// How long the upstream asked to wait.
+    pub retry_after: Option<Duration>,
+    /// The answer for the client if nothing else works.
+    pub error: ApiError,
+    /// A metric label.
+    pub reason: &'static str,
+}
+
+impl Failure {
+    /// A failure from an upstream speaking `wire`: its own error body reaches clients of the
+    /// same protocol unchanged.
+    fn upstream(e: UpstreamError, wire: Wire) -> Self {
+        let mut f = Self::from(e);
+        if wire == Wire::Anthropic {
+            f.error = f.error.from_protocol(Protocol::Anthropic);
+        }
+        f
+    }
+
+    /// A request this deployment cannot take (e.g. a translation it cannot express).
+    fn unsupported(error: ApiError) -> Self {
+        Self { kind: FailureKind::BadRequest, retry_after: None, error, reason: "unsupported" }
+    }
+}
+
+impl From<UpstreamError> for Failure {
+    fn from(e: UpstreamError) -> Self {
+        let (kind, retry_after) = match &e {
+            UpstreamError::Connect(_) | UpstreamError::NotLinked(_) => (FailureKind::Connect, None),
+            UpstreamError::Timeout(_) => (FailureKind::Timeout, None),
+            UpstreamError::Io(_) => (FailureKind::Broken, None),
+            UpstreamError::Status { status, body, retry_after, .. } => {
+                (FailureKind::from_status(*status, body), *retry_after)
+            }
+        };
+        let reason = e.reason();
+        Self { kind, retry_after, error: ApiError::from(e), reason }
+    }
+}
+
+/// The upstream timeout for a deployment: `stream_timeout` for streams when set, else
+/// `timeout`, else the global default. For streams it bounds the wait for the first event
+/// and every later gap between chunks.
+fn timeout_for(state: &AppState, e: &ModelEntry, stream: bool) -> Duration {
+    if stream { e.stream_timeout.or(e.timeout) } else { e.timeout }
+        .unwrap_or(state.settings().request_timeout)
+}
+
+/// The body for the deployment, the endpoint to call and the shape of the answer: the
+/// client's own bytes with only `model` changed when protocols match (and, for OpenAI
+/// streams, a request for the usage chunk so the request can be accounted), a translation
+/// when they differ.
+fn prepare(
+    call: &Call,
+    wire: Wire,
+    upstream_model: &str,
+) -> Result<(Endpoint, Bytes, Shape), Failure> {
+    let model = serde_json::to_string(upstream_model).unwrap_or_default();
+    let splice = |raw: &[u8], key: &str, value: &str| {
+        set_top_level(raw, key, value)
+            .map(Bytes::from)
+            .unwrap_or_else(|| Bytes::copy_from_slice(raw))
+    };
+    match (call.protocol, wire) {
+        (Protocol::OpenAi, Wire::OpenAi) => {
+            let mut body = splice(&call.raw, "model", &model);
+            if call.stream && !call.include_usage {
+                let mut options = call.body.get("stream_options").cloned().unwrap_or(Value::Null);
+                if !options.is_object() {
+                    options = Value::Object(Default::default());
+                }
+                options["include_usage"] = Value::Bool(true);
+                body = splice(&body, "stream_options", &options.to_string());
+            }
+            let shape = Shape::OpenAiPass { include_usage: call.include_usage, usage: None };
+            Ok((call.endpoint, body, shape))
+        }
+        (Protocol::Anthropic, Wire::Anthropic) => {
+            let mut body = if call.model == upstream_model {
+                call.raw.clone()
+            } else {
+                splice(&call.raw, "model", &model)
+            };
+            if let Some(messages) =
+                call.has_thinking.then(|| unsigned_thinking_removed(&call.body)).flatten()
+            {
+                tracing::debug!(request_id = %call.request_id, "thinking blocks without a signature were dropped");
+                body = splice(&body, "messages", &messages.to_string());
+            }
+            Ok((call.endpoint, body, Shape::AnthropicPass(StreamUsageObserver::new())))
+        }
+        (Protocol::Anthropic, Wire::OpenAi) => {
+            let (body, dropped) = anthropic_request_to_openai(&call.body, upstream_model)
+                .map_err(|e| Failure::unsupported(e.into()))?;
+            if !dropped.is_empty() {
+                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the OpenAI upstream cannot take were dropped");
+            }
+            let id = format!("msg_{}", call.request_id.replace('-', ""));
+            let shape =
+                Shape::OpenAiToAnthropic(Box::new(OpenAiToAnthropicStream::new(&call.model, &id)));
+            Ok((Endpoint::ChatCompletions, Bytes::from(body.to_string()), shape))
+        }
+        (Protocol::OpenAi, Wire::Anthropic) => {
+            if call.endpoint == Endpoint::Embeddings {
+                return Err(Failure::unsupported(
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!("The model `{}` does not serve embeddings.", call.model),
+                    )
+                    .with_code("model_not_supported")
+                    .with_param("model"),
+                ));
+            }
+            let (body, dropped) = openai_request_to_anthropic(&call.body, upstream_model)
+                .map_err(|e| Failure::unsupported(e.into()))?;
+            if !dropped.is_empty() {
+                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Anthropic upstream cannot take were dropped");
+            }
+            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let shape = Shape::AnthropicToOpenAi(Box::new(AnthropicToOpenAiStream::new(
+                &call.model,
+                created,
+                call.include_usage,
+            )));
+            Ok((Endpoint::Messages, Bytes::from(body.to_string()), shape))
+        }
+    }
+}
+
+/// The history without thinking blocks that carry no signature: they were produced by
+/// another provider (translated from its reasoning) and an Anthropic-format upstream would
+/// refuse them. `None` when there are none.
+fn unsigned_thinking_removed(body: &Value) -> Option<Value> {
+    let mut messages = body.get("messages")?.clone();
+    let mut removed = false;
+    for m in messages.as_array_mut()? {
+        if let Some(blocks) = m.get_mut("content").and_then(Value::as_array_mut) {
+            let before = blocks.len();
+            blocks.retain(|b| {
+                b["type"] != "thinking" || b["signature"].as_str().is_some_and(|s| !s.is_empty())
+            });
+            removed |= blocks.len() != before;
+        }
+    }
+    removed.then_some(messages)
+}
+
+/// The client's own Claude token, for Anthropic deployments without a key of their own when
+/// pass-through is on — and for no other upstream, ever.
+fn passthrough_credential(call: &Call, entry: &ModelEntry) -> Option<String> {
+    let anthropic_keyless =
+        entry.provider == tollgate_config::ProviderKind::Anthropic && entry.api_key.is_none();
+    if anthropic_keyless { call.claude_token.clone() } else { None }
+}
+
+/// Sends the call to the step's deployment and waits until its answer has begun: the whole
+/// body, or a stream's first event.
+pub async fn send(
+    state: &AppState,
+    call: &Call,
+    step: &Step,
+    upstream_model: &str,
+) -> Result<Answer, Failure> {
+    let entry = &step.deployment.entry;
+    let timeout = timeout_for(state, entry, call.stream);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let owner = call.account_owner();
+    let wire = state.providers().wire(entry, call.endpoint, upstream_model, owner.as_deref()).await;
+    let (endpoint, body, shape) = prepare(call, wire, upstream_model)?;
+    let ctx = CallContext {
+        request_id: call.request_id.clone(),
+        stream: call.stream,
+        anthropic_version: call.anthropic_version.clone(),
+        anthropic_beta: call.anthropic_beta.clone(),
+        credential: passthrough_credential(call, entry),
+        account_owner: owner,
+        initiator_user: call.initiator_user,
+        vision: call.vision,
+    };
+    let fail = |e: UpstreamError| Failure::upstream(e, wire);
+    let upstream =
+        state.providers().send(entry, endpoint, body, &ctx, timeout).await.map_err(fail)?;
+    if call.stream {
+        let open = OpenStream::open(upstream, deadline, timeout).await.map_err(fail)?;
+        return Ok(Answer::Stream(open, shape, entry.strip_thinking));
+    }
+    let status = upstream.status();
+    match tokio::time::timeout_at(deadline, upstream.bytes()).await {
+        Ok(Ok(body)) => Ok(Answer::Whole { status, body, shape, strip: entry.strip_thinking }),
+        Ok(Err(e)) => Err(fail(UpstreamError::Io(e.without_url().to_string()))),
+        Err(_) => Err(fail(UpstreamError::Timeout(timeout))),
+    }
+}

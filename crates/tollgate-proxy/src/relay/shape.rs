@@ -1,0 +1,184 @@
+//! How an answer is carried back to the client: passed through when the client and the
+//! deployment speak the same protocol, translated when they do not.
+
+use bytes::Bytes;
+use serde_json::Value;
+use tollgate_protocol::anthropic::StreamUsageObserver;
+use tollgate_protocol::openai::{StreamChunkKind, Usage, classify_chunk};
+use tollgate_protocol::sse::SseEvent;
+use tollgate_protocol::translate::{
+    AnthropicToOpenAiStream, OpenAiToAnthropicStream, anthropic_response_to_openai,
+    openai_response_to_anthropic,
+};
+
+use crate::error::{ApiError, Protocol};
+
+/// The client's protocol and the deployment's, and the state a stream needs between them.
+pub enum Shape {
+    /// OpenAI to OpenAI: events pass as they are; the usage-only chunk is dropped unless
+    /// the client asked for it.
+    OpenAiPass {
+        /// Whether the client asked for the usage chunk.
+        include_usage: bool,
+        /// Usage seen so far.
+        usage: Option<Usage>,
+    },
+    /// Anthropic to Anthropic: events pass as they are, byte for byte.
+    AnthropicPass(StreamUsageObserver),
+    /// An Anthropic client on an OpenAI upstream.
+    OpenAiToAnthropic(Box<OpenAiToAnthropicStream>),
+    /// An OpenAI client on an Anthropic upstream.
+    AnthropicToOpenAi(Box<AnthropicToOpenAiStream>),
+}
+
+impl std::fmt::Debug for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::OpenAiPass { .. } => "OpenAiPass",
+            Self::AnthropicPass(_) => "AnthropicPass",
+            Self::OpenAiToAnthropic(_) => "OpenAiToAnthropic",
+            Self::AnthropicToOpenAi(_) => "AnthropicToOpenAi",
+        })
+    }
+}
+
+impl Shape {
+    /// The client's protocol.
+    pub fn client(&self) -> Protocol {
+        match self {
+            Self::OpenAiPass { .. } | Self::AnthropicToOpenAi(_) => Protocol::OpenAi,
+            Self::AnthropicPass(_) | Self::OpenAiToAnthropic(_) => Protocol::Anthropic,
+        }
+    }
+
+    /// Whether the upstream speaks Anthropic's protocol.
+    pub fn upstream_is_anthropic(&self) -> bool {
+        matches!(self, Self::AnthropicPass(_) | Self::AnthropicToOpenAi(_))
+    }
+
+    /// Usage reported so far.
+    pub fn usage(&self) -> Option<Usage> {
+        match self {
+            Self::OpenAiPass { usage, .. } => *usage,
+            Self::AnthropicPass(o) => o.usage(),
+            Self::OpenAiToAnthropic(t) => t.usage(),
+            Self::AnthropicToOpenAi(t) => t.usage(),
+        }
+    }
+
+    /// One upstream event in, what the client gets out.
+    pub fn frame(&mut self, frame: Bytes) -> Vec<Bytes> {
+        match self {
+            Self::OpenAiPass { include_usage, usage } => {
+                let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
+                if !mentions(b"\"usage\"") {
+                    return vec![frame];
+                }
+                match classify_chunk(&SseEvent::parse(&frame).data) {
+                    StreamChunkKind::UsageOnly(u) => {
+                        *usage = Some(u);
+                        if *include_usage { vec![frame] } else { Vec::new() }
+                    }
+                    StreamChunkKind::WithUsage(u) => {
+                        *usage = Some(u);
+                        vec![frame]
+                    }
+                    StreamChunkKind::Done | StreamChunkKind::Other => vec![frame],
+                }
+            }
+            Self::AnthropicPass(observer) => {
+                let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
+                if mentions(b"usage") {
+                    observer.observe(&SseEvent::parse(&frame).data);
+                }
+                vec![frame]
+            }
+            Self::OpenAiToAnthropic(t) => t.push_chunk(&SseEvent::parse(&frame).data),
+            Self::AnthropicToOpenAi(t) => t.push_event(&SseEvent::parse(&frame)),
+        }
+    }
+
+    /// The upstream ended cleanly.
+    pub fn end(&mut self) -> Vec<Bytes> {
+        match self {
+            Self::OpenAiPass { .. } | Self::AnthropicPass(_) => Vec::new(),
+            Self::OpenAiToAnthropic(t) => t.finish(),
+            Self::AnthropicToOpenAi(t) => t.finish(),
+        }
+    }
+
+    /// The upstream failed mid-stream: the client's protocol's error event.
+    pub fn fail(&mut self, message: &str) -> Vec<Bytes> {
+        match self {
+            Self::OpenAiPass { .. } => {
+                let body = tollgate_protocol::openai::error_body(
+                    message,
+                    "api_error",
+                    None,
+                    Some("upstream_stream_interrupted"),
+                );
+                vec![tollgate_protocol::sse::encode(None, &body.to_string())]
+            }
+            Self::AnthropicPass(_) => {
+                let body = tollgate_protocol::anthropic::error_body("api_error", message);
+                vec![tollgate_protocol::sse::encode(Some("error"), &body.to_string())]
+            }
+            Self::OpenAiToAnthropic(t) => t.fail(message),
+            Self::AnthropicToOpenAi(t) => t.fail(message),
+        }
+    }
+
+    /// A keep-alive for a quiet upstream, where the client's protocol has one.
+    pub fn keepalive(&self) -> Option<Bytes> {
+        match self.client() {
+            Protocol::Anthropic => Some(OpenAiToAnthropicStream::ping()),
+            Protocol::OpenAi => None,
+        }
+    }
+
+    /// A whole (non-streaming) answer: the client's body and the usage it reports.
+    pub fn whole(
+        &self,
+        body: Bytes,
+        requested_model: &str,
+        created: u64,
+    ) -> Result<(Bytes, Usage), ApiError> {
+        match self {
+            Self::OpenAiPass { .. } => {
+                let usage =
+                    tollgate_protocol::openai::usage_from_response(&body).unwrap_or_default();
+                Ok((body, usage))
+            }
+            Self::AnthropicPass(_) => {
+                let usage =
+                    tollgate_protocol::anthropic::usage_from_response(&body).unwrap_or_default();
+                Ok((body, usage))
+            }
+            Self::OpenAiToAnthropic(_) => {
+                let usage =
+                    tollgate_protocol::openai::usage_from_response(&body).unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
+                let out =
+                    openai_response_to_anthropic(&v, requested_model).map_err(bad_upstream)?;
+                Ok((Bytes::from(out.to_string()), usage))
+            }
+            Self::AnthropicToOpenAi(_) => {
+                let usage =
+                    tollgate_protocol::anthropic::usage_from_response(&body).unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
+                let out = anthropic_response_to_openai(&v, requested_model, created)
+                    .map_err(bad_upstream)?;
+                Ok((Bytes::from(out.to_string()), usage))
+            }
+        }
+    }
+}
+
+fn bad_upstream(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "upstream answered something that cannot be translated");
+    ApiError::new(
+        axum::http::StatusCode::BAD_GATEWAY,
+        "The upstream provider's answer could not be read.",
+    )
+    .with_code("upstream_invalid_response")
+}

@@ -1,0 +1,204 @@
+//! Relaying an SSE stream event by event, with accounting that survives failures and
+//! disconnects.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tollgate_protocol::sse::SseFramer;
+use tollgate_providers::UpstreamError;
+
+use super::shape::Shape;
+use super::strip::Strip;
+use crate::record::{Outcome, RecordGuard};
+
+/// How long a quiet upstream may leave an Anthropic client without a `ping`.
+const KEEPALIVE: Duration = Duration::from_secs(10);
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// An upstream stream whose first event has arrived, not yet handed to a client.
+pub struct OpenStream {
+    upstream: ByteStream,
+    framer: SseFramer,
+    pending: VecDeque<Bytes>,
+    status: u16,
+    ended: bool,
+    /// Longest gap allowed between upstream chunks.
+    idle: Duration,
+}
+
+impl std::fmt::Debug for OpenStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenStream").field("status", &self.status).finish_non_exhaustive()
+    }
+}
+
+impl OpenStream {
+    /// Waits for the first complete event, so that an upstream failing before it sends
+    /// anything is still an error the caller can act on (fall back, or answer with a status).
+    pub async fn open(
+        upstream: reqwest::Response,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Result<Self, UpstreamError> {
+        let status = upstream.status().as_u16();
+        let mut s = Self {
+            upstream: Box::pin(upstream.bytes_stream()),
+            framer: SseFramer::new(),
+            pending: VecDeque::new(),
+            status,
+            ended: false,
+            idle: timeout,
+        };
+        while s.pending.is_empty() {
+            match tokio::time::timeout_at(deadline, s.upstream.next()).await {
+                Err(_) => return Err(UpstreamError::Timeout(timeout)),
+                Ok(None) => {
+                    s.pending.extend(s.framer.finish());
+                    if s.pending.is_empty() {
+                        return Err(UpstreamError::Io(
+                            "the stream ended before its first event".into(),
+                        ));
+                    }
+                    s.ended = true;
+                }
+                Ok(Some(Err(e))) => return Err(UpstreamError::Io(e.without_url().to_string())),
+                Ok(Some(Ok(chunk))) => s.push(&chunk),
+            }
+        }
+        Ok(s)
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        self.framer.push(chunk);
+        while let Some(frame) = self.framer.next_frame() {
+            self.pending.push_back(frame);
+        }
+    }
+
+    /// The response that relays the rest of the stream to the client, passed through or
+    /// translated as `shape` says.
+    pub fn into_response(self, guard: RecordGuard, shape: Shape, strip: Option<Strip>) -> Response {
+        let status = self.status;
+        let idle = self.idle;
+        let relay = StreamRelay { stream: self, guard, shape, strip, idle, out: VecDeque::new() };
+        let body = futures_util::stream::unfold(relay, |mut relay| async move {
+            relay.next_event().await.map(|bytes| (Ok::<_, Infallible>(bytes), relay))
+        });
+        let mut response = Response::new(Body::from_stream(body));
+        *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        response
+    }
+}
+
+struct StreamRelay {
+    stream: OpenStream,
+    guard: RecordGuard,
+    shape: Shape,
+    /// Removes reasoning first, for `strip_thinking` deployments.
+    strip: Option<Strip>,
+    idle: Duration,
+    /// Events ready for the client (a translated frame can become several).
+    out: VecDeque<Bytes>,
+}
+
+impl StreamRelay {
+    /// The next event for the client, or `None` at the end.
+    async fn next_event(&mut self) -> Option<Bytes> {
+        let mut quiet = Duration::ZERO;
+        loop {
+            if let Some(event) = self.out.pop_front() {
+                if let Some(r) = self.guard.get_mut() {
+                    r.first_byte_sent();
+                }
+                return Some(event);
+            }
+            if let Some(frame) = self.stream.pending.pop_front() {
+                let frame = match &mut self.strip {
+                    None => frame,
+                    Some(s) if self.shape.upstream_is_anthropic() => match s.anthropic_frame(frame)
+                    {
+                        Some(f) => f,
+                        None => continue,
+                    },
+                    Some(s) => s.openai_frame(frame),
+                };
+                let events = self.shape.frame(frame);
+                self.out.extend(events);
+                self.note_usage();
+                continue;
+            }
+            if self.stream.ended {
+                if self.guard.get_mut().is_some() {
+                    let tail = self.shape.end();
+                    self.out.extend(tail);
+                    self.note_usage();
+                    self.guard.finish(self.stream.status, Outcome::Success);
+                    continue;
+                }
+                return None;
+            }
+            let wait = match self.shape.keepalive() {
+                Some(_) => KEEPALIVE.min(self.idle.saturating_sub(quiet)),
+                None => self.idle,
+            };
+            match tokio::time::timeout(wait, self.stream.upstream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    quiet = Duration::ZERO;
+                    self.stream.push(&chunk);
+                }
+                Ok(None) => {
+                    let rest = self.stream.framer.finish();
+                    self.stream.pending.extend(rest);
+                    self.stream.ended = true;
+                }
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(error = %e.without_url(), "upstream stream broke");
+                    self.abort("The upstream stream was interrupted.");
+                }
+                Err(_) => {
+                    quiet += wait;
+                    if quiet < self.idle
+                        && let Some(ping) = self.shape.keepalive()
+                    {
+                        self.out.push_back(ping);
+                        continue;
+                    }
+                    let msg = format!(
+                        "The upstream stopped sending for {}s and the stream was ended.",
+                        self.idle.as_secs_f64()
+                    );
+                    self.abort(&msg);
+                }
+            }
+        }
+    }
+
+    fn note_usage(&mut self) {
+        if let (Some(u), Some(r)) = (self.shape.usage(), self.guard.get_mut()) {
+            r.usage = u;
+        }
+    }
+
+    /// Ends the stream with the client protocol's error event.
+    fn abort(&mut self, message: &str) {
+        self.stream.ended = true;
+        self.stream.pending.clear();
+        let events = self.shape.fail(message);
+        self.out.extend(events);
+        self.note_usage();
+        self.guard.finish(self.stream.status, Outcome::StreamFailed("stream"));
+    }
+}

@@ -1,0 +1,352 @@
+//! `/key/*`: virtual keys.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tollgate_store::{KeyFilter, KeyPatch, KeyRecord, NewKey};
+
+use super::{Admin, LimitsBody, bad, body, check_limits, patch, store_error};
+use crate::access::keys;
+use crate::auth::{Caller, Principal};
+use crate::body::LimitedBody;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+type Answer = Result<Json<Value>, ApiError>;
+
+/// What a key looks like in answers: everything but the secret.
+pub(crate) fn key_json(k: &KeyRecord) -> Value {
+    json!({
+        "token": k.token_hash,
+        "key_name": k.key_name,
+        "key_alias": k.key_alias,
+        "user_id": k.user_id,
+        "team_id": k.team_id,
+        "models": k.models,
+        "max_budget": k.limits.max_budget,
+        "budget_duration": k.limits.budget_duration,
+        "budget_reset_at": k.budget_reset_at,
+        "rpm_limit": k.limits.rpm_limit,
+        "tpm_limit": k.limits.tpm_limit,
+        "max_parallel_requests": k.limits.max_parallel_requests,
+        "spend": k.spend,
+        "expires": k.expires,
+        "blocked": k.blocked,
+        "metadata": k.metadata,
+        "permissions": k.permissions,
+        "created_at": k.created_at,
+        "updated_at": k.updated_at,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct GenerateBody {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default)]
+    key_alias: Option<String>,
+    /// Lifetime: `30d`, `24h`, ...
+    #[serde(default)]
+    duration: Option<String>,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    permissions: Option<Value>,
+    #[serde(default)]
+    blocked: bool,
+    #[serde(flatten)]
+    limits: LimitsBody,
+}
+
+impl GenerateBody {
+    /// A plain key for a user, as `/user/new` creates.
+    pub(crate) fn for_user(user_id: String, key_alias: Option<String>) -> Self {
+        Self { user_id: Some(user_id), key_alias, ..Default::default() }
+    }
+}
+
+fn expiry(duration: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let Some(d) = duration else { return Ok(None) };
+    let period = tollgate_config::parse_period(d)
+        .ok_or_else(|| bad("duration", "must be a period such as `30d` or `24h`"))?;
+    let period = chrono::Duration::from_std(period).map_err(|_| bad("duration", "is too long"))?;
+    Ok(Some(Utc::now() + period))
+}
+
+/// Creates a key and answers it once, with its settings.
+pub(crate) async fn create(state: &AppState, b: GenerateBody) -> Answer {
+    let key = match b.key {
+        Some(k) if !k.starts_with("sk-") || k.len() < 12 => {
+            return Err(bad("key", "must start with `sk-` and be at least 12 characters"));
+        }
+        Some(k) => k,
+        None => keys::generate(),
+    };
+    let new = NewKey {
+        token_hash: keys::hash(&key),
+        key_name: keys::display_name(&key),
+        key_alias: b.key_alias,
+        user_id: b.user_id,
+        team_id: b.team_id,
+        models: b.models,
+        limits: b.limits.into_limits()?,
+        expires: expiry(b.duration.as_deref())?,
+        blocked: b.blocked,
+        metadata: b.metadata.unwrap_or(Value::Null),
+        permissions: b.permissions.unwrap_or(Value::Null),
+    };
+    let record = state.store().create_key(new).await.map_err(store_error)?;
+    state.directory().put_key(record.clone());
+    if let Some(u) = &record.user_id {
+        let _ = state.directory().reload(state.store(), tollgate_store::EntityKind::User, u).await;
+    }
+    let mut answer = key_json(&record);
+    answer["key"] = Value::String(key);
+    Ok(Json(answer))
+}
+
+pub(super) async fn generate(
+    State(state): State<AppState>,
+    _: Admin,
+    LimitedBody(b): LimitedBody,
+) -> Answer {
+    create(&state, body(&b)?).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct UpdateBody {
+    key: String,
+    #[serde(default, deserialize_with = "patch")]
+    key_alias: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    user_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    team_id: Option<Option<String>>,
+    #[serde(default)]
+    models: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    max_budget: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "patch")]
+    budget_duration: Option<Option<String>>,
+    #[serde(default, deserialize_with = "patch")]
+    rpm_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "patch")]
+    tpm_limit: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "patch")]
+    max_parallel_requests: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "patch")]
+    duration: Option<Option<String>>,
+    #[serde(default)]
+    blocked: Option<bool>,
+    #[serde(default)]
+    metadata: Option<Value>,
+    #[serde(default)]
+    permissions: Option<Value>,
+    #[serde(default)]
+    spend: Option<f64>,
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    _: Admin,
+    LimitedBody(b): LimitedBody,
+) -> Answer {
+    let b: UpdateBody = body(&b)?;
+    check_limits(
+        b.max_budget.flatten(),
+        &b.budget_duration.clone().flatten(),
+        [b.rpm_limit.flatten(), b.tpm_limit.flatten(), b.max_parallel_requests.flatten()],
+    )?;
+    let expires = match &b.duration {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(d)) => Some(expiry(Some(d))?),
+    };
+    let p = KeyPatch {
+        key_alias: b.key_alias,
+        user_id: b.user_id,
+        team_id: b.team_id,
+        models: b.models,
+        max_budget: b.max_budget,
+        budget_duration: b.budget_duration,
+        rpm_limit: b.rpm_limit,
+        tpm_limit: b.tpm_limit,
+        max_parallel_requests: b.max_parallel_requests,
+        expires,
+        blocked: b.blocked,
+        metadata: b.metadata,
+        permissions: b.permissions,
+        spend: b.spend,
+    };
+    apply(&state, &b.key, p).await
+}
+
+async fn apply(state: &AppState, key: &str, p: KeyPatch) -> Answer {
+    let record = state.store().update_key(&keys::to_hash(key), p).await.map_err(store_error)?;
+    state.directory().put_key(record.clone());
+    Ok(Json(key_json(&record)))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct KeyRef {
+    key: String,
+}
+
+pub(super) async fn block(
+    State(state): State<AppState>,
+    _: Admin,
+    LimitedBody(b): LimitedBody,
+) -> Answer {
+    let r: KeyRef = body(&b)?;
+    apply(&state, &r.key, KeyPatch { blocked: Some(true), ..Default::default() }).await
+}
+
+pub(super) async fn unblock(
+    State(state): State<AppState>,
+    _: Admin,
+    LimitedBody(b): LimitedBody,
+) -> Answer {
+    let r: KeyRef = body(&b)?;
+    apply(&state, &r.key, KeyPatch { blocked: Some(false), ..Default::default() }).await
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct DeleteBody {
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    key_aliases: Vec<String>,
+}
+
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    _: Admin,
+    LimitedBody(b): LimitedBody,
+) -> Answer {
+    let b: DeleteBody = body(&b)?;
+    if b.keys.is_empty() && b.key_aliases.is_empty() {
+        return Err(bad("keys", "must name at least one key (or use `key_aliases`)"));
+    }
+    let mut hashes: Vec<String> = b.keys.iter().map(|k| keys::to_hash(k)).collect();
+    for alias in &b.key_aliases {
+        let filter = KeyFilter { key_alias: Some(alias.clone()), size: 1000, ..Default::default() };
+        let found = state.store().list_keys(filter).await.map_err(store_error)?;
+        hashes.extend(found.into_iter().map(|k| k.token_hash));
+    }
+    let deleted = state.store().delete_keys(&hashes).await.map_err(store_error)?;
+    for h in &hashes {
+        state.directory().remove_key(h);
+    }
+    Ok(Json(json!({ "deleted_keys": hashes, "deleted": deleted })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct InfoQuery {
+    #[serde(default)]
+    key: Option<String>,
+}
+
+/// An admin may read any key; any key holder may read their own (no `key` parameter).
+pub(super) async fn info(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(q): Query<InfoQuery>,
+) -> Answer {
+    let is_admin = caller.is_admin(state.directory());
+    let hash = match (&q.key, &caller) {
+        (Some(k), _) if is_admin => keys::to_hash(k),
+        (Some(k), Principal::VirtualKey(own)) if keys::to_hash(k) == own.record.token_hash => {
+            own.record.token_hash.clone()
+        }
+        (None, Principal::VirtualKey(own)) => own.record.token_hash.clone(),
+        (None, _) => return Err(bad("key", "is required")),
+        (Some(_), _) => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "You may only read your own key.")
+                .with_code("not_admin"));
+        }
+    };
+    let record = state.store().get_key(&hash).await.map_err(store_error)?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "Key not found.").with_code("not_found")
+    })?;
+    let live_spend = state.directory().key(&hash).map(|k| k.state.spend());
+    let mut info = key_json(&record);
+    if let Some(s) = live_spend {
+        info["spend"] = json!(s);
+    }
+    Ok(Json(json!({ "key": hash, "info": info })))
+}
+
+#[derive(Debug, Deserialize)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    key_alias: Option<String>,
+    #[serde(default)]
+    page: Option<u32>,
+    #[serde(default)]
+    size: Option<u32>,
+    #[serde(default)]
+    return_full_object: Option<bool>,
+}
+
+pub(super) async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    Query(q): Query<ListQuery>,
+) -> Answer {
+    let page = q.page.unwrap_or(1).max(1);
+    let size = q.size.unwrap_or(100).clamp(1, 1000);
+    let filter =
+        KeyFilter { user_id: q.user_id, team_id: q.team_id, key_alias: q.key_alias, page, size };
+    let found = state.store().list_keys(filter).await.map_err(store_error)?;
+    let keys: Vec<Value> = if q.return_full_object.unwrap_or(false) {
+        found.iter().map(key_json).collect()
+    } else {
+        found.iter().map(|k| Value::String(k.token_hash.clone())).collect()
+    };
+    Ok(Json(json!({ "keys": keys, "current_page": page, "page_size": size })))
+}
+
+pub(super) async fn regenerate(
+    State(state): State<AppState>,
+    _: Admin,
+    LimitedBody(b): LimitedBody,
+) -> Answer {
+    let r: KeyRef = body(&b)?;
+    regenerate_key(&state, &r.key).await
+}
+
+pub(super) async fn regenerate_path(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(key): Path<String>,
+) -> Answer {
+    regenerate_key(&state, &key).await
+}
+
+async fn regenerate_key(state: &AppState, key: &str) -> Answer {
+    let old = keys::to_hash(key);
+    let fresh = keys::generate();
+    let record = state
+        .store()
+        .regenerate_key(&old, &keys::hash(&fresh), &keys::display_name(&fresh))
+        .await
+        .map_err(store_error)?;
+    state.directory().remove_key(&old);
+    state.directory().put_key(record.clone());
+    let mut answer = key_json(&record);
+    answer["key"] = Value::String(fresh);
+    Ok(Json(answer))
+}

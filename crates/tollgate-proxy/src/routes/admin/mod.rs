@@ -1,0 +1,200 @@
+//! The management API, on LiteLLM's paths and field names: keys, users, teams, spend.
+//! Callers need the master key or a key with admin rights; every change is applied to the
+//! store and to this process's directory at once (other processes follow the change feed).
+
+mod keys;
+mod spend;
+mod teams;
+mod users;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use serde::{Deserialize, Deserializer};
+use tollgate_store::{Limits, Page, StoreError};
+
+use crate::auth::{Caller, Principal};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Routes of the management API.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/key/generate", post(keys::generate))
+        .route("/key/update", post(keys::update))
+        .route("/key/delete", post(keys::delete))
+        .route("/key/info", get(keys::info))
+        .route("/key/list", get(keys::list))
+        .route("/key/block", post(keys::block))
+        .route("/key/unblock", post(keys::unblock))
+        .route("/key/regenerate", post(keys::regenerate))
+        .route("/key/{key}/regenerate", post(keys::regenerate_path))
+        .route("/user/new", post(users::new))
+        .route("/user/info", get(users::info))
+        .route("/user/update", post(users::update))
+        .route("/user/delete", post(users::delete))
+        .route("/user/list", get(users::list))
+        .route("/team/new", post(teams::new))
+        .route("/team/info", get(teams::info))
+        .route("/team/update", post(teams::update))
+        .route("/team/delete", post(teams::delete))
+        .route("/team/list", get(teams::list))
+        .route("/team/member_add", post(teams::member_add))
+        .route("/team/member_delete", post(teams::member_delete))
+        .route("/team/block", post(teams::block))
+        .route("/team/unblock", post(teams::unblock))
+        .route("/spend/logs", get(spend::logs))
+        .route("/spend/daily", get(spend::daily))
+}
+
+/// Extractor: a caller allowed to manage the gateway.
+#[derive(Debug)]
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        if principal.is_admin(state.directory()) {
+            Ok(Admin(principal))
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "This call needs the master key or a key with admin rights.",
+            )
+            .with_code("not_admin"))
+        }
+    }
+}
+
+/// `?page=&page_size=` of the list calls: page from 1, 100 per page, at most 1000.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    page: Option<u32>,
+    #[serde(default)]
+    page_size: Option<u32>,
+}
+
+impl PageQuery {
+    pub(crate) fn page(&self) -> Page {
+        Page {
+            page: self.page.unwrap_or(1).max(1),
+            size: self.page_size.unwrap_or(100).clamp(1, 1000),
+        }
+    }
+}
+
+/// Store failures as answers: 404, 409, 400; database trouble is logged and becomes a 503.
+pub(crate) fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, e.to_string()).with_code("not_found")
+        }
+        StoreError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m).with_code("conflict"),
+        StoreError::Invalid(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, m).with_code("invalid_value")
+        }
+        other => {
+            tracing::error!(error = %other, "store call failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is not available right now.",
+            )
+            .with_code("database_unavailable")
+        }
+    }
+}
+
+/// A body field that can be absent (leave as is), `null` (clear) or a value.
+pub(crate) fn patch<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The limit fields every entity shares, as written in request bodies.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LimitsBody {
+    #[serde(default)]
+    pub max_budget: Option<f64>,
+    #[serde(default)]
+    pub budget_duration: Option<String>,
+    #[serde(default)]
+    pub rpm_limit: Option<i64>,
+    #[serde(default)]
+    pub tpm_limit: Option<i64>,
+    #[serde(default)]
+    pub max_parallel_requests: Option<i64>,
+}
+
+impl LimitsBody {
+    pub(crate) fn into_limits(self) -> Result<Limits, ApiError> {
+        check_limits(
+            self.max_budget,
+            &self.budget_duration,
+            [self.rpm_limit, self.tpm_limit, self.max_parallel_requests],
+        )?;
+        Ok(Limits {
+            max_budget: self.max_budget,
+            budget_duration: self.budget_duration,
+            rpm_limit: self.rpm_limit,
+            tpm_limit: self.tpm_limit,
+            max_parallel_requests: self.max_parallel_requests,
+        })
+    }
+}
+
+/// Rejects negative budgets and limits and malformed periods before they reach the store.
+pub(crate) fn check_limits(
+    budget: Option<f64>,
+    duration: &Option<String>,
+    counts: [Option<i64>; 3],
+) -> Result<(), ApiError> {
+    if budget.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
+        return Err(bad("max_budget", "must be a non-negative number"));
+    }
+    if let Some(d) = duration
+        && tollgate_config::parse_period(d).is_none()
+    {
+        return Err(bad(
+            "budget_duration",
+            "must be a period such as `30s`, `30m`, `24h` or `30d`",
+        ));
+    }
+    for (name, v) in ["rpm_limit", "tpm_limit", "max_parallel_requests"].iter().zip(counts) {
+        if v.is_some_and(|v| v < 0) {
+            return Err(bad(name, "must not be negative"));
+        }
+    }
+    Ok(())
+}
+
+/// A 400 naming a field.
+pub(crate) fn bad(param: &str, what: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, format!("`{param}` {what}."))
+        .with_code("invalid_value")
+        .with_param(param)
+}
+
+/// Parses a JSON body into `T`, answering 400 with the offending field.
+pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = tollgate_protocol::openai::parse_object(bytes)?;
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let detail = e.into_inner().to_string();
+        if path == "." {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("Invalid request body: {detail}."))
+                .with_code("invalid_request")
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("Invalid value for '{path}': {detail}."))
+                .with_code("invalid_type")
+                .with_param(path)
+        }
+    })
+}

@@ -1,0 +1,52 @@
+//! `POST /v1/chat/completions`.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use tollgate_protocol::openai::{parse_object, validate_chat_request};
+use tollgate_providers::Endpoint;
+
+use super::{RequestId, respond};
+use crate::auth::{Caller, Principal};
+use crate::body::LimitedBody;
+use crate::error::{ApiError, Protocol};
+use crate::relay::{Call, forward};
+use crate::state::AppState;
+
+pub(super) async fn chat_completions(
+    State(state): State<AppState>,
+    Extension(RequestId(request_id)): Extension<RequestId>,
+    Caller(caller): Caller,
+    LimitedBody(body): LimitedBody,
+) -> Response {
+    respond(handle(&state, request_id, caller, body).await)
+}
+
+async fn handle(
+    state: &AppState,
+    request_id: String,
+    caller: Principal,
+    raw: bytes::Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_object(&raw)?;
+    let summary = validate_chat_request(&body)?;
+    let call = Call {
+        api: "chat_completions",
+        endpoint: Endpoint::ChatCompletions,
+        model: summary.model,
+        body,
+        raw,
+        anthropic_version: None,
+        anthropic_beta: Vec::new(),
+        stream: summary.stream,
+        include_usage: summary.include_usage,
+        request_id,
+        caller,
+        protocol: Protocol::OpenAi,
+        initiator_user: summary.last_is_user_text,
+        vision: summary.has_images,
+        claude_token: None,
+        has_thinking: false,
+    };
+    Ok(forward(state, call).await)
+}

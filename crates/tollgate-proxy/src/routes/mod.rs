@@ -1,0 +1,114 @@
+//! The proxy's HTTP surface.
+
+pub mod admin;
+mod chat;
+pub mod count_tokens;
+mod embeddings;
+mod health;
+mod messages;
+mod models;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::error::{ApiError, Protocol};
+use crate::relay::Accounted;
+use crate::state::AppState;
+
+/// The request id of the current request, from `x-request-id` when the client sent a usable
+/// one, else generated.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The proxy's router with every route and the request middleware.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat::chat_completions))
+        .route("/chat/completions", post(chat::chat_completions))
+        .route("/v1/messages", post(messages::messages))
+        .route("/messages", post(messages::messages))
+        .route("/v1/messages/count_tokens", post(count_tokens::count_tokens))
+        .route("/messages/count_tokens", post(count_tokens::count_tokens))
+        .route("/v1/embeddings", post(embeddings::embeddings))
+        .route("/embeddings", post(embeddings::embeddings))
+        .route("/v1/models", get(models::list))
+        .route("/models", get(models::list))
+        .route("/v1/models/{*model}", get(models::get))
+        .route("/health/liveliness", get(health::liveliness))
+        .route("/health/liveness", get(health::liveliness))
+        .route("/health/readiness", get(health::readiness))
+        .route("/metrics", get(health::metrics))
+        .route("/copilot/quota", get(health::copilot_quota))
+        .route("/", get(health::root).head(health::root_head))
+        .merge(admin::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("No route for {} {}.", req.method(), req.uri().path()),
+    )
+    .with_code("not_found")
+    .in_protocol(Protocol::for_path(req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("{} is not allowed on {}.", req.method(), req.uri().path()),
+    )
+    .with_code("method_not_allowed")
+    .in_protocol(Protocol::for_path(req.uri().path()))
+}
+
+/// Assigns the request id, counts the request, and writes its log line unless its record
+/// already did.
+async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().clone();
+    req.extensions_mut().insert(RequestId(id.clone()));
+
+    let mut response = next.run(req).await;
+
+    let status = response.status().as_u16();
+    crate::metrics::record_http(&route, method.as_str(), status);
+    if response.extensions().get::<Accounted>().is_none() && route != "/metrics" {
+        tracing::info!(
+            request_id = %id,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
+}
+
+/// Turns a handler result into a response.
+pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
+    result.unwrap_or_else(IntoResponse::into_response)
+}

@@ -1,0 +1,120 @@
+//! The state every handler shares: cheap to clone, built once at start-up.
+
+use std::sync::Arc;
+
+use tollgate_config::{Config, Settings};
+use tollgate_providers::Providers;
+use tollgate_router::Router;
+use tollgate_store::Store;
+
+use crate::access::Directory;
+use crate::auth::Authenticator;
+use crate::record::SpendSink;
+
+/// Shared state of the proxy.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("store", &self.0.store.backend()).finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    settings: Settings,
+    router: Router,
+    providers: Providers,
+    auth: Authenticator,
+    store: Store,
+    sink: SpendSink,
+    quota: Arc<crate::copilot::QuotaBoard>,
+    started_unix: u64,
+}
+
+impl AppState {
+    /// Builds the state from a validated config, an HTTP client for upstream calls, the
+    /// store and where finished requests are charged.
+    pub fn new(config: &Config, http: reqwest::Client, store: Store, sink: SpendSink) -> Self {
+        let started_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self(Arc::new(Inner {
+            settings: config.settings.clone(),
+            router: Router::from_config(config),
+            providers: Providers::new(
+                http,
+                config.settings.github_api_url.clone(),
+                auth_page_url(&config.settings),
+            )
+            .with_claude_pool(tollgate_providers::claude_pool::ClaudePool::new(
+                config.settings.claude_oauth_tokens.clone(),
+                config.settings.claude_token_cooldown,
+            )),
+            auth: Authenticator::from_settings(&config.settings),
+            store,
+            sink,
+            quota: Arc::default(),
+            started_unix,
+        }))
+    }
+
+    /// Process settings.
+    pub fn settings(&self) -> &Settings {
+        &self.0.settings
+    }
+
+    /// The model catalog.
+    pub fn catalog(&self) -> &tollgate_router::Catalog {
+        self.0.router.catalog()
+    }
+
+    /// Fallback plans, cooldowns and balancing.
+    pub fn router(&self) -> &Router {
+        &self.0.router
+    }
+
+    /// Upstream clients.
+    pub fn providers(&self) -> &Providers {
+        &self.0.providers
+    }
+
+    /// Credential checks.
+    pub fn auth(&self) -> &Authenticator {
+        &self.0.auth
+    }
+
+    /// The store (management calls only; never on the request path).
+    pub fn store(&self) -> &Store {
+        &self.0.store
+    }
+
+    /// The in-memory key directory.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.0.sink.directory
+    }
+
+    /// Where finished requests go.
+    pub fn sink(&self) -> &SpendSink {
+        &self.0.sink
+    }
+
+    /// Copilot quota per linked account.
+    pub fn quota(&self) -> &Arc<crate::copilot::QuotaBoard> {
+        &self.0.quota
+    }
+
+    /// When the process started, as a Unix timestamp (the `created` of listed models).
+    pub fn started_unix(&self) -> u64 {
+        self.0.started_unix
+    }
+}
+
+/// Where people link a Copilot account: the auth helper's `/github` page.
+pub fn auth_page_url(settings: &Settings) -> String {
+    let host = match settings.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" | "" => "localhost",
+        h => h,
+    };
+    format!("http://{host}:{}/github", settings.auth_port)
+}
