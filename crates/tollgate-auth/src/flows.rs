@@ -1,0 +1,249 @@
+//! Device flows in progress: at most one pending flow per owner, each polled by exactly one
+//! task until GitHub answers for good.
+//!
+//! A flow's id is 128 random bits and is what the page polls `/github/status` with: it
+//! reveals only the flow's own state, and only the caller who started (or reused) the flow
+//! was shown it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tollgate_config::Secret;
+use tollgate_providers::github::{DeviceFlowClient, GithubError, PollOutcome, next_interval};
+
+use crate::access::random_hex;
+use crate::link::Linker;
+
+/// Transport failures in a row after which a flow gives up.
+const MAX_FAILURES: u32 = 5;
+/// Finished flows stay visible to `/github/status` this long.
+const FINISHED_TTL: Duration = Duration::from_secs(60 * 60);
+
+/// Where a flow stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FlowState {
+    /// Waiting for the user to approve on GitHub.
+    Pending,
+    /// Approved and stored.
+    Linked {
+        /// The GitHub login, when GitHub told it.
+        login: Option<String>,
+    },
+    /// The code expired before approval.
+    Expired,
+    /// The user declined.
+    Denied,
+    /// Something else ended it; the message is safe to show.
+    Failed {
+        /// What happened and what to do.
+        message: String,
+    },
+}
+
+/// One device flow.
+#[derive(Debug)]
+pub(crate) struct Flow {
+    /// Random id the page polls with.
+    pub(crate) id: String,
+    /// The credential owner it links.
+    pub(crate) owner: String,
+    /// How pages and logs name that account.
+    pub(crate) owner_label: String,
+    /// The code the user types on GitHub.
+    pub(crate) user_code: String,
+    /// Where they type it.
+    pub(crate) verification_uri: String,
+    expires_at: Instant,
+    state: Mutex<(FlowState, Option<Instant>)>,
+}
+
+impl Flow {
+    /// Its current state.
+    pub(crate) fn state(&self) -> FlowState {
+        self.lock().0.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (FlowState, Option<Instant>)> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn finish(&self, state: FlowState) {
+        *self.lock() = (state, Some(Instant::now()));
+    }
+
+    /// Pending and not past its expiry: reusable.
+    fn is_live(&self) -> bool {
+        matches!(self.lock().0, FlowState::Pending) && Instant::now() < self.expires_at
+    }
+
+    /// Finished (or expired) long enough ago to forget.
+    fn is_stale(&self, now: Instant) -> bool {
+        let finished = self.lock().1;
+        finished.map_or(now > self.expires_at + FINISHED_TTL, |at| now > at + FINISHED_TTL)
+    }
+}
+
+/// The flows of this process.
+#[derive(Debug)]
+pub(crate) struct Flows {
+    device: DeviceFlowClient,
+    github_url: String,
+    linker: Linker,
+    by_id: Mutex<HashMap<String, Arc<Flow>>>,
+    /// Serialises starts, so two requests for one owner cannot both start a flow.
+    start_lock: tokio::sync::Mutex<()>,
+}
+
+impl Flows {
+    pub(crate) fn new(device: DeviceFlowClient, github_url: String, linker: Linker) -> Self {
+        Self {
+            device,
+            github_url,
+            linker,
+            by_id: Mutex::new(HashMap::new()),
+            start_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn linker(&self) -> &Linker {
+        &self.linker
+    }
+
+    /// A flow by id.
+    pub(crate) fn get(&self, id: &str) -> Option<Arc<Flow>> {
+        self.table().get(id).cloned()
+    }
+
+    /// The owner's pending flow, if any.
+    pub(crate) fn pending(&self, owner: &str) -> Option<Arc<Flow>> {
+        self.table().values().find(|f| f.owner == owner && f.is_live()).cloned()
+    }
+
+    /// The owner's pending flow, or a new one with its poller.
+    pub(crate) async fn start_or_reuse(
+        self: &Arc<Self>,
+        owner: &str,
+        owner_label: &str,
+    ) -> Result<Arc<Flow>, GithubError> {
+        if let Some(flow) = self.pending(owner) {
+            return Ok(flow);
+        }
+        let _starting = self.start_lock.lock().await;
+        // Another request may have started one while this one waited.
+        if let Some(flow) = self.pending(owner) {
+            return Ok(flow);
+        }
+        let code = self.device.start().await?;
+        // The page links to this URI; accept only web URLs from upstream.
+        let verification_uri = if code.verification_uri.starts_with("https://")
+            || code.verification_uri.starts_with("http://")
+        {
+            code.verification_uri
+        } else {
+            format!("{}/login/device", self.github_url.trim_end_matches('/'))
+        };
+        let flow = Arc::new(Flow {
+            id: random_hex(16),
+            owner: owner.to_owned(),
+            owner_label: owner_label.to_owned(),
+            user_code: code.user_code,
+            verification_uri,
+            expires_at: Instant::now() + code.expires_in,
+            state: Mutex::new((FlowState::Pending, None)),
+        });
+        {
+            let mut table = self.table();
+            let now = Instant::now();
+            table.retain(|_, f| !f.is_stale(now));
+            table.insert(flow.id.clone(), Arc::clone(&flow));
+        }
+        tracing::info!(account = %flow.owner_label, "GitHub device flow started");
+        tokio::spawn(Arc::clone(self).poll(Arc::clone(&flow), code.device_code, code.interval));
+        Ok(flow)
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Flow>>> {
+        self.by_id.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Polls GitHub until the flow ends: waits `interval` before every poll, 5 s longer for
+    /// good after each `slow_down`, and stops at the code's expiry.
+    async fn poll(
+        self: Arc<Self>,
+        flow: Arc<Flow>,
+        device_code: Secret<String>,
+        interval: Duration,
+    ) {
+        let mut interval = interval;
+        let mut failures = 0;
+        let end = loop {
+            tokio::time::sleep(interval).await;
+            match self.device.poll(&device_code).await {
+                Ok(PollOutcome::Authorized { access_token }) => {
+                    break self.complete(&flow, &access_token).await;
+                }
+                Ok(PollOutcome::Expired) => break FlowState::Expired,
+                Ok(PollOutcome::Denied) => break FlowState::Denied,
+                Ok(outcome) => {
+                    failures = 0;
+                    let next = next_interval(interval, &outcome);
+                    if next != interval {
+                        tracing::debug!(seconds = next.as_secs(), "GitHub asked to poll slower");
+                        interval = next;
+                    }
+                }
+                Err(GithubError::OAuth { code, description }) => {
+                    tracing::warn!(account = %flow.owner_label, %code, "GitHub ended the device flow");
+                    let detail = description.map(|d| format!(": {d}")).unwrap_or_default();
+                    break FlowState::Failed {
+                        message: format!("GitHub refused the link ({code}{detail}). Start again."),
+                    };
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(account = %flow.owner_label, error = %e, failures, "polling GitHub failed");
+                    if failures >= MAX_FAILURES {
+                        break FlowState::Failed { message: failure_message(&e) };
+                    }
+                }
+            }
+            if Instant::now() >= flow.expires_at {
+                break FlowState::Expired;
+            }
+        };
+        match &end {
+            FlowState::Linked { login } => {
+                tracing::info!(account = %flow.owner_label, login = login.as_deref().unwrap_or("unknown"), "GitHub account linked");
+            }
+            other => {
+                tracing::info!(account = %flow.owner_label, outcome = ?other, "GitHub device flow ended")
+            }
+        }
+        flow.finish(end);
+    }
+
+    async fn complete(&self, flow: &Flow, token: &Secret<String>) -> FlowState {
+        match self.linker.link(&flow.owner, token).await {
+            Ok(login) => FlowState::Linked { login },
+            Err(e) => {
+                tracing::error!(account = %flow.owner_label, error = %e, "cannot store the linked GitHub account");
+                FlowState::Failed {
+                    message: "GitHub approved the link, but tollgate could not save it (see the \
+                              server log). Start again."
+                        .to_owned(),
+                }
+            }
+        }
+    }
+}
+
+/// A short, safe summary of a polling failure for the page (the log has the details).
+fn failure_message(e: &GithubError) -> String {
+    let what = match e {
+        GithubError::Upstream { status, .. } => format!("GitHub answered HTTP {status}"),
+        GithubError::InvalidResponse(_) => "GitHub sent an unexpected answer".to_owned(),
+        _ => "GitHub could not be reached".to_owned(),
+    };
+    format!("{what} while tollgate waited for your approval. Start again.")
+}

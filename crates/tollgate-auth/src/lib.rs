@@ -1,0 +1,48 @@
+//! The auth helper on port 4001, where GitHub accounts are linked to tollgate.
+//!
+//! `GET /github` starts GitHub's device flow and shows the one-time code; a server-side
+//! poller per flow waits for the approval and stores the GitHub OAuth token, sealed with the
+//! process's [`tollgate_store::SecretBox`], as a `github_copilot` credential. Its change-feed
+//! entry tells every tollgate process to use the account from then on.
+//!
+//! Who may link what:
+//! - the shared account (owner `default`), used by every key without an account of its own:
+//!   the admin, i.e. the master key as `?key=`, `Authorization: Bearer`, or the session cookie
+//!   a `?key=` visit sets; with no master key configured, any client on the loopback
+//!   interface and nobody else;
+//! - a virtual key's own account (owner `key:<sha256 of the key>`): whoever holds the key,
+//!   presented the same ways, as long as it is not blocked or expired.
+//!
+//! Routes: `GET /github`, `POST /github/relink` (link a different account),
+//! `GET /github/status?flow=<id>` (JSON for the page's live status), `/health`.
+
+mod access;
+mod flows;
+pub mod import;
+mod link;
+mod pages;
+mod routes;
+mod state;
+
+use axum::Json;
+use axum::Router;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub use import::{find_litellm_token, import_token};
+pub use state::AuthState;
+
+/// The auth helper's router. Serve it with connect info (`SocketAddr`) so local mode can
+/// tell loopback clients apart; without it nobody is local.
+pub fn router(state: AuthState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/liveliness", get(health))
+        .merge(routes::routes().with_state(state))
+}
+
+async fn health() -> Json<Value> {
+    Json(
+        json!({ "status": "ok", "service": "tollgate-auth", "version": env!("CARGO_PKG_VERSION") }),
+    )
+}
