@@ -1,0 +1,109 @@
+//! `tollgate config check`: validates the config and shows what it resolves to.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use tollgate_router::Router;
+
+use crate::cli::GlobalArgs;
+
+pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
+    let config = super::load(args)?;
+    let router = Router::from_config(&config);
+    let catalog = router.catalog();
+    let mut chain_warnings = Vec::new();
+    let mut out = String::new();
+    let source = config
+        .source
+        .as_ref()
+        .map_or_else(|| "none (defaults)".to_owned(), |p| p.display().to_string());
+    let _ = writeln!(out, "config: {source}");
+    if config.diagnostics.is_empty() {
+        let _ = writeln!(out, "warnings: none");
+    } else {
+        let _ = writeln!(out, "warnings:");
+        for d in &config.diagnostics {
+            let _ = writeln!(out, "  - {d}");
+        }
+    }
+    let _ = writeln!(out, "model groups:");
+    for name in catalog.group_names() {
+        let Some(group) = catalog.group(name) else {
+            continue;
+        };
+        let kind = if name.contains('*') { " (pattern)" } else { "" };
+        let _ = writeln!(out, "  {name}{kind}");
+        for d in &group.deployments {
+            let e = &d.entry;
+            let base = e.api_base.as_deref().or(e.provider.default_api_base()).unwrap_or("-");
+            let _ = write!(out, "    -> {} via {} at {base}", e.model, e.provider.prefix());
+            if e.weight != 1.0 {
+                let _ = write!(out, ", weight {}", e.weight);
+            }
+            if let Some(t) = e.timeout {
+                let _ = write!(out, ", timeout {}s", t.as_secs_f64());
+            }
+            let _ = writeln!(out);
+        }
+        if let Some(route) = catalog.resolve(name) {
+            let chain = router.chain_for(&route, name);
+            if !chain.is_empty() {
+                let _ = writeln!(out, "    fallbacks: {name} -> {}", chain.join(" -> "));
+            }
+            for next in &chain {
+                match catalog.resolve(next) {
+                    None => chain_warnings.push(format!(
+                        "fallback `{next}` of `{name}` resolves to no model; it will be skipped"
+                    )),
+                    Some(r) if r.group.name == name => chain_warnings.push(format!(
+                        "`{name}` lists itself as a fallback; it is tried only once"
+                    )),
+                    Some(r) => {
+                        let back = router.chain_for(&r, next);
+                        if back.iter().any(|b| b == name) {
+                            chain_warnings.push(format!(
+                                "`{name}` and `{next}` fall back to each other; each request tries each once"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let rs = &config.router;
+    let _ = writeln!(
+        out,
+        "router: strategy {:?}, num_retries {}, allowed_fails {}, cooldown {}s",
+        rs.strategy,
+        rs.num_retries,
+        rs.allowed_fails,
+        rs.cooldown_time.as_secs_f64()
+    );
+    if !chain_warnings.is_empty() {
+        let _ = writeln!(out, "fallback warnings:");
+        for w in &chain_warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
+    let s = &config.settings;
+    let set = |b: bool| if b { "set" } else { "not set" };
+    let _ = writeln!(
+        out,
+        "settings: master key {}, static token {}, listen {}:{} (auth helper {}), body limit {} bytes",
+        set(s.master_key.is_some()),
+        set(s.static_token.is_some()),
+        s.host,
+        s.port,
+        s.auth_port,
+        s.max_request_bytes
+    );
+    let verdict = if strict && !(config.diagnostics.is_empty() && chain_warnings.is_empty()) {
+        "FAILED (--strict and there are warnings)"
+    } else {
+        "OK"
+    };
+    let _ = writeln!(out, "{verdict}");
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(if verdict == "OK" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,117 @@
+//! `tollgate serve`, `tollgate proxy`, `tollgate auth-helper`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tollgate_config::Config;
+use tollgate_proxy::{Gateway, GatewayOptions};
+
+/// Which servers to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parts {
+    Both,
+    Proxy,
+    AuthHelper,
+}
+
+pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
+    crate::logging::init(config.settings.log_format);
+    announce(&config);
+    let settings = &config.settings;
+
+    let mut servers = tokio::task::JoinSet::new();
+    let http = tollgate_providers::build_http_client().context("building the HTTP client")?;
+    let store = super::open_store(&config, Duration::from_secs(60)).await?;
+    let secret_box = super::secret_box(&config)?;
+    let mut gateway = None;
+    if parts != Parts::AuthHelper {
+        tollgate_proxy::metrics::install();
+        let started = Gateway::start(
+            &config,
+            http.clone(),
+            store.clone(),
+            secret_box.clone(),
+            GatewayOptions::default(),
+        )
+        .await
+        .context("starting the gateway")?;
+        let app = tollgate_proxy::router(started.state.clone());
+        gateway = Some(started);
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "proxy listening");
+        servers.spawn(tollgate_proxy::serve(listener, app, shutdown_signal()));
+    }
+    if parts != Parts::Proxy {
+        let auth = tollgate_auth::AuthState::new(
+            settings,
+            store,
+            http,
+            secret_box,
+            settings.github_url.clone(),
+            settings.github_api_url.clone(),
+        );
+        let addr = format!("{}:{}", settings.host, settings.auth_port);
+        let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "auth helper listening");
+        servers.spawn(tollgate_proxy::serve(
+            listener,
+            tollgate_auth::router(auth),
+            shutdown_signal(),
+        ));
+    }
+    while let Some(done) = servers.join_next().await {
+        done.context("server task")?.context("server")?;
+    }
+    if let Some(g) = gateway {
+        let report = g.shutdown(Duration::from_secs(10)).await;
+        tracing::info!(written = report.written, spooled = report.spooled, "spend writer drained");
+    }
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Start-up messages: config warnings, deployments this build cannot serve, and a loud
+/// notice when no credential protects the proxy.
+fn announce(config: &Config) {
+    match &config.source {
+        Some(p) => {
+            tracing::info!(config = %p.display(), models = config.models.len(), "config loaded")
+        }
+        None => tracing::info!("no config file: every model name is served by GitHub Copilot"),
+    }
+    for d in &config.diagnostics {
+        tracing::warn!("config: {d}");
+    }
+    if config.settings.master_key.is_none() && config.settings.static_token.is_none() {
+        tracing::warn!(
+            "NO MASTER KEY IS SET: the proxy accepts requests only from this machine, without \
+             authentication. Set TOLLGATE_MASTER_KEY (or general_settings.master_key) to serve \
+             other machines."
+        );
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

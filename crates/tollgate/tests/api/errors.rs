@@ -1,0 +1,170 @@
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tollgate_testkit::{ReplySpec, TestApp};
+
+use crate::helpers::*;
+
+async fn post_raw(app: &TestApp, body: &'static str) -> reqwest::Response {
+    client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400() {
+    let (mock, app) = setup().await;
+    let err = openai_error(post_raw(&app, "{\"model\": \"gpt-4o-mini\", ").await, 400).await;
+    assert_eq!(err["code"], "invalid_json");
+    assert_eq!(err["type"], "invalid_request_error");
+    let err = openai_error(post_raw(&app, "[1, 2]").await, 400).await;
+    assert!(err["message"].as_str().unwrap().contains("JSON object"));
+    assert_eq!(mock.request_count(), 0);
+}
+
+#[tokio::test]
+async fn missing_fields_are_named() {
+    let (_mock, app) = setup().await;
+    let resp =
+        post(&app, "/v1/chat/completions", json!({"messages": [{"role": "user", "content": "x"}]}))
+            .await;
+    let err = openai_error(resp, 400).await;
+    assert_eq!(err["param"], "model");
+    assert_eq!(err["code"], "missing_required_parameter");
+    let resp = post(&app, "/v1/chat/completions", json!({"model": "gpt-4o-mini"})).await;
+    assert_eq!(openai_error(resp, 400).await["param"], "messages");
+    let resp = post(&app, "/v1/embeddings", json!({"model": "text-embedding-3-small"})).await;
+    assert_eq!(openai_error(resp, 400).await["param"], "input");
+}
+
+#[tokio::test]
+async fn wrong_types_are_named() {
+    let (_mock, app) = setup().await;
+    let mut body = chat("gpt-4o-mini", "x");
+    body["stream"] = json!("yes");
+    let err = openai_error(post(&app, "/v1/chat/completions", body).await, 400).await;
+    assert_eq!(err["param"], "stream");
+    assert!(err["message"].as_str().unwrap().contains("boolean"), "{err}");
+    let body = json!({"model": "gpt-4o-mini", "messages": "hello"});
+    let err = openai_error(post(&app, "/v1/chat/completions", body).await, 400).await;
+    assert_eq!(err["param"], "messages");
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": 3}]});
+    let err = openai_error(post(&app, "/v1/chat/completions", body).await, 400).await;
+    assert_eq!(err["param"], "messages[0].content");
+}
+
+#[tokio::test]
+async fn unknown_models_are_a_404_listing_what_exists() {
+    let (mock, app) = setup().await;
+    let err = openai_error(post(&app, "/v1/chat/completions", chat("gpt-9", "x")).await, 404).await;
+    assert_eq!(err["code"], "model_not_found");
+    assert_eq!(err["param"], "model");
+    let msg = err["message"].as_str().unwrap();
+    assert!(
+        msg.contains("gpt-9") && msg.contains("gpt-4o-mini") && msg.contains("copilot-model"),
+        "{msg}"
+    );
+    assert_eq!(mock.request_count(), 0);
+}
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_a_413() {
+    let (mock, app) = setup_with("general_settings:\n  max_request_size_mb: 0.001\n").await;
+    let big = "x".repeat(4096);
+    let resp = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", &big)).await;
+    let err = openai_error(resp, 413).await;
+    assert_eq!(err["code"], "request_too_large");
+    // Chunked bodies without a content-length are cut off too.
+    let stream = futures_util::stream::iter(
+        (0..8).map(|_| Ok::<_, std::io::Error>(bytes_of(&"y".repeat(512)))),
+    );
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    openai_error(resp, 413).await;
+    let small = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "hi")).await;
+    assert_eq!(small.status(), 200);
+    assert_eq!(mock.request_count(), 1);
+}
+
+fn bytes_of(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_a_502() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n      api_base: http://{closed}/v1\n"
+    );
+    let app = TestApp::spawn_with_env(&yaml, &[("TOLLGATE_MASTER_KEY", MASTER)]).await.unwrap();
+    let err = openai_error(post(&app, "/v1/chat/completions", chat("m", "x")).await, 502).await;
+    assert_eq!(err["code"], "upstream_unreachable");
+    assert!(!err["message"].as_str().unwrap().contains(&closed.port().to_string()));
+}
+
+#[tokio::test]
+async fn slow_upstream_is_a_504() {
+    let (mock, app) = setup().await;
+    mock.enqueue(ReplySpec::hang());
+    let started = Instant::now();
+    // `mock/*` has a 1 s timeout.
+    let resp = post(&app, "/v1/chat/completions", chat("mock/slow", "x")).await;
+    let err = openai_error(resp, 504).await;
+    assert_eq!(err["code"], "upstream_timeout");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(5), "{took:?}");
+
+    mock.enqueue(ReplySpec::hang());
+    let mut body = chat("mock/slow", "x");
+    body["stream"] = json!(true);
+    openai_error(post(&app, "/v1/chat/completions", body).await, 504).await;
+}
+
+#[tokio::test]
+async fn upstream_errors_keep_their_status_and_body() {
+    let (mock, app) = setup().await;
+    let upstream_body = json!({"error": {"message": "Rate limit reached for gpt-4o-mini", "type": "requests", "param": null, "code": "rate_limit_exceeded"}});
+    mock.enqueue(ReplySpec::error(429, upstream_body.clone()).retry_after(7));
+    let resp = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "x")).await;
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers()["retry-after"], "7");
+    assert_eq!(resp.headers()["x-tollgate-served-model"], "openai/gpt-4o-mini-2024-07-18");
+    assert_eq!(resp.json::<Value>().await.unwrap(), upstream_body);
+
+    mock.enqueue(ReplySpec::openai_error(
+        400,
+        "invalid_request_error",
+        "context_length_exceeded: too long",
+    ));
+    let err =
+        openai_error(post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "x")).await, 400).await;
+    assert_eq!(err["message"], "context_length_exceeded: too long");
+
+    // A non-JSON failure becomes an OpenAI error carrying the upstream's status and text.
+    mock.enqueue(ReplySpec::error(503, json!("<html>Service Unavailable</html>")));
+    let mut body = chat("gpt-4o-mini", "x");
+    body["stream"] = json!(true);
+    let err = openai_error(post(&app, "/v1/chat/completions", body).await, 503).await;
+    assert!(err["message"].as_str().unwrap().contains("Service Unavailable"), "{err}");
+    assert_eq!(err["code"], "upstream_error");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_openai_shape() {
+    let (_mock, app) = setup().await;
+    let resp = client().get(app.url("/v1/nothing-here")).bearer_auth(MASTER).send().await.unwrap();
+    openai_error(resp, 404).await;
+    let resp =
+        client().get(app.url("/v1/chat/completions")).bearer_auth(MASTER).send().await.unwrap();
+    openai_error(resp, 405).await;
+}

@@ -1,0 +1,17 @@
+//! Black-box tests: tollgate on port 0 in front of mock upstreams, driven over HTTP.
+
+// Shared helpers are not `#[test]` functions, which the workspace's test allowances cover.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod auth;
+mod chat;
+mod copilot;
+mod errors;
+mod fallbacks;
+mod helpers;
+mod keys;
+mod messages;
+mod ops;
+mod resilience;
+mod shared_configs;
+mod streaming;

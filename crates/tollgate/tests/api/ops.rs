@@ -1,0 +1,78 @@
+use serde_json::Value;
+use tollgate_testkit::ReplySpec;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn root_and_health_answer_without_credentials() {
+    let (_mock, app) = setup().await;
+    let c = client();
+    assert_eq!(c.get(app.url("/")).send().await.unwrap().status(), 200);
+    assert_eq!(c.head(app.url("/")).send().await.unwrap().status(), 200);
+    let live = c.get(app.url("/health/liveliness")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.json::<Value>().await.unwrap(), "I'm alive!");
+    let ready = c.get(app.url("/health/readiness")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready = ready.json::<Value>().await.unwrap();
+    assert_eq!(ready["status"], "healthy");
+    assert_eq!(ready["db"], "connected");
+    assert_eq!(ready["backend"], "sqlite");
+    assert_eq!(ready["keys_loaded"], true);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_model_group_and_deployment() {
+    let (mock, app) = setup().await;
+    mock.enqueue(ReplySpec::text("one two"));
+    let resp = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    mock.enqueue(ReplySpec::openai_error(500, "server_error", "boom"));
+    let resp = post(&app, "/v1/chat/completions", chat("mock/x", "hi")).await;
+    assert_eq!(resp.status(), 500);
+
+    let text = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let has = |needle: &str| text.lines().any(|l| l.contains(needle));
+    assert!(
+        has(
+            r#"tollgate_requests_total{api="chat_completions",model_group="gpt-4o-mini",deployment="openai/gpt-4o-mini-2024-07-18",status_class="2xx"}"#
+        ),
+        "{text}"
+    );
+    assert!(has(r#"model_group="mock/*",deployment="openai/*",status_class="5xx""#), "{text}");
+    assert!(has(
+        r#"tollgate_upstream_errors_total{model_group="mock/*",deployment="openai/*",reason="status_5xx"}"#
+    ));
+    assert!(
+        has(
+            r#"tollgate_tokens_total{model_group="gpt-4o-mini",deployment="openai/gpt-4o-mini-2024-07-18",kind="completion"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(has("# HELP tollgate_request_duration_seconds"));
+    assert!(has("tollgate_request_duration_seconds_bucket"));
+    assert!(has(
+        r#"tollgate_http_requests_total{route="/v1/chat/completions",method="POST",status_class="2xx"}"#
+    ));
+    // Neither credentials nor requested raw names become labels.
+    assert!(!text.contains(MASTER) && !text.contains("sk-upstream-secret"));
+    assert!(!text.contains("mock/x"));
+}
+
+#[tokio::test]
+async fn request_ids_are_kept_or_made() {
+    let (mock, app) = setup().await;
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .header("x-request-id", "req-abc-123")
+        .json(&chat("gpt-4o-mini", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "req-abc-123");
+    assert_eq!(mock.last_request().unwrap().header("x-request-id"), Some("req-abc-123"));
+    let resp = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "hi")).await;
+    let made = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(made.len(), 36);
+}

@@ -1,0 +1,410 @@
+//! The `tollgate` binary itself: `serve` with JSON logs, and `config check`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tollgate_testkit::{MockOpenAi, ReplySpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+fn example(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name).display().to_string()
+}
+
+/// A running `tollgate serve`, its stderr lines collected on a thread.
+struct Served {
+    child: Child,
+    _data_dir: tempfile::TempDir,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Served {
+    fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--auth-port", "0"])
+            .args(["--log-format", "json", "--config"])
+            .arg(config)
+            .env_remove("TOLLGATE_MASTER_KEY")
+            .env_remove("LITELLM_MASTER_KEY")
+            .env_remove("DATABASE_URL")
+            .env("TOLLGATE_DATA_DIR", data_dir.path())
+            .envs(env.iter().copied())
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, _data_dir: data_dir, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a log line whose message is `message`, returning it parsed.
+    fn wait_for(&mut self, message: &str) -> Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("no `{message}` line; saw:\n{}", self.seen.join("\n")));
+            self.seen.push(line.clone());
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
+            if v["message"] == message {
+                return v;
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            self.seen.push(line);
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_logs_one_json_line_per_request_without_credentials() {
+    let mock = MockOpenAi::start().await;
+    mock.enqueue(ReplySpec::text("hello there"));
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n      api_base: {}\n      api_key: os.environ/UPSTREAM_KEY\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let mut served = Served::start(
+        &config,
+        &[("TOLLGATE_MASTER_KEY", "sk-cli-master-123"), ("UPSTREAM_KEY", "sk-upstream-456")],
+    );
+    let proxy = served.wait_for("proxy listening");
+    let addr = proxy["addr"].as_str().unwrap().to_owned();
+    served.wait_for("auth helper listening");
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("http://{addr}/v1/chat/completions"))
+        .bearer_auth("sk-cli-master-123")
+        .header("x-request-id", "cli-req-1")
+        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        mock.last_request().unwrap().header("authorization"),
+        Some("Bearer sk-upstream-456")
+    );
+    let refused = client
+        .get(format!("http://{addr}/v1/models"))
+        .bearer_auth("sk-wrong-789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+
+    let line = served.wait_for("request");
+    assert_eq!(line["request_id"], "cli-req-1");
+    assert_eq!(line["model"], "m");
+    assert_eq!(line["served_model"], "openai/m");
+    assert_eq!(line["status"], 200);
+    assert!(line["latency_ms"].as_f64().unwrap() > 0.0);
+    let refusal = served.wait_for("request");
+    assert_eq!(refusal["status"], 401);
+    assert_eq!(refusal["route"], "/v1/models");
+    served.drain();
+    let all = served.seen.join("\n");
+    for secret in ["sk-cli-master-123", "sk-upstream-456", "sk-wrong-789"] {
+        assert!(!all.contains(secret), "{secret} leaked into the logs:\n{all}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn serve_without_a_key_warns_loudly() {
+    let mut served = Served::start(Path::new(&example("copilot-claude-code.yaml")), &[]);
+    let warning = served.wait_for_level_containing("NO MASTER KEY");
+    assert_eq!(warning["level"], "WARN");
+}
+
+impl Served {
+    fn wait_for_level_containing(&mut self, text: &str) -> Value {
+        loop {
+            let line = self.lines.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {
+                panic!("no line containing `{text}`; saw:\n{}", self.seen.join("\n"))
+            });
+            self.seen.push(line.clone());
+            if line.contains(text) {
+                return serde_json::from_str(&line).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn config_check_accepts_the_examples() {
+    for name in ["copilot-claude-code.yaml", "copilot-fallbacks.yaml", "multi-provider.yaml"] {
+        let out = Command::new(BIN)
+            .args(["config", "check", "--config", &example(name)])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.trim_end().ends_with("OK"), "{stdout}");
+        assert!(stdout.contains("model groups:"), "{stdout}");
+    }
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config", &example("copilot-fallbacks.yaml")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fallbacks: github_copilot/claude-opus-4.6 -> github_copilot/gemini-3-pro-preview -> github_copilot/gpt-5-mini"),
+        "{stdout}"
+    );
+    let out = Command::new(BIN)
+        .args(["config", "check", "--strict", "--config", &example("multi-provider.yaml")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn config_check_warns_about_fallbacks_that_go_nowhere_or_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("loop.yaml");
+    std::fs::write(
+        &cfg,
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/a\n      fallbacks: [b, ghost]\n  - model_name: b\n    litellm_params:\n      model: openai/b\n    fallbacks: [a]\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&cfg).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("fallback `ghost` of `a` resolves to no model"), "{stdout}");
+    assert!(stdout.contains("`a` and `b` fall back to each other"), "{stdout}");
+    let out = Command::new(BIN)
+        .args(["config", "check", "--strict", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn config_check_names_file_key_and_reason() {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/a\n      timeout: -3\n").unwrap();
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad.yaml") && stderr.contains("model_list[0].litellm_params.timeout"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("positive"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn run_cli(data_dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("TOLLGATE_DATA_DIR", data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("TOLLGATE_CONFIG")
+        .current_dir(data_dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_and_keys_commands_work_on_the_embedded_store() {
+    let dir = std::env::temp_dir().join(format!("tollgate-cli-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ok, _, err) = run_cli(&dir, &["migrate"]);
+    assert!(ok, "{err}");
+    assert!(dir.join("tollgate.db").is_file());
+
+    let (ok, out, err) = run_cli(
+        &dir,
+        &[
+            "keys",
+            "create",
+            "--alias",
+            "ci-bot",
+            "--models",
+            "gpt-4o,claude-*",
+            "--max-budget",
+            "5",
+            "--budget-duration",
+            "30d",
+            "--rpm",
+            "60",
+        ],
+    );
+    assert!(ok, "{err}");
+    let key = out.lines().next().unwrap().to_owned();
+    assert!(key.starts_with("sk-") && key.len() == 43, "{out}");
+    assert!(out.contains("cannot be shown again"));
+
+    let (ok, out, _) = run_cli(&dir, &["keys", "list"]);
+    assert!(ok);
+    assert!(out.contains("ci-bot") && out.contains("1 key(s)"), "{out}");
+    assert!(!out.contains(&key), "the key itself is never listed");
+    let (ok, out, _) = run_cli(&dir, &["keys", "list", "--json"]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed[0]["models"], serde_json::json!(["gpt-4o", "claude-*"]));
+    assert_eq!(listed[0]["limits"]["rpm_limit"], 60);
+    assert_eq!(listed[0]["limits"]["max_budget"], 5.0);
+
+    let (ok, out, _) = run_cli(&dir, &["keys", "revoke", &key]);
+    assert!(ok && out.contains("revoked 1 of 1"), "{out}");
+    let (ok, out, _) = run_cli(&dir, &["keys", "revoke", &key]);
+    assert!(!ok && out.contains("revoked 0 of 1"), "{out}");
+    let (ok, _, err) = run_cli(&dir, &["keys", "create", "--budget-duration", "monthly"]);
+    assert!(!ok && err.contains("--budget-duration"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn claude_code(dir: &Path, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args([
+            "claude-code",
+            "--model",
+            "claude-opus-4.5",
+            "--key",
+            "sk-team-key",
+            "--haiku-model",
+            "gpt-5-mini",
+        ])
+        .args(extra)
+        .env("TOLLGATE_DATA_DIR", dir)
+        .env_remove("TOLLGATE_CONFIG")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn claude_code_prints_the_environment_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = claude_code(dir.path(), &[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in [
+        "export ANTHROPIC_BASE_URL=http://localhost:4000",
+        "export ANTHROPIC_AUTH_TOKEN=sk-team-key",
+        "export ANTHROPIC_MODEL=claude-opus-4.5",
+        "export ANTHROPIC_DEFAULT_OPUS_MODEL=claude-opus-4.5",
+        "export ANTHROPIC_DEFAULT_SONNET_MODEL=claude-opus-4.5",
+        "export ANTHROPIC_DEFAULT_HAIKU_MODEL=gpt-5-mini",
+        "export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line} in\n{text}");
+    }
+    let out = claude_code(
+        dir.path(),
+        &["--shell", "powershell", "--base-url", "https://gw.example:4000/"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("$env:ANTHROPIC_BASE_URL = 'https://gw.example:4000'"), "{text}");
+    assert!(text.contains("$env:ANTHROPIC_AUTH_TOKEN = 'sk-team-key'"), "{text}");
+}
+
+#[test]
+fn claude_code_write_creates_merges_and_refuses_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("nested/.claude/settings.json");
+    let out = claude_code(dir.path(), &["--write", settings.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(v["env"]["ANTHROPIC_MODEL"], "claude-opus-4.5");
+
+    std::fs::write(
+        &settings,
+        r#"{"model": "opus", "permissions": {"allow": ["Bash(ls)"]}, "env": {"KEEP_ME": "1", "ANTHROPIC_MODEL": "old"}}"#,
+    )
+    .unwrap();
+    let out = claude_code(dir.path(), &["--write", settings.to_str().unwrap()]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(v["model"], "opus");
+    assert_eq!(v["permissions"]["allow"][0], "Bash(ls)");
+    assert_eq!(v["env"]["KEEP_ME"], "1");
+    assert_eq!(v["env"]["ANTHROPIC_MODEL"], "claude-opus-4.5");
+    assert_eq!(v["env"]["ANTHROPIC_AUTH_TOKEN"], "sk-team-key");
+
+    let broken = "{\n  \"model\": \"opus\",\n  \"env\": {\n}\n";
+    std::fs::write(&settings, broken).unwrap();
+    let out = claude_code(dir.path(), &["--write", settings.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not valid JSON") && err.contains("line 5"), "{err}");
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), broken, "left untouched");
+
+    let home = dir.path().join("home");
+    let out = Command::new(BIN)
+        .args(["claude-code", "--model", "m", "--key", "k", "--write"])
+        .env("HOME", &home)
+        .env("TOLLGATE_DATA_DIR", dir.path())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(home.join(".claude/settings.json").is_file());
+}
+
+#[test]
+fn auth_helper_import_reads_litellms_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let tokens = dir.path().join("gh");
+    std::fs::create_dir_all(&tokens).unwrap();
+    std::fs::write(tokens.join("access-token"), "ghu_imported_token\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["auth-helper", "import"])
+        .env("TOLLGATE_DATA_DIR", dir.path())
+        .env("GITHUB_COPILOT_TOKEN_DIR", &tokens)
+        .env_remove("DATABASE_URL")
+        .env_remove("TOLLGATE_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as the `default` Copilot account"));
+    let db = std::fs::read(dir.path().join("tollgate.db")).unwrap();
+    assert!(!db.windows(18).any(|w| w == b"ghu_imported_token"), "stored encrypted");
+}
