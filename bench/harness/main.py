@@ -1,0 +1,287 @@
+"""`bench/run`: build, start, measure, report. See bench/README.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from . import mock, report
+from .gateways import Ctx, Direct, LiteLLM, Nginx, Portkey, Tollgate
+from .loadgen import Loadgen
+from .procs import NPROC
+from .scenarios import Bench, Settings
+
+REPO = Path(__file__).resolve().parents[2]
+BENCH = REPO / "bench"
+GROUPS = ("nginx", "tollgate", "portkey", "litellm")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    ap.add_argument("--smoke", action="store_true",
+                    help="tollgate only (bare and features-on with SQLite), a few hundred "
+                         "requests per scenario, checks results and errors, asserts no timings")
+    ap.add_argument("--quick", action="store_true",
+                    help="shorter measurements (~1/3 of the time, noisier numbers)")
+    ap.add_argument("--only", default=",".join(GROUPS),
+                    help=f"comma-separated subset of {','.join(GROUPS)} (full run)")
+    ap.add_argument("--no-install", action="store_true",
+                    help="skip competitors that are not installed instead of installing them")
+    ap.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    ap.add_argument("--profile", choices=("release", "debug"),
+                    help="cargo profile [default: release; debug with --smoke]")
+    ap.add_argument("--pg", default=os.environ.get("BENCH_PG_URL",
+                                                   "postgres://postgres@127.0.0.1:5432/postgres"),
+                    help="PostgreSQL admin URL; a fresh database is created and dropped there")
+    ap.add_argument("--max-load", type=float, default=0.5,
+                    help="wait until the 1-minute load average is below this before measuring")
+    ap.add_argument("--load-wait", type=float, default=600,
+                    help="seconds to wait for --max-load at most (then measure and note the load)")
+    ap.add_argument("--render", type=Path, metavar="JSON",
+                    help="only rewrite the .md and .svg from a results JSON of an earlier run")
+    ap.add_argument("--out", type=Path, default=BENCH / "results", help="results directory")
+    return ap.parse_args(argv)
+
+
+def loadavg() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def wait_for_quiet(max_load: float, limit: float) -> float:
+    start = time.monotonic()
+    while (load := loadavg()) >= max_load and time.monotonic() - start < limit:
+        print(f"  load average {load:.2f} ≥ {max_load}: waiting (others are compiling?)",
+              flush=True)
+        time.sleep(15)
+    return load
+
+
+def build(profile: str) -> Path:
+    cmd = ["cargo", "build", "-p", "tollgate", "-p", "tollgate-testkit", "-p", "tollgate-bench",
+           "--bins"]
+    if profile == "release":
+        cmd.append("--release")
+    print(f"==> {' '.join(cmd)}", flush=True)
+    subprocess.run(cmd, cwd=REPO, check=True)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    if not target.is_absolute():
+        target = REPO / target
+    return target / profile
+
+
+def create_database(admin_url: str, name: str) -> str:
+    subprocess.run(["psql", admin_url, "-XqAt", "-c", f'CREATE DATABASE "{name}"'],
+                   check=True, capture_output=True, text=True, timeout=60)
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    subprocess.run(["psql", admin_url, "-XqAt", "-c",
+                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                   check=False, capture_output=True, text=True, timeout=60)
+
+
+def raise_fd_limit() -> None:
+    # 1,000 streams need ~2,000 descriptors in the gateway and 1,000 in the load generator.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.render:
+        data = json.loads(args.render.read_text())
+        report.write(args.render.parent, data["date"], data)
+        return 0
+    started = time.monotonic()
+    profile = args.profile or ("debug" if args.smoke else "release")
+    raise_fd_limit()
+    bins = build(profile)
+    stamp = datetime.datetime.now().strftime("%Y%m%d_%H%M%S")
+    work = BENCH / "work" / ("smoke" if args.smoke else "run")
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    pin = NPROC >= 2 and not args.no_pin and not args.smoke
+    ctx = Ctx(repo=REPO, work=work, logs=logs, bins=bins,
+              sut_cores="0" if pin else None, load_cores="1" if pin else None,
+              mock_cores="1" if pin else None)
+    settings = (Settings.smoke() if args.smoke else Settings.quick() if args.quick
+                else Settings())
+    groups = ["tollgate"] if args.smoke else [g.strip() for g in args.only.split(",") if g.strip()]
+    skipped: dict[str, str] = {}
+
+    if not args.smoke:
+        installers = {"nginx": Nginx.install, "portkey": Portkey.install,
+                      "litellm": LiteLLM.install}
+        for g in groups:
+            if g in installers:
+                if args.no_install and not installed(g, ctx):
+                    skipped[g] = "not installed and --no-install given"
+                    continue
+                print(f"==> installing {g} if missing", flush=True)
+                why = installers[g](ctx)
+                if why:
+                    skipped[g] = why
+
+    db_name = None
+    if not args.smoke and "tollgate" in groups:
+        db_name = f"tollgate_bench_{stamp}"
+        try:
+            ctx.pg_url = create_database(args.pg, db_name)
+        except (OSError, subprocess.SubprocessError) as e:
+            err = getattr(e, "stderr", "") or e
+            ctx.notes.append(f"PostgreSQL at {args.pg} unusable ({str(err).strip()}): "
+                             "features-on tollgate used SQLite instead")
+            db_name = None
+
+    mock_proc = mock.start(ctx)
+    lg = Loadgen(bins / "tollgate-loadgen", ctx.load_cores, work)
+    direct = Direct(ctx)
+    direct.start()
+    bench = Bench(ctx, lg, settings, direct)
+    loads: dict[str, tuple[float, float]] = {}
+    failures: dict[str, str] = {}
+    try:
+        load0 = (loadavg() if args.smoke
+                 else wait_for_quiet(args.max_load, args.load_wait))
+        print(f"==> direct (load average {load0:.2f})", flush=True)
+        dv = direct.variants()[0]
+        bench.throughput(dv)
+        bench.sustained_rate(dv)
+        loads["direct"] = (load0, loadavg())
+        for g in groups:
+            if g in skipped:
+                print(f"==> {g}: skipped: {skipped[g]}", flush=True)
+                continue
+            load0 = loadavg() if args.smoke else wait_for_quiet(args.max_load, args.load_wait)
+            print(f"==> {g} (load average {load0:.2f})", flush=True)
+            try:
+                run_group(bench, ctx, g)
+            except Exception as e:  # one competitor failing must not lose the others' numbers
+                traceback.print_exc()
+                failures[g] = f"{type(e).__name__}: {e}"
+            loads[g] = (load0, loadavg())
+    finally:
+        mock_proc.stop()
+        if db_name:
+            drop_database(args.pg, db_name)
+
+    elapsed = time.monotonic() - started
+    if args.smoke:
+        return smoke_verdict(bench, failures)
+    date = datetime.date.today().isoformat()
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = {"date": date, "results": bench.results, "versions": bench_versions(bench),
+            "skipped": skipped, "failures": failures, "loads": loads, "notes": ctx.notes,
+            "settings": settings.__dict__, "elapsed_s": elapsed,
+            "pinned": pin, "labels": bench_labels(bench)}
+    (args.out / f"{date}.json").write_text(json.dumps(data, indent=1, default=str))
+    report.write(args.out, date, data)
+    print(f"==> wrote {args.out / (date + '.md')} and {args.out / (date + '-latency.svg')} "
+          f"in {elapsed / 60:.1f} min", flush=True)
+    return 0
+
+
+def installed(group: str, ctx: Ctx) -> bool:
+    return {"nginx": lambda: shutil.which("nginx") is not None,
+            "portkey": lambda: (ctx.work / "node" / "node_modules" / "@portkey-ai").exists(),
+            "litellm": lambda: (ctx.work / "venv" / "bin" / "litellm").exists()}[group]()
+
+
+def run_group(bench: Bench, ctx: Ctx, group: str) -> None:
+    gws = {"nginx": lambda: [Nginx(ctx)], "portkey": lambda: [Portkey(ctx)],
+           "litellm": lambda: [LiteLLM(ctx)],
+           "tollgate": lambda: [Tollgate(ctx, features=False),
+                                Tollgate(ctx, features=True)]}[group]()
+    try:
+        for gw in gws:
+            bench.gateways[gw.key] = gw
+            gw.start()
+        variants = []
+        for gw in gws:
+            for v in gw.variants():
+                if v.skipped:
+                    bench.results[v.key]["skipped"] = v.skipped
+                    bench.note(f"{v.key}: skipped: {v.skipped}")
+                else:
+                    variants.append(v)
+        for gw in gws:
+            bench.idle_rss(gw)
+        for v in variants:
+            if v.owns_process:
+                bench.many_streams(v)
+        bench.added_latency(variants)
+        for v in variants:
+            bench.throughput(v)
+            if not bench.s.requests and v.key == "tollgate-features":
+                bench.profile(v)
+        for v in variants:
+            bench.sustained_rate(v)
+        bench.streaming(variants)
+        for gw in gws:
+            bench.final_rss(gw)
+    finally:
+        for gw in gws:
+            gw.stop()
+    for gw in gws:
+        if isinstance(gw, Tollgate) and gw.features:
+            bench.spend_rows(gw)
+
+
+def bench_versions(bench: Bench) -> dict[str, str]:
+    return {"direct": bench.direct.version} | {
+        v.key: gw.version for gw in bench.gateways.values() for v in gw.variants()}
+
+
+def bench_labels(bench: Bench) -> dict[str, str]:
+    return {"direct": bench.direct.label} | {
+        v.key: v.label for gw in bench.gateways.values() for v in gw.variants()}
+
+
+def smoke_verdict(bench: Bench, failures: dict[str, str]) -> int:
+    """Every scenario produced results and none had errors; timings are not judged."""
+    checks: list[tuple[str, bool, str]] = []
+    for g, why in failures.items():
+        checks.append((f"{g} ran", False, why))
+    for key, r in sorted(bench.results.items()):
+        if "skipped" in r:
+            print(f"SKIP {key}: {r['skipped']}")
+            continue
+        for scenario in ("c1", "throughput", "stream", "many_streams"):
+            if scenario in r:
+                m = r[scenario]
+                n = m.get("n", m.get("ok", 0))
+                checks.append((f"{key} {scenario}", n > 0 and m["errors"] == 0,
+                               f"{n} ok, errors {m.get('error_kinds', m['errors'])}"))
+        if "sustained" in r:
+            for p in r["sustained"]["probes"]:
+                checks.append((f"{key} rate {p['rate']:.0f}/s",
+                               p["achieved"] > 0 and p["error_rate"] == 0,
+                               f"achieved {p['achieved']:.0f}/s, errors {p['errors']}"))
+        if "spend" in r:
+            s = r["spend"]
+            checks.append((f"{key} spend rows", s["rows"] is not None and s["lost"] == 0,
+                           f"{s['rows']} rows for {s['sent']} requests"))
+    expected = {"direct", "tollgate-bare", "tollgate-features"}
+    for key in expected - set(bench.results):
+        checks.append((f"{key} measured", False, "no results"))
+    passed = sum(ok for _, ok, _ in checks)
+    for name, ok, detail in checks:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}: {detail}")
+    print(f"bench smoke: {passed} passed, {len(checks) - passed} failed", flush=True)
+    return 0 if passed == len(checks) and checks else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
