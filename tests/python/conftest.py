@@ -1,0 +1,316 @@
+"""Fixtures that run tollgate against the mock upstream, as real processes.
+
+One `tollgate-mock` and one `tollgate serve` are started per test session; the mock is
+reset before every test. Binaries come from TOLLGATE_BIN and TOLLGATE_MOCK_BIN, or from
+target/debug/ of this repository when those are unset (build them with
+`cargo build --bins`).
+
+tollgate's stderr goes to a file; the part a failing test produced is attached to that
+test's report ("tollgate stderr" section), and the whole file is shown when start-up fails.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import httpx
+import pytest
+from openai import OpenAI
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MASTER_KEY = "sk-test-master"
+UPSTREAM_KEY = "sk-upstream-secret"
+START_TIMEOUT_S = 30.0
+# The models the gateway is configured with; all point at the same mock. The error tests
+# use models of their own so a cooldown after an upstream failure cannot leak into others.
+CHAT_MODEL = "gpt-4o-mini"
+EMBEDDING_MODEL = "text-embedding-3-small"
+RATE_LIMITED_MODEL = "gpt-4o-mini-ratelimited"
+CUT_MODEL = "gpt-4o-mini-cut"
+UPSTREAM_ERROR_MODEL = "gpt-4o-mini-upstream-error"
+# Names the Anthropic SDK tests ask for (served by the same OpenAI-format mock, translated).
+MESSAGES_MODEL = "claude-sonnet-via-mock"
+MESSAGES_RATE_LIMITED_MODEL = "claude-sonnet-via-mock-ratelimited"
+CONFIGURED_MODELS = {
+    CHAT_MODEL: "gpt-4o-mini",
+    EMBEDDING_MODEL: "text-embedding-3-small",
+    RATE_LIMITED_MODEL: "gpt-4o-mini-rl",
+    CUT_MODEL: "gpt-4o-mini-cut",
+    UPSTREAM_ERROR_MODEL: "gpt-4o-mini-err",
+    MESSAGES_MODEL: "gpt-4o-for-messages",
+    MESSAGES_RATE_LIMITED_MODEL: "gpt-4o-for-messages-rl",
+}
+
+_stderr_log_key = pytest.StashKey[Path]()
+_log_offset_key = pytest.StashKey[int]()
+
+
+def _binary(env_name: str, default_name: str) -> Path:
+    path = Path(os.environ.get(env_name) or REPO_ROOT / "target" / "debug" / default_name)
+    path = path.resolve()  # the processes run in temporary working directories
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(
+            f"{env_name}: no executable at {path}; run `cargo build --bins` first "
+            f"or set {env_name}",
+            pytrace=False,
+        )
+    return path
+
+
+def free_port() -> int:
+    """A port the kernel just handed out for 127.0.0.1, released for the caller to bind."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    """The test's environment without anything that would change tollgate's behaviour."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("TOLLGATE_", "LITELLM_", "UI_", "CLAUDE_"))
+        and name not in {"DATABASE_URL", "PROXY_STATIC_TOKEN"}
+    }
+    env.setdefault("RUST_BACKTRACE", "1")
+    env.update(extra)
+    return env
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Mock:
+    """A running `tollgate-mock` and a client for its /__mock control API."""
+
+    url: str
+    http: httpx.Client = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def _ok(self, response: httpx.Response) -> httpx.Response:
+        assert response.is_success, (
+            f"mock control {response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text}"
+        )
+        return response
+
+    def enqueue(self, spec: dict[str, Any]) -> None:
+        """Queues a ReplySpec (see tollgate-testkit's openai_mock/reply.rs) for the next request."""
+        self._ok(self.http.post(f"{self.url}/__mock/enqueue", json=spec))
+
+    def set_default(self, spec: dict[str, Any]) -> None:
+        self._ok(self.http.post(f"{self.url}/__mock/default", json=spec))
+
+    def reset(self) -> None:
+        self._ok(self.http.post(f"{self.url}/__mock/reset"))
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """Recorded requests, oldest first; only those to `path` when given."""
+        recorded = self._ok(self.http.get(f"{self.url}/__mock/requests")).json()
+        return [r for r in recorded if path is None or r["path"] == path]
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests() if r["path"].endswith("/chat/completions")]
+
+
+@dataclass
+class Gateway:
+    """A running `tollgate serve`."""
+
+    port: int
+    auth_port: int
+    stderr_log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self, api_key: str = MASTER_KEY, **kwargs: Any) -> OpenAI:
+        kwargs.setdefault("max_retries", 0)
+        kwargs.setdefault("timeout", 20.0)
+        return OpenAI(base_url=self.base_url, api_key=api_key, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def tollgate_bin() -> Path:
+    return _binary("TOLLGATE_BIN", "tollgate")
+
+
+@pytest.fixture(scope="session")
+def mock_bin() -> Path:
+    return _binary("TOLLGATE_MOCK_BIN", "tollgate-mock")
+
+
+@pytest.fixture(scope="session")
+def mock_server(mock_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mock]:
+    workdir = tmp_path_factory.mktemp("mock")
+    stderr_log = workdir / "mock.stderr.log"
+    with stderr_log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [str(mock_bin), "--port", "0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env=_child_env(),
+        )
+    try:
+        url = _read_ready_line(proc, stderr_log)
+        with httpx.Client(timeout=10.0) as http:
+            yield Mock(url=url, http=http)
+    finally:
+        _stop(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _read_ready_line(proc: subprocess.Popen[bytes], stderr_log: Path) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        if ready:
+            line = proc.stdout.readline().decode("utf-8", "replace").strip()
+            if line.startswith("READY "):
+                return line.removeprefix("READY ").rstrip("/")
+            if not line and proc.poll() is not None:
+                break
+            pytest.fail(f"tollgate-mock printed {line!r} instead of a READY line", pytrace=False)
+        elif proc.poll() is not None:
+            break
+    _stop(proc)
+    pytest.fail(
+        f"tollgate-mock did not print READY (exit code {proc.returncode}); stderr:\n"
+        + stderr_log.read_text(errors="replace"),
+        pytrace=False,
+    )
+
+
+def _config_yaml(mock: Mock) -> str:
+    lines = ["model_list:"]
+    for name, upstream in CONFIGURED_MODELS.items():
+        lines += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            f"      model: openai/{upstream}",
+            f"      api_base: {mock.base_url}",
+            f"      api_key: {UPSTREAM_KEY}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    tollgate_bin: Path, mock_server: Mock, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    workdir = tmp_path_factory.mktemp("tollgate")
+    config = workdir / "config.yaml"
+    config.write_text(_config_yaml(mock_server))
+    data_dir = workdir / "data"
+    data_dir.mkdir()
+    stderr_log = workdir / "tollgate.stderr.log"
+    port, auth_port = free_port(), free_port()
+    while auth_port == port:
+        auth_port = free_port()
+    env = _child_env(
+        TOLLGATE_MASTER_KEY=MASTER_KEY,
+        TOLLGATE_DATA_DIR=str(data_dir),
+        NO_COLOR="1",
+        RUST_LOG=os.environ.get("TOLLGATE_TEST_RUST_LOG", "info"),
+    )
+    cmd = [
+        str(tollgate_bin), "serve",
+        "--config", str(config),
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--auth-port", str(auth_port),
+    ]  # fmt: skip
+    with stderr_log.open("wb") as stderr:
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env
+        )
+    try:
+        _wait_until_live(proc, port, stderr_log)
+        yield Gateway(port=port, auth_port=auth_port, stderr_log=stderr_log)
+    finally:
+        _stop(proc)
+
+
+def _wait_until_live(proc: subprocess.Popen[bytes], port: int, stderr_log: Path) -> None:
+    url = f"http://127.0.0.1:{port}/health/liveliness"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    last_error = "no attempt"
+    with httpx.Client(timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                last_error = f"tollgate exited with code {proc.returncode}"
+                break
+            try:
+                response = http.get(url)
+                if response.status_code == 200:
+                    return
+                last_error = f"{response.status_code} {response.text}"
+            except httpx.TransportError as error:
+                last_error = repr(error)
+            time.sleep(0.1)
+    _stop(proc)
+    pytest.fail(
+        f"tollgate did not become live at {url}: {last_error}; stderr:\n"
+        + stderr_log.read_text(errors="replace"),
+        pytrace=False,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mock(request: pytest.FixtureRequest, mock_server: Mock, gateway: Gateway) -> Iterator[None]:
+    """Resets the mock before each test and remembers where the test's tollgate log starts."""
+    mock_server.reset()
+    request.node.stash[_stderr_log_key] = gateway.stderr_log
+    request.node.stash[_log_offset_key] = gateway.stderr_log.stat().st_size
+    yield
+
+
+@pytest.fixture
+def mock(mock_server: Mock) -> Mock:
+    return mock_server
+
+
+@pytest.fixture
+def client(gateway: Gateway) -> OpenAI:
+    return gateway.client()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    log = item.stash.get(_stderr_log_key, None)
+    if report.failed and log is not None and log.exists():
+        # Let tollgate write out what it was logging when the test gave up.
+        time.sleep(0.2)
+        with log.open("rb") as f:
+            f.seek(item.stash.get(_log_offset_key, 0))
+            text = f.read().decode("utf-8", "replace")
+        report.sections.append(("tollgate stderr", text or "(nothing logged)"))
+    return report
