@@ -6,6 +6,7 @@ pub mod flaky;
 pub mod github_mock;
 pub mod openai_mock;
 pub mod pg;
+pub mod refused;
 pub mod spawn;
 
 pub use anthropic_mock::MockAnthropic;
@@ -13,4 +14,5 @@ pub use flaky::FlakyRelay;
 pub use github_mock::MockGitHub;
 pub use openai_mock::{MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ToolCall};
 pub use pg::TestDatabase;
+pub use refused::RefusingPort;
 pub use spawn::{TestApp, fast_options};

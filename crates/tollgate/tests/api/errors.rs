@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tollgate_testkit::{ReplySpec, TestApp};
+use tollgate_testkit::{RefusingPort, ReplySpec, TestApp};
 
 use crate::helpers::*;
 
@@ -102,7 +102,8 @@ fn bytes_of(s: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn unreachable_upstream_is_a_502() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refusing = RefusingPort::new().unwrap();
+    let closed = refusing.addr();
     let yaml = format!(
         "model_list:\n  - model_name: m\n    litellm_params:\n      model: openai/m\n      api_base: http://{closed}/v1\n"
     );

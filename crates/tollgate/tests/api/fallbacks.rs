@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tollgate_testkit::{MockOpenAi, ReplySpec, TestApp};
+use tollgate_testkit::{MockOpenAi, RefusingPort, ReplySpec, TestApp};
 
 use crate::helpers::*;
 
@@ -94,7 +94,8 @@ async fn quota_on_the_primary_is_answered_by_the_second() {
 
 #[tokio::test]
 async fn primary_and_second_failing_the_third_serves() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let refusing = RefusingPort::new().unwrap();
+    let closed = refusing.addr();
     let (a, c) = (MockOpenAi::start().await, MockOpenAi::start().await);
     a.enqueue(ReplySpec::openai_error(503, "server_error", "overloaded"));
     c.set_default(ReplySpec::text("from c"));
