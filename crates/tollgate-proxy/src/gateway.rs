@@ -70,7 +70,7 @@ impl Gateway {
         writer_config.on_written = Some(Arc::new(move |records| acked.written(records)));
         let writer = SpendWriter::start(store.clone(), writer_config)?;
         let sink = SpendSink { writer, directory: directory.clone() };
-        let state = AppState::new(config, http, store.clone(), sink);
+        let state = AppState::new(config, http, store.clone(), secret_box.clone(), sink);
 
         let accounts = Arc::new(AccountSync::new(state.providers().copilot().clone(), secret_box));
         if let Err(e) = accounts.sync(&store).await {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tollgate_config::{Config, Settings};
 use tollgate_providers::Providers;
 use tollgate_router::Router;
-use tollgate_store::Store;
+use tollgate_store::{SecretBox, Store};
 
 use crate::access::Directory;
 use crate::auth::Authenticator;
@@ -27,6 +27,7 @@ struct Inner {
     providers: Providers,
     auth: Authenticator,
     store: Store,
+    secret_box: Arc<SecretBox>,
     sink: SpendSink,
     quota: Arc<crate::copilot::QuotaBoard>,
     started_unix: u64,
@@ -34,8 +35,14 @@ struct Inner {
 
 impl AppState {
     /// Builds the state from a validated config, an HTTP client for upstream calls, the
-    /// store and where finished requests are charged.
-    pub fn new(config: &Config, http: reqwest::Client, store: Store, sink: SpendSink) -> Self {
+    /// store, the key that seals stored credentials, and where finished requests are charged.
+    pub fn new(
+        config: &Config,
+        http: reqwest::Client,
+        store: Store,
+        secret_box: Arc<SecretBox>,
+        sink: SpendSink,
+    ) -> Self {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -53,6 +60,7 @@ impl AppState {
             )),
             auth: Authenticator::from_settings(&config.settings),
             store,
+            secret_box,
             sink,
             quota: Arc::default(),
             started_unix,
@@ -87,6 +95,11 @@ impl AppState {
     /// The store (management calls only; never on the request path).
     pub fn store(&self) -> &Store {
         &self.0.store
+    }
+
+    /// Seals and opens stored credentials (linked accounts' tokens).
+    pub fn secret_box(&self) -> &SecretBox {
+        &self.0.secret_box
     }
 
     /// The in-memory key directory.

@@ -172,6 +172,40 @@ async fn a_key_holder_is_served_by_their_own_account() {
 }
 
 #[tokio::test]
+async fn a_regenerated_key_keeps_its_account_and_a_deleted_one_takes_it_along() {
+    let (gh, app, default_oauth) = linked().await;
+    let created = crate::keys::admin(&app, "/key/generate", json!({"key_alias": "bob"})).await;
+    let old_hash = created["token"].as_str().unwrap().to_owned();
+    gh.add_account("ghu_bob_own", true);
+    app.link_copilot(&format!("key:{old_hash}"), "ghu_bob_own").await.unwrap();
+
+    let fresh = crate::keys::admin(&app, "/key/regenerate", json!({"key": old_hash})).await;
+    let new_key = fresh["key"].as_str().unwrap().to_owned();
+    let new_hash = fresh["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_hash, old_hash);
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&new_key)
+        .json(&chat("gpt-4o", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(gh.exchange_count("ghu_bob_own"), 1, "served by the key's own account");
+    assert_eq!(gh.exchange_count(&default_oauth), 0);
+    let store = app.store();
+    let provider = tollgate_store::GITHUB_COPILOT_PROVIDER;
+    let old_owner = format!("key:{old_hash}");
+    let new_owner = format!("key:{new_hash}");
+    assert!(store.get_credential(provider, &old_owner).await.unwrap().is_none());
+    let moved = store.get_credential(provider, &new_owner).await.unwrap().unwrap();
+    assert!(!String::from_utf8_lossy(&moved.ciphertext).contains("ghu_bob_own"));
+
+    crate::keys::admin(&app, "/key/delete", json!({"keys": [new_key]})).await;
+    assert!(store.get_credential(provider, &new_owner).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn models_embeddings_and_quota_come_from_the_account() {
     let (gh, app, _) = linked().await;
     let resp = client().get(app.url("/v1/models")).bearer_auth(MASTER).send().await.unwrap();

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{KeyFilter, KeyPatch, KeyRecord, NewKey};
+use tollgate_store::{
+    GITHUB_COPILOT_PROVIDER, KeyFilter, KeyPatch, KeyRecord, NewKey, key_credential_owner,
+};
 
 use super::{Admin, LimitsBody, bad, body, check_limits, patch, store_error};
 use crate::access::keys;
@@ -245,6 +247,7 @@ pub(super) async fn delete(
     let deleted = state.store().delete_keys(&hashes).await.map_err(store_error)?;
     for h in &hashes {
         state.directory().remove_key(h);
+        unlink_account(&state, h).await;
     }
     Ok(Json(json!({ "deleted_keys": hashes, "deleted": deleted })))
 }
@@ -346,7 +349,56 @@ async fn regenerate_key(state: &AppState, key: &str) -> Answer {
         .map_err(store_error)?;
     state.directory().remove_key(&old);
     state.directory().put_key(record.clone());
+    move_linked_account(state, &old, &record.token_hash).await;
     let mut answer = key_json(&record);
     answer["key"] = Value::String(fresh);
     Ok(Json(answer))
+}
+
+/// A key's own Copilot account is stored under its token hash, sealed with that owner as
+/// associated data; a regenerated key keeps its account, re-sealed for its new hash. The key
+/// itself has already changed, so a failure here is logged rather than answered: the holder
+/// can link the account again on the `/github` page.
+async fn move_linked_account(state: &AppState, old_hash: &str, new_hash: &str) {
+    let (from, to) = (key_credential_owner(old_hash), key_credential_owner(new_hash));
+    let store = state.store();
+    let moved = async {
+        let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &from).await? else {
+            return Ok(false);
+        };
+        let token = state.secret_box().open_credential(&record)?;
+        let sealed = state.secret_box().seal_credential(
+            GITHUB_COPILOT_PROVIDER,
+            &to,
+            record.label,
+            &token,
+        )?;
+        store.put_credential(sealed).await?;
+        store.delete_credential(GITHUB_COPILOT_PROVIDER, &from).await?;
+        // This process serves the new key with it at once; others follow the change feed.
+        let copilot = state.providers().copilot();
+        copilot.set_account(&to, token.into());
+        copilot.remove_account(&from);
+        Ok::<_, tollgate_store::StoreError>(true)
+    };
+    match moved.await {
+        Ok(true) => tracing::info!("a regenerated key keeps its linked Copilot account"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(
+            error = %e,
+            "the regenerated key's Copilot account could not be moved; link it again on /github"
+        ),
+    }
+}
+
+/// A deleted key's own Copilot account goes with it: nothing could use the stored token.
+async fn unlink_account(state: &AppState, hash: &str) {
+    let owner = key_credential_owner(hash);
+    match state.store().delete_credential(GITHUB_COPILOT_PROVIDER, &owner).await {
+        Ok(true) => state.providers().copilot().remove_account(&owner),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "a deleted key's linked Copilot account could not be removed")
+        }
+    }
 }
