@@ -2,11 +2,11 @@
 //! labels of bounded cardinality (model group, deployment, status class — never a key or a
 //! raw path).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::{
-    Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Label, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -140,37 +140,42 @@ pub fn status_class(status: u16) -> &'static str {
     }
 }
 
-/// Labels of one proxied request.
+/// Labels of one proxied request. The names are shared, so labelling a metric copies no text.
 #[derive(Debug, Clone)]
 pub struct RequestLabels {
     /// `chat_completions`, `embeddings`, ...
     pub api: &'static str,
     /// The model group's name (a pattern for wildcard routes).
-    pub model_group: String,
+    pub model_group: Arc<str>,
     /// The deployment's configured model.
-    pub deployment: String,
+    pub deployment: Arc<str>,
 }
 
 impl RequestLabels {
-    fn pairs(&self) -> [(&'static str, String); 3] {
+    fn with(&self, name: &'static str, value: &'static str) -> [Label; 4] {
         [
-            ("api", self.api.to_owned()),
-            ("model_group", self.model_group.clone()),
-            ("deployment", self.deployment.clone()),
+            Label::new("api", self.api),
+            Label::new("model_group", self.model_group.clone()),
+            Label::new("deployment", self.deployment.clone()),
+            Label::new(name, value),
         ]
     }
 
     /// Records a finished request.
     pub fn record_request(&self, status: u16, duration: Duration) {
-        let mut labels = self.pairs().to_vec();
-        labels.push(("status_class", status_class(status).to_owned()));
-        counter!(REQUESTS, &labels).increment(1);
-        histogram!(REQUEST_DURATION, &labels).record(duration.as_secs_f64());
+        let labels = self.with("status_class", status_class(status));
+        counter!(REQUESTS, labels.iter()).increment(1);
+        histogram!(REQUEST_DURATION, labels.iter()).record(duration.as_secs_f64());
     }
 
     /// Records the time to the first streamed event.
     pub fn record_ttft(&self, ttft: Duration) {
-        histogram!(TIME_TO_FIRST_TOKEN, &self.pairs()).record(ttft.as_secs_f64());
+        let labels = [
+            Label::new("api", self.api),
+            Label::new("model_group", self.model_group.clone()),
+            Label::new("deployment", self.deployment.clone()),
+        ];
+        histogram!(TIME_TO_FIRST_TOKEN, labels.iter()).record(ttft.as_secs_f64());
     }
 
     /// Records token counts.
@@ -178,11 +183,11 @@ impl RequestLabels {
         for (kind, n) in [("prompt", prompt), ("completion", completion), ("cached", cached)] {
             if n > 0 {
                 let labels = [
-                    ("model_group", self.model_group.clone()),
-                    ("deployment", self.deployment.clone()),
-                    ("kind", kind.to_owned()),
+                    Label::new("model_group", self.model_group.clone()),
+                    Label::new("deployment", self.deployment.clone()),
+                    Label::new("kind", kind),
                 ];
-                counter!(TOKENS, &labels).increment(n);
+                counter!(TOKENS, labels.iter()).increment(n);
             }
         }
     }
@@ -190,22 +195,52 @@ impl RequestLabels {
     /// Records an upstream failure.
     pub fn record_upstream_error(&self, reason: &'static str) {
         let labels = [
-            ("model_group", self.model_group.clone()),
-            ("deployment", self.deployment.clone()),
-            ("reason", reason.to_owned()),
+            Label::new("model_group", self.model_group.clone()),
+            Label::new("deployment", self.deployment.clone()),
+            Label::new("reason", reason),
         ];
-        counter!(UPSTREAM_ERRORS, &labels).increment(1);
+        counter!(UPSTREAM_ERRORS, labels.iter()).increment(1);
     }
 }
 
 /// Records one answered HTTP request.
-pub fn record_http(route: &str, method: &str, status: u16) {
+pub fn record_http(route: &str, method: &http::Method, status: u16) {
     let labels = [
-        ("route", route.to_owned()),
-        ("method", method.to_owned()),
-        ("status_class", status_class(status).to_owned()),
+        Label::new("route", interned(route)),
+        Label::new("method", method_label(method)),
+        Label::new("status_class", status_class(status)),
     ];
-    counter!(HTTP_REQUESTS, &labels).increment(1);
+    counter!(HTTP_REQUESTS, labels.iter()).increment(1);
+}
+
+/// One shared copy of each route label: routes are the proxy's own fixed set of paths.
+fn interned(route: &str) -> Arc<str> {
+    static ROUTES: OnceLock<std::sync::RwLock<std::collections::HashSet<Arc<str>>>> =
+        OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    if let Some(r) = routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
+        return r.clone();
+    }
+    let mut routes = routes.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = routes.get(route) {
+        return r.clone();
+    }
+    let shared: Arc<str> = Arc::from(route);
+    routes.insert(shared.clone());
+    shared
+}
+
+fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::HEAD => "HEAD",
+        http::Method::PUT => "PUT",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Records a move from one model group to the next.

@@ -166,7 +166,7 @@ impl RequestRecord {
             team_id: key.and_then(|k| k.team_id.clone()),
             api: self.labels.api.to_owned(),
             requested_model: self.requested_model,
-            model_group: self.labels.model_group.clone(),
+            model_group: self.labels.model_group.to_string(),
             served_model: self.served_model.clone(),
             provider: self.provider.to_owned(),
             prompt_tokens: u.prompt_tokens as i64,

@@ -27,12 +27,24 @@ pub struct Deployment {
     pub entry: ModelEntry,
     /// Live state: in flight, latency, failures, cooldown.
     pub health: DeploymentHealth,
+    label: Arc<str>,
 }
 
 impl Deployment {
+    /// A deployment of `entry` with fresh health.
+    pub fn new(entry: ModelEntry) -> Self {
+        let label = Arc::from(entry.model.as_str());
+        Self { entry, health: DeploymentHealth::default(), label }
+    }
+
     /// A stable, low-cardinality label for metrics: the configured `litellm_params.model`.
     pub fn label(&self) -> &str {
-        &self.entry.model
+        &self.label
+    }
+
+    /// The label, shared: metric labels and records take it without copying.
+    pub fn shared_label(&self) -> Arc<str> {
+        self.label.clone()
     }
 }
 
@@ -43,6 +55,14 @@ pub struct ModelGroup {
     pub name: String,
     /// Deployments in config order.
     pub deployments: Vec<Arc<Deployment>>,
+    shared_name: Arc<str>,
+}
+
+impl ModelGroup {
+    /// The name, shared: metric labels and records take it without copying.
+    pub fn shared_name(&self) -> Arc<str> {
+        self.shared_name.clone()
+    }
 }
 
 /// Where a requested model name goes.
@@ -126,8 +146,7 @@ impl Catalog {
     pub fn from_entries(entries: &[ModelEntry]) -> Self {
         let mut groups: Vec<(String, Vec<Arc<Deployment>>)> = Vec::new();
         for entry in entries {
-            let d =
-                Arc::new(Deployment { entry: entry.clone(), health: DeploymentHealth::default() });
+            let d = Arc::new(Deployment::new(entry.clone()));
             match groups.iter_mut().find(|(name, _)| *name == entry.model_name) {
                 Some((_, ds)) => ds.push(d),
                 None => groups.push((entry.model_name.clone(), vec![d])),
@@ -136,7 +155,8 @@ impl Catalog {
         let mut catalog = Self::default();
         for (name, deployments) in groups {
             catalog.order.push(name.clone());
-            let group = Arc::new(ModelGroup { name: name.clone(), deployments });
+            let shared_name = Arc::from(name.as_str());
+            let group = Arc::new(ModelGroup { name: name.clone(), deployments, shared_name });
             if name.contains('*') {
                 catalog.patterns.push((Pattern::new(&name), group));
             } else {

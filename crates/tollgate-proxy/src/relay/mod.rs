@@ -215,8 +215,8 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
 fn labels(api: &'static str, step: &Step) -> RequestLabels {
     RequestLabels {
         api,
-        model_group: step.route.group.name.clone(),
-        deployment: step.deployment.label().to_owned(),
+        model_group: step.route.group.shared_name(),
+        deployment: step.deployment.shared_label(),
     }
 }
 

@@ -91,7 +91,7 @@ async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Respo
     let mut response = next.run(req).await;
 
     let status = response.status().as_u16();
-    crate::metrics::record_http(&route, method.as_str(), status);
+    crate::metrics::record_http(&route, &method, status);
     if response.extensions().get::<Accounted>().is_none() && route != "/metrics" {
         tracing::info!(
             request_id = %id,
