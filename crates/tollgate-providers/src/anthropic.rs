@@ -33,8 +33,7 @@ pub(crate) fn build(
         Endpoint::CountTokens => "/v1/messages/count_tokens",
         _ => "/v1/messages",
     };
-    let mut request = http
-        .post(format!("{base}{path}"))
+    let mut request = crate::http::post(http, base, path)
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
         .header("anthropic-version", ctx.anthropic_version.as_deref().unwrap_or(DEFAULT_VERSION))

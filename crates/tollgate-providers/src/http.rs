@@ -1,8 +1,48 @@
 //! The pooled HTTP client and request execution.
 
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::UpstreamError;
+
+/// Distinct upstream bases remembered by [`post`]; they come from config and linked accounts,
+/// so a handful in practice. Past this, URLs are parsed per request rather than remembered.
+const MAX_CACHED_BASES: usize = 256;
+
+type UrlCache = RwLock<HashMap<String, HashMap<&'static str, reqwest::Url>>>;
+
+/// `POST {base}{path}`. The URL is parsed (and its host checked for international names)
+/// once per distinct base and path, not once per request.
+pub(crate) fn post(
+    http: &reqwest::Client,
+    base: &str,
+    path: &'static str,
+) -> reqwest::RequestBuilder {
+    static CACHE: OnceLock<UrlCache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let known = cache
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(base)
+        .and_then(|paths| paths.get(path))
+        .cloned();
+    if let Some(url) = known {
+        return http.post(url);
+    }
+    let text = format!("{base}{path}");
+    match reqwest::Url::parse(&text) {
+        Ok(url) => {
+            let mut cache = cache.write().unwrap_or_else(|e| e.into_inner());
+            if cache.len() < MAX_CACHED_BASES || cache.contains_key(base) {
+                cache.entry(base.to_owned()).or_default().insert(path, url.clone());
+            }
+            http.post(url)
+        }
+        // Left to reqwest, whose error names what is wrong when the request is sent.
+        Err(_) => http.post(text),
+    }
+}
 
 /// Most of an error body worth keeping: enough for any provider's message, bounded so a
 /// misbehaving upstream cannot make us buffer without limit.
@@ -62,4 +102,30 @@ async fn read_bounded(
     }
     body.truncate(MAX_ERROR_BODY);
     body.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn urls_are_joined_and_remembered() {
+        let http = build_http_client().unwrap();
+        for _ in 0..2 {
+            let request =
+                post(&http, "http://127.0.0.1:9/v1", "/chat/completions").build().unwrap();
+            assert_eq!(request.url().as_str(), "http://127.0.0.1:9/v1/chat/completions");
+            assert_eq!(request.method(), reqwest::Method::POST);
+        }
+        let other = post(&http, "http://127.0.0.1:9/v1", "/embeddings").build().unwrap();
+        assert_eq!(other.url().as_str(), "http://127.0.0.1:9/v1/embeddings");
+    }
+
+    #[test]
+    fn a_bad_base_fails_when_sent_not_before() {
+        let http = build_http_client().unwrap();
+        assert!(post(&http, "not a url", "/chat/completions").build().is_err());
+    }
 }

@@ -23,12 +23,7 @@ pub(crate) fn build(
             "/chat/completions"
         }
     };
-    let mut url = String::with_capacity(base.len() + path.len());
-    url.push_str(base);
-    url.push_str(path);
-
-    let mut request = http
-        .post(url)
+    let mut request = crate::http::post(http, base, path)
         .header(CONTENT_TYPE, "application/json")
         .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
         .body(body);

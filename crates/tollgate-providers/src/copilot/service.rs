@@ -142,9 +142,7 @@ impl CopilotService {
                 }
             }
             apply_extra_headers(&mut headers, &entry.extra_headers);
-            let request = self
-                .http
-                .post(format!("{}{path}", token.api_base))
+            let request = crate::http::post(&self.http, &token.api_base, path)
                 .headers(headers)
                 .header(CONTENT_TYPE, "application/json")
                 .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
