@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { strict }) => config_check::run(&cli.global, strict),
         Command::Migrate => {
             let config = load(&cli.global)?;
-            crate::logging::init(config.settings.log_format);
+            let _logs = crate::logging::init(config.settings.log_format);
             open_store(&config, std::time::Duration::from_secs(30)).await?;
             Ok(ExitCode::SUCCESS)
         }

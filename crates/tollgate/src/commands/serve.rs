@@ -17,7 +17,7 @@ pub enum Parts {
 }
 
 pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
-    crate::logging::init(config.settings.log_format);
+    let _logs = crate::logging::init(config.settings.log_format);
     announce(&config);
     let settings = &config.settings;
 
