@@ -9,6 +9,10 @@ use tracing_subscriber::EnvFilter;
 /// Bytes of formatted lines the log thread gathers before writing them in one system call.
 const WRITE_BUFFER: usize = 64 * 1024;
 
+/// Lines that may wait for the log thread. The queue's slots are allocated up front, so this
+/// is kept well below the library's default (128k lines, ~4 MB resident at idle).
+const QUEUED_LINES: usize = 8192;
+
 /// Keeps the log thread running; dropping it writes out every line logged before.
 #[must_use = "logs stop being written when the guard is dropped"]
 pub struct LogGuard {
@@ -29,6 +33,7 @@ pub fn init(format: LogFormat) -> LogGuard {
         .unwrap_or_else(|| EnvFilter::new("info,hyper=warn,reqwest=warn,h2=warn"));
     let (writer, guard) = NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(QUEUED_LINES)
         .thread_name("tollgate-log")
         .finish(std::io::BufWriter::with_capacity(WRITE_BUFFER, std::io::stderr()));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
