@@ -152,9 +152,24 @@ pub struct RequestLabels {
 }
 
 impl RequestLabels {
-    fn with(&self, name: &'static str, value: &'static str) -> [Label; 4] {
+    /// API, model group and deployment.
+    fn names(&self) -> [Label; 3] {
         [
             Label::new("api", self.api),
+            Label::new("model_group", self.model_group.clone()),
+            Label::new("deployment", self.deployment.clone()),
+        ]
+    }
+
+    /// API, model group, deployment and one more.
+    fn names_and(&self, name: &'static str, value: &'static str) -> [Label; 4] {
+        let [api, group, deployment] = self.names();
+        [api, group, deployment, Label::new(name, value)]
+    }
+
+    /// Model group, deployment and one more.
+    fn deployment_and(&self, name: &'static str, value: &'static str) -> [Label; 3] {
+        [
             Label::new("model_group", self.model_group.clone()),
             Label::new("deployment", self.deployment.clone()),
             Label::new(name, value),
@@ -163,43 +178,28 @@ impl RequestLabels {
 
     /// Records a finished request.
     pub fn record_request(&self, status: u16, duration: Duration) {
-        let labels = self.with("status_class", status_class(status));
+        let labels = self.names_and("status_class", status_class(status));
         counter!(REQUESTS, labels.iter()).increment(1);
         histogram!(REQUEST_DURATION, labels.iter()).record(duration.as_secs_f64());
     }
 
     /// Records the time to the first streamed event.
     pub fn record_ttft(&self, ttft: Duration) {
-        let labels = [
-            Label::new("api", self.api),
-            Label::new("model_group", self.model_group.clone()),
-            Label::new("deployment", self.deployment.clone()),
-        ];
-        histogram!(TIME_TO_FIRST_TOKEN, labels.iter()).record(ttft.as_secs_f64());
+        histogram!(TIME_TO_FIRST_TOKEN, self.names().iter()).record(ttft.as_secs_f64());
     }
 
     /// Records token counts.
     pub fn record_tokens(&self, prompt: u64, completion: u64, cached: u64) {
         for (kind, n) in [("prompt", prompt), ("completion", completion), ("cached", cached)] {
             if n > 0 {
-                let labels = [
-                    Label::new("model_group", self.model_group.clone()),
-                    Label::new("deployment", self.deployment.clone()),
-                    Label::new("kind", kind),
-                ];
-                counter!(TOKENS, labels.iter()).increment(n);
+                counter!(TOKENS, self.deployment_and("kind", kind).iter()).increment(n);
             }
         }
     }
 
     /// Records an upstream failure.
     pub fn record_upstream_error(&self, reason: &'static str) {
-        let labels = [
-            Label::new("model_group", self.model_group.clone()),
-            Label::new("deployment", self.deployment.clone()),
-            Label::new("reason", reason),
-        ];
-        counter!(UPSTREAM_ERRORS, labels.iter()).increment(1);
+        counter!(UPSTREAM_ERRORS, self.deployment_and("reason", reason).iter()).increment(1);
     }
 }
 
