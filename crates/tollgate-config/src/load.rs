@@ -207,6 +207,9 @@ fn router_settings(raw: &RawConfig, err: &ErrFn<'_>) -> Result<RouterSettings, C
     if let Some(n) = count(r.allowed_fails, "router_settings.allowed_fails")? {
         out.allowed_fails = n;
     }
+    if let Some(n) = count(r.max_fallbacks, "router_settings.max_fallbacks")? {
+        out.max_fallbacks = n;
+    }
     for (value, key, slot) in [
         (r.retry_after, "router_settings.retry_after", &mut out.retry_after),
         (r.cooldown_time, "router_settings.cooldown_time", &mut out.cooldown_time),

@@ -116,6 +116,8 @@ pub(crate) struct RawRouterSettings {
     pub cooldown_time: Option<f64>,
     #[serde(default)]
     pub retry_policy: Option<BTreeMap<String, u32>>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub max_fallbacks: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

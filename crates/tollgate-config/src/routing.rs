@@ -113,6 +113,9 @@ pub struct RouterSettings {
     pub cooldown_time: Duration,
     /// Retries per kind of failure.
     pub retry_policy: RetryPolicy,
+    /// How deep fallbacks recurse: a fallback's own fallbacks are followed, up to this many
+    /// hops from the requested model (LiteLLM's `max_fallbacks`).
+    pub max_fallbacks: u32,
 }
 
 impl Default for RouterSettings {
@@ -127,6 +130,7 @@ impl Default for RouterSettings {
             allowed_fails: 3,
             cooldown_time: Duration::from_secs(5),
             retry_policy: RetryPolicy::default(),
+            max_fallbacks: 5,
         }
     }
 }

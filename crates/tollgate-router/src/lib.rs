@@ -70,11 +70,23 @@ impl ModelGroup {
 pub struct Route {
     /// The group that matched.
     pub group: Arc<ModelGroup>,
+    /// The name that resolved to it: what the client asked for, or a fallback as written.
+    name: Arc<str>,
     /// Text matched by each `*` of the group's pattern, for substitution into the upstream name.
     captures: Vec<String>,
 }
 
 impl Route {
+    /// The model name that resolved to this route.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether two routes send to the same deployments with the same upstream names.
+    pub fn same_target(&self, other: &Route) -> bool {
+        Arc::ptr_eq(&self.group, &other.group) && self.captures == other.captures
+    }
+
     /// Chooses a deployment, at random in proportion to `weight` (LiteLLM's "simple-shuffle").
     pub fn pick(&self) -> Arc<Deployment> {
         pick_weighted(&self.group.deployments, &mut rand::rng())
@@ -171,10 +183,18 @@ impl Catalog {
     /// Resolves a requested model name.
     pub fn resolve(&self, requested: &str) -> Option<Route> {
         if let Some(group) = self.exact.get(requested) {
-            return Some(Route { group: group.clone(), captures: Vec::new() });
+            return Some(Route {
+                group: group.clone(),
+                name: requested.into(),
+                captures: Vec::new(),
+            });
         }
         self.patterns.iter().find_map(|(pattern, group)| {
-            pattern.captures(requested).map(|captures| Route { group: group.clone(), captures })
+            pattern.captures(requested).map(|captures| Route {
+                group: group.clone(),
+                name: requested.into(),
+                captures,
+            })
         })
     }
 

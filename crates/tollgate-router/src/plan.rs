@@ -33,10 +33,10 @@ impl Router {
         &self.settings
     }
 
-    /// The fallback chain of a model, by precedence: a chain written on the model's own
-    /// entries, then the rule naming it exactly, then the most specific matching pattern
-    /// (earlier rules win ties), then `default_fallbacks`. Chains do not chain: a fallback's
-    /// own fallbacks are not followed.
+    /// The fallback chain of one model group, by precedence: a chain written on the group's
+    /// own entries, then the rule naming the model exactly, then the most specific matching
+    /// pattern (earlier rules win ties), then `default_fallbacks`. This is one hop; see
+    /// [`Router::cascade`] for the whole order a request follows.
     pub fn chain_for(&self, route: &Route, requested: &str) -> Vec<String> {
         let mut own = Vec::new();
         for d in &route.group.deployments {
@@ -62,14 +62,36 @@ impl Router {
             .unwrap_or_default()
     }
 
-    /// The plan for a requested model: its route, then its fallbacks' routes. `None` if the
-    /// model resolves nowhere. Fallback names that resolve nowhere are skipped (and reported
-    /// by `config check`).
-    pub fn plan(&self, requested: &str) -> Option<Plan<'_>> {
+    /// Every route a request for `requested` may try, in order, as LiteLLM recurses: the
+    /// model's own route, then each fallback followed at once by that fallback's own
+    /// fallbacks, depth first, up to `max_fallbacks` hops from the requested model. A route
+    /// already in the cascade is not added again, so cycles end; names that resolve nowhere
+    /// are skipped (and reported by `config check`). `None` if the model resolves nowhere.
+    pub fn cascade(&self, requested: &str) -> Option<Vec<Route>> {
         let primary = self.catalog.resolve(requested)?;
-        let chain = self.chain_for(&primary, requested);
-        let mut routes = vec![primary];
-        self.extend(&mut routes, &chain);
+        let mut routes = vec![primary.clone()];
+        self.follow(&primary, 0, &mut routes);
+        Some(routes)
+    }
+
+    fn follow(&self, route: &Route, depth: u32, routes: &mut Vec<Route>) {
+        if depth >= self.settings.max_fallbacks {
+            return;
+        }
+        for name in self.chain_for(route, route.name()) {
+            let Some(next) = self.catalog.resolve(&name) else { continue };
+            if routes.iter().any(|r| r.same_target(&next)) {
+                continue;
+            }
+            routes.push(next.clone());
+            self.follow(&next, depth + 1, routes);
+        }
+    }
+
+    /// The plan for a requested model: its [`Router::cascade`], walked attempt by attempt.
+    /// `None` if the model resolves nowhere.
+    pub fn plan(&self, requested: &str) -> Option<Plan<'_>> {
+        let routes = self.cascade(requested)?;
         Some(Plan {
             router: self,
             requested: requested.to_owned(),
@@ -78,15 +100,15 @@ impl Router {
             tries_in_route: 0,
             candidates: None,
             next: 0,
+            allow: None,
+            passed_over: Vec::new(),
         })
     }
 
     fn extend(&self, routes: &mut Vec<Route>, chain: &[String]) {
         for name in chain {
             if let Some(r) = self.catalog.resolve(name)
-                && !routes
-                    .iter()
-                    .any(|x| Arc::ptr_eq(&x.group, &r.group) && x.captures == r.captures)
+                && !routes.iter().any(|x| x.same_target(&r))
             {
                 routes.push(r);
             }
@@ -169,8 +191,10 @@ pub struct Step {
     pub is_fallback: bool,
 }
 
+/// Which routes of a plan the caller may use.
+type Allow<'a> = Box<dyn Fn(&Route) -> bool + Send + Sync + 'a>;
+
 /// Walks a request's plan attempt by attempt.
-#[derive(Debug)]
 pub struct Plan<'a> {
     router: &'a Router,
     requested: String,
@@ -179,15 +203,48 @@ pub struct Plan<'a> {
     tries_in_route: u32,
     candidates: Option<Vec<Arc<Deployment>>>,
     next: usize,
+    allow: Option<Allow<'a>>,
+    /// Routes the walk skipped because the caller may not use them, not yet collected.
+    passed_over: Vec<Route>,
 }
 
-impl Plan<'_> {
+impl std::fmt::Debug for Plan<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plan")
+            .field("requested", &self.requested)
+            .field("routes", &self.routes.iter().map(Route::name).collect::<Vec<_>>())
+            .field("route", &self.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Plan<'a> {
     /// The routes, primary first.
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
 
-    /// The first attempt. When every deployment of the whole plan is cooling down, the one
+    /// Restricts the walk to routes `allow` accepts; the others are passed over (see
+    /// [`Plan::passed_over`]). Applies to routes added later too (context-window fallbacks).
+    pub fn restrict(&mut self, allow: impl Fn(&Route) -> bool + Send + Sync + 'a) {
+        self.allow = Some(Box::new(allow));
+    }
+
+    /// Routes passed over since the last call because the caller may not use them, in the
+    /// order the walk reached them.
+    pub fn passed_over(&mut self) -> Vec<Route> {
+        std::mem::take(&mut self.passed_over)
+    }
+
+    fn allowed(&self, index: usize) -> bool {
+        match (&self.allow, self.routes.get(index)) {
+            (Some(allow), Some(route)) => allow(route),
+            (None, Some(_)) => true,
+            (_, None) => false,
+        }
+    }
+
+    /// The first attempt. When every deployment the caller may use is cooling down, the one
     /// that recovers soonest is tried rather than failing at once.
     pub fn first(&mut self, now: Instant) -> Option<Step> {
         while self.route < self.routes.len() {
@@ -199,7 +256,9 @@ impl Plan<'_> {
         let (route, deployment) = self
             .routes
             .iter()
-            .flat_map(|r| r.group.deployments.iter().map(move |d| (r, d)))
+            .enumerate()
+            .filter(|(i, _)| self.allowed(*i))
+            .flat_map(|(_, r)| r.group.deployments.iter().map(move |d| (r, d)))
             .min_by_key(|(_, d)| d.health.cooling_until(now).unwrap_or(now))?;
         let route_index = self.routes.iter().position(|r| std::ptr::eq(r, route)).unwrap_or(0);
         self.route = route_index;
@@ -224,7 +283,7 @@ impl Plan<'_> {
     ) -> Option<Step> {
         if kind == FailureKind::ContextWindow {
             let current = self.routes.get(self.route)?.clone();
-            let chain = self.router.context_window_chain(&current, &self.requested);
+            let chain = self.router.context_window_chain(&current, current.name());
             let before = self.routes.len();
             let mut tail = self.routes.split_off(self.route + 1);
             self.router.extend(&mut self.routes, &chain);
@@ -264,6 +323,11 @@ impl Plan<'_> {
 
     fn take(&mut self, now: Instant, wait: Duration, is_fallback: bool) -> Option<Step> {
         let route = self.routes.get(self.route)?.clone();
+        // A route is entered with no tries yet; every caller moves on when this says no.
+        if self.tries_in_route == 0 && !self.allowed(self.route) {
+            self.passed_over.push(route);
+            return None;
+        }
         let router = self.router;
         let candidates = self.candidates.get_or_insert_with(|| router.candidates(&route, now));
         if candidates.is_empty() {

@@ -145,19 +145,102 @@ router_settings:
 "#;
 
     #[test]
-    fn chains_on_entries_win_and_do_not_chain_further() {
+    fn chains_on_entries_win() {
         let r = router(CHAINS);
         assert_eq!(groups(&r, "opus"), ["opus", "gemini", "mini"]);
         assert_eq!(groups(&r, "gemini"), ["gemini", "mini"]);
     }
 
     #[test]
+    fn fallbacks_recurse_depth_first_like_litellm() {
+        let r = router(
+            r#"
+model_list:
+  - model_name: primary
+    litellm_params: { model: openai/primary, fallbacks: [second, other] }
+  - model_name: second
+    litellm_params: { model: openai/second, fallbacks: [third] }
+  - model_name: third
+    litellm_params: { model: openai/third }
+  - model_name: other
+    litellm_params: { model: openai/other }
+"#,
+        );
+        // `second`'s own fallback comes before `primary`'s next one.
+        assert_eq!(groups(&r, "primary"), ["primary", "second", "third", "other"]);
+    }
+
+    #[test]
+    fn recursion_stops_at_max_fallbacks() {
+        let mut yaml = String::from("model_list:\n");
+        for i in 0..9 {
+            yaml.push_str(&format!(
+                "  - model_name: m{i}\n    litellm_params: {{ model: openai/m{i}, fallbacks: [m{}] }}\n",
+                i + 1
+            ));
+        }
+        yaml.push_str("  - model_name: m9\n    litellm_params: { model: openai/m9 }\n");
+        let r = router(&yaml);
+        // LiteLLM's default: five hops from the requested model.
+        assert_eq!(groups(&r, "m0"), ["m0", "m1", "m2", "m3", "m4", "m5"]);
+        assert_eq!(groups(&r, "m6"), ["m6", "m7", "m8", "m9"]);
+        let r = router(&format!("{yaml}router_settings:\n  max_fallbacks: 2\n"));
+        assert_eq!(groups(&r, "m0"), ["m0", "m1", "m2"]);
+        let r = router(&format!("{yaml}router_settings:\n  max_fallbacks: 0\n"));
+        assert_eq!(groups(&r, "m0"), ["m0"]);
+    }
+
+    #[test]
+    fn restricted_routes_are_passed_over_in_order() {
+        let r = router(
+            r#"
+model_list:
+  - model_name: a
+    litellm_params: { model: openai/a, fallbacks: [b, c] }
+  - model_name: b
+    litellm_params: { model: openai/b }
+  - model_name: c
+    litellm_params: { model: openai/c }
+"#,
+        );
+        let now = Instant::now();
+        let mut plan = r.plan("a").unwrap();
+        plan.restrict(|route| route.name() != "b");
+        let first = plan.first(now).unwrap();
+        assert_eq!(first.route.name(), "a");
+        assert!(plan.passed_over().is_empty());
+        let next = plan.after_failure(FailureKind::ServerError, None, now).unwrap();
+        assert_eq!(next.route.name(), "c");
+        let skipped: Vec<String> = plan.passed_over().iter().map(|r| r.name().to_owned()).collect();
+        assert_eq!(skipped, ["b"]);
+        assert!(plan.after_failure(FailureKind::ServerError, None, now).is_none());
+        assert!(plan.passed_over().is_empty(), "each route is passed over once");
+
+        // Everything the caller may use is cooling: the soonest of those, never `b`.
+        let s = r.settings().clone();
+        for name in ["a", "c"] {
+            let d = r.catalog().group(name).unwrap().deployments[0].clone();
+            d.health.record_failure(
+                now,
+                FailureKind::RateLimited,
+                Some(Duration::from_secs(30)),
+                &s,
+            );
+        }
+        let mut plan = r.plan("a").unwrap();
+        plan.restrict(|route| route.name() != "b");
+        let step = plan.first(now).unwrap();
+        assert_ne!(step.route.name(), "b");
+    }
+
+    #[test]
     fn exact_rules_beat_patterns_and_specific_patterns_beat_general_ones() {
         let r = router(CHAINS);
-        assert_eq!(groups(&r, "claude-haiku"), ["claude-haiku", "glm-fast"]);
-        assert_eq!(groups(&r, "claude-sonnet"), ["claude-sonnet", "glm"]);
-        assert_eq!(groups(&r, "anthropic/claude-haiku-4-5"), ["anthropic/*", "glm-fast"]);
-        assert_eq!(groups(&r, "anthropic/claude-opus-4"), ["anthropic/*", "glm"]);
+        // Each fallback then follows its own chain: here `default_fallbacks`.
+        assert_eq!(groups(&r, "claude-haiku"), ["claude-haiku", "glm-fast", "mini"]);
+        assert_eq!(groups(&r, "claude-sonnet"), ["claude-sonnet", "glm", "mini"]);
+        assert_eq!(groups(&r, "anthropic/claude-haiku-4-5"), ["anthropic/*", "glm-fast", "mini"]);
+        assert_eq!(groups(&r, "anthropic/claude-opus-4"), ["anthropic/*", "glm", "mini"]);
         assert_eq!(groups(&r, "lonely"), ["lonely", "mini"], "default fallbacks");
         assert_eq!(groups(&r, "mini"), ["mini"], "a model is not its own fallback");
     }

@@ -47,10 +47,12 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
             let _ = writeln!(out);
         }
         if let Some(route) = catalog.resolve(name) {
-            let chain = router.chain_for(&route, name);
-            if !chain.is_empty() {
-                let _ = writeln!(out, "    fallbacks: {name} -> {}", chain.join(" -> "));
+            let cascade = router.cascade(name).unwrap_or_default();
+            if cascade.len() > 1 {
+                let names: Vec<&str> = cascade.iter().map(|r| r.name()).collect();
+                let _ = writeln!(out, "    fallbacks: {}", names.join(" -> "));
             }
+            let chain = router.chain_for(&route, name);
             for next in &chain {
                 match catalog.resolve(next) {
                     None => chain_warnings.push(format!(
@@ -74,11 +76,12 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
     let rs = &config.router;
     let _ = writeln!(
         out,
-        "router: strategy {:?}, num_retries {}, allowed_fails {}, cooldown {}s",
+        "router: strategy {:?}, num_retries {}, allowed_fails {}, cooldown {}s, max_fallbacks {}",
         rs.strategy,
         rs.num_retries,
         rs.allowed_fails,
-        rs.cooldown_time.as_secs_f64()
+        rs.cooldown_time.as_secs_f64(),
+        rs.max_fallbacks
     );
     if !chain_warnings.is_empty() {
         let _ = writeln!(out, "fallback warnings:");
