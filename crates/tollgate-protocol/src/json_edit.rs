@@ -4,6 +4,15 @@
 
 use std::ops::Range;
 
+/// Parses `body` as `T` if it is one JSON object (leading white space allowed), and fails
+/// with a serde error otherwise: a JSON array, string or number is not an answer either.
+pub fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    if body.get(skip_ws(body, 0)) != Some(&b'{') {
+        return Err(<serde_json::Error as serde::de::Error>::custom("expected a JSON object"));
+    }
+    serde_json::from_slice(body)
+}
+
 /// The byte range of the value of `key` in the top-level object `body`, if present.
 /// `body` must be valid JSON (it has been parsed already).
 pub fn top_level_value(body: &[u8], key: &str) -> Option<Range<usize>> {

@@ -16,7 +16,7 @@ pub use request::{
 pub use response::{
     BlockDelta, DeltaUsage, ErrorDetail, MessageDelta, MessagesResponse, StreamEvent, Usage,
 };
-pub use usage::{StreamUsageObserver, usage_from_response};
+pub use usage::{StreamUsageObserver, response_usage, usage_from_response};
 pub use validate::{MessagesSummary, validate_messages_request};
 
 use serde_json::{Value, json};

@@ -32,10 +32,16 @@ enum EventView {
 
 /// The usage of a non-streaming Messages response body, if it reports one.
 pub fn usage_from_response(body: &[u8]) -> Option<Usage> {
-    let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
+    response_usage(body).ok().flatten()
+}
+
+/// The usage of a non-streaming Messages response body, checking on the way that the body
+/// is one JSON object: anything else is not an answer, whatever its status said.
+pub fn response_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    let Some(u) = crate::json_edit::object::<WithUsage>(body)?.usage else { return Ok(None) };
     let mut counts = Counts::default();
     counts.apply(&u);
-    Some(counts.usage())
+    Ok(Some(counts.usage()))
 }
 
 /// Collects usage from a Messages stream as it is relayed: `message_start` carries input

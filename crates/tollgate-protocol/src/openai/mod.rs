@@ -9,7 +9,7 @@ mod usage;
 pub use chat::{ChatSummary, validate_chat_request};
 pub use embeddings::{EmbeddingsSummary, validate_embeddings_request};
 pub use error::error_body;
-pub use usage::{StreamChunkKind, Usage, classify_chunk, usage_from_response};
+pub use usage::{StreamChunkKind, Usage, classify_chunk, response_usage, usage_from_response};
 
 use serde_json::Value;
 

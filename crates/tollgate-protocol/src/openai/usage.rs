@@ -52,6 +52,12 @@ pub fn usage_from_response(body: &[u8]) -> Option<Usage> {
     serde_json::from_slice::<WithUsage>(body).ok()?.usage.map(Usage::from)
 }
 
+/// The usage of a non-streaming response body, checking on the way that the body is one JSON
+/// object: anything else is not an answer, whatever its status said.
+pub fn response_usage(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    Ok(crate::json_edit::object::<WithUsage>(body)?.usage.map(Usage::from))
+}
+
 /// What one stream event is, as far as accounting and relaying care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamChunkKind {
