@@ -17,20 +17,46 @@ impl FromRequest<AppState> for LimitedBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let limit = state.settings().max_request_bytes;
-        let protocol = Protocol::for_path(req.uri().path());
+        let pending = PendingBody::from_request(req, state).await?;
+        pending.read().await.map(LimitedBody)
+    }
+}
+
+/// Extractor: a request body not read yet, so a handler can refuse the caller before reading
+/// what it sent. [`PendingBody::read`] reads it within `max_request_bytes`.
+#[derive(Debug)]
+pub struct PendingBody {
+    body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    protocol: Protocol,
+}
+
+impl FromRequest<AppState> for PendingBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         let declared = req
             .headers()
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(ApiError::too_large(limit).in_protocol(protocol));
+        Ok(Self {
+            declared,
+            limit: state.settings().max_request_bytes,
+            protocol: Protocol::for_path(req.uri().path()),
+            body: req.into_body(),
+        })
+    }
+}
+
+impl PendingBody {
+    /// The whole body, or 413 / 400 in the route's protocol.
+    pub async fn read(self) -> Result<Bytes, ApiError> {
+        if self.declared.is_some_and(|n| n > self.limit as u64) {
+            return Err(ApiError::too_large(self.limit).in_protocol(self.protocol));
         }
-        read_limited(req.into_body(), limit)
-            .await
-            .map(LimitedBody)
-            .map_err(|e| e.in_protocol(protocol))
+        read_limited(self.body, self.limit).await.map_err(|e| e.in_protocol(self.protocol))
     }
 }
 

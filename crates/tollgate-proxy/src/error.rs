@@ -102,6 +102,11 @@ impl ApiError {
         &self.0.message
     }
 
+    /// The machine-readable code, if set.
+    pub fn code(&self) -> Option<&str> {
+        self.0.code.as_deref()
+    }
+
     /// 401 for missing or wrong credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message).with_code("invalid_api_key")

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod copilot;
 pub mod error;
+pub mod extract;
 pub mod gateway;
 pub mod metrics;
 pub mod record;

@@ -36,6 +36,8 @@ pub const COPILOT_PREMIUM_REMAINING: &str = "tollgate_copilot_premium_remaining"
 pub const COPILOT_PREMIUM_ENTITLEMENT: &str = "tollgate_copilot_premium_entitlement";
 /// Copilot premium request units used, by model group.
 pub const COPILOT_PREMIUM_UNITS: &str = "tollgate_copilot_premium_units_total";
+/// Requests refused before any upstream was asked, by API and reason.
+pub const REFUSALS: &str = "tollgate_refusals_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -111,6 +113,10 @@ fn describe() {
     describe_gauge!(
         COPILOT_PREMIUM_UNITS,
         "Running total of Copilot premium request units used (the model's multiplier per request), by model group."
+    );
+    describe_counter!(
+        REFUSALS,
+        "Requests refused by authentication or admission (blocked or expired key, model not allowed, budget, rate limits), by API and reason."
     );
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
@@ -213,7 +219,7 @@ pub fn record_http(route: &str, method: &http::Method, status: u16) {
     counter!(HTTP_REQUESTS, labels.iter()).increment(1);
 }
 
-/// One shared copy of each route label: routes are the proxy's own fixed set of paths.
+/// One shared copy of each label value from a small fixed set (the proxy's routes, error codes).
 fn interned(route: &str) -> Arc<str> {
     static ROUTES: OnceLock<std::sync::RwLock<std::collections::HashSet<Arc<str>>>> =
         OnceLock::new();
@@ -241,6 +247,18 @@ fn method_label(method: &http::Method) -> &'static str {
         http::Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
+}
+
+/// Records a refused request; `reason` is the error's code, one of a fixed set.
+pub fn record_refusal(api: &'static str, reason: &str) {
+    let labels = [Label::new("api", api), Label::new("reason", interned(reason))];
+    counter!(REFUSALS, labels.iter()).increment(1);
+}
+
+/// Adds a request's Copilot premium units to its model group's running total. Multipliers can
+/// be fractional (0.33), so the total is a float gauge.
+pub fn record_premium_units(labels: &RequestLabels, units: f64) {
+    gauge!(COPILOT_PREMIUM_UNITS, "model_group" => labels.model_group.clone()).increment(units);
 }
 
 /// Records a move from one model group to the next.

@@ -31,6 +31,8 @@ pub struct DeploymentHealth {
     cooldown_until: Mutex<Option<Instant>>,
     requests: Mutex<VecDeque<Instant>>,
     tokens: Mutex<VecDeque<(Instant, u64)>>,
+    /// Exponentially weighted completion tokens per answer; 0 until measured.
+    completion_tokens: AtomicU64,
 }
 
 /// Marks a request in flight on a deployment until dropped.
@@ -111,6 +113,21 @@ impl DeploymentHealth {
     pub fn add_tokens(&self, now: Instant, tokens: u64) {
         if tokens > 0 {
             lock(&self.tokens).push_back((now, tokens));
+        }
+    }
+
+    /// Notes how many tokens an answer had, for [`DeploymentHealth::typical_completion_tokens`].
+    pub fn record_completion(&self, tokens: u64) {
+        let old = self.completion_tokens.load(Ordering::Acquire);
+        let new = if old == 0 { tokens.max(1) } else { (old * 4 + tokens) / 5 };
+        self.completion_tokens.store(new.max(1), Ordering::Release);
+    }
+
+    /// How many tokens this deployment's answers have recently had, once any was measured.
+    pub fn typical_completion_tokens(&self) -> Option<u64> {
+        match self.completion_tokens.load(Ordering::Acquire) {
+            0 => None,
+            n => Some(n),
         }
     }
 

@@ -1,5 +1,6 @@
-//! Admission: may this key use this model now? Model access, budgets, then rate limits of the
-//! key, its user and its team — all from memory.
+//! Admission: may this key use this model now? Model access per step of the plan, then budgets
+//! (with a reservation for what the request may cost) and rate limits of the key, its user and
+//! its team — all from memory.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,13 +9,16 @@ use axum::http::StatusCode;
 use tollgate_router::{Pattern, Route};
 use tollgate_store::Limits;
 
-use super::directory::{Directory, EntityState, KeyEntry};
+use super::directory::{Directory, EntityState, KeyEntry, TeamEntry, UserEntry};
 use crate::error::ApiError;
 
-/// Slots held by an admitted request; released when it ends (however it ends).
+/// What an admitted request holds until it ends (however it ends): its parallel-request slots
+/// and the share of each budget reserved for it. Dropping it gives both back; the request's
+/// real cost is charged before that, so the budget never forgets it in between.
 #[derive(Debug, Default)]
 pub struct Admitted {
     slots: Vec<Arc<EntityState>>,
+    reserved: Vec<(Arc<EntityState>, f64)>,
 }
 
 impl Drop for Admitted {
@@ -22,129 +26,191 @@ impl Drop for Admitted {
         for s in &self.slots {
             s.in_flight.leave();
         }
+        for (s, amount) in &self.reserved {
+            s.release(*amount);
+        }
     }
 }
 
 /// One of the entities a request is checked against.
-struct Subject<'a> {
-    /// `key sk-...a1b2`, `user alice`, `team blue`: how denials name it.
-    name: String,
-    models: &'a [String],
-    limits: &'a Limits,
-    budget_reset_at: Option<chrono::DateTime<chrono::Utc>>,
-    state: Arc<EntityState>,
+#[derive(Debug, Clone)]
+enum Entity {
+    Key(Arc<KeyEntry>),
+    User(Arc<UserEntry>),
+    Team(Arc<TeamEntry>),
 }
 
-/// Checks `key` (and its user and team) for `route`.
-pub fn admit(
-    directory: &Directory,
-    key: &KeyEntry,
-    route: &Route,
-    requested: &str,
-) -> Result<Admitted, ApiError> {
-    let user = key.record.user_id.as_deref().and_then(|u| directory.user(u));
-    let team = key.record.team_id.as_deref().and_then(|t| directory.team(t));
-    let mut subjects = vec![Subject {
-        name: format!("key {}", key.record.key_alias.as_deref().unwrap_or(&key.record.key_name)),
-        models: &key.record.models,
-        limits: &key.record.limits,
-        budget_reset_at: key.record.budget_reset_at,
-        state: key.state.clone(),
-    }];
-    if let Some(u) = &user {
-        subjects.push(Subject {
-            name: format!("user {}", u.record.user_id),
-            models: &u.record.models,
-            limits: &u.record.limits,
-            budget_reset_at: u.record.budget_reset_at,
-            state: u.state.clone(),
-        });
-    }
-    if let Some(t) = &team {
-        subjects.push(Subject {
-            name: format!("team {}", t.record.team_alias.as_deref().unwrap_or(&t.record.team_id)),
-            models: &t.record.models,
-            limits: &t.record.limits,
-            budget_reset_at: t.record.budget_reset_at,
-            state: t.state.clone(),
-        });
-    }
-
-    for s in &subjects {
-        if !model_allowed(s.models, route, requested) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "The {} may not use model `{requested}`. Allowed: {}.",
-                    s.name,
-                    s.models.join(", ")
-                ),
-            )
-            .with_code("model_not_allowed")
-            .with_param("model"));
-        }
-    }
-    for s in &subjects {
-        if let Some(max) = s.limits.max_budget {
-            let spent = s.state.spend();
-            if spent >= max {
-                let reset = s
-                    .budget_reset_at
-                    .map_or_else(String::new, |t| format!(" It resets at {}.", t.to_rfc3339()));
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "Budget exceeded for {}: spent ${spent:.6} of ${max:.6}.{reset}",
-                        s.name
-                    ),
-                )
-                .with_code("budget_exceeded"));
+impl Entity {
+    /// `key sk-...a1b2`, `user alice`, `team blue`: how denials name it.
+    fn name(&self) -> String {
+        match self {
+            Self::Key(k) => {
+                format!("key {}", k.record.key_alias.as_deref().unwrap_or(&k.record.key_name))
+            }
+            Self::User(u) => format!("user {}", u.record.user_id),
+            Self::Team(t) => {
+                format!("team {}", t.record.team_alias.as_deref().unwrap_or(&t.record.team_id))
             }
         }
     }
-    let now = Instant::now();
-    for s in &subjects {
-        if let Some(tpm) = s.limits.tpm_limit.filter(|l| *l > 0) {
-            let (used, wait) = s.state.tokens.used(now);
-            if used >= tpm as u64 {
+
+    fn models(&self) -> &[String] {
+        match self {
+            Self::Key(k) => &k.record.models,
+            Self::User(u) => &u.record.models,
+            Self::Team(t) => &t.record.models,
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        match self {
+            Self::Key(k) => &k.record.limits,
+            Self::User(u) => &u.record.limits,
+            Self::Team(t) => &t.record.limits,
+        }
+    }
+
+    fn budget_reset_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Key(k) => k.record.budget_reset_at,
+            Self::User(u) => u.record.budget_reset_at,
+            Self::Team(t) => t.record.budget_reset_at,
+        }
+    }
+
+    fn state(&self) -> &Arc<EntityState> {
+        match self {
+            Self::Key(k) => &k.state,
+            Self::User(u) => &u.state,
+            Self::Team(t) => &t.state,
+        }
+    }
+}
+
+/// A virtual key with its user and team, as admission checks them.
+#[derive(Debug, Clone)]
+pub struct Access {
+    entities: Vec<Entity>,
+}
+
+impl Access {
+    /// The key and, when the directory knows them, its user and team.
+    pub fn of(directory: &Directory, key: &Arc<KeyEntry>) -> Self {
+        let mut entities = vec![Entity::Key(key.clone())];
+        if let Some(u) = key.record.user_id.as_deref().and_then(|u| directory.user(u)) {
+            entities.push(Entity::User(u));
+        }
+        if let Some(t) = key.record.team_id.as_deref().and_then(|t| directory.team(t)) {
+            entities.push(Entity::Team(t));
+        }
+        Self { entities }
+    }
+
+    /// Whether the key, its user and its team may all use `route`.
+    pub fn allows(&self, route: &Route) -> bool {
+        self.entities.iter().all(|e| model_allowed(e.models(), route, route.name()))
+    }
+
+    /// `allows`, as the answer a refused caller gets: 403 naming who may not use the model.
+    pub fn check_model(&self, route: &Route) -> Result<(), ApiError> {
+        let requested = route.name();
+        match self.entities.iter().find(|e| !model_allowed(e.models(), route, requested)) {
+            None => Ok(()),
+            Some(e) => Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "The {} may not use model `{requested}`. Allowed: {}.",
+                    e.name(),
+                    e.models().join(", ")
+                ),
+            )
+            .with_code("model_not_allowed")
+            .with_param("model")),
+        }
+    }
+
+    /// Checks budgets and rate limits, and takes what the request needs: a slot under each
+    /// parallel-request limit and `estimate` dollars of each budget. A budget admits a request
+    /// while what is spent plus what requests in flight have reserved is below it, so a burst
+    /// of concurrent requests can overrun it only by how far their estimates fall short.
+    pub fn admit(&self, estimate: f64) -> Result<Admitted, ApiError> {
+        let estimate = if estimate.is_finite() { estimate.max(0.0) } else { 0.0 };
+        for e in &self.entities {
+            if let Some(max) = e.limits().max_budget {
+                let (spent, reserved) = e.state().spend_and_reserved();
+                if spent + reserved >= max {
+                    let reset = e
+                        .budget_reset_at()
+                        .map_or_else(String::new, |t| format!(" It resets at {}.", t.to_rfc3339()));
+                    let in_flight = if spent < max {
+                        format!(" (${reserved:.6} of it held by requests in flight)")
+                    } else {
+                        String::new()
+                    };
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "Budget exceeded for {}: spent ${spent:.6} of ${max:.6}{in_flight}.{reset}",
+                            e.name()
+                        ),
+                    )
+                    .with_code("budget_exceeded"));
+                }
+            }
+        }
+        let now = Instant::now();
+        for e in &self.entities {
+            if let Some(tpm) = e.limits().tpm_limit.filter(|l| *l > 0) {
+                let (used, wait) = e.state().tokens.used(now);
+                if used >= tpm as u64 {
+                    return Err(rate_limited(
+                        format!(
+                            "Token rate limit reached for {}: {used} of {tpm} tokens per minute.",
+                            e.name()
+                        ),
+                        wait,
+                    ));
+                }
+            }
+        }
+        let mut admitted = Admitted::default();
+        for e in &self.entities {
+            if let Some(max) = e.limits().max_parallel_requests.filter(|l| *l > 0) {
+                if !e.state().in_flight.try_enter(max) {
+                    return Err(rate_limited(
+                        format!(
+                            "Parallel request limit reached for {}: {max} in flight.",
+                            e.name()
+                        ),
+                        Duration::from_secs(1),
+                    )
+                    .with_code("parallel_limit_exceeded"));
+                }
+                admitted.slots.push(e.state().clone());
+            }
+        }
+        for e in &self.entities {
+            if let Some(rate) = e.state().rpm()
+                && let Err(wait) = rate.try_acquire(now)
+            {
                 return Err(rate_limited(
                     format!(
-                        "Token rate limit reached for {}: {used} of {tpm} tokens per minute.",
-                        s.name
+                        "Request rate limit reached for {}: {} requests per minute.",
+                        e.name(),
+                        rate.limit()
                     ),
                     wait,
                 ));
             }
         }
-    }
-    let mut admitted = Admitted::default();
-    for s in &subjects {
-        if let Some(max) = s.limits.max_parallel_requests.filter(|l| *l > 0) {
-            if !s.state.in_flight.try_enter(max) {
-                return Err(rate_limited(
-                    format!("Parallel request limit reached for {}: {max} in flight.", s.name),
-                    Duration::from_secs(1),
-                )
-                .with_code("parallel_limit_exceeded"));
+        if estimate > 0.0 {
+            for e in self.entities.iter().filter(|e| e.limits().max_budget.is_some()) {
+                e.state().reserve(estimate);
+                admitted.reserved.push((e.state().clone(), estimate));
             }
-            admitted.slots.push(s.state.clone());
         }
+        Ok(admitted)
     }
-    for s in &subjects {
-        if let Some(rate) = s.state.rpm()
-            && let Err(wait) = rate.try_acquire(now)
-        {
-            return Err(rate_limited(
-                format!(
-                    "Request rate limit reached for {}: {} requests per minute.",
-                    s.name,
-                    rate.limit()
-                ),
-                wait,
-            ));
-        }
-    }
-    Ok(admitted)
 }
 
 fn rate_limited(message: String, wait: Duration) -> ApiError {

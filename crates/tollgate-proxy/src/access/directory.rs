@@ -27,12 +27,14 @@ pub struct EntityState {
 }
 
 /// Spend as this process knows it: the database's figure when last read, plus what this
-/// process recorded since (written or still queued).
+/// process recorded since (written or still queued); and what requests in flight here have
+/// reserved of the budget, which no reload touches.
 #[derive(Debug, Default, Clone, Copy)]
 struct SpendState {
     snapshot: f64,
     pending: f64,
     written_since_snapshot: f64,
+    reserved: f64,
 }
 
 impl EntityState {
@@ -66,6 +68,21 @@ impl EntityState {
     /// Spend in the current budget period.
     pub fn spend(&self) -> f64 {
         self.with_spend(|s| s.snapshot + s.pending + s.written_since_snapshot)
+    }
+
+    /// Spend in the current budget period, and what requests in flight have reserved.
+    pub fn spend_and_reserved(&self) -> (f64, f64) {
+        self.with_spend(|s| (s.snapshot + s.pending + s.written_since_snapshot, s.reserved))
+    }
+
+    /// Holds `amount` of the budget for a request in flight.
+    pub fn reserve(&self, amount: f64) {
+        self.with_spend(|s| s.reserved += amount);
+    }
+
+    /// Gives back what [`EntityState::reserve`] held.
+    pub fn release(&self, amount: f64) {
+        self.with_spend(|s| s.reserved = (s.reserved - amount).max(0.0));
     }
 }
 

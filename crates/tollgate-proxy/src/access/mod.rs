@@ -3,8 +3,9 @@
 
 pub mod admission;
 pub mod directory;
+pub mod estimate;
 pub mod keys;
 pub mod limits;
 
-pub use admission::{Admitted, admit, model_allowed};
+pub use admission::{Access, Admitted, model_allowed};
 pub use directory::{Directory, KeyEntry, TeamEntry, UserEntry};

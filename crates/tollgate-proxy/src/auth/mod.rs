@@ -249,7 +249,11 @@ mod tests {
         // Before the directory has loaded, an unknown key is "try again", not "invalid".
         assert_eq!(a.authenticate(Some("sk-maste"), LOCAL, &d).unwrap_err().error.status(), 503);
         assert!(
-            a.authenticate(None, LOCAL, &d).unwrap_err().error.message().contains("Missing API key")
+            a.authenticate(None, LOCAL, &d)
+                .unwrap_err()
+                .error
+                .message()
+                .contains("Missing API key")
         );
     }
 }

@@ -15,25 +15,25 @@ use tollgate_protocol::translate::{
 use tollgate_providers::{CallContext, Endpoint, UpstreamError, Wire};
 use tollgate_router::{FailureKind, Step};
 
-use super::Call;
+use tollgate_protocol::openai::Usage;
+
 use super::shape::Shape;
 use super::stream::OpenStream;
+use super::{Call, strip};
 use crate::error::{ApiError, Protocol};
 use crate::state::AppState;
 
 /// What a deployment answered, and how to carry it back to the client.
 #[derive(Debug)]
 pub enum Answer {
-    /// A complete non-streaming body.
+    /// A complete non-streaming body, already in the client's protocol.
     Whole {
         /// The upstream's (success) status.
         status: StatusCode,
-        /// The body as the upstream sent it.
+        /// The body for the client.
         body: Bytes,
-        /// Pass-through or translation.
-        shape: Shape,
-        /// Whether reasoning is removed (`strip_thinking`).
-        strip: bool,
+        /// The usage the upstream reported.
+        usage: Usage,
     },
     /// A stream whose first event has arrived, and whether its reasoning is removed.
     Stream(OpenStream, Shape, bool),
@@ -66,6 +66,12 @@ impl Failure {
     /// A request this deployment cannot take (e.g. a translation it cannot express).
     fn unsupported(error: ApiError) -> Self {
         Self { kind: FailureKind::BadRequest, retry_after: None, error, reason: "unsupported" }
+    }
+
+    /// A success status with an answer that is not one (not JSON, not a stream): the
+    /// deployment is broken, and the next step of the plan may do better.
+    fn invalid_answer(error: ApiError) -> Self {
+        Self { kind: FailureKind::Broken, retry_after: None, error, reason: "invalid_response" }
     }
 }
 
@@ -193,10 +199,10 @@ fn unsigned_thinking_removed(body: &Value) -> Option<Value> {
 
 /// The client's own Claude token, for Anthropic deployments without a key of their own when
 /// pass-through is on — and for no other upstream, ever.
-fn passthrough_credential(call: &Call, entry: &ModelEntry) -> Option<String> {
+pub fn passthrough_credential(claude_token: Option<&str>, entry: &ModelEntry) -> Option<String> {
     let anthropic_keyless =
         entry.provider == tollgate_config::ProviderKind::Anthropic && entry.api_key.is_none();
-    if anthropic_keyless { call.claude_token.clone() } else { None }
+    if anthropic_keyless { claude_token.map(str::to_owned) } else { None }
 }
 
 /// Sends the call to the step's deployment and waits until its answer has begun: the whole
@@ -218,7 +224,7 @@ pub async fn send(
         stream: call.stream,
         anthropic_version: call.anthropic_version.clone(),
         anthropic_beta: call.anthropic_beta.clone(),
-        credential: passthrough_credential(call, entry),
+        credential: passthrough_credential(call.claude_token.as_deref(), entry),
         account_owner: owner,
         initiator_user: call.initiator_user,
         vision: call.vision,
@@ -231,9 +237,17 @@ pub async fn send(
         return Ok(Answer::Stream(open, shape, entry.strip_thinking));
     }
     let status = upstream.status();
-    match tokio::time::timeout_at(deadline, upstream.bytes()).await {
-        Ok(Ok(body)) => Ok(Answer::Whole { status, body, shape, strip: entry.strip_thinking }),
-        Ok(Err(e)) => Err(fail(UpstreamError::Io(e.without_url().to_string()))),
-        Err(_) => Err(fail(UpstreamError::Timeout(timeout))),
-    }
+    let body = match tokio::time::timeout_at(deadline, upstream.bytes()).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => return Err(fail(UpstreamError::Io(e.without_url().to_string()))),
+        Err(_) => return Err(fail(UpstreamError::Timeout(timeout))),
+    };
+    let body = match (entry.strip_thinking, shape.upstream_is_anthropic()) {
+        (false, _) => body,
+        (true, true) => strip::anthropic_whole(body),
+        (true, false) => strip::openai_whole(body),
+    };
+    let created = chrono::Utc::now().timestamp().max(0) as u64;
+    let (body, usage) = shape.whole(body, &call.model, created).map_err(Failure::invalid_answer)?;
+    Ok(Answer::Whole { status, body, usage })
 }

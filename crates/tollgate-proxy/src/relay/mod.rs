@@ -1,39 +1,34 @@
-//! Forwarding a request along its fallback plan: each attempt goes to one deployment; a
-//! failure before anything reached the client moves to the next step (a retry, or the next
-//! model group), and the first answer is relayed — whole, or event by event.
+//! Forwarding a request along its fallback plan: each attempt goes to one deployment the
+//! caller may use; a failure before anything reached the client moves to the next step (a
+//! retry, or the next model group), and the first answer is relayed — whole, or event by
+//! event.
 
 mod attempt;
+mod deliver;
 mod shape;
 mod stream;
 mod strip;
+pub mod trail;
 
 use std::time::Instant;
 
-use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_providers::Endpoint;
 use tollgate_router::{InFlight, Step};
 
-pub use attempt::{Answer, Failure};
+pub use attempt::{Answer, Failure, passthrough_credential};
 pub use shape::Shape;
 pub use stream::OpenStream;
+pub use trail::{ATTEMPTED, ATTEMPTS, Accounted, SERVED_MODEL};
 
-use crate::access::admit;
-use crate::auth::Principal;
+use crate::access::{Access, estimate};
+use crate::auth::{Denied, Principal};
+use crate::body::PendingBody;
 use crate::error::{ApiError, Protocol};
 use crate::metrics::{self, RequestLabels};
-use crate::record::{Outcome, RecordGuard, RequestRecord};
+use crate::record::{Outcome, RecordGuard, Refusal, RequestRecord, Transcript};
 use crate::state::AppState;
-
-/// The deployment that answered, on every proxied response.
-pub const SERVED_MODEL: HeaderName = HeaderName::from_static("x-tollgate-served-model");
-/// How many attempts the request took.
-pub const ATTEMPTS: HeaderName = HeaderName::from_static("x-tollgate-attempts");
-
-/// Marks a response whose request was accounted (and logged) by its record.
-#[derive(Debug, Clone, Copy)]
-pub struct Accounted;
 
 /// One client request to forward.
 #[derive(Debug)]
@@ -90,30 +85,99 @@ pub async fn forward(state: &AppState, call: Call) -> Response {
     }
 }
 
+/// Answers a model API request whose credential was refused. Every refusal is counted and
+/// logged; one of an existing key (blocked, expired, team blocked) also leaves a spend record,
+/// with the model read from the body when it can be.
+pub async fn denied(
+    state: &AppState,
+    api: &'static str,
+    protocol: Protocol,
+    request_id: &str,
+    body: PendingBody,
+    denied: Denied,
+) -> Response {
+    #[derive(serde::Deserialize, Default)]
+    struct Peek {
+        #[serde(default)]
+        model: Option<String>,
+        #[serde(default)]
+        stream: Option<bool>,
+    }
+    // Only an existing key's refusal is worth reading the body for.
+    let peek = match denied.key {
+        Some(_) => match body.read().await {
+            Ok(raw) => serde_json::from_slice::<Peek>(&raw).unwrap_or_default(),
+            Err(_) => Peek::default(),
+        },
+        None => Peek::default(),
+    };
+    Refusal {
+        request_id,
+        api,
+        requested_model: peek.model.as_deref().unwrap_or_default(),
+        model_group: "",
+        key: denied.key.as_ref(),
+        stream: peek.stream.unwrap_or(false),
+        started_at: chrono::Utc::now(),
+    }
+    .record(state.sink(), &denied.error);
+    denied.error.in_protocol(protocol).into_response()
+}
+
+/// Records a refusal of `call` and hands back the error to answer with.
+fn refuse(state: &AppState, call: &Call, model_group: &str, error: ApiError) -> ApiError {
+    Refusal {
+        request_id: &call.request_id,
+        api: call.api,
+        requested_model: &call.model,
+        model_group,
+        key: call.caller.key(),
+        stream: call.stream,
+        started_at: chrono::Utc::now(),
+    }
+    .record(state.sink(), &error);
+    error
+}
+
 async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
     let router = state.router();
-    let mut plan = router
-        .plan(&call.model)
-        .ok_or_else(|| ApiError::unknown_model(&call.model, router.catalog().model_names()))?;
-    let key = call.caller.key().cloned();
-    let admitted = match &key {
-        Some(k) => Some(admit(state.directory(), k, &plan.routes()[0], &call.model)?),
+    let unknown = || ApiError::unknown_model(&call.model, router.catalog().model_names());
+    let mut plan = router.plan(&call.model).ok_or_else(unknown)?;
+    let access = call.caller.key().map(|k| Access::of(state.directory(), k));
+    if let Some(access) = &access {
+        let primary = &plan.routes()[0];
+        if let Err(e) = access.check_model(primary) {
+            let group = primary.group.name.clone();
+            return Err(refuse(state, &call, &group, e));
+        }
+        // Fallbacks the caller may not use are passed over, never sent (nor charged).
+        let allowed = access.clone();
+        plan.restrict(move |route| allowed.allows(route));
+    }
+    let started = Instant::now();
+    let mut step = plan.first(started).ok_or_else(unknown)?;
+    let admitted = match &access {
+        Some(access) => {
+            let upstream_model = step.route.upstream_model(&step.deployment);
+            let reserve = estimate::reservation(
+                tollgate_router::pricing::price_for(&step.deployment.entry, &upstream_model),
+                call.raw.len(),
+                estimate::max_output_tokens(&call.body),
+                step.deployment.health.typical_completion_tokens(),
+            );
+            match access.admit(reserve) {
+                Ok(a) => Some(a),
+                Err(e) => return Err(refuse(state, &call, &step.route.group.name, e)),
+            }
+        }
         None => None,
     };
-    let request_body = state.settings().store_prompts.then(|| {
-        let mut body = call.body.clone();
-        crate::redact::redact(&mut body);
-        body
-    });
-    let started = Instant::now();
-    let Some(mut step) = plan.first(started) else {
-        return Err(ApiError::unknown_model(&call.model, router.catalog().model_names()));
-    };
+    let keep_bodies = state.settings().store_prompts;
     let mut record = RequestRecord {
         request_id: call.request_id.clone(),
         labels: labels(call.api, &step),
         requested_model: call.model.clone(),
-        served_model: step.route.served_model(&step.deployment),
+        served_model: String::new(),
         provider: step.deployment.entry.provider.prefix(),
         stream: call.stream,
         started,
@@ -121,15 +185,21 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
         ttft: None,
         usage: Default::default(),
         price: None,
-        key,
+        key: call.caller.key().cloned(),
         admitted,
-        request_body,
+        request_body: keep_bodies.then(|| {
+            let mut body = call.body.clone();
+            crate::redact::redact(&mut body);
+            body
+        }),
         response_body: None,
+        transcript: (keep_bodies && call.stream).then(|| Box::new(Transcript::new(call.protocol))),
         attempts: Vec::new(),
         premium_units: 0.0,
         slot: None,
         sink: Some(state.sink().clone()),
     };
+    note_passed_over(&mut record, plan.passed_over());
 
     loop {
         if !step.wait.is_zero() {
@@ -137,78 +207,82 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
         }
         let attempt_started = Instant::now();
         let upstream_model = step.route.upstream_model(&step.deployment);
-        record.labels = labels(call.api, &step);
-        record.served_model = step.route.served_model(&step.deployment);
-        record.provider = step.deployment.entry.provider.prefix();
-        record.price = tollgate_router::pricing::price_for(&step.deployment.entry, &upstream_model);
-        record.premium_units = state
-            .providers()
-            .premium_multiplier(
-                &step.deployment.entry,
-                &upstream_model,
-                call.account_owner().as_deref(),
-            )
-            .await
-            .unwrap_or(0.0);
+        aim(state, &call, &mut record, &step, &upstream_model).await;
         let slot = InFlight::enter(&step.deployment, attempt_started);
 
         match attempt::send(state, &call, &step, &upstream_model).await {
             Ok(answer) => {
-                step.deployment.health.record_success(attempt_started.elapsed());
-                record.attempts.push(json!({
-                    "deployment": step.deployment.label(),
-                    "served_model": record.served_model,
-                    "outcome": "answered",
-                    "latency_ms": attempt_started.elapsed().as_secs_f64() * 1000.0,
-                }));
+                let latency = attempt_started.elapsed();
+                step.deployment.health.record_success(latency);
+                let ms = latency.as_secs_f64() * 1000.0;
+                record.attempts.push(trail::answered(&step, &record.served_model, ms));
                 record.slot = Some(slot);
-                let tries = record.attempts.len();
-                let served = record.served_model.clone();
-                let response = deliver(answer, record, &call);
-                return Ok(decorate(response, &served, tries));
+                let summary = trail::Summary::of(&record.served_model, &record.attempts);
+                return Ok(summary.decorate(deliver::deliver(answer, record)));
             }
             Err(failure) => {
                 drop(slot);
                 let now = Instant::now();
-                record.attempts.push(json!({
-                    "deployment": step.deployment.label(),
-                    "served_model": record.served_model,
-                    "outcome": failure.kind.as_str(),
-                    "status": failure.error.status().as_u16(),
-                    "latency_ms": attempt_started.elapsed().as_secs_f64() * 1000.0,
-                }));
+                let ms = attempt_started.elapsed().as_secs_f64() * 1000.0;
+                record.attempts.push(trail::failed(&step, &record.served_model, &failure, ms));
                 record.labels.record_upstream_error(failure.reason);
-                let settings = router.settings();
-                if let Some(until) = step.deployment.health.record_failure(
-                    now,
-                    failure.kind,
-                    failure.retry_after,
-                    settings,
-                ) {
-                    tracing::warn!(
-                        deployment = step.deployment.label(),
-                        reason = failure.kind.as_str(),
-                        cooldown_s = until.saturating_duration_since(now).as_secs_f64(),
-                        "deployment cooling down"
-                    );
-                }
-                match plan.after_failure(failure.kind, failure.retry_after, now) {
+                cool_down(state, &step, &failure, now);
+                let next = plan.after_failure(failure.kind, failure.retry_after, now);
+                note_passed_over(&mut record, plan.passed_over());
+                match next {
                     Some(next) => {
                         log_next_step(&call, &step, &next, &failure);
                         step = next;
                     }
                     None => {
-                        let tries = record.attempts.len();
-                        let served = record.served_model.clone();
+                        let summary = trail::Summary::of(&record.served_model, &record.attempts);
                         let status = failure.error.status().as_u16();
                         RecordGuard::new(record)
                             .finish(status, Outcome::UpstreamFailed(failure.reason));
                         let response = failure.error.in_protocol(call.protocol).into_response();
-                        return Ok(decorate(response, &served, tries));
+                        return Ok(summary.decorate(response));
                     }
                 }
             }
         }
+    }
+}
+
+/// Points the record at the step about to be tried: who serves, at what price.
+async fn aim(
+    state: &AppState,
+    call: &Call,
+    record: &mut RequestRecord,
+    step: &Step,
+    upstream_model: &str,
+) {
+    let entry = &step.deployment.entry;
+    record.labels = labels(call.api, step);
+    record.served_model = step.route.served_model(&step.deployment);
+    record.provider = entry.provider.prefix();
+    record.price = tollgate_router::pricing::price_for(entry, upstream_model);
+    record.premium_units = state
+        .providers()
+        .premium_multiplier(entry, upstream_model, call.account_owner().as_deref())
+        .await
+        .unwrap_or(0.0);
+}
+
+fn note_passed_over(record: &mut RequestRecord, routes: Vec<tollgate_router::Route>) {
+    record.attempts.extend(routes.iter().map(trail::not_allowed));
+}
+
+fn cool_down(state: &AppState, step: &Step, failure: &Failure, now: Instant) {
+    let settings = state.router().settings();
+    if let Some(until) =
+        step.deployment.health.record_failure(now, failure.kind, failure.retry_after, settings)
+    {
+        tracing::warn!(
+            deployment = step.deployment.label(),
+            reason = failure.kind.as_str(),
+            cooldown_s = until.saturating_duration_since(now).as_secs_f64(),
+            "deployment cooling down"
+        );
     }
 }
 
@@ -248,56 +322,4 @@ fn log_next_step(call: &Call, from: &Step, to: &Step, failure: &Failure) {
             "retrying"
         );
     }
-}
-
-/// Hands the answer to the client with its record: whole bodies are accounted at once,
-/// streams when they end (or their client goes away).
-fn deliver(answer: Answer, mut record: RequestRecord, call: &Call) -> Response {
-    match answer {
-        Answer::Whole { status, body, shape, strip } => {
-            let created = record.started_at.timestamp().max(0) as u64;
-            let body = match (strip, shape.upstream_is_anthropic()) {
-                (false, _) => body,
-                (true, true) => strip::anthropic_whole(body),
-                (true, false) => strip::openai_whole(body),
-            };
-            let (body, usage) = match shape.whole(body, &call.model, created) {
-                Ok(translated) => translated,
-                Err(e) => {
-                    let status = e.status().as_u16();
-                    RecordGuard::new(record)
-                        .finish(status, Outcome::UpstreamFailed("invalid_response"));
-                    return e.in_protocol(call.protocol).into_response();
-                }
-            };
-            record.usage = usage;
-            if record.request_body.is_some() {
-                record.response_body = serde_json::from_slice(&body).ok().map(|mut v| {
-                    crate::redact::redact(&mut v);
-                    v
-                });
-            }
-            RecordGuard::new(record).finish(status.as_u16(), Outcome::Success);
-            let mut response = (status, body).into_response();
-            response.headers_mut().insert(
-                axum::http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            response
-        }
-        Answer::Stream(open, shape, strip) => {
-            let strip = strip.then(strip::Strip::default);
-            open.into_response(RecordGuard::new(record), shape, strip)
-        }
-    }
-}
-
-fn decorate(mut response: Response, served: &str, attempts: usize) -> Response {
-    let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(served) {
-        headers.insert(SERVED_MODEL, v);
-    }
-    headers.insert(ATTEMPTS, HeaderValue::from(attempts));
-    response.extensions_mut().insert(Accounted);
-    response
 }

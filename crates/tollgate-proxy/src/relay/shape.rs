@@ -146,13 +146,13 @@ impl Shape {
         match self {
             Self::OpenAiPass { .. } => {
                 let usage =
-                    tollgate_protocol::openai::usage_from_response(&body).unwrap_or_default();
-                Ok((body, usage))
+                    tollgate_protocol::openai::response_usage(&body).map_err(bad_upstream)?;
+                Ok((body, usage.unwrap_or_default()))
             }
             Self::AnthropicPass(_) => {
                 let usage =
-                    tollgate_protocol::anthropic::usage_from_response(&body).unwrap_or_default();
-                Ok((body, usage))
+                    tollgate_protocol::anthropic::response_usage(&body).map_err(bad_upstream)?;
+                Ok((body, usage.unwrap_or_default()))
             }
             Self::OpenAiToAnthropic(_) => {
                 let usage =

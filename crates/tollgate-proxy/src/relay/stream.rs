@@ -74,6 +74,11 @@ impl OpenStream {
                 Ok(Some(Ok(chunk))) => s.push(&chunk),
             }
         }
+        // A success status over something that is not an event stream (an HTML page, a JSON
+        // body) is a broken deployment, found while the plan can still move on.
+        if !s.pending.front().is_some_and(|f| is_sse(f)) {
+            return Err(UpstreamError::Io("the upstream's answer is not an event stream".into()));
+        }
         Ok(s)
     }
 
@@ -89,7 +94,15 @@ impl OpenStream {
     pub fn into_response(self, guard: RecordGuard, shape: Shape, strip: Option<Strip>) -> Response {
         let status = self.status;
         let idle = self.idle;
-        let relay = StreamRelay { stream: self, guard, shape, strip, idle, out: VecDeque::new() };
+        let relay = StreamRelay {
+            stream: self,
+            guard,
+            shape,
+            strip,
+            idle,
+            out: VecDeque::new(),
+            complete: false,
+        };
         let body = futures_util::stream::unfold(relay, |mut relay| async move {
             relay.next_event().await.map(|bytes| (Ok::<_, Infallible>(bytes), relay))
         });
@@ -103,6 +116,30 @@ impl OpenStream {
     }
 }
 
+/// Whether a frame reads as a server-sent event: every line a field (`data:`, `event:`,
+/// `id:`, `retry:`) or a comment.
+fn is_sse(frame: &[u8]) -> bool {
+    let mut lines = frame.split(|b| *b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    lines.all(|line| {
+        line.is_empty()
+            || line[0] == b':'
+            || [&b"data"[..], b"event", b"id", b"retry"].iter().any(|field| {
+                line.strip_prefix(*field).is_some_and(|rest| rest.is_empty() || rest[0] == b':')
+            })
+    })
+}
+
+/// Whether an upstream frame is the one that ends its protocol's stream: `[DONE]` for
+/// OpenAI, `message_stop` for Anthropic. A stream that ends without it was cut short.
+fn ends_stream(frame: &[u8], anthropic: bool) -> bool {
+    let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
+    if anthropic {
+        frame.len() < 256 && mentions(b"message_stop")
+    } else {
+        frame.len() < 64 && mentions(b"[DONE]")
+    }
+}
+
 struct StreamRelay {
     stream: OpenStream,
     guard: RecordGuard,
@@ -112,6 +149,8 @@ struct StreamRelay {
     idle: Duration,
     /// Events ready for the client (a translated frame can become several).
     out: VecDeque<Bytes>,
+    /// Whether the upstream sent its protocol's end of stream.
+    complete: bool,
 }
 
 impl StreamRelay {
@@ -126,6 +165,7 @@ impl StreamRelay {
                 return Some(event);
             }
             if let Some(frame) = self.stream.pending.pop_front() {
+                self.complete |= ends_stream(&frame, self.shape.upstream_is_anthropic());
                 let frame = match &mut self.strip {
                     None => frame,
                     Some(s) if self.shape.upstream_is_anthropic() => match s.anthropic_frame(frame)
@@ -136,14 +176,22 @@ impl StreamRelay {
                     Some(s) => s.openai_frame(frame),
                 };
                 let events = self.shape.frame(frame);
-                self.out.extend(events);
+                self.emit(events);
                 self.note_usage();
                 continue;
             }
             if self.stream.ended {
+                if self.guard.get_mut().is_some() && !self.complete {
+                    tracing::warn!("upstream stream ended before its end-of-stream event");
+                    self.abort_with(
+                        "The upstream stream ended before it was complete.",
+                        "incomplete",
+                    );
+                    continue;
+                }
                 if self.guard.get_mut().is_some() {
                     let tail = self.shape.end();
-                    self.out.extend(tail);
+                    self.emit(tail);
                     self.note_usage();
                     self.guard.finish(self.stream.status, Outcome::Success);
                     continue;
@@ -186,6 +234,14 @@ impl StreamRelay {
         }
     }
 
+    /// Queues events for the client, noting them in the transcript when bodies are kept.
+    fn emit(&mut self, events: Vec<Bytes>) {
+        if let Some(t) = self.guard.get_mut().and_then(|r| r.transcript.as_mut()) {
+            events.iter().for_each(|e| t.observe(e));
+        }
+        self.out.extend(events);
+    }
+
     fn note_usage(&mut self) {
         if let (Some(u), Some(r)) = (self.shape.usage(), self.guard.get_mut()) {
             r.usage = u;
@@ -194,11 +250,15 @@ impl StreamRelay {
 
     /// Ends the stream with the client protocol's error event.
     fn abort(&mut self, message: &str) {
+        self.abort_with(message, "stream");
+    }
+
+    fn abort_with(&mut self, message: &str, reason: &'static str) {
         self.stream.ended = true;
         self.stream.pending.clear();
         let events = self.shape.fail(message);
-        self.out.extend(events);
+        self.emit(events);
         self.note_usage();
-        self.guard.finish(self.stream.status, Outcome::StreamFailed("stream"));
+        self.guard.finish(self.stream.status, Outcome::StreamFailed(reason));
     }
 }

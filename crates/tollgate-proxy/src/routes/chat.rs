@@ -7,27 +7,32 @@ use tollgate_protocol::openai::{parse_object, validate_chat_request};
 use tollgate_providers::Endpoint;
 
 use super::{RequestId, respond};
-use crate::auth::{Caller, Principal};
-use crate::body::LimitedBody;
+use crate::auth::Principal;
+use crate::body::PendingBody;
 use crate::error::{ApiError, Protocol};
-use crate::relay::{Call, forward};
+use crate::extract::ModelCaller;
+use crate::relay::{Call, denied, forward};
 use crate::state::AppState;
 
 pub(super) async fn chat_completions(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    Caller(caller): Caller,
-    LimitedBody(body): LimitedBody,
+    ModelCaller(caller): ModelCaller,
+    body: PendingBody,
 ) -> Response {
-    respond(handle(&state, request_id, caller, body).await)
+    match caller {
+        Ok(caller) => respond(handle(&state, request_id, caller, body).await),
+        Err(d) => denied(&state, "chat_completions", Protocol::OpenAi, &request_id, body, d).await,
+    }
 }
 
 async fn handle(
     state: &AppState,
     request_id: String,
     caller: Principal,
-    raw: bytes::Bytes,
+    body: PendingBody,
 ) -> Result<Response, ApiError> {
+    let raw = body.read().await?;
     let body = parse_object(&raw)?;
     let summary = validate_chat_request(&body)?;
     let call = Call {

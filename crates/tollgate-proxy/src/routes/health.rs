@@ -52,7 +52,7 @@ pub(super) async fn metrics() -> impl IntoResponse {
 /// account; a virtual key sees the one serving it.
 pub(super) async fn copilot_quota(
     State(state): State<AppState>,
-    crate::auth::Caller(caller): crate::auth::Caller,
+    crate::extract::Caller(caller): crate::extract::Caller,
 ) -> Json<Value> {
     let service = state.providers().copilot();
     let owners: Vec<String> = if caller.is_admin(state.directory()) {

@@ -4,25 +4,31 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use tollgate_protocol::anthropic::validate_messages_request;
 use tollgate_protocol::openai::parse_object;
 use tollgate_providers::Endpoint;
 
 use super::RequestId;
-use crate::auth::{Caller, Principal};
-use crate::body::LimitedBody;
+use crate::auth::Principal;
+use crate::body::PendingBody;
 use crate::error::{ApiError, Protocol};
-use crate::relay::{Call, forward};
+use crate::extract::ModelCaller;
+use crate::relay::{Call, denied, forward};
 use crate::state::AppState;
 
 pub(super) async fn messages(
     State(state): State<AppState>,
     Extension(RequestId(request_id)): Extension<RequestId>,
-    Caller(caller): Caller,
+    ModelCaller(caller): ModelCaller,
     headers: HeaderMap,
-    LimitedBody(body): LimitedBody,
+    body: PendingBody,
 ) -> Response {
+    let caller = match caller {
+        Ok(caller) => caller,
+        Err(d) => {
+            return denied(&state, "messages", Protocol::Anthropic, &request_id, body, d).await;
+        }
+    };
     match handle(&state, request_id, caller, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.in_protocol(Protocol::Anthropic).into_response(),
@@ -47,7 +53,7 @@ pub(super) fn anthropic_headers(headers: &HeaderMap) -> (Option<String>, Vec<Str
 
 /// The client's own Claude token when pass-through applies: `CLAUDE_TOKEN_MODE=passthrough`,
 /// or `x-claude-token-mode: passthrough` on the request (`rotate` turns it off).
-fn passthrough_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
+pub(super) fn passthrough_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let asked = headers.get("x-claude-token-mode").and_then(|v| v.to_str().ok()).map(str::trim);
     let on = match asked {
         Some(m) if m.eq_ignore_ascii_case("passthrough") => true,
@@ -62,8 +68,9 @@ async fn handle(
     request_id: String,
     caller: Principal,
     headers: &HeaderMap,
-    raw: Bytes,
+    body: PendingBody,
 ) -> Result<Response, ApiError> {
+    let raw = body.read().await?;
     let body = parse_object(&raw)?;
     let summary = validate_messages_request(&body)?;
     let (anthropic_version, anthropic_beta) = anthropic_headers(headers);

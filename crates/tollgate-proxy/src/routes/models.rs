@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use tollgate_config::ProviderKind;
 
-use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::extract::Caller;
 use crate::state::AppState;
 
 fn model_object(state: &AppState, name: &str) -> Value {

@@ -78,6 +78,9 @@ pub struct ReplySpec {
     /// Abort the connection after this many SSE events, without `[DONE]`. For a
     /// non-streamed reply, abort after half of the JSON body.
     pub cut_after_chunks: Option<usize>,
+    /// End a streamed reply cleanly after this many SSE events, without `[DONE]`: the body
+    /// ends as if complete, which it is not.
+    pub end_after_chunks: Option<usize>,
     /// Reasoning text sent as `reasoning_content` before the content.
     pub reasoning: Option<String>,
     /// How many deltas to split the content (and the reasoning) into; default one per
@@ -100,6 +103,7 @@ impl From<Reply> for ReplySpec {
             delay_ms: 0,
             chunk_interval_ms: 0,
             cut_after_chunks: None,
+            end_after_chunks: None,
             reasoning: None,
             chunks: None,
             finish_reason: None,
@@ -163,6 +167,13 @@ impl ReplySpec {
     #[must_use]
     pub fn cut_after_chunks(mut self, n: usize) -> Self {
         self.cut_after_chunks = Some(n);
+        self
+    }
+
+    /// Sets [`ReplySpec::end_after_chunks`].
+    #[must_use]
+    pub fn end_after_chunks(mut self, n: usize) -> Self {
+        self.end_after_chunks = Some(n);
         self
     }
 

@@ -81,6 +81,9 @@ async fn step(mut st: State) -> Option<(io::Result<Bytes>, State)> {
     if st.finished || st.next >= st.events.len() {
         return None;
     }
+    if st.spec.end_after_chunks == Some(st.next) {
+        return None;
+    }
     if st.spec.cut_after_chunks == Some(st.next) {
         // Pending once so hyper flushes what it has buffered: the client must receive the
         // chunks before the connection dies, as it would from a crashed upstream.

@@ -169,3 +169,43 @@ async fn unknown_routes_and_methods_answer_in_openai_shape() {
         client().get(app.url("/v1/chat/completions")).bearer_auth(MASTER).send().await.unwrap();
     openai_error(resp, 405).await;
 }
+
+#[tokio::test]
+async fn a_success_status_over_garbage_is_an_upstream_failure() {
+    let (mock, app) = setup().await;
+    for garbage in [json!("<html><body>Bad gateway</body></html>"), json!(""), json!([1, 2])] {
+        for stream in [false, true] {
+            mock.enqueue(ReplySpec::error(200, garbage.clone()));
+            let mut body = chat("gpt-4o-mini", "hi");
+            body["stream"] = json!(stream);
+            let resp = post(&app, "/v1/chat/completions", body).await;
+            let err = openai_error(resp, 502).await;
+            assert_eq!(err["type"], "api_error", "{garbage} stream={stream}: {err}");
+        }
+    }
+    app.wait_for_spend_written(6, std::time::Duration::from_secs(5)).await;
+    let rows = app.store().spend_logs(Default::default()).await.unwrap();
+    assert_eq!(rows.len(), 6);
+    assert!(rows.iter().all(|r| r.outcome == "upstream_failed" && r.status == 502), "{rows:?}");
+}
+
+#[tokio::test]
+async fn garbage_from_the_primary_falls_back() {
+    let (broken, good) =
+        (tollgate_testkit::MockOpenAi::start().await, tollgate_testkit::MockOpenAi::start().await);
+    broken.set_default(ReplySpec::error(200, json!("not json at all")));
+    let yaml = format!(
+        "model_list:\n  - model_name: first\n    litellm_params: {{ model: openai/first, api_base: \"{b}\", fallbacks: [good] }}\n  - model_name: good\n    litellm_params: {{ model: openai/good, api_base: \"{g}\" }}\n",
+        b = broken.base_url(),
+        g = good.base_url()
+    );
+    let app = TestApp::spawn_with_env(&yaml, &[("TOLLGATE_MASTER_KEY", MASTER)]).await.unwrap();
+    for stream in [false, true] {
+        let mut body = chat("first", "hi");
+        body["stream"] = json!(stream);
+        let resp = post(&app, "/v1/chat/completions", body).await;
+        assert_eq!(resp.status(), 200, "stream={stream}");
+        assert_eq!(resp.headers()["x-tollgate-served-model"], "openai/good");
+        assert_eq!(resp.headers()["x-tollgate-attempted"], "first=broken, good=answered");
+    }
+}

@@ -265,3 +265,129 @@ async fn least_busy_avoids_the_deployment_with_work_in_flight() {
     assert_eq!((slow.request_count(), fast.request_count()), (1, 5));
     assert_eq!(first.await.unwrap(), 200);
 }
+
+/// `primary` → `second` and `second` → `third`, one hop written on each entry, as users write
+/// them; `models` restricts the key the requests use (empty: all).
+async fn one_hop_each(models: Value) -> (Three, String) {
+    let (a, b, c) =
+        (MockOpenAi::start().await, MockOpenAi::start().await, MockOpenAi::start().await);
+    a.set_default(ReplySpec::text("from a"));
+    b.set_default(ReplySpec::text("from b"));
+    c.set_default(ReplySpec::text("from c"));
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: primary
+    litellm_params: {{ model: openai/model-a, api_base: "{a}", fallbacks: [second] }}
+  - model_name: second
+    litellm_params: {{ model: openai/model-b, api_base: "{b}" }}
+    fallbacks: [third]
+  - model_name: third
+    litellm_params: {{ model: openai/model-c, api_base: "{c}" }}
+"#,
+        a = a.base_url(),
+        b = b.base_url(),
+        c = c.base_url(),
+    );
+    let app = TestApp::spawn_with_env(&yaml, &[("TOLLGATE_MASTER_KEY", MASTER)]).await.unwrap();
+    let key = post(&app, "/key/generate", json!({ "models": models })).await;
+    let key: Value = key.json().await.unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    (Three { a, b, c, app }, key)
+}
+
+fn server_error() -> ReplySpec {
+    ReplySpec::openai_error(500, "server_error", "upstream exploded")
+}
+
+#[tokio::test]
+async fn a_chain_written_one_hop_per_entry_cascades_to_the_third() {
+    let (t, key) = one_hop_each(json!([])).await;
+    t.a.set_default(server_error());
+    t.b.set_default(server_error());
+    let resp = client()
+        .post(t.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat("primary", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-served-model"], "openai/model-c");
+    assert_eq!(resp.headers()["x-tollgate-attempts"], "3");
+    assert_eq!(
+        resp.headers()["x-tollgate-attempted"],
+        "primary=server_error, second=server_error, third=answered"
+    );
+    assert_eq!(text_of(resp).await, "from c");
+}
+
+#[tokio::test]
+async fn a_fallback_the_key_may_not_use_is_skipped_and_said_so() {
+    let (t, key) = one_hop_each(json!(["primary", "third"])).await;
+    t.a.set_default(server_error());
+    let resp = client()
+        .post(t.app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat("primary", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-served-model"], "openai/model-c");
+    assert_eq!(resp.headers()["x-tollgate-attempts"], "2", "`second` was never sent to");
+    assert_eq!(
+        resp.headers()["x-tollgate-attempted"],
+        "primary=server_error, second=not_allowed, third=answered"
+    );
+    assert_eq!(t.b.request_count(), 0);
+    assert_eq!(t.app.wait_for_spend_written(1, Duration::from_secs(5)).await, 1);
+    let rows = t.app.store().spend_logs(Default::default()).await.unwrap();
+    let outcomes: Vec<&str> = rows[0]
+        .attempts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["server_error", "not_allowed", "answered"]);
+
+    // Only `second` left to fall back to, and the key may not use it: the primary's error.
+    let (t2, key2) = one_hop_each(json!(["primary"])).await;
+    t2.a.set_default(server_error());
+    let resp = client()
+        .post(t2.app.url("/v1/chat/completions"))
+        .bearer_auth(&key2)
+        .json(&chat("primary", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    assert_eq!((t2.b.request_count(), t2.c.request_count()), (0, 0));
+}
+
+#[tokio::test]
+async fn a_cycle_of_failing_models_ends_promptly_with_the_last_error() {
+    let (a, b) = (MockOpenAi::start().await, MockOpenAi::start().await);
+    a.set_default(ReplySpec::openai_error(503, "server_error", "a is down"));
+    b.set_default(ReplySpec::openai_error(502, "server_error", "b is down"));
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: a
+    litellm_params: {{ model: openai/a, api_base: "{a}", fallbacks: [b] }}
+  - model_name: b
+    litellm_params: {{ model: openai/b, api_base: "{b}", fallbacks: [a] }}
+"#,
+        a = a.base_url(),
+        b = b.base_url(),
+    );
+    let app = TestApp::spawn_with_env(&yaml, &[("TOLLGATE_MASTER_KEY", MASTER)]).await.unwrap();
+    let started = Instant::now();
+    let resp = post(&app, "/v1/chat/completions", chat("a", "hi")).await;
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert_eq!(resp.headers()["x-tollgate-attempted"], "a=server_error, b=server_error");
+    let err = openai_error(resp, 502).await;
+    assert_eq!(err["message"], "b is down");
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+}

@@ -342,3 +342,63 @@ async fn prompts_are_not_kept_unless_asked() {
     let (_, logs) = admin_get(&app, "/spend/logs").await;
     assert!(logs[0]["request_body"].is_null() && logs[0]["response_body"].is_null(), "{logs}");
 }
+
+#[tokio::test]
+async fn refusals_appear_in_the_spend_logs() {
+    let (_mock, app) = keyed_setup("").await;
+    let key = new_key(&app, json!({"rpm_limit": 1, "models": ["priced"]})).await;
+    assert_eq!(call(&app, &key, "priced").await.status(), 200);
+    openai_error(call(&app, &key, "priced").await, 429).await;
+    openai_error(call(&app, &key, "gpt-4o-mini").await, 403).await;
+    let broke = new_key(&app, json!({"max_budget": 0.0})).await;
+    openai_error(call(&app, &broke, "priced").await, 400).await;
+    let blocked = new_key(&app, json!({})).await;
+    admin(&app, "/key/block", json!({"key": blocked})).await;
+    openai_error(call(&app, &blocked, "priced").await, 401).await;
+    // An unknown key leaves no record (it has no owner); metrics and the log still see it.
+    openai_error(call(&app, "sk-nobody-knows-this-key", "priced").await, 401).await;
+    assert_eq!(app.wait_for_spend_written(5, Duration::from_secs(5)).await, 5);
+
+    let (_, logs) = admin_get(&app, &format!("/spend/logs?api_key={key}")).await;
+    let logs = logs.as_array().unwrap();
+    let refused: Vec<(i64, &str, &str)> = logs
+        .iter()
+        .filter(|r| r["outcome"] == "refused")
+        .map(|r| {
+            assert_eq!(r["cost"], 0.0);
+            assert_eq!(r["prompt_tokens"], 0);
+            (
+                r["status"].as_i64().unwrap(),
+                r["requested_model"].as_str().unwrap(),
+                r["attempts"][0]["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(refused.len(), 2, "{logs:?}");
+    assert!(refused.contains(&(429, "priced", "rate_limit_exceeded")), "{refused:?}");
+    assert!(refused.contains(&(403, "gpt-4o-mini", "model_not_allowed")), "{refused:?}");
+    let (_, logs) = admin_get(&app, &format!("/spend/logs?api_key={broke}")).await;
+    assert_eq!(logs[0]["attempts"][0]["reason"], "budget_exceeded");
+    let (_, logs) = admin_get(&app, &format!("/spend/logs?api_key={blocked}")).await;
+    assert_eq!(
+        (logs[0]["status"].as_i64(), logs[0]["outcome"].as_str()),
+        (Some(401), Some("refused"))
+    );
+    assert_eq!(logs[0]["requested_model"], "priced");
+    assert_eq!(logs[0]["attempts"][0]["reason"], "key_blocked");
+
+    let metrics = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for reason in [
+        "rate_limit_exceeded",
+        "model_not_allowed",
+        "budget_exceeded",
+        "key_blocked",
+        "invalid_api_key",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l.starts_with("tollgate_refusals_total")
+                && l.contains(&format!("reason=\"{reason}\""))),
+            "{reason} missing from\n{metrics}"
+        );
+    }
+}

@@ -478,3 +478,49 @@ async fn history_from_another_provider_is_cleaned_and_reasoning_can_be_stripped(
     assert!(v["choices"][0]["message"].get("reasoning_content").is_none(), "{v}");
     assert_eq!(v["choices"][0]["message"]["content"], "answer");
 }
+
+#[tokio::test]
+async fn count_tokens_is_admitted_like_the_request_it_counts_for() {
+    let (anthropic, _openai, app) = pooled().await;
+    let key = post(&app, "/key/generate", json!({"models": ["gpt-4o"]})).await;
+    let key: Value = key.json().await.unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let body = json!({"model": "anthropic/claude-opus-4-5",
+        "messages": [{"role": "user", "content": "one two three four"}]});
+    let count = |key: &str, own_token: bool| {
+        let mut req = client().post(app.url("/v1/messages/count_tokens")).json(&body);
+        req = if own_token {
+            req.header("authorization", "Bearer sk-ant-oat01-clients-own")
+                .header("x-api-key", key)
+                .header("x-claude-token-mode", "passthrough")
+        } else {
+            req.header("x-api-key", key)
+        };
+        req.send()
+    };
+    // The key may not use the model: refused, as /v1/messages would be, and recorded.
+    let resp = count(&key, false).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "permission_error");
+    assert_eq!(anthropic.request_count(), 0);
+    app.wait_for_spend_written(1, std::time::Duration::from_secs(5)).await;
+    let rows = app.store().spend_logs(Default::default()).await.unwrap();
+    assert_eq!((rows[0].api.as_str(), rows[0].outcome.as_str()), ("count_tokens", "refused"));
+
+    // Pass-through mode reaches count_tokens too: the client's own token is what is sent.
+    let resp = count(MASTER, true).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let sent = anthropic.last_request().unwrap();
+    assert_eq!(sent.path, "/v1/messages/count_tokens");
+    assert_eq!(sent.header("authorization"), Some("Bearer sk-ant-oat01-clients-own"));
+
+    let metrics = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with("tollgate_requests_total")
+            && l.contains(r#"api="count_tokens""#)
+            && l.contains(r#"status_class="2xx""#)),
+        "{metrics}"
+    );
+}

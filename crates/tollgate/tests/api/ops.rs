@@ -76,3 +76,32 @@ async fn request_ids_are_kept_or_made() {
     let made = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_eq!(made.len(), 36);
 }
+
+/// The value of the first series of `name` whose line contains every one of `labels`.
+fn series(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+        .find_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse().ok()))
+}
+
+#[tokio::test]
+async fn each_upstream_failure_is_counted_once() {
+    let (mock, app) = setup().await;
+    mock.enqueue(ReplySpec::openai_error(500, "server_error", "boom"));
+    let resp = post(&app, "/v1/chat/completions", chat("mock/once", "hi")).await;
+    assert_eq!(resp.status(), 500);
+    let text = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let errors = series(
+        &text,
+        "tollgate_upstream_errors_total",
+        &[r#"model_group="mock/*""#, r#"reason="status_5xx""#],
+    );
+    assert_eq!(errors, Some(1.0), "{text}");
+    let requests = series(
+        &text,
+        "tollgate_requests_total",
+        &[r#"model_group="mock/*""#, r#"status_class="5xx""#],
+    );
+    assert_eq!(requests, Some(1.0), "{text}");
+}

@@ -95,10 +95,8 @@ async fn parallel_requests_cannot_overspend_a_budget() {
     let bound = 50 + max_in_flight.load(Ordering::SeqCst);
     assert!((50..=bound).contains(&admitted), "admitted {admitted}, bound {bound}");
 
-    assert_eq!(
-        app.wait_for_spend_written(admitted as u64, Duration::from_secs(10)).await,
-        admitted as u64
-    );
+    // Every request leaves a record: the refused ones too, at no cost.
+    assert_eq!(app.wait_for_spend_written(200, Duration::from_secs(10)).await, 200);
     let hash = tollgate_proxy::access::keys::hash(&key);
     let stored = app.store().get_key(&hash).await.unwrap().unwrap();
     assert!((stored.spend - admitted as f64 * COST).abs() < 1e-9, "{} vs {admitted}", stored.spend);
@@ -111,7 +109,13 @@ async fn parallel_requests_cannot_overspend_a_budget() {
         })
         .await
         .unwrap();
-    assert_eq!(rows.len(), admitted);
+    assert_eq!(rows.len(), 200);
+    assert_eq!(rows.iter().filter(|r| r.outcome == "success").count(), admitted);
+    let refusals: Vec<_> = rows.iter().filter(|r| r.outcome == "refused").collect();
+    assert_eq!(refusals.len(), refused);
+    assert!(
+        refusals.iter().all(|r| r.status == 400 && r.cost == 0.0 && r.requested_model == "priced")
+    );
     let total: f64 = rows.iter().map(|r| r.cost).sum();
     assert!((total - stored.spend).abs() < 1e-9);
 }
@@ -163,4 +167,44 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_cannot_overrun_a_budget_by_more_than_one_reservation() {
+    let mock = MockOpenAi::start().await;
+    mock.set_default(ReplySpec::text("one two").delay_ms(200));
+    let app = TestApp::spawn_with_env(&priced_config(&mock), &[("TOLLGATE_MASTER_KEY", MASTER)])
+        .await
+        .unwrap();
+    let budget = 50.0 * COST;
+    let key = new_key(&app, json!({"max_budget": budget})).await;
+    let body = json!({"model": "priced", "max_tokens": 2, "messages": [{"role": "user", "content": "hi"}]});
+    // What admission reserves for it: the body at four bytes a token, and `max_tokens`.
+    let reservation = (body.to_string().len() as f64 / 4.0).ceil() * 0.001 + 2.0 * 0.002;
+    let http = client();
+    let all: Vec<_> = (0..200)
+        .map(|_| {
+            let (url, key, body) = (app.url("/v1/chat/completions"), key.clone(), body.clone());
+            let http = http.clone();
+            tokio::spawn(async move {
+                http.post(url).bearer_auth(key).json(&body).send().await.unwrap().status().as_u16()
+            })
+        })
+        .collect();
+    let mut admitted = 0;
+    for handle in all {
+        match handle.await.unwrap() {
+            200 => admitted += 1,
+            400 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(app.wait_for_spend_written(200, Duration::from_secs(10)).await, 200);
+    let hash = tollgate_proxy::access::keys::hash(&key);
+    let spent = app.store().get_key(&hash).await.unwrap().unwrap().spend;
+    assert!((spent - admitted as f64 * COST).abs() < 1e-9);
+    assert!(spent <= budget + reservation, "spent {spent} of {budget} ({admitted} admitted)");
+    // The reservations are given back: the budget that is left can still be used.
+    assert!(admitted >= 10, "only {admitted} admitted");
+    assert_eq!(call(&app, &key, "priced").await.status(), 200);
 }

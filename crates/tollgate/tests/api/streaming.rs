@@ -112,3 +112,45 @@ async fn streamed_reasoning_is_relayed() {
     assert_eq!(reasoning, "think hard");
     assert_eq!(content(&events), "42");
 }
+
+#[tokio::test]
+async fn a_stream_that_ends_without_done_is_a_failure_not_a_success() {
+    let (mock, app) = setup().await;
+    mock.enqueue(ReplySpec::text("one two three four").end_after_chunks(3));
+    let events = sse_data(post(&app, "/v1/chat/completions", streaming("go")).await).await;
+    assert!(!content(&events).is_empty(), "{events:?}");
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "upstream_stream_interrupted", "{events:?}");
+    assert!(!events.iter().any(|e| e == "[DONE]"));
+    app.wait_for_spend_written(1, Duration::from_secs(5)).await;
+    let rows = app.store().spend_logs(Default::default()).await.unwrap();
+    assert_eq!(rows[0].outcome, "stream_failed");
+
+    // Translated for an Anthropic client: the protocol's error event, no message_stop.
+    mock.enqueue(ReplySpec::text("one two three four").end_after_chunks(3));
+    let resp = client()
+        .post(app.url("/v1/messages"))
+        .bearer_auth(MASTER)
+        .json(&json!({"model": "gpt-4o-mini", "max_tokens": 50, "stream": true,
+                      "messages": [{"role": "user", "content": "go"}]}))
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: error"), "{text}");
+    assert!(!text.contains("message_stop"), "{text}");
+}
+
+#[tokio::test]
+async fn streamed_answers_are_kept_when_prompts_are() {
+    let (mock, app) = setup_with("general_settings:\n  store_prompts_in_spend_logs: true\n").await;
+    mock.enqueue(ReplySpec::text("the secret is sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX ok"));
+    let events = sse_data(post(&app, "/v1/chat/completions", streaming("tell me")).await).await;
+    assert!(content(&events).contains("sk-proj-"), "the client gets the answer as sent");
+    app.wait_for_spend_written(1, Duration::from_secs(5)).await;
+    let rows = app.store().spend_logs(Default::default()).await.unwrap();
+    let stored = rows[0].response_body.as_ref().expect("the streamed answer is kept");
+    assert_eq!(stored["content"], "the secret is [REDACTED] ok", "{stored}");
+    assert_eq!(stored["stop_reason"], "stop");
+    assert_eq!(rows[0].request_body.as_ref().unwrap()["messages"][0]["content"], "tell me");
+}

@@ -12,9 +12,10 @@ use tollgate_store::{
 
 use super::{Admin, LimitsBody, bad, body, check_limits, patch, store_error};
 use crate::access::keys;
-use crate::auth::{Caller, Principal};
+use crate::auth::Principal;
 use crate::body::LimitedBody;
 use crate::error::ApiError;
+use crate::extract::Caller;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;

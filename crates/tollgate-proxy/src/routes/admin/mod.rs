@@ -15,8 +15,9 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer};
 use tollgate_store::{Limits, Page, StoreError};
 
-use crate::auth::{Caller, Principal};
+use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::extract::Caller;
 use crate::state::AppState;
 
 /// Routes of the management API.

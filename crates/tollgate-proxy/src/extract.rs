@@ -1,0 +1,46 @@
+//! Extractors that tell handlers who is calling.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use crate::auth::{Denied, Principal, credential};
+use crate::error::{ApiError, Protocol};
+use crate::state::AppState;
+
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Denied> {
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    state.auth().authenticate(credential(&parts.headers), peer, state.directory())
+}
+
+/// Extractor: the authenticated caller, or a 401 in the route's protocol.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(parts, state)
+            .map(Caller)
+            .map_err(|d| d.error.in_protocol(Protocol::for_path(parts.uri.path())))
+    }
+}
+
+/// Extractor for the model APIs: the caller, or why it was refused — with the key when the
+/// credential named an existing one, so the handler can record the refusal with the model
+/// the request was for.
+#[derive(Debug)]
+pub struct ModelCaller(pub Result<Principal, Denied>);
+
+impl FromRequestParts<AppState> for ModelCaller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, std::convert::Infallible> {
+        Ok(ModelCaller(authenticate(parts, state)))
+    }
+}
