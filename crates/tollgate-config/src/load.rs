@@ -147,6 +147,22 @@ fn apply_sections(
     if let Some((key, t)) = timeout {
         settings.request_timeout = seconds(t).ok_or_else(|| err(key, positive_seconds(t)))?;
     }
+    for (value, key, slot) in [
+        (
+            raw.general_settings.request_header_timeout,
+            "general_settings.request_header_timeout",
+            &mut settings.header_read_timeout,
+        ),
+        (
+            raw.general_settings.request_body_timeout,
+            "general_settings.request_body_timeout",
+            &mut settings.body_read_timeout,
+        ),
+    ] {
+        if let Some(t) = value {
+            *slot = seconds(t).ok_or_else(|| err(key, positive_seconds(t)))?;
+        }
+    }
     if let Some(drop) = raw.litellm_settings.drop_params {
         settings.drop_params = drop;
     }
@@ -216,7 +232,8 @@ fn router_settings(raw: &RawConfig, err: &ErrFn<'_>) -> Result<RouterSettings, C
     ] {
         if let Some(t) = value {
             *slot = (t.is_finite() && t >= 0.0)
-                .then(|| Duration::from_secs_f64(t))
+                .then(|| Duration::try_from_secs_f64(t).ok())
+                .flatten()
                 .ok_or_else(|| err(key, format!("must be a number of seconds, found {t}")))?;
         }
     }
@@ -282,6 +299,18 @@ fn apply_env(env: &dyn EnvSource, s: &mut Settings, err: &ErrFn<'_>) -> Result<(
     }
     if let Some(u) = env.var("DATABASE_URL") {
         s.database_url = Some(Secret::new(u));
+    }
+    for (name, slot) in [
+        ("TOLLGATE_HEADER_TIMEOUT", &mut s.header_read_timeout),
+        ("TOLLGATE_BODY_TIMEOUT", &mut s.body_read_timeout),
+    ] {
+        if let Some(v) = env.var(name) {
+            let t: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| err(name, format!("expected a number of seconds, found {v:?}")))?;
+            *slot = seconds(t).ok_or_else(|| err(name, positive_seconds(t)))?;
+        }
     }
     if let Some(d) = env.var("TOLLGATE_DATA_DIR") {
         s.data_dir = PathBuf::from(d);
@@ -451,7 +480,8 @@ pub fn parse_period(s: &str) -> Option<Duration> {
 }
 
 fn seconds(t: f64) -> Option<Duration> {
-    (t.is_finite() && t > 0.0).then(|| Duration::from_secs_f64(t))
+    // `try_`: a value past what a Duration holds (1e300) is refused, not a panic.
+    (t.is_finite() && t > 0.0).then(|| Duration::try_from_secs_f64(t).ok()).flatten()
 }
 
 fn positive_seconds(t: f64) -> String {

@@ -126,6 +126,10 @@ pub(crate) struct RawGeneralSettings {
     pub master_key: Option<Secret<String>>,
     #[serde(default, deserialize_with = "opt_number")]
     pub max_request_size_mb: Option<f64>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub request_header_timeout: Option<f64>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub request_body_timeout: Option<f64>,
     #[serde(default)]
     pub database_url: Option<Secret<String>>,
     #[serde(default, deserialize_with = "opt_bool")]

@@ -13,6 +13,10 @@ pub const DEFAULT_GITHUB_URL: &str = "https://github.com";
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 /// Default upstream timeout when neither the model nor the settings set one (LiteLLM's).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(600);
+/// Default for [`Settings::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for [`Settings::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +45,10 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// Default upstream timeout.
     pub request_timeout: Duration,
+    /// Longest a client may take to send a request's headers; the connection is closed after.
+    pub header_read_timeout: Duration,
+    /// Longest a client may take to send a request's body; 408 after.
+    pub body_read_timeout: Duration,
     /// Default for `drop_params` on every model.
     pub drop_params: bool,
     /// Log format.
@@ -79,6 +87,8 @@ impl Default for Settings {
             static_token: None,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             drop_params: false,
             log_format: LogFormat::Human,
             database_url: None,

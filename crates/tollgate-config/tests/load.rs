@@ -280,3 +280,39 @@ fn claude_token_pool_settings_come_from_the_environment() {
         from_yaml_str("", None, &env(&[("CLAUDE_TOKEN_MODE", "random")])).unwrap_err().to_string();
     assert!(e.contains("CLAUDE_TOKEN_MODE"), "{e}");
 }
+
+#[test]
+fn client_read_timeouts_come_from_the_file_and_the_environment() {
+    let cfg = tollgate_config::from_yaml_str(
+        "general_settings:\n  request_header_timeout: 5\n  request_body_timeout: 90\n",
+        None,
+        &MapEnv::default(),
+    )
+    .unwrap();
+    assert_eq!(cfg.settings.header_read_timeout, Duration::from_secs(5));
+    assert_eq!(cfg.settings.body_read_timeout, Duration::from_secs(90));
+    let cfg = tollgate_config::from_yaml_str(
+        "",
+        None,
+        &env(&[("TOLLGATE_HEADER_TIMEOUT", "2"), ("TOLLGATE_BODY_TIMEOUT", "0.5")]),
+    )
+    .unwrap();
+    assert_eq!(cfg.settings.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(cfg.settings.body_read_timeout, Duration::from_millis(500));
+    assert!(
+        tollgate_config::from_yaml_str("", None, &env(&[("TOLLGATE_BODY_TIMEOUT", "0")])).is_err()
+    );
+}
+
+#[test]
+fn seconds_too_large_for_a_duration_are_an_error_not_a_panic() {
+    for yaml in [
+        "router_settings:\n  timeout: 1e300\n",
+        "router_settings:\n  cooldown_time: 1e300\n",
+        "general_settings:\n  request_body_timeout: 1e300\n",
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: openai/x\n      timeout: 1e300\n",
+    ] {
+        let e = tollgate_config::from_yaml_str(yaml, None, &MapEnv::default());
+        assert!(e.is_err(), "{yaml}");
+    }
+}

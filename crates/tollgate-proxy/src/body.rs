@@ -3,6 +3,9 @@
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_LENGTH;
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use bytes::Bytes;
 
 use crate::error::{ApiError, Protocol};
@@ -29,6 +32,7 @@ pub struct PendingBody {
     body: Body,
     declared: Option<u64>,
     limit: usize,
+    timeout: Duration,
     protocol: Protocol,
 }
 
@@ -44,6 +48,7 @@ impl FromRequest<AppState> for PendingBody {
         Ok(Self {
             declared,
             limit: state.settings().max_request_bytes,
+            timeout: state.settings().body_read_timeout,
             protocol: Protocol::for_path(req.uri().path()),
             body: req.into_body(),
         })
@@ -51,12 +56,25 @@ impl FromRequest<AppState> for PendingBody {
 }
 
 impl PendingBody {
-    /// The whole body, or 413 / 400 in the route's protocol.
+    /// The whole body, or 413 / 408 / 400 in the route's protocol. A client gets
+    /// `body_read_timeout` to send all of it, however it paces the bytes.
     pub async fn read(self) -> Result<Bytes, ApiError> {
         if self.declared.is_some_and(|n| n > self.limit as u64) {
             return Err(ApiError::too_large(self.limit).in_protocol(self.protocol));
         }
-        read_limited(self.body, self.limit).await.map_err(|e| e.in_protocol(self.protocol))
+        let read = tokio::time::timeout(self.timeout, read_limited(self.body, self.limit));
+        match read.await {
+            Ok(result) => result.map_err(|e| e.in_protocol(self.protocol)),
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "The request body did not arrive within {} seconds.",
+                    self.timeout.as_secs_f64()
+                ),
+            )
+            .with_code("request_timeout")
+            .in_protocol(self.protocol)),
+        }
     }
 }
 
@@ -69,10 +87,7 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
             if too_large {
                 Err(ApiError::too_large(limit))
             } else {
-                Err(ApiError::new(
-                    axum::http::StatusCode::BAD_REQUEST,
-                    "The request body could not be read.",
-                ))
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "The request body could not be read."))
             }
         }
     }

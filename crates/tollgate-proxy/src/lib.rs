@@ -13,29 +13,11 @@ pub mod record;
 pub mod redact;
 pub mod relay;
 pub mod routes;
+pub mod serve;
 pub mod state;
-
-use std::future::Future;
-use std::net::SocketAddr;
 
 pub use error::{ApiError, Protocol};
 pub use gateway::{Gateway, GatewayOptions, migrate_with_retry};
 pub use routes::router;
+pub use serve::{ServeLimits, serve};
 pub use state::AppState;
-
-/// Serves `app` on `listener` until `shutdown` completes, with TCP_NODELAY and the peer
-/// address available to handlers (local-only mode needs it).
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        // Small SSE events must leave as soon as they are written.
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
-}

@@ -87,10 +87,16 @@ impl TestApp {
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let (auth_tx, auth_rx) = oneshot::channel::<()>();
-        tokio::spawn(tollgate_proxy::serve(listener, app, async move {
-            let _ = rx.await;
-            let _ = auth_tx.send(());
-        }));
+        let limits = tollgate_proxy::ServeLimits::from_settings(&config.settings);
+        tokio::spawn(tollgate_proxy::serve(
+            listener,
+            app,
+            async move {
+                let _ = rx.await;
+                let _ = auth_tx.send(());
+            },
+            limits,
+        ));
         let auth = tollgate_auth::AuthState::new(
             &config.settings,
             state.store().clone(),
@@ -101,9 +107,14 @@ impl TestApp {
         );
         let auth_listener = TcpListener::bind("127.0.0.1:0").await?;
         let auth_addr = auth_listener.local_addr()?;
-        tokio::spawn(tollgate_proxy::serve(auth_listener, tollgate_auth::router(auth), async {
-            let _ = auth_rx.await;
-        }));
+        tokio::spawn(tollgate_proxy::serve(
+            auth_listener,
+            tollgate_auth::router(auth),
+            async {
+                let _ = auth_rx.await;
+            },
+            limits,
+        ));
         let app = Self {
             addr,
             config,

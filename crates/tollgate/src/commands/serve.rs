@@ -20,6 +20,7 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     let _logs = crate::logging::init(config.settings.log_format);
     announce(&config);
     let settings = &config.settings;
+    let limits = tollgate_proxy::ServeLimits::from_settings(settings);
 
     let mut servers = tokio::task::JoinSet::new();
     let http = tollgate_providers::build_http_client().context("building the HTTP client")?;
@@ -42,7 +43,7 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         let addr = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(addr = %listener.local_addr()?, "proxy listening");
-        servers.spawn(tollgate_proxy::serve(listener, app, shutdown_signal()));
+        servers.spawn(tollgate_proxy::serve(listener, app, shutdown_signal(), limits));
     }
     if parts != Parts::Proxy {
         let auth = tollgate_auth::AuthState::new(
@@ -60,6 +61,7 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
             listener,
             tollgate_auth::router(auth),
             shutdown_signal(),
+            limits,
         ));
     }
     while let Some(done) = servers.join_next().await {

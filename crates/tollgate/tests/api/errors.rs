@@ -209,3 +209,85 @@ async fn garbage_from_the_primary_falls_back() {
         assert_eq!(resp.headers()["x-tollgate-attempted"], "first=broken, good=answered");
     }
 }
+
+/// A proxy that gives clients one second for headers and one for bodies.
+async fn impatient() -> TestApp {
+    let mock = tollgate_testkit::MockOpenAi::start().await;
+    TestApp::spawn_with_env(
+        &config(&mock, ""),
+        &[
+            ("TOLLGATE_MASTER_KEY", MASTER),
+            ("TOLLGATE_HEADER_TIMEOUT", "1"),
+            ("TOLLGATE_BODY_TIMEOUT", "1"),
+        ],
+    )
+    .await
+    .unwrap()
+}
+
+/// Reads until the server closes the connection or `limit` passes; what it sent, and whether
+/// it closed.
+async fn read_until_closed(tcp: &mut tokio::net::TcpStream, limit: Duration) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&got).into_owned(), true),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&got).into_owned(), false),
+        }
+    }
+}
+
+#[tokio::test]
+async fn trickled_headers_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let app = impatient().await;
+    let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    tcp.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
+    let started = Instant::now();
+    // One header byte every 300 ms: never done, always sending.
+    let writer = tokio::spawn(async move {
+        for b in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+            if tcp.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    // An idle connection is closed on the same deadline.
+    let mut idle = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(closed, "an idle connection stayed open");
+    writer.await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_body_that_never_ends_is_answered_408_in_the_callers_protocol() {
+    use tokio::io::AsyncWriteExt;
+    let app = impatient().await;
+    for (path, anthropic) in
+        [("/v1/chat/completions", false), ("/v1/messages", true), ("/key/generate", false)]
+    {
+        let mut tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {MASTER}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"model\":"
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let started = Instant::now();
+        let (answer, _) = read_until_closed(&mut tcp, Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_secs(4), "{path}: {:?}", started.elapsed());
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        let v: Value =
+            serde_json::from_str(body.trim()).unwrap_or_else(|_| panic!("{path}: {body}"));
+        if anthropic {
+            assert_eq!(v["type"], "error", "{v}");
+        } else {
+            assert_eq!(v["error"]["code"], "request_timeout", "{v}");
+        }
+    }
+}
