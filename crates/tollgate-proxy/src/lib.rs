@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod record;
 pub mod redact;
 pub mod relay;
+pub mod request_id;
 pub mod routes;
 pub mod state;
 

@@ -14,6 +14,7 @@ use tollgate_store::{SpendRecord, SpendWriter};
 
 use crate::access::{Admitted, Directory, KeyEntry};
 use crate::metrics::RequestLabels;
+use crate::request_id::RequestId;
 
 /// How a proxied request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +52,8 @@ pub struct SpendSink {
 /// A request in flight.
 #[derive(Debug)]
 pub struct RequestRecord {
-    /// Correlates logs, headers and upstream calls.
-    pub request_id: String,
+    /// The request's ids: its own names the spend record.
+    pub request_id: RequestId,
     /// Metric labels.
     pub labels: RequestLabels,
     /// The model name the client asked for.
@@ -118,7 +119,8 @@ impl RequestRecord {
             _ => None,
         };
         tracing::info!(
-            request_id = %self.request_id,
+            request_id = %self.request_id.id,
+            client_request_id = self.request_id.client.as_deref(),
             api = self.labels.api,
             model = %self.requested_model,
             model_group = %self.labels.model_group,
@@ -158,7 +160,8 @@ impl RequestRecord {
         let Some(sink) = self.sink.take() else { return };
         let key = self.key.as_ref().map(|k| &k.record);
         let record = SpendRecord {
-            request_id: self.request_id,
+            request_id: self.request_id.id,
+            client_request_id: self.request_id.client,
             started_at: self.started_at,
             ended_at: Utc::now(),
             token_hash: key.map(|k| k.token_hash.clone()),

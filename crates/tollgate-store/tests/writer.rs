@@ -223,6 +223,7 @@ fn spend(id: impl Into<String>) -> SpendRecord {
     let now = Utc::now();
     SpendRecord {
         request_id: id.into(),
+        client_request_id: None,
         started_at: now,
         ended_at: now,
         token_hash: Some("hash".into()),

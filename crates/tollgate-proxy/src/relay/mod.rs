@@ -24,6 +24,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Protocol};
 use crate::metrics::{self, RequestLabels};
 use crate::record::{Outcome, RecordGuard, RequestRecord};
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The deployment that answered, on every proxied response.
@@ -59,8 +60,8 @@ pub struct Call {
     pub stream: bool,
     /// Whether the client asked for the trailing usage chunk.
     pub include_usage: bool,
-    /// The request id.
-    pub request_id: String,
+    /// The request's ids.
+    pub request_id: RequestId,
     /// Who is calling.
     pub caller: Principal,
     /// Whether the last message is the user's own text (not a tool result).

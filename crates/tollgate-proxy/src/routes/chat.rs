@@ -15,7 +15,7 @@ use crate::state::AppState;
 
 pub(super) async fn chat_completions(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     Caller(caller): Caller,
     LimitedBody(body): LimitedBody,
 ) -> Response {
@@ -24,7 +24,7 @@ pub(super) async fn chat_completions(
 
 async fn handle(
     state: &AppState,
-    request_id: String,
+    request_id: RequestId,
     caller: Principal,
     raw: bytes::Bytes,
 ) -> Result<Response, ApiError> {

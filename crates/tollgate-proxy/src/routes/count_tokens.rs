@@ -24,12 +24,12 @@ const IMAGE_TOKENS: u64 = 1600;
 
 pub(super) async fn count_tokens(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     Caller(caller): Caller,
     headers: HeaderMap,
     LimitedBody(body): LimitedBody,
 ) -> Response {
-    match handle(&state, request_id, caller, &headers, body).await {
+    match handle(&state, request_id.shown().to_owned(), caller, &headers, body).await {
         Ok(r) => r,
         Err(e) => e.in_protocol(Protocol::Anthropic).into_response(),
     }

@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 pub(super) async fn messages(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     Caller(caller): Caller,
     headers: HeaderMap,
     LimitedBody(body): LimitedBody,
@@ -59,7 +59,7 @@ fn passthrough_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
 
 async fn handle(
     state: &AppState,
-    request_id: String,
+    request_id: RequestId,
     caller: Principal,
     headers: &HeaderMap,
     raw: Bytes,
