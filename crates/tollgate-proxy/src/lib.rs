@@ -19,7 +19,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 pub use error::{ApiError, Protocol};
-pub use gateway::{Gateway, GatewayOptions, migrate_with_retry};
+pub use gateway::{Gateway, GatewayOptions, migrate_until_done, migrate_with_retry};
 pub use routes::router;
 pub use state::AppState;
 

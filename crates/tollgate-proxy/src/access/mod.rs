@@ -5,6 +5,7 @@ pub mod admission;
 pub mod directory;
 pub mod keys;
 pub mod limits;
+pub mod snapshot;
 
 pub use admission::{Admitted, admit, model_allowed};
-pub use directory::{Directory, KeyEntry, TeamEntry, UserEntry};
+pub use directory::{Directory, KeyEntry, Source, TeamEntry, UserEntry};
