@@ -1,6 +1,10 @@
 //! Wiring of the proxy's long-lived parts: the store, the key directory that follows it, the
 //! spend writer, and the periodic upkeep (budget resets, retention, partitions). The binary
 //! and the test kit start the proxy the same way, through [`Gateway::start`].
+//!
+//! Nothing here waits for the database: the proxy serves from the moment it starts (keys
+//! from the directory's snapshot, spend to the writer's spool) while the store is migrated
+//! in the background, and whatever needs the database starts once it answers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +15,7 @@ use tollgate_config::Config;
 use tollgate_store::{SecretBox, ShutdownReport, SpendWriter, Store, StoreError, WriterConfig};
 
 use crate::access::Directory;
+use crate::access::snapshot::SNAPSHOT_FILE_NAME;
 use crate::copilot::AccountSync;
 use crate::record::SpendSink;
 use crate::state::AppState;
@@ -54,8 +59,10 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Opens and migrates the store (retrying in the background if the database is not
-    /// there yet), starts the spend writer and the directory, and returns the proxy's state.
+    /// Starts the spend writer and the directory (from its snapshot in the data directory,
+    /// if there is one), and returns the proxy's state at once; migrates the store in the
+    /// background, retrying until the database answers, then loads the directory from it and
+    /// starts the work that needs it.
     pub async fn start(
         config: &Config,
         http: reqwest::Client,
@@ -63,7 +70,11 @@ impl Gateway {
         secret_box: Arc<SecretBox>,
         options: GatewayOptions,
     ) -> Result<Self, std::io::Error> {
-        let directory = Arc::new(Directory::new());
+        let snapshot = config.settings.data_dir.join(SNAPSHOT_FILE_NAME);
+        let directory = Arc::new(Directory::with_snapshot(snapshot));
+        if let Err(e) = directory.load_snapshot() {
+            tracing::warn!(error = %e, "the key directory snapshot cannot be read; ignoring it");
+        }
         let mut writer_config = WriterConfig::new(config.settings.data_dir.join("spool"));
         writer_config.flush_interval = options.flush_interval;
         let acked = directory.clone();
@@ -73,24 +84,34 @@ impl Gateway {
         let state = AppState::new(config, http, store.clone(), secret_box.clone(), sink);
 
         let accounts = Arc::new(AccountSync::new(state.providers().copilot().clone(), secret_box));
-        if let Err(e) = accounts.sync(&store).await {
-            tracing::warn!(error = %e, "Copilot accounts not loaded yet; retrying in the background");
-        }
+        let retention = config.settings.spend_log_retention;
+        let (ready_tx, ready) = tokio::sync::watch::channel(false);
+        let bring_up = {
+            let (store, accounts) = (store.clone(), accounts.clone());
+            tokio::spawn(async move {
+                migrate_until_done(&store).await;
+                // Linked accounts before the directory, so a key that works has its account.
+                if let Err(e) = accounts.sync(&store).await {
+                    tracing::warn!(error = %e, "Copilot accounts not loaded yet; retrying in the background");
+                }
+                let _ = ready_tx.send(true);
+            })
+        };
         let tasks = vec![
-            tokio::spawn(accounts.run(store.clone(), options.account_sync)),
+            bring_up,
+            after_migration(&ready, accounts.run(store.clone(), options.account_sync)),
             tokio::spawn(
                 state
                     .quota()
                     .clone()
                     .run(state.providers().copilot().clone(), Duration::from_secs(300)),
             ),
-            tokio::spawn(directory.clone().run(
-                store.clone(),
-                options.directory_poll,
-                options.reconcile,
-            )),
-            tokio::spawn(budget_resets(store.clone(), options.budget_reset_every)),
-            tokio::spawn(upkeep(store, config.settings.spend_log_retention, options.upkeep_every)),
+            after_migration(
+                &ready,
+                directory.clone().run(store.clone(), options.directory_poll, options.reconcile),
+            ),
+            after_migration(&ready, budget_resets(store.clone(), options.budget_reset_every)),
+            after_migration(&ready, upkeep(store, retention, options.upkeep_every)),
             tokio::spawn(cooldown_gauges(state.clone())),
         ];
         Ok(Self { state, tasks })
@@ -106,8 +127,47 @@ impl Gateway {
     }
 }
 
-/// Migrates, retrying until the database answers. Run before serving when the database is
-/// expected to be up; the proxy serves cached keys meanwhile otherwise.
+/// Runs `work` once the store is migrated.
+fn after_migration<F>(ready: &tokio::sync::watch::Receiver<bool>, work: F) -> JoinHandle<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut ready = ready.clone();
+    tokio::spawn(async move {
+        if ready.wait_for(|done| *done).await.is_ok() {
+            work.await;
+        }
+    })
+}
+
+/// Migrates, retrying for as long as the process runs; logs the first failure, then quietly.
+pub async fn migrate_until_done(store: &Store) {
+    let mut wait = Duration::from_millis(200);
+    let mut failures = 0u64;
+    loop {
+        match store.migrate().await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(failures, "database answers; store migrated");
+                }
+                return;
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 {
+                    tracing::warn!(error = %e, "database not ready; serving without it and retrying");
+                } else {
+                    tracing::debug!(error = %e, "database still not ready");
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Migrates, retrying until the database answers or `give_up_after` has passed. For
+/// commands that cannot do anything without the database.
 pub async fn migrate_with_retry(store: &Store, give_up_after: Duration) -> Result<(), StoreError> {
     let deadline = tokio::time::Instant::now() + give_up_after;
     let mut wait = Duration::from_millis(200);

@@ -12,12 +12,13 @@ pub mod metrics;
 pub mod record;
 pub mod redact;
 pub mod relay;
+pub mod request_id;
 pub mod routes;
 pub mod serve;
 pub mod state;
 
 pub use error::{ApiError, Protocol};
-pub use gateway::{Gateway, GatewayOptions, migrate_with_retry};
+pub use gateway::{Gateway, GatewayOptions, migrate_until_done, migrate_with_retry};
 pub use routes::router;
 pub use serve::{ServeLimits, serve};
 pub use state::AppState;

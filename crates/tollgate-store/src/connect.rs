@@ -30,6 +30,21 @@ const ACCEPTED: &str = "expected a URL starting with postgres://, postgresql:// 
 /// URL, which may hold a password), [`StoreError::Database`] when the database cannot be
 /// reached or opened.
 pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
+    let store = open(database_url, data_dir).await?;
+    store.ping().await?;
+    Ok(store)
+}
+
+/// Like [`connect`], without waiting for a database server: PostgreSQL connections are made
+/// when first needed, so the store exists (and every call fails with
+/// [`StoreError::Database`]) while the server is down, and works as soon as it answers. An
+/// SQLite file is opened at once.
+///
+/// # Errors
+///
+/// [`StoreError::Invalid`] for an unsupported or malformed URL, [`StoreError::Database`] when
+/// an SQLite file cannot be opened.
+pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Store, StoreError> {
     let url = database_url.map(str::trim).unwrap_or_default();
     if url.is_empty() {
         tokio::fs::create_dir_all(data_dir).await.map_err(|e| {
@@ -56,8 +71,7 @@ pub async fn connect(database_url: Option<&str>, data_dir: &Path) -> Result<Stor
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(5))
-                .connect_with(options)
-                .await?;
+                .connect_lazy_with(options);
             Ok(Arc::new(PgStore::new(pool)))
         }
         _ => Err(StoreError::Invalid(format!("unsupported database URL: {ACCEPTED}"))),

@@ -2,7 +2,8 @@
 //! [`Store`] API with two backends — PostgreSQL, and an embedded SQLite file used when no
 //! database is configured. Both pass one conformance suite.
 //!
-//! At start-up: [`connect`], then [`StoreApi::migrate`]. Periodically: [`StoreApi::maintain`]
+//! At start-up: [`connect`] (or [`open`], which does not wait for a database server), then
+//! [`StoreApi::migrate`]. Periodically: [`StoreApi::maintain`]
 //! (daily is plenty: on PostgreSQL it creates next month's spend-log partition ahead of time),
 //! [`StoreApi::reset_due_budgets`], and [`StoreApi::delete_spend_before`] for retention.
 
@@ -24,7 +25,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 pub use budget::parse_budget_duration;
-pub use connect::{SQLITE_FILE_NAME, connect, redact_url};
+pub use connect::{SQLITE_FILE_NAME, connect, open, redact_url};
 pub use crypto::{SECRET_KEY_FILE, SecretBox};
 pub use types::*;
 pub use writer::*;

@@ -49,7 +49,7 @@ pub(crate) fn without_nul(r: &SpendRecord) -> Cow<'_, SpendRecord> {
         &r.provider,
         &r.outcome,
     ];
-    let ids = [&r.token_hash, &r.user_id, &r.team_id];
+    let ids = [&r.client_request_id, &r.token_hash, &r.user_id, &r.team_id];
     let bodies = [Some(&r.attempts), r.request_body.as_ref(), r.response_body.as_ref()];
     let dirty = texts.iter().any(|s| s.contains('\0'))
         || ids.iter().any(|s| s.as_deref().is_some_and(|s| s.contains('\0')))
@@ -69,7 +69,10 @@ pub(crate) fn without_nul(r: &SpendRecord) -> Cow<'_, SpendRecord> {
     ] {
         replace_nul(s);
     }
-    for s in [&mut r.token_hash, &mut r.user_id, &mut r.team_id].into_iter().flatten() {
+    for s in [&mut r.client_request_id, &mut r.token_hash, &mut r.user_id, &mut r.team_id]
+        .into_iter()
+        .flatten()
+    {
         replace_nul(s);
     }
     for v in [Some(&mut r.attempts), r.request_body.as_mut(), r.response_body.as_mut()]
@@ -184,6 +187,7 @@ mod tests {
     fn record(id: &str) -> SpendRecord {
         SpendRecord {
             request_id: id.to_owned(),
+            client_request_id: None,
             started_at: chrono::DateTime::UNIX_EPOCH,
             ended_at: chrono::DateTime::UNIX_EPOCH,
             token_hash: None,

@@ -44,8 +44,8 @@ macro_rules! team_columns {
 /// Columns of `spend_logs`, in [`SpendRow`] order; [`SPEND_COLUMN_COUNT`] of them.
 macro_rules! spend_columns {
     () => {
-        "request_id, started_at, ended_at, token_hash, user_id, team_id, api, \
-         requested_model, model_group, served_model, provider, prompt_tokens, \
+        "request_id, client_request_id, started_at, ended_at, token_hash, user_id, team_id, \
+         api, requested_model, model_group, served_model, provider, prompt_tokens, \
          completion_tokens, cached_tokens, cost, premium_units, latency_ms, ttft_ms, status, \
          outcome, attempts, stream, request_body, response_body"
     };
@@ -71,7 +71,7 @@ pub(crate) use {
 };
 
 /// Bind parameters per `spend_logs` row, for chunking multi-row inserts.
-pub(crate) const SPEND_COLUMN_COUNT: usize = 24;
+pub(crate) const SPEND_COLUMN_COUNT: usize = 25;
 /// Bind parameters per `spend_daily` row.
 pub(crate) const DAILY_COLUMN_COUNT: usize = 12;
 
@@ -227,6 +227,7 @@ pub(crate) struct MemberRow {
 #[derive(sqlx::FromRow)]
 pub(crate) struct SpendRow {
     request_id: String,
+    client_request_id: Option<String>,
     started_at: DateTime<Utc>,
     ended_at: DateTime<Utc>,
     token_hash: Option<String>,
@@ -256,6 +257,7 @@ impl From<SpendRow> for SpendRecord {
     fn from(r: SpendRow) -> Self {
         SpendRecord {
             request_id: r.request_id,
+            client_request_id: r.client_request_id,
             started_at: r.started_at,
             ended_at: r.ended_at,
             token_hash: r.token_hash,

@@ -289,8 +289,12 @@ pub struct Page {
 /// One proxied request, success or failure.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpendRecord {
-    /// Unique id; inserting the same id twice records it once.
+    /// Unique id, always made by tollgate; inserting the same id twice records it once.
     pub request_id: String,
+    /// The `x-request-id` the client sent, if any. Clients may repeat it, so it is kept
+    /// beside the record's own id, never as its identity.
+    #[serde(default)]
+    pub client_request_id: Option<String>,
     /// When the request started.
     pub started_at: DateTime<Utc>,
     /// When it ended.
@@ -350,6 +354,8 @@ pub struct SpendFilter {
     pub team_id: Option<String>,
     /// Only this request.
     pub request_id: Option<String>,
+    /// Only requests that sent this `x-request-id`.
+    pub client_request_id: Option<String>,
     /// From this time on (inclusive).
     pub start: Option<DateTime<Utc>>,
     /// Before this time (exclusive).

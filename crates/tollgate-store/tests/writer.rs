@@ -223,6 +223,7 @@ fn spend(id: impl Into<String>) -> SpendRecord {
     let now = Utc::now();
     SpendRecord {
         request_id: id.into(),
+        client_request_id: None,
         started_at: now,
         ended_at: now,
         token_hash: Some("hash".into()),
@@ -387,7 +388,7 @@ async fn outage_then_recovery_writes_and_acknowledges_everything_once() {
     }
     eventually("retries", || {
         let stats = writer.stats();
-        stats.failed_attempts >= 3 && stats.in_memory_pending == 600
+        stats.failed_attempts >= 3 && stats.in_memory_pending + stats.spool_pending == 600
     })
     .await;
     let stats = writer.stats();
@@ -435,10 +436,16 @@ async fn memory_limit_spills_to_disk_and_replays_after_recovery() {
     for id in &all {
         writer.record(spend(id));
     }
-    eventually("all received", || writer.stats().received == 1000).await;
+    // Memory never holds more than the limit once the writer has looked at what it took
+    // from the queue, and during an outage nothing stays in memory past a flush interval.
+    eventually("all received, memory under the limit", || {
+        let stats = writer.stats();
+        stats.received == 1000 && stats.in_memory_pending <= 100
+    })
+    .await;
+    eventually("everything on disk", || writer.stats().spool_pending == 1000).await;
     let stats = writer.stats();
-    assert!(stats.in_memory_pending <= 100, "{stats:?}");
-    assert_eq!(stats.in_memory_pending + stats.spool_pending, 1000);
+    assert_eq!(stats.in_memory_pending, 0);
     let on_disk = spooled(dir.path());
     assert_eq!(on_disk.len() as u64, stats.spool_pending);
     assert!(spool_files(dir.path()).unwrap().len() >= 2);
@@ -561,7 +568,8 @@ async fn a_database_refusing_every_write_is_an_outage_not_a_rejection() {
     }
     eventually("many attempts", || writer.stats().failed_attempts >= 12).await;
     let stats = writer.stats();
-    assert_eq!((stats.rejected, stats.in_memory_pending), (0, 100));
+    // Kept, and on disk: a batch that cannot be written is spooled at once.
+    assert_eq!((stats.rejected, stats.in_memory_pending, stats.spool_pending), (0, 0, 100));
     assert!(!stats.database_ok);
 
     store.read_only.store(false, Ordering::SeqCst);
@@ -626,4 +634,156 @@ async fn recovers_without_new_traffic_when_everything_was_spilled() {
     assert_eq!(store.count(), 10);
     eventually("spool files deleted", || spool_files(dir.path()).unwrap().is_empty()).await;
     writer.shutdown(Duration::from_secs(1)).await;
+}
+
+/// Runs `body` with a writer on a runtime of its own, then kills that runtime where it stands,
+/// as `kill -9` would: no shutdown, no final flush.
+fn crash_after<F>(store: &Arc<FakeStore>, config: WriterConfig, body: impl FnOnce(SpendWriter) -> F)
+where
+    F: std::future::Future<Output = ()>,
+{
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let writer = runtime.block_on(async { start(store, config) });
+    let handle = writer.clone();
+    runtime.block_on(body(handle));
+    runtime.shutdown_background();
+    drop(writer);
+}
+
+/// Checks the writer's books: every record it took is in exactly one place.
+fn balanced(stats: &tollgate_store::WriterStats) -> bool {
+    stats.received
+        == stats.written
+            + stats.in_memory_pending
+            + stats.spool_pending
+            + stats.rejected
+            + stats.lost
+}
+
+#[test]
+fn a_crash_during_an_outage_loses_nothing_older_than_a_flush_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FakeStore::new();
+    store.set_failing(true);
+    let interval = Duration::from_millis(50);
+    let config = WriterConfig { flush_interval: interval, ..config(dir.path()) };
+    let early = ids("early", 300);
+    let sent = early.clone();
+    crash_after(&store, config.clone(), |writer| async move {
+        let early = sent;
+        for id in &early[..100] {
+            writer.record(spend(id));
+        }
+        // The first batch fails after one interval and goes to disk at once; later records
+        // go to disk as they come due, while the database is still down.
+        tokio::time::sleep(interval * 3).await;
+        for id in &early[100..] {
+            writer.record(spend(id));
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(interval * 3).await;
+        let stats = writer.stats();
+        assert!(balanced(&stats), "{stats:?}");
+        assert_eq!((stats.in_memory_pending, stats.spool_pending), (0, 300), "{stats:?}");
+        // Recorded just before the crash: these may be lost.
+        for id in ids("last", 5) {
+            writer.record(spend(id));
+        }
+    });
+
+    let on_disk: HashSet<String> = spooled(dir.path()).into_iter().map(|r| r.request_id).collect();
+    let missing: Vec<&String> = early.iter().filter(|id| !on_disk.contains(*id)).collect();
+    assert!(missing.is_empty(), "lost in the crash: {missing:?}");
+
+    store.set_failing(false);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let (hook, acked) = collector();
+        let next = start(&store, WriterConfig { on_written: Some(hook), ..config });
+        eventually("the replay", || store.count() == on_disk.len()).await;
+        eventually("spool files deleted", || spool_files(dir.path()).unwrap().is_empty()).await;
+        assert!(early.iter().all(|id| store.ids().contains(id)));
+        assert_eq!(acked.lock().unwrap().len(), on_disk.len());
+        assert_eq!(store.duplicates.load(Ordering::SeqCst), 0);
+        next.shutdown(Duration::from_secs(1)).await;
+    });
+}
+
+#[test]
+fn a_crash_while_an_insert_hangs_keeps_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FakeStore::new();
+    store.gate.send_replace(false);
+    let interval = Duration::from_millis(50);
+    let config = WriterConfig { flush_interval: interval, ..config(dir.path()) };
+    let all = ids("hang", 20);
+    crash_after(&store, config.clone(), |writer| async move {
+        for id in &all[..10] {
+            writer.record(spend(id));
+        }
+        // The batch's insert starts after one interval and never ends; after another it is
+        // copied to disk. Records recorded meanwhile go to disk when due.
+        tokio::time::sleep(interval * 2).await;
+        for id in &all[10..] {
+            writer.record(spend(id));
+        }
+        tokio::time::sleep(interval * 3).await;
+        let stats = writer.stats();
+        assert!(balanced(&stats), "{stats:?}");
+        assert_eq!((stats.in_memory_pending, stats.spool_pending, stats.written), (0, 20, 0));
+    });
+    let on_disk: HashSet<String> = spooled(dir.path()).into_iter().map(|r| r.request_id).collect();
+    assert_eq!(on_disk, ids("hang", 20).into_iter().collect::<HashSet<_>>());
+
+    store.gate.send_replace(true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let next = start(&store, config);
+        eventually("the replay", || store.count() == 20).await;
+        next.shutdown(Duration::from_secs(1)).await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_insert_that_succeeds_is_written_and_acknowledged_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FakeStore::new();
+    store.gate.send_replace(false);
+    let (hook, acked) = collector();
+    let writer = start(
+        &store,
+        WriterConfig {
+            flush_interval: Duration::from_millis(30),
+            on_written: Some(hook),
+            ..config(dir.path())
+        },
+    );
+    let all = ids("slow", 15);
+    for id in &all[..10] {
+        writer.record(spend(id));
+    }
+    eventually("the hanging batch copied", || writer.stats().spool_pending == 10).await;
+    for id in &all[10..] {
+        writer.record(spend(id));
+    }
+    eventually("later records on disk", || writer.stats().spool_pending == 15).await;
+    assert!(balanced(&writer.stats()));
+
+    // The insert goes through after all: its copy is dropped, not replayed.
+    store.gate.send_replace(true);
+    eventually("every record", || writer.stats().written == 15).await;
+    eventually("spool files deleted", || spool_files(dir.path()).unwrap().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = writer.stats();
+    assert!(balanced(&stats), "{stats:?}");
+    assert_eq!((stats.written, stats.spool_pending, stats.in_memory_pending), (15, 0, 0));
+    assert_eq!(store.duplicates.load(Ordering::SeqCst), 0, "the copy was replayed");
+    let mut acked = acked.lock().unwrap().clone();
+    acked.sort();
+    let mut expected = all.clone();
+    expected.sort();
+    assert_eq!(acked, expected, "each record acknowledged exactly once");
+    let report = writer.shutdown(Duration::from_secs(1)).await;
+    assert_eq!((report.received, report.written, report.spooled), (15, 15, 0));
 }

@@ -130,7 +130,9 @@ async fn serve_logs_one_json_line_per_request_without_credentials() {
     assert_eq!(refused.status(), 401);
 
     let line = served.wait_for("request");
-    assert_eq!(line["request_id"], "cli-req-1");
+    assert_eq!(line["client_request_id"], "cli-req-1");
+    let own = line["request_id"].as_str().unwrap();
+    assert!(own.len() == 36 && own != "cli-req-1", "tollgate's own id: {own}");
     assert_eq!(line["model"], "m");
     assert_eq!(line["served_model"], "openai/m");
     assert_eq!(line["status"], 200);

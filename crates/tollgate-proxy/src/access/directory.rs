@@ -1,18 +1,23 @@
 //! Every virtual key, user and team in memory, so that authentication and admission never
 //! wait on the database. Loaded at start-up, kept fresh from the store's change feed (so
 //! changes made by other processes arrive within seconds), and fully reconciled periodically.
+//! Each load and each change is also written to a snapshot on disk (see [`super::snapshot`]),
+//! which a process started while the database is down serves from until it answers.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use tollgate_store::{
     EntityKind, KeyFilter, KeyRecord, Limits, Page, SpendRecord, Store, StoreError, TeamRecord,
     UserRecord,
 };
 
 use super::limits::{InFlight, RequestRate, TokenWindow};
+use super::snapshot::{self, Snapshot};
 
 /// Counters of one key, user or team. They outlive record reloads: updating a key does not
 /// reset its rate limits.
@@ -113,6 +118,17 @@ pub struct TeamEntry {
     pub state: Arc<EntityState>,
 }
 
+/// Where the directory's keys, users and teams come from right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Nothing yet: the database has not answered and there is no snapshot.
+    Nothing,
+    /// The snapshot taken at this time, until the database answers.
+    Snapshot(DateTime<Utc>),
+    /// The database.
+    Database,
+}
+
 /// The in-memory directory.
 #[derive(Debug)]
 pub struct Directory {
@@ -120,7 +136,14 @@ pub struct Directory {
     users: RwLock<HashMap<String, Arc<UserEntry>>>,
     teams: RwLock<HashMap<String, Arc<TeamEntry>>>,
     states: Mutex<HashMap<(EntityKind, String), Arc<EntityState>>>,
+    /// Loaded from the database at least once.
     loaded: AtomicBool,
+    /// Loaded from the snapshot of this time, and not from the database since.
+    from_snapshot: Mutex<Option<DateTime<Utc>>>,
+    /// Whether the last read of the store succeeded.
+    store_ok: AtomicBool,
+    /// Where the snapshot lives, if one is kept.
+    snapshot_path: Option<PathBuf>,
     cursor: AtomicI64,
     base: Instant,
 }
@@ -140,7 +163,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 }
 
 impl Directory {
-    /// An empty directory, not yet loaded.
+    /// An empty directory, not yet loaded, that keeps no snapshot.
     pub fn new() -> Self {
         Self {
             keys: RwLock::default(),
@@ -148,14 +171,89 @@ impl Directory {
             teams: RwLock::default(),
             states: Mutex::default(),
             loaded: AtomicBool::new(false),
+            from_snapshot: Mutex::new(None),
+            store_ok: AtomicBool::new(false),
+            snapshot_path: None,
             cursor: AtomicI64::new(0),
             base: Instant::now(),
         }
     }
 
-    /// Whether the first full load has completed.
+    /// An empty directory that keeps its snapshot at `path`.
+    pub fn with_snapshot(path: PathBuf) -> Self {
+        Self { snapshot_path: Some(path), ..Self::new() }
+    }
+
+    /// Whether keys are known: loaded from the database, or from the snapshot while the
+    /// database has not answered yet.
     pub fn is_loaded(&self) -> bool {
-        self.loaded.load(Ordering::Acquire)
+        self.loaded.load(Ordering::Acquire) || self.snapshot_time().is_some()
+    }
+
+    /// Where keys, users and teams come from right now.
+    pub fn source(&self) -> Source {
+        match self.snapshot_time() {
+            Some(at) => Source::Snapshot(at),
+            None if self.loaded.load(Ordering::Acquire) => Source::Database,
+            None => Source::Nothing,
+        }
+    }
+
+    /// Whether the last read of the store (load, change feed) succeeded.
+    pub fn store_reachable(&self) -> bool {
+        self.store_ok.load(Ordering::Acquire)
+    }
+
+    fn snapshot_time(&self) -> Option<DateTime<Utc>> {
+        *self.from_snapshot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fills the directory from the snapshot, unless it was loaded from the database already.
+    /// Returns whether a snapshot was found.
+    pub fn load_snapshot(&self) -> std::io::Result<bool> {
+        let Some(path) = &self.snapshot_path else { return Ok(false) };
+        let Some(snapshot) = snapshot::load(path)? else { return Ok(false) };
+        let mut from = self.from_snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if self.loaded.load(Ordering::Acquire) {
+            return Ok(false);
+        }
+        let counts = (snapshot.keys.len(), snapshot.users.len(), snapshot.teams.len());
+        snapshot.keys.into_iter().for_each(|k| self.put_key(k));
+        snapshot.users.into_iter().for_each(|u| self.put_user(u));
+        snapshot.teams.into_iter().for_each(|t| self.put_team(t));
+        *from = Some(snapshot.taken_at);
+        tracing::info!(
+            keys = counts.0,
+            users = counts.1,
+            teams = counts.2,
+            taken_at = %snapshot.taken_at,
+            "key directory loaded from its snapshot until the database answers"
+        );
+        Ok(true)
+    }
+
+    /// Writes what the directory holds to the snapshot, with the spend this process counts.
+    pub async fn save_snapshot(&self) {
+        let Some(path) = self.snapshot_path.clone() else { return };
+        let keys = read(&self.keys)
+            .values()
+            .map(|k| KeyRecord { spend: k.state.spend(), ..k.record.clone() })
+            .collect();
+        let users = read(&self.users)
+            .values()
+            .map(|u| UserRecord { spend: u.state.spend(), ..u.record.clone() })
+            .collect();
+        let teams = read(&self.teams)
+            .values()
+            .map(|t| TeamRecord { spend: t.state.spend(), ..t.record.clone() })
+            .collect();
+        let snapshot = Snapshot::new(keys, users, teams);
+        let saved = tokio::task::spawn_blocking(move || snapshot::save(&path, &snapshot)).await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write the key directory snapshot"),
+            Err(e) => tracing::warn!(error = %e, "cannot write the key directory snapshot"),
+        }
     }
 
     /// A key by hash.
@@ -268,7 +366,11 @@ impl Directory {
         stale_teams.iter().for_each(|t| self.remove_team(t));
 
         self.cursor.fetch_max(cursor, Ordering::AcqRel);
+        // The database's view has replaced the snapshot's, stale entries included.
+        let mut from = self.from_snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        self.store_ok.store(true, Ordering::Release);
         self.loaded.store(true, Ordering::Release);
+        *from = None;
         Ok(())
     }
 
@@ -357,13 +459,15 @@ impl Directory {
 
     /// Keeps the directory in step with the store until the process ends: the first full
     /// load (retried until the database answers), the change feed every `poll`, and a full
-    /// reconciliation every `reconcile`.
+    /// reconciliation every `reconcile`; the snapshot is rewritten after each load and each
+    /// batch of changes.
     pub async fn run(self: Arc<Self>, store: Store, poll: Duration, reconcile: Duration) {
         let mut failing = false;
         loop {
             match self.load_all(&store).await {
                 Ok(()) => break,
                 Err(e) => {
+                    self.store_ok.store(false, Ordering::Release);
                     if !failing {
                         tracing::warn!(error = %e, "cannot load keys yet; retrying");
                         failing = true;
@@ -372,6 +476,8 @@ impl Directory {
                 }
             }
         }
+        self.store_ok.store(true, Ordering::Release);
+        self.save_snapshot().await;
         tracing::info!(
             keys = read(&self.keys).len(),
             users = read(&self.users).len(),
@@ -384,10 +490,14 @@ impl Directory {
             tokio::time::sleep(poll).await;
             let result = if last_full.elapsed() >= reconcile {
                 last_full = Instant::now();
-                self.load_all(&store).await.map(|()| 0)
+                self.load_all(&store).await.map(|()| 1)
             } else {
                 self.refresh(&store).await
             };
+            self.store_ok.store(result.is_ok(), Ordering::Release);
+            if result.as_ref().is_ok_and(|changed| *changed > 0) {
+                self.save_snapshot().await;
+            }
             match (result, failing) {
                 (Err(e), false) => {
                     tracing::warn!(error = %e, "key directory cannot reach the store; serving from memory");

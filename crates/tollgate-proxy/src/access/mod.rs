@@ -6,6 +6,7 @@ pub mod directory;
 pub mod estimate;
 pub mod keys;
 pub mod limits;
+pub mod snapshot;
 
 pub use admission::{Access, Admitted, model_allowed};
-pub use directory::{Directory, KeyEntry, TeamEntry, UserEntry};
+pub use directory::{Directory, KeyEntry, Source, TeamEntry, UserEntry};

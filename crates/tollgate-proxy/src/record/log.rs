@@ -18,7 +18,8 @@ pub(super) fn finished(
     };
     let u = r.usage;
     tracing::info!(
-        request_id = %r.request_id,
+        request_id = %r.request_id.id,
+        client_request_id = r.request_id.client.as_deref(),
         api = r.labels.api,
         model = %r.requested_model,
         model_group = %r.labels.model_group,

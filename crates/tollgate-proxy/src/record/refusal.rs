@@ -12,12 +12,13 @@ use tollgate_store::SpendRecord;
 use super::{Outcome, SpendSink};
 use crate::access::KeyEntry;
 use crate::error::ApiError;
+use crate::request_id::RequestId;
 
 /// A refused request.
 #[derive(Debug)]
 pub struct Refusal<'a> {
-    /// The spend record's id.
-    pub request_id: &'a str,
+    /// The request's ids.
+    pub request_id: &'a RequestId,
     /// `chat_completions`, `messages`, ...
     pub api: &'static str,
     /// The model the client asked for (empty if its body could not be read).
@@ -39,7 +40,8 @@ impl Refusal<'_> {
         let reason = error.code().unwrap_or("refused");
         crate::metrics::record_refusal(self.api, reason);
         tracing::info!(
-            request_id = %self.request_id,
+            request_id = %self.request_id.id,
+            client_request_id = self.request_id.client.as_deref(),
             api = self.api,
             model = %self.requested_model,
             key = self.key.map(|k| k.record.key_name.as_str()),
@@ -51,7 +53,8 @@ impl Refusal<'_> {
         let Some(key) = self.key.map(|k| &k.record) else { return };
         let now = Utc::now();
         sink.writer.record(SpendRecord {
-            request_id: self.request_id.to_owned(),
+            request_id: self.request_id.id.clone(),
+            client_request_id: self.request_id.client.clone(),
             started_at: self.started_at,
             ended_at: now,
             token_hash: Some(key.token_hash.clone()),

@@ -20,7 +20,8 @@ pub(super) fn spend_record(
     let key = r.key.as_ref().map(|k| &k.record);
     let u = r.usage;
     SpendRecord {
-        request_id: r.request_id,
+        request_id: r.request_id.id,
+        client_request_id: r.request_id.client,
         started_at: r.started_at,
         ended_at: Utc::now(),
         token_hash: key.map(|k| k.token_hash.clone()),

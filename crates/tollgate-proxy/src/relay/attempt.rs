@@ -147,7 +147,7 @@ fn prepare(
             if !dropped.is_empty() {
                 tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the OpenAI upstream cannot take were dropped");
             }
-            let id = format!("msg_{}", call.request_id.replace('-', ""));
+            let id = format!("msg_{}", call.request_id.id.replace('-', ""));
             let shape =
                 Shape::OpenAiToAnthropic(Box::new(OpenAiToAnthropicStream::new(&call.model, &id)));
             Ok((Endpoint::ChatCompletions, Bytes::from(body.to_string()), shape))
@@ -220,7 +220,7 @@ pub async fn send(
     let wire = state.providers().wire(entry, call.endpoint, upstream_model, owner.as_deref()).await;
     let (endpoint, body, shape) = prepare(call, wire, upstream_model)?;
     let ctx = CallContext {
-        request_id: call.request_id.clone(),
+        request_id: call.request_id.shown().to_owned(),
         stream: call.stream,
         anthropic_version: call.anthropic_version.clone(),
         anthropic_beta: call.anthropic_beta.clone(),

@@ -28,6 +28,7 @@ use crate::body::PendingBody;
 use crate::error::{ApiError, Protocol};
 use crate::metrics::{self, RequestLabels};
 use crate::record::{Outcome, RecordGuard, Refusal, RequestRecord, Transcript};
+use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// One client request to forward.
@@ -54,8 +55,8 @@ pub struct Call {
     pub stream: bool,
     /// Whether the client asked for the trailing usage chunk.
     pub include_usage: bool,
-    /// The request id.
-    pub request_id: String,
+    /// The request's ids.
+    pub request_id: RequestId,
     /// Who is calling.
     pub caller: Principal,
     /// Whether the last message is the user's own text (not a tool result).
@@ -92,7 +93,7 @@ pub async fn denied(
     state: &AppState,
     api: &'static str,
     protocol: Protocol,
-    request_id: &str,
+    request_id: &RequestId,
     body: PendingBody,
     denied: Denied,
 ) -> Response {

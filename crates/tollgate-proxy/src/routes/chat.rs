@@ -16,7 +16,7 @@ use crate::state::AppState;
 
 pub(super) async fn chat_completions(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     ModelCaller(caller): ModelCaller,
     body: PendingBody,
 ) -> Response {
@@ -28,7 +28,7 @@ pub(super) async fn chat_completions(
 
 async fn handle(
     state: &AppState,
-    request_id: String,
+    request_id: RequestId,
     caller: Principal,
     body: PendingBody,
 ) -> Result<Response, ApiError> {

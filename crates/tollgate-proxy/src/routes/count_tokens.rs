@@ -31,7 +31,7 @@ const IMAGE_TOKENS: u64 = 1600;
 
 pub(super) async fn count_tokens(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     ModelCaller(caller): ModelCaller,
     headers: HeaderMap,
     body: PendingBody,
@@ -48,7 +48,7 @@ pub(super) async fn count_tokens(
 
 async fn handle(
     state: &AppState,
-    request_id: String,
+    request_id: RequestId,
     caller: Principal,
     headers: &HeaderMap,
     body: PendingBody,
@@ -131,7 +131,7 @@ async fn handle(
             .unwrap_or_else(|| raw.clone());
         let claude_token = passthrough_token(state, headers);
         let ctx = CallContext {
-            request_id,
+            request_id: request_id.shown().to_owned(),
             anthropic_version,
             anthropic_beta,
             credential: crate::relay::passthrough_credential(claude_token.as_deref(), entry),

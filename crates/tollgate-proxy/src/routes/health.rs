@@ -7,25 +7,60 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
+use crate::access::Source;
 use crate::state::AppState;
 
 pub(super) async fn liveliness() -> Json<&'static str> {
     Json("I'm alive!")
 }
 
-/// Ready once keys are loaded. A database outage is reported but does not make the proxy
-/// unready: it keeps serving cached keys and queues spend records meanwhile.
+/// Ready (200) whenever virtual keys can be checked: `healthy`, or `degraded` with the
+/// reasons while the database is unavailable or keys come from the snapshot — the proxy still
+/// serves then, so a load balancer must keep it. 503 `starting` only while no keys are known
+/// at all (no database answer yet and no snapshot), when virtual keys would be refused.
 pub(super) async fn readiness(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let loaded = state.directory().is_loaded();
+    let directory = state.directory();
     let writer = state.sink().writer.stats();
-    let db = if writer.database_ok && loaded { "connected" } else { "unavailable" };
-    let status = if loaded { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let source = directory.source();
+    let db_ok = source == Source::Database && directory.store_reachable() && writer.database_ok;
+    let mut reasons = Vec::new();
+    match source {
+        Source::Nothing => reasons.push(
+            "waiting for the database: no virtual keys are known yet and there is no snapshot \
+             of them"
+                .to_owned(),
+        ),
+        Source::Snapshot(at) => reasons.push(format!(
+            "the database has not answered since start: virtual keys, users and teams come \
+             from the snapshot of {}",
+            at.to_rfc3339()
+        )),
+        Source::Database => {}
+    }
+    if !db_ok {
+        reasons.push(
+            "the database is unavailable: spend records are kept on disk until it returns, \
+             and management calls fail"
+                .to_owned(),
+        );
+    }
+    let (code, status) = match source {
+        Source::Nothing => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
+        _ if db_ok => (StatusCode::OK, "healthy"),
+        _ => (StatusCode::OK, "degraded"),
+    };
     let body = json!({
-        "status": if loaded { "healthy" } else { "starting" },
+        "status": status,
+        "reasons": reasons,
         "version": env!("CARGO_PKG_VERSION"),
-        "db": db,
+        "db": if db_ok { "connected" } else { "unavailable" },
         "backend": format!("{:?}", state.store().backend()).to_lowercase(),
-        "keys_loaded": loaded,
+        "keys_loaded": directory.is_loaded(),
+        "keys_from": match source {
+            Source::Nothing => "none",
+            Source::Snapshot(_) => "snapshot",
+            Source::Database => "database",
+        },
         "model_groups": state.catalog().group_names().count(),
         "spend_writer": {
             "queued": writer.queued,
@@ -34,7 +69,7 @@ pub(super) async fn readiness(State(state): State<AppState>) -> (StatusCode, Jso
             "written": writer.written,
         },
     });
-    (status, Json(body))
+    (code, Json(body))
 }
 
 pub(super) async fn root() -> Json<Value> {

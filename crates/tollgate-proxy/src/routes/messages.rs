@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 pub(super) async fn messages(
     State(state): State<AppState>,
-    Extension(RequestId(request_id)): Extension<RequestId>,
+    Extension(request_id): Extension<RequestId>,
     ModelCaller(caller): ModelCaller,
     headers: HeaderMap,
     body: PendingBody,
@@ -65,7 +65,7 @@ pub(super) fn passthrough_token(state: &AppState, headers: &HeaderMap) -> Option
 
 async fn handle(
     state: &AppState,
-    request_id: String,
+    request_id: RequestId,
     caller: Principal,
     headers: &HeaderMap,
     body: PendingBody,

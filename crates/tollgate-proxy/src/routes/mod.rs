@@ -19,12 +19,8 @@ use axum::routing::{get, post};
 
 use crate::error::{ApiError, Protocol};
 use crate::relay::Accounted;
+pub use crate::request_id::RequestId;
 use crate::state::AppState;
-
-/// The request id of the current request, from `x-request-id` when the client sent a usable
-/// one, else generated.
-#[derive(Debug, Clone)]
-pub struct RequestId(pub String);
 
 /// The proxy's router with every route and the request middleware.
 pub fn router(state: AppState) -> Router {
@@ -71,32 +67,18 @@ async fn method_not_allowed(req: Request) -> ApiError {
     .in_protocol(Protocol::for_path(req.uri().path()))
 }
 
-/// A UUIDv7 (time-ordered) request id. Its random part comes from the thread-local CSPRNG
-/// rather than a `getrandom` system call per request, which `Uuid::now_v7` makes.
-fn new_request_id() -> String {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    let random: [u8; 10] = rand::random();
-    uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid().to_string()
-}
-
-/// Assigns the request id, counts the request, and writes its log line unless its record
-/// already did.
+/// Assigns the request's ids, counts the request, and writes its log line unless its record
+/// already did. (tower-http's request-id layers carry one id in one header; a request here has
+/// two, and only a well-formed client id may be echoed.)
 async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
-        .map_or_else(new_request_id, str::to_owned);
+    let id = RequestId::from_headers(req.headers());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().clone();
-    req.extensions_mut().insert(RequestId(id.clone()));
+    req.extensions_mut().insert(id.clone());
 
     let mut response = next.run(req).await;
 
@@ -104,7 +86,8 @@ async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Respo
     crate::metrics::record_http(&route, &method, status);
     if response.extensions().get::<Accounted>().is_none() && route != "/metrics" {
         tracing::info!(
-            request_id = %id,
+            request_id = %id.id,
+            client_request_id = id.client.as_deref(),
             method = %method,
             route = %route,
             status,
@@ -112,7 +95,7 @@ async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Respo
             "request"
         );
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Ok(v) = HeaderValue::from_str(id.shown()) {
         response.headers_mut().insert("x-request-id", v);
     }
     response
@@ -121,20 +104,4 @@ async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Respo
 /// Turns a handler result into a response.
 pub(crate) fn respond(result: Result<Response, ApiError>) -> Response {
     result.unwrap_or_else(IntoResponse::into_response)
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    #[test]
-    fn request_ids_are_distinct_time_ordered_uuids() {
-        let (a, b) = (super::new_request_id(), super::new_request_id());
-        assert_ne!(a, b);
-        let parsed = uuid::Uuid::parse_str(&a).unwrap();
-        assert_eq!(parsed.get_version_num(), 7);
-        let (secs, _) = parsed.get_timestamp().unwrap().to_unix();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-        assert!(now.as_secs().abs_diff(secs) < 5);
-    }
 }

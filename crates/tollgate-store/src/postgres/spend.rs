@@ -37,6 +37,7 @@ pub(super) async fn insert(pool: &PgPool, records: &[SpendRecord]) -> Result<u64
             QueryBuilder::new(concat!("INSERT INTO spend_logs (", spend_columns!(), ") "));
         qb.push_values(chunk, |mut row, r| {
             row.push_bind(&r.request_id)
+                .push_bind(&r.client_request_id)
                 .push_bind(r.started_at)
                 .push_bind(r.ended_at)
                 .push_bind(&r.token_hash)
@@ -139,6 +140,9 @@ pub(super) async fn logs(
     }
     if let Some(request_id) = filter.request_id {
         qb.push(" AND request_id = ").push_bind(request_id);
+    }
+    if let Some(client_request_id) = filter.client_request_id {
+        qb.push(" AND client_request_id = ").push_bind(client_request_id);
     }
     if let Some(start) = filter.start {
         qb.push(" AND started_at >= ").push_bind(start);

@@ -36,6 +36,7 @@ pub(super) async fn insert(pool: &SqlitePool, records: &[SpendRecord]) -> Result
             QueryBuilder::new(concat!("INSERT INTO spend_logs (", spend_columns!(), ") "));
         qb.push_values(chunk, |mut row, r| {
             row.push_bind(r.request_id.as_str())
+                .push_bind(r.client_request_id.as_deref())
                 .push_bind(ts(r.started_at))
                 .push_bind(ts(r.ended_at))
                 .push_bind(r.token_hash.as_deref())
@@ -138,6 +139,9 @@ pub(super) async fn logs(
     }
     if let Some(request_id) = filter.request_id {
         qb.push(" AND request_id = ").push_bind(request_id);
+    }
+    if let Some(client_request_id) = filter.client_request_id {
+        qb.push(" AND client_request_id = ").push_bind(client_request_id);
     }
     // Stored times are fixed-width UTC text, so comparing text compares instants.
     if let Some(start) = filter.start {

@@ -2,11 +2,18 @@
 //! the database in batches, surviving a database outage without losing records.
 //!
 //! Where a record can be, from [`SpendWriter::record`] on: in the queue; in the writer's
-//! memory (waiting for its batch, or for the database to come back); in a spool file in
-//! [`WriterConfig::spool_dir`] (memory full, queue full, or shutdown); in the database. A
-//! record leaves memory or a spool file only once `insert_spend` has succeeded for it, and
+//! memory, waiting for its batch; in a spool file in [`WriterConfig::spool_dir`]; in the
+//! database. A record waits in memory at most one flush interval: a batch that cannot be
+//! written goes to disk at once (fsync'd), and so does every record that comes due while the
+//! database is failing or another insert is still running; a live insert that takes longer
+//! than a flush interval is copied to disk while it runs. A crash (`kill -9`) therefore loses
+//! at most the records of the last flush interval and of an insert begun less than one flush
+//! interval ago. The database is probed with what is on disk until it answers again.
+//!
+//! A record leaves memory or a spool file only once `insert_spend` has succeeded for it, and
 //! `insert_spend` skips request ids it already has, so a retry or a replay after a crash
-//! never counts a record twice. Records the database refuses while it answers pings are
+//! never counts a record twice. Within one run each record is acknowledged once: the copy
+//! of a slow insert that then succeeds is deleted, never replayed. Records the database refuses while it answers pings are
 //! isolated one by one and kept in `rejected.jsonl`, so one bad record cannot stall the rest.
 //!
 //! One spool directory belongs to one writer at a time: a starting writer adopts every
@@ -42,7 +49,8 @@ const OVERFLOW_WARN_EVERY: Duration = Duration::from_secs(5);
 pub struct WriterConfig {
     /// Most records per `insert_spend` call.
     pub batch_size: usize,
-    /// Longest a record waits for its batch to fill.
+    /// Longest a record waits for its batch to fill; also the longest it stays in memory only,
+    /// whatever the database does (see the module documentation).
     pub flush_interval: Duration,
     /// Capacity of the queue between `record` and the writer task.
     pub queue_capacity: usize,

@@ -199,6 +199,34 @@ impl Overflow {
         }
     }
 
+    /// Appends `n` records' lines (`bytes`, each line with its newline) and makes them
+    /// durable: the file's data, and its directory entry when the file is new. On failure the
+    /// file is cut back to where it was, so no torn line is left behind for a later replay.
+    pub(super) fn append_durable(&mut self, dir: &Path, bytes: &[u8], n: u64) -> io::Result<()> {
+        let new = self.file.is_none();
+        let file = match &mut self.file {
+            Some(file) => file,
+            empty => empty.insert(
+                OpenOptions::new().create(true).append(true).open(dir.join(OVERFLOW_FILE_NAME))?,
+            ),
+        };
+        let start = file.metadata()?.len();
+        let mut result = if self.torn { file.write_all(b"\n") } else { Ok(()) };
+        result = result.and_then(|()| file.write_all(bytes)).and_then(|()| file.sync_data());
+        if let Err(e) = result {
+            // Without the cut a partial line would stay; the next append starts a fresh line.
+            self.torn = file.set_len(start).is_err() || self.torn;
+            self.file = None;
+            return Err(e);
+        }
+        if new {
+            sync_dir(dir);
+        }
+        self.torn = false;
+        self.lines += n;
+        Ok(())
+    }
+
     /// Renames the overflow file to a spool file if records were appended to it; the next
     /// append starts a new one. Returns the new name.
     pub(super) fn rotate(

@@ -49,6 +49,11 @@ struct Inflight {
     source: Source,
     batch: Arc<Vec<SpendRecord>>,
     fut: Pin<Box<dyn Future<Output = Attempt> + Send>>,
+    /// When the insert began.
+    started: Instant,
+    /// A live batch whose insert has taken longer than a flush interval is copied to a spool
+    /// file of its own, so a crash cannot lose it; the file is deleted if the insert succeeds.
+    copy: Option<PathBuf>,
 }
 
 pub(super) struct Task {
@@ -89,6 +94,8 @@ pub(super) struct Task {
     live_turn: bool,
     /// The spool directory may hold files to replay.
     spool_dirty: bool,
+    /// A live batch just failed: move memory to disk now, not when it is due.
+    spool_now: bool,
     /// Spool files that could not be read or deleted; not retried in this run.
     skip: HashSet<PathBuf>,
     spill_retry_at: Option<Instant>,
@@ -134,6 +141,7 @@ impl Task {
             outage_failures: 0,
             live_turn: true,
             spool_dirty: true,
+            spool_now: false,
             skip: HashSet::new(),
             spill_retry_at: None,
             seq: 0,
@@ -152,6 +160,8 @@ impl Task {
         loop {
             self.take_fallback();
             self.spill_if_needed().await;
+            self.spool_due().await;
+            self.copy_slow_inflight().await;
             if self.inflight.is_none() {
                 self.maybe_start_replay().await;
                 self.start_batch();
@@ -215,18 +225,20 @@ impl Task {
     }
 
     fn next_wake(&self) -> Option<Instant> {
-        let mut wake = None;
-        if self.inflight.is_none() {
-            wake = match (self.retry_at, self.first_at) {
-                (Some(retry), _) => Some(retry),
-                (None, Some(first)) => Some(first + self.flush_interval),
-                (None, None) => None,
-            };
-        }
-        match (wake, self.deadline) {
-            (Some(w), Some(d)) => Some(w.min(d)),
-            (w, d) => w.or(d),
-        }
+        // When memory is due: for its batch, or for the spool if the batch cannot start.
+        // While the spool directory is failing, not before its retry.
+        let due = self.first_at.map(|first| {
+            let due = first + self.flush_interval;
+            self.spill_retry_at.map_or(due, |retry| due.max(retry))
+        });
+        let wake = match &self.inflight {
+            None => earliest(self.retry_at, due),
+            Some(inflight) if inflight.source == Source::Live && inflight.copy.is_none() => {
+                earliest(due, Some(inflight.started + self.flush_interval))
+            }
+            Some(_) => due,
+        };
+        earliest(wake, self.deadline)
     }
 
     /// Starts an insert if a batch is ready and the backoff allows it.
@@ -247,6 +259,8 @@ impl Task {
         let replay_ready =
             !shutting_down && self.replay.as_ref().is_some_and(|r| !r.records.is_empty());
         let source = match (live_ready, replay_ready) {
+            // During an outage the database is probed with records already on disk.
+            (_, true) if self.outage_since.is_some() => Source::Replay,
             (true, true) => match self.retry_source {
                 Some(source) => source,
                 None if self.live_turn => Source::Live,
@@ -285,11 +299,14 @@ impl Task {
             };
             Attempt { result, ping_ok }
         });
-        self.inflight = Some(Inflight { source, batch, fut });
+        self.inflight = Some(Inflight { source, batch, fut, started: now, copy: None });
     }
 
-    fn finish(&mut self, (source, batch, attempt): (Source, Arc<Vec<SpendRecord>>, Attempt)) {
+    fn finish(&mut self, (source, batch, copy, attempt): Finished) {
         let n = batch.len() as u64;
+        if let Some(copy) = &copy {
+            self.skip.remove(copy);
+        }
         match attempt.result {
             Ok(inserted) => {
                 debug!(records = n, inserted, ?source, "spend batch written");
@@ -320,6 +337,10 @@ impl Task {
                     let mut c = lock(&self.shared.counters);
                     c.database_ok = true;
                     match (source, self.replay.as_ref().is_some_and(|r| r.own)) {
+                        (Source::Live, _) if copy.is_some() => {
+                            c.spool_pending = c.spool_pending.saturating_sub(n);
+                            c.written += n;
+                        }
                         (Source::Live, _) => {
                             c.in_memory = c.in_memory.saturating_sub(n);
                             c.written += n;
@@ -331,13 +352,27 @@ impl Task {
                         (Source::Replay, false) => c.replayed_previous += n,
                     }
                 }
+                if let Some(copy) = copy {
+                    self.remove_copy(&copy);
+                }
                 self.acknowledge(&batch);
+            }
+            Err(e) if copy.is_some() => {
+                // Already on disk: the replay retries it (and isolates a refused record).
+                self.failures += 1;
+                self.outage_failures += 1;
+                lock(&self.shared.counters).failed_attempts += 1;
+                self.spool_dirty = true;
+                self.retry_source = None;
+                self.outage(&e);
             }
             Err(e) => {
                 self.failures += 1;
                 self.outage_failures += 1;
                 lock(&self.shared.counters).failed_attempts += 1;
                 self.retry_source = Some(source);
+                // A batch that cannot be written goes to disk at once, with the rest of memory.
+                self.spool_now = source == Source::Live;
                 // Back to the front, in order, so the retry (or the isolation) sees them first.
                 let records = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
                 let queue = match source {
@@ -372,17 +407,26 @@ impl Task {
     }
 }
 
-async fn poll_inflight(
-    inflight: &mut Option<Inflight>,
-) -> (Source, Arc<Vec<SpendRecord>>, Attempt) {
+/// A finished insert: where its batch came from, the batch, its spool copy, the result.
+type Finished = (Source, Arc<Vec<SpendRecord>>, Option<PathBuf>, Attempt);
+
+async fn poll_inflight(inflight: &mut Option<Inflight>) -> Finished {
     let Some(current) = inflight else {
         return std::future::pending().await;
     };
     let attempt = (&mut current.fut).await;
     let source = current.source;
     let batch = Arc::clone(&current.batch);
+    let copy = current.copy.take();
     *inflight = None;
-    (source, batch, attempt)
+    (source, batch, copy, attempt)
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 async fn sleep_until(wake: Option<Instant>) {

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 use tollgate_store::{
-    Backend, SpendRecord, StoreError, connect, parse_budget_duration, redact_url,
+    Backend, SpendRecord, StoreError, connect, open, parse_budget_duration, redact_url,
 };
 
 use crate::fixtures::{at, key, record};
@@ -106,6 +106,19 @@ async fn unreachable_postgres_is_a_database_error() {
     match result {
         Err(StoreError::Database(e)) => assert!(!e.to_string().contains("hunter2")),
         other => panic!("expected a database error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn open_does_not_wait_for_a_postgres_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let store = open(Some("postgres://u:hunter2@127.0.0.1:1/x"), dir.path()).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert_eq!(store.backend(), Backend::Postgres);
+    match open(Some("mysql://root@db/x"), dir.path()).await {
+        Err(StoreError::Invalid(_)) => {}
+        other => panic!("expected invalid, got {other:?}"),
     }
 }
 

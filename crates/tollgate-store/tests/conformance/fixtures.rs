@@ -42,6 +42,7 @@ pub fn member(user_id: &str, role: &str) -> TeamMember {
 pub fn record(id: &str, started_at: DateTime<Utc>) -> SpendRecord {
     SpendRecord {
         request_id: id.to_owned(),
+        client_request_id: None,
         started_at,
         ended_at: started_at + Duration::milliseconds(1500),
         token_hash: None,

@@ -77,6 +77,7 @@ backend_tests!(spend_insert_is_idempotent, async |store| {
 
 backend_tests!(spend_round_trips_every_field, async |store| {
     let full = SpendRecord {
+        client_request_id: Some("client-7".into()),
         token_hash: Some("k9".into()),
         user_id: Some("u9".into()),
         team_id: None,
@@ -206,6 +207,45 @@ backend_tests!(spend_log_filters, async |store| {
     };
     assert_eq!(f(combined).await, ["c"]);
     assert_eq!(f(SpendFilter { limit: 2, ..Default::default() }).await, ["e", "d"]);
+});
+
+backend_tests!(a_repeated_client_request_id_is_one_record_per_request, async |store| {
+    // Clients choose their `x-request-id` and may send one id many times; each request is
+    // its own record (own id), counted once each, and all of them are found by the client's id.
+    setup_owner(&store).await;
+    let t0 = at("2026-03-10T12:00:00Z");
+    let batch: Vec<SpendRecord> = (0..10)
+        .map(|i| SpendRecord {
+            client_request_id: Some("same".into()),
+            ..owned_record(&format!("own-{i}"), t0 + Duration::seconds(i), "k1", "u1", "t1")
+        })
+        .collect();
+    assert_eq!(store.insert_spend(&batch[..4]).await.unwrap(), 4);
+    assert_eq!(store.insert_spend(&batch).await.unwrap(), 6, "retries still skip stored ids");
+    assert_eq!(store.count_spend().await.unwrap(), 10);
+    assert_eq!(spends(&store).await, (5.0, 5.0, 5.0));
+    store.insert_spend(&[owned_record("other", t0, "k1", "u1", "t1")]).await.unwrap();
+
+    let by_client = store
+        .spend_logs(SpendFilter { client_request_id: Some("same".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(by_client.len(), 10);
+    assert!(by_client.iter().all(|r| r.client_request_id.as_deref() == Some("same")));
+    let mut own: Vec<_> = by_client.iter().map(|r| r.request_id.as_str()).collect();
+    own.sort_unstable();
+    own.dedup();
+    assert_eq!(own.len(), 10);
+    let none = store
+        .spend_logs(SpendFilter { client_request_id: Some("own-1".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "the client's id is not matched against the record's own");
+    let other = store
+        .spend_logs(SpendFilter { request_id: Some("other".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(other[0].client_request_id, None);
 });
 
 backend_tests!(daily_rollups_across_two_days, async |store| {

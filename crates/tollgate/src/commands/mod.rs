@@ -46,6 +46,21 @@ async fn open_store(
     Ok(store)
 }
 
+/// Opens the configured store without waiting for a database server or migrating: for
+/// `serve`, which listens at once and migrates in the background.
+async fn open_store_lazily(config: &Config) -> anyhow::Result<tollgate_store::Store> {
+    let url = config.settings.database_url.as_ref().map(|u| u.expose().clone());
+    let shown = url.as_deref().map_or_else(
+        || config.settings.data_dir.join(tollgate_store::SQLITE_FILE_NAME).display().to_string(),
+        tollgate_store::redact_url,
+    );
+    let store = tollgate_store::open(url.as_deref(), &config.settings.data_dir)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the database {shown}: {e}"))?;
+    tracing::info!(database = %shown, backend = ?store.backend(), "store opened; migrating in the background");
+    Ok(store)
+}
+
 /// Runs the chosen command.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Serve) {

@@ -24,7 +24,9 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
 
     let mut servers = tokio::task::JoinSet::new();
     let http = tollgate_providers::build_http_client().context("building the HTTP client")?;
-    let store = super::open_store(&config, Duration::from_secs(60)).await?;
+    // Both servers listen at once, database or not: the proxy serves keys from its snapshot
+    // and keeps spend on disk until the store, migrated in the background, answers.
+    let store = super::open_store_lazily(&config).await?;
     let secret_box = super::secret_box(&config)?;
     let mut gateway = None;
     if parts != Parts::AuthHelper {
@@ -44,6 +46,10 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(addr = %listener.local_addr()?, "proxy listening");
         servers.spawn(tollgate_proxy::serve(listener, app, shutdown_signal(), limits));
+    }
+    if parts == Parts::AuthHelper {
+        let store = store.clone();
+        tokio::spawn(async move { tollgate_proxy::migrate_until_done(&store).await });
     }
     if parts != Parts::Proxy {
         let auth = tollgate_auth::AuthState::new(

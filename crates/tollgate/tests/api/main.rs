@@ -12,6 +12,7 @@ mod helpers;
 mod keys;
 mod messages;
 mod ops;
+mod request_ids;
 mod resilience;
 mod shared_configs;
 mod streaming;

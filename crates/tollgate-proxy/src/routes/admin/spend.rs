@@ -23,6 +23,9 @@ pub(super) struct LogsQuery {
     team_id: Option<String>,
     #[serde(default)]
     request_id: Option<String>,
+    /// The `x-request-id` the client sent.
+    #[serde(default)]
+    client_request_id: Option<String>,
     #[serde(default)]
     start_date: Option<String>,
     #[serde(default)]
@@ -52,6 +55,7 @@ pub(super) async fn logs(
         user_id: q.user_id,
         team_id: q.team_id,
         request_id: q.request_id,
+        client_request_id: q.client_request_id,
         start: q.start_date.as_deref().map(|s| parse_time("start_date", s, false)).transpose()?,
         end: q.end_date.as_deref().map(|s| parse_time("end_date", s, true)).transpose()?,
         limit: q.limit.unwrap_or(1000).clamp(1, 10_000),

@@ -39,7 +39,8 @@ impl Task {
             // skips ids the database already has.
             timed_out = true;
             drop(inflight.fut);
-            if inflight.source == Source::Live {
+            // A copied batch is on disk already, and counted there.
+            if inflight.source == Source::Live && inflight.copy.is_none() {
                 let records =
                     Arc::try_unwrap(inflight.batch).unwrap_or_else(|shared| (*shared).clone());
                 for record in records.into_iter().rev() {
