@@ -6,6 +6,7 @@ pub mod claude_pool;
 pub mod copilot;
 mod error;
 pub mod github;
+mod headers;
 mod http;
 mod openai;
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use tollgate_config::{ModelEntry, ProviderKind};
 
 pub use error::{UpstreamError, retry_after};
+pub use headers::apply_extra_headers;
 pub use http::build_http_client;
 
 /// An upstream API operation.

@@ -9,10 +9,10 @@ use std::{sync::Arc, time::Duration};
 use serde_json::json;
 use tollgate_config::Secret;
 use tollgate_providers::{
-    build_http_client,
+    apply_extra_headers, build_http_client,
     copilot::{
-        CopilotAccount, CopilotError, Initiator, ModelCatalog, TokenManager, apply_extra_headers,
-        copilot_headers, fetch_quota,
+        CopilotAccount, CopilotError, Initiator, ModelCatalog, TokenManager, copilot_headers,
+        fetch_quota,
     },
     github::{COPILOT_CLIENT_ID, COPILOT_SCOPE, DeviceFlowClient, PollOutcome, next_interval},
 };

@@ -6,14 +6,15 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use tollgate_config::{ModelEntry, Secret};
 
 use super::{
     CopilotAccount, CopilotError, CopilotModel, Initiator, ModelCatalog, TokenManager,
-    apply_extra_headers, copilot_headers,
+    copilot_headers,
 };
-use crate::{CallContext, Endpoint, UpstreamError};
+use crate::{CallContext, Endpoint, UpstreamError, apply_extra_headers};
 
 /// The owner of the shared account every caller without one of its own uses.
 pub const DEFAULT_OWNER: &str = "default";
@@ -129,23 +130,14 @@ impl CopilotService {
             };
             let initiator = Initiator::from_last_message_is_user_text(ctx.initiator_user);
             let mut headers = copilot_headers(&token, &ctx.request_id, initiator, ctx.vision);
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(ACCEPT, HeaderValue::from_static(crate::openai::accept(ctx)));
             if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
-                let version =
-                    ctx.anthropic_version.as_deref().unwrap_or(crate::anthropic::DEFAULT_VERSION);
-                if let Ok(v) = version.parse() {
-                    headers.insert("anthropic-version", v);
-                }
-                if !ctx.anthropic_beta.is_empty()
-                    && let Ok(v) = ctx.anthropic_beta.join(",").parse()
-                {
-                    headers.insert("anthropic-beta", v);
-                }
+                crate::anthropic::version_and_betas(&mut headers, ctx, &[]);
             }
             apply_extra_headers(&mut headers, &entry.extra_headers);
             let request = crate::http::post(&self.http, &token.api_base, path)
                 .headers(headers)
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
                 .body(body.clone());
             match crate::http::execute(request, timeout).await {
                 Err(UpstreamError::Status { status: 401, .. }) if !retried => {
