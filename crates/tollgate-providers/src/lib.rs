@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tollgate_config::{ModelEntry, ProviderKind};
 
-pub use error::{UpstreamError, retry_after};
+pub use error::{MAX_RETRY_AFTER, UpstreamError, retry_after};
 pub use headers::apply_extra_headers;
 pub use http::build_http_client;
 
