@@ -6,6 +6,7 @@
 //! authorizes calls to the Copilot API at the base URL the exchange names
 //! ([`CopilotToken::api_base`]).
 
+mod cache;
 mod headers;
 mod models;
 mod quota;

@@ -2,9 +2,10 @@
 //! themselves, with the headers editor integrations send.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_TYPE};
@@ -27,7 +28,10 @@ pub struct CopilotService {
     pub tokens: TokenManager,
     /// Model lists per account.
     pub models: ModelCatalog,
-    accounts: RwLock<HashMap<String, CopilotAccount>>,
+    /// Read on every request without a lock; replaced whole when an account is (un)linked.
+    accounts: ArcSwap<HashMap<String, Arc<CopilotAccount>>>,
+    /// Serialises those replacements so that none is lost.
+    linking: Mutex<()>,
     github_api_url: String,
     auth_page: String,
 }
@@ -40,7 +44,8 @@ impl CopilotService {
             tokens: TokenManager::new(http.clone(), github_api_url.clone()),
             models: ModelCatalog::new(http.clone()),
             http,
-            accounts: RwLock::default(),
+            accounts: ArcSwap::default(),
+            linking: Mutex::new(()),
             github_api_url,
             auth_page,
         }
@@ -58,9 +63,11 @@ impl CopilotService {
 
     /// Links (or re-links) `owner`'s account.
     pub fn set_account(&self, owner: &str, oauth_token: Secret<String>) {
-        let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-        let changed = accounts.get(owner).is_none_or(|a| a.oauth_token != oauth_token);
-        accounts.insert(owner.to_owned(), CopilotAccount::new(owner, oauth_token));
+        let changed = self.edit_accounts(|accounts| {
+            let changed = accounts.get(owner).is_none_or(|a| a.oauth_token != oauth_token);
+            accounts.insert(owner.to_owned(), Arc::new(CopilotAccount::new(owner, oauth_token)));
+            changed
+        });
         if changed {
             self.tokens.invalidate(owner);
             self.models.invalidate(owner);
@@ -69,20 +76,32 @@ impl CopilotService {
 
     /// Unlinks `owner`'s account.
     pub fn remove_account(&self, owner: &str) {
-        self.accounts.write().unwrap_or_else(|e| e.into_inner()).remove(owner);
+        self.edit_accounts(|accounts| accounts.remove(owner));
         self.tokens.invalidate(owner);
         self.models.invalidate(owner);
     }
 
     /// Every linked owner.
     pub fn owners(&self) -> Vec<String> {
-        self.accounts.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.accounts.load().keys().cloned().collect()
     }
 
     /// The account serving `owner`: its own when linked, else the shared default.
-    pub fn account_for(&self, owner: Option<&str>) -> Option<CopilotAccount> {
-        let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+    pub fn account_for(&self, owner: Option<&str>) -> Option<Arc<CopilotAccount>> {
+        let accounts = self.accounts.load();
         owner.and_then(|o| accounts.get(o)).or_else(|| accounts.get(DEFAULT_OWNER)).cloned()
+    }
+
+    /// Copies the accounts, lets `edit` change the copy, and publishes it.
+    fn edit_accounts<R>(
+        &self,
+        edit: impl FnOnce(&mut HashMap<String, Arc<CopilotAccount>>) -> R,
+    ) -> R {
+        let _linking = self.linking.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut accounts = HashMap::clone(&self.accounts.load());
+        let result = edit(&mut accounts);
+        self.accounts.store(Arc::new(accounts));
+        result
     }
 
     fn not_linked(&self) -> UpstreamError {
