@@ -168,3 +168,45 @@ async fn models_for_renews_the_token_after_a_401() {
     let paths: Vec<_> = github.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/models", "/models", "/models"]);
 }
+
+#[tokio::test]
+async fn call_terms_come_from_the_catalog_for_copilot_only() {
+    use tollgate_config::{MapEnv, Secret};
+    use tollgate_providers::{CallTerms, Endpoint, Providers, Wire};
+
+    let entry = |model: &str| {
+        let yaml =
+            format!("model_list:\n  - model_name: m\n    litellm_params:\n      model: {model}\n");
+        tollgate_config::from_yaml_str(&yaml, None, &MapEnv::default()).unwrap().models.remove(0)
+    };
+    let github = MockGitHub::start().await;
+    let providers = Providers::new(http(), github.api_url(), "http://auth".to_owned());
+    let copilot = entry("github_copilot/x");
+    let terms = |endpoint, model: &'static str| {
+        let (providers, copilot) = (&providers, &copilot);
+        async move { providers.terms(copilot, endpoint, model, None).await }
+    };
+    // Not linked yet: OpenAI's wire, nothing billed; the send says what is wrong.
+    let plain = CallTerms { wire: Wire::OpenAi, premium_multiplier: None };
+    assert_eq!(terms(Endpoint::Messages, "claude-opus-4.5").await, plain);
+
+    github.add_account("ghu_terms", true);
+    providers.copilot().set_account("default", Secret::new("ghu_terms".to_owned()));
+    let native = CallTerms { wire: Wire::Anthropic, premium_multiplier: Some(3.0) };
+    assert_eq!(terms(Endpoint::Messages, "claude-opus-4.5").await, native);
+    let translated = CallTerms { wire: Wire::OpenAi, premium_multiplier: Some(3.0) };
+    assert_eq!(terms(Endpoint::ChatCompletions, "claude-opus-4.5").await, translated);
+    let included = CallTerms { wire: Wire::OpenAi, premium_multiplier: Some(0.0) };
+    assert_eq!(terms(Endpoint::Messages, "gpt-4o").await, included);
+    assert_eq!(terms(Endpoint::Messages, "not-in-the-catalog").await, plain);
+    assert_eq!(github.requests().iter().filter(|r| r.path == "/models").count(), 1);
+
+    let anthropic = entry("anthropic/claude-sonnet-4-5");
+    let openai = entry("openai/gpt-4o");
+    let ask = |e| providers.terms(e, Endpoint::Messages, "m", None);
+    assert_eq!(
+        ask(&anthropic).await,
+        CallTerms { wire: Wire::Anthropic, premium_multiplier: None }
+    );
+    assert_eq!(ask(&openai).await, CallTerms { wire: Wire::OpenAi, premium_multiplier: None });
+}

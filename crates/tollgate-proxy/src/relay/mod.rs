@@ -141,18 +141,19 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
         record.served_model = step.route.served_model(&step.deployment);
         record.provider = step.deployment.entry.provider.prefix();
         record.price = tollgate_router::pricing::price_for(&step.deployment.entry, &upstream_model);
-        record.premium_units = state
+        let terms = state
             .providers()
-            .premium_multiplier(
+            .terms(
                 &step.deployment.entry,
+                call.endpoint,
                 &upstream_model,
                 call.account_owner().as_deref(),
             )
-            .await
-            .unwrap_or(0.0);
+            .await;
+        record.premium_units = terms.premium_multiplier.unwrap_or(0.0);
         let slot = InFlight::enter(&step.deployment, attempt_started);
 
-        match attempt::send(state, &call, &step, &upstream_model).await {
+        match attempt::send(state, &call, &step, &upstream_model, &terms).await {
             Ok(answer) => {
                 step.deployment.health.record_success(attempt_started.elapsed());
                 record.attempts.push(json!({

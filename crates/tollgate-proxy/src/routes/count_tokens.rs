@@ -67,8 +67,11 @@ async fn handle(
     let entry = &step.deployment.entry;
     let upstream_model = step.route.upstream_model(&step.deployment);
     let owner = caller.copilot_owner();
-    let wire =
-        state.providers().wire(entry, Endpoint::Messages, &upstream_model, owner.as_deref()).await;
+    let wire = state
+        .providers()
+        .terms(entry, Endpoint::Messages, &upstream_model, owner.as_deref())
+        .await
+        .wire;
     if wire == Wire::Anthropic && entry.provider == tollgate_config::ProviderKind::Anthropic {
         let (anthropic_version, anthropic_beta) = anthropic_headers(headers);
         let model_json = serde_json::to_string(&upstream_model).unwrap_or_default();
