@@ -2,9 +2,11 @@
 //! `/api/anthropic`, Kimi, ...). Requests go to `{api_base}/v1/messages`.
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::HeaderMap;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use tollgate_config::ModelEntry;
 
+use crate::headers::{apply_extra_headers, sensitive, set};
 use crate::{CallContext, Endpoint};
 
 /// The Messages API version sent when the client did not say.
@@ -19,7 +21,8 @@ pub fn is_oauth_token(credential: &str) -> bool {
 }
 
 /// Builds the request. `credential` overrides the deployment's key (a pooled OAuth token, or
-/// the client's own in pass-through mode).
+/// the client's own in pass-through mode). The deployment's `extra_headers` come last and
+/// replace anything before them.
 pub(crate) fn build(
     http: &reqwest::Client,
     entry: &ModelEntry,
@@ -33,28 +36,36 @@ pub(crate) fn build(
         Endpoint::CountTokens => "/v1/messages/count_tokens",
         _ => "/v1/messages",
     };
-    let mut request = crate::http::post(http, base, path)
-        .header(CONTENT_TYPE, "application/json")
-        .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
-        .header("anthropic-version", ctx.anthropic_version.as_deref().unwrap_or(DEFAULT_VERSION))
-        .body(body);
+    let mut headers = HeaderMap::with_capacity(5 + entry.extra_headers.len());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT, HeaderValue::from_static(crate::openai::accept(ctx)));
     let credential = credential.or(entry.api_key.as_ref().map(|k| k.expose().as_str()));
+    let oauth = credential.is_some_and(is_oauth_token);
+    version_and_betas(&mut headers, ctx, if oauth { &[OAUTH_BETA] } else { &[] });
+    let (name, value) = match credential {
+        Some(c) if oauth => (AUTHORIZATION, sensitive(&format!("Bearer {c}"))),
+        Some(c) => (HeaderName::from_static("x-api-key"), sensitive(c)),
+        None => (AUTHORIZATION, None),
+    };
+    if let Some(value) = value {
+        headers.insert(name, value);
+    }
+    apply_extra_headers(&mut headers, &entry.extra_headers);
+    crate::http::post(http, base, path).headers(headers).body(body)
+}
+
+/// `anthropic-version` (the client's, else [`DEFAULT_VERSION`]) and `anthropic-beta` (the
+/// client's flags plus `more`, once each), for every Anthropic-format upstream.
+pub(crate) fn version_and_betas(headers: &mut HeaderMap, ctx: &CallContext, more: &[&str]) {
+    let version = ctx.anthropic_version.as_deref().unwrap_or(DEFAULT_VERSION);
+    set(headers, HeaderName::from_static("anthropic-version"), version);
     let mut betas: Vec<&str> = ctx.anthropic_beta.iter().map(String::as_str).collect();
-    match credential {
-        Some(c) if is_oauth_token(c) => {
-            request = request.header(AUTHORIZATION, format!("Bearer {c}"));
-            if !betas.contains(&OAUTH_BETA) {
-                betas.push(OAUTH_BETA);
-            }
+    for flag in more {
+        if !betas.contains(flag) {
+            betas.push(flag);
         }
-        Some(c) => request = request.header("x-api-key", c),
-        None => {}
     }
     if !betas.is_empty() {
-        request = request.header("anthropic-beta", betas.join(","));
+        set(headers, HeaderName::from_static("anthropic-beta"), &betas.join(","));
     }
-    for (name, value) in &entry.extra_headers {
-        request = request.header(name.as_str(), value.expose().as_str());
-    }
-    request
 }

@@ -1,6 +1,6 @@
 //! What can go wrong talking to an upstream.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 
@@ -72,27 +72,114 @@ fn describe(e: reqwest::Error) -> String {
     text
 }
 
-/// How long an upstream asked us to wait: `retry-after-ms`, or `retry-after` in seconds.
+/// The longest wait an upstream's `retry-after` is taken for; longer requests are cut to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How long an upstream asked us to wait: `retry-after-ms` in milliseconds, else
+/// `retry-after` in seconds or as an HTTP date (RFC 9110's IMF-fixdate, and the obsolete
+/// RFC 850 and asctime forms). At most [`MAX_RETRY_AFTER`]; a date already past means now.
+/// Negative, infinite and not-a-number values are ignored, like a header that is absent.
 pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+    retry_after_at(headers, SystemTime::now())
+}
+
+fn retry_after_at(headers: &http::HeaderMap, now: SystemTime) -> Option<Duration> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+    let ms = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok());
+    if let Some(wait) = ms.and_then(|ms| seconds(ms / 1000.0)) {
+        return Some(wait);
     }
-    let secs = get("retry-after")?.parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    let value = get("retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        return seconds(secs);
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO).min(MAX_RETRY_AFTER))
+}
+
+/// `secs` as a wait of at most [`MAX_RETRY_AFTER`]; `None` unless finite and not negative.
+fn seconds(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    // Too large for a Duration is far more than the cap anyway.
+    Some(Duration::try_from_secs_f64(secs).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        pairs.iter().map(|(n, v)| (http::HeaderName::from_static(n), v.parse().unwrap())).collect()
+    }
+
+    fn wait(pairs: &[(&'static str, &'static str)]) -> Option<Duration> {
+        retry_after(&headers(pairs))
+    }
+
     #[test]
-    fn reads_retry_after() {
-        let mut h = http::HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert("retry-after", "7".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert("retry-after-ms", "250".parse().unwrap());
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+    fn reads_seconds_and_milliseconds() {
+        assert_eq!(wait(&[]), None);
+        assert_eq!(wait(&[("retry-after", "7")]), Some(Duration::from_secs(7)));
+        assert_eq!(wait(&[("retry-after", " 1.5 ")]), Some(Duration::from_millis(1500)));
+        assert_eq!(wait(&[("retry-after", "0")]), Some(Duration::ZERO));
+        assert_eq!(
+            wait(&[("retry-after", "7"), ("retry-after-ms", "250")]),
+            Some(Duration::from_millis(250))
+        );
+        // A retry-after-ms that says nothing usable leaves retry-after to speak.
+        assert_eq!(
+            wait(&[("retry-after", "7"), ("retry-after-ms", "soon")]),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            wait(&[("retry-after", "7"), ("retry-after-ms", "-1")]),
+            Some(Duration::from_secs(7))
+        );
+    }
+
+    #[test]
+    fn huge_values_are_cut_to_a_day() {
+        for value in ["1e300", "86401", "18446744073709551616", "1e19"] {
+            assert_eq!(wait(&[("retry-after", value)]), Some(MAX_RETRY_AFTER), "{value}");
+        }
+        for value in ["1e300", "1.7e308", "86400001"] {
+            assert_eq!(wait(&[("retry-after-ms", value)]), Some(MAX_RETRY_AFTER), "ms {value}");
+        }
+        assert_eq!(wait(&[("retry-after", "86400")]), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            wait(&[("retry-after", "86399")]),
+            Some(MAX_RETRY_AFTER - Duration::from_secs(1))
+        );
+    }
+
+    #[test]
+    fn nonsense_is_ignored() {
+        for value in ["-3", "NaN", "inf", "-inf", "1e400", "soon", "", "0x10"] {
+            assert_eq!(wait(&[("retry-after", value)]), None, "{value}");
+            assert_eq!(wait(&[("retry-after-ms", value)]), None, "ms {value}");
+        }
+    }
+
+    #[test]
+    fn reads_every_http_date_form() {
+        // 1994-11-06 08:49:37 UTC, RFC 9110's example.
+        let then = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let now = then - Duration::from_secs(120);
+        for date in [
+            "Sun, 06 Nov 1994 08:49:37 GMT",  // IMF-fixdate
+            "Sunday, 06-Nov-94 08:49:37 GMT", // obsolete RFC 850
+            "Sun Nov  6 08:49:37 1994",       // obsolete asctime
+        ] {
+            let h = headers(&[("retry-after", date)]);
+            assert_eq!(retry_after_at(&h, now), Some(Duration::from_secs(120)), "{date}");
+        }
+        let past = headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]);
+        assert_eq!(retry_after_at(&past, then + Duration::from_secs(5)), Some(Duration::ZERO));
+        let far = headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]);
+        assert_eq!(retry_after_at(&far, now), Some(MAX_RETRY_AFTER));
+        let broken = headers(&[("retry-after", "Sun, 32 Nov 1994 08:49:37 GMT")]);
+        assert_eq!(retry_after_at(&broken, now), None);
     }
 }

@@ -6,6 +6,7 @@ pub mod claude_pool;
 pub mod copilot;
 mod error;
 pub mod github;
+mod headers;
 mod http;
 mod openai;
 
@@ -15,7 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tollgate_config::{ModelEntry, ProviderKind};
 
-pub use error::{UpstreamError, retry_after};
+pub use error::{MAX_RETRY_AFTER, UpstreamError, retry_after};
+pub use headers::apply_extra_headers;
 pub use http::build_http_client;
 
 /// An upstream API operation.
@@ -38,6 +40,16 @@ pub enum Wire {
     OpenAi,
     /// Anthropic messages.
     Anthropic,
+}
+
+/// What one attempt on a deployment is, settled before it is sent; see [`Providers::terms`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallTerms {
+    /// The wire protocol the upstream is spoken to in.
+    pub wire: Wire,
+    /// Copilot premium requests the call uses (its model's `billing.multiplier`), when the
+    /// deployment is Copilot's and the catalog says.
+    pub premium_multiplier: Option<f64>,
 }
 
 /// Per-request facts a provider may need to set headers.
@@ -158,38 +170,30 @@ impl Providers {
         }
     }
 
-    /// The wire protocol a deployment speaks for a request. Anthropic-format providers speak
-    /// Anthropic's; Copilot speaks it natively for models whose catalog entry lists
-    /// `/v1/messages` when the client speaks it too; everything else speaks OpenAI's.
-    pub async fn wire(
+    /// How one attempt on `entry` goes: the wire format it speaks and what it bills, settled
+    /// once per attempt. Anthropic-format providers speak Anthropic's wire, OpenAI-format
+    /// ones OpenAI's. For Copilot both come from one read of the account's model catalog: a
+    /// model whose entry lists `/v1/messages` takes Anthropic requests natively, and its
+    /// `billing.multiplier` is the call's premium requests.
+    pub async fn terms(
         &self,
         entry: &ModelEntry,
         endpoint: Endpoint,
         upstream_model: &str,
         owner: Option<&str>,
-    ) -> Wire {
-        if entry.provider == ProviderKind::GithubCopilot && endpoint == Endpoint::Messages {
-            let native = self.copilot.model(owner, upstream_model).await;
-            return if native.is_some_and(|m| m.supports_messages_api()) {
-                Wire::Anthropic
-            } else {
-                Wire::OpenAi
-            };
-        }
-        self.static_wire(entry)
-    }
-
-    /// Copilot premium requests one call of `upstream_model` uses (its `billing.multiplier`),
-    /// when the deployment is Copilot's and the catalog says.
-    pub async fn premium_multiplier(
-        &self,
-        entry: &ModelEntry,
-        upstream_model: &str,
-        owner: Option<&str>,
-    ) -> Option<f64> {
+    ) -> CallTerms {
         if entry.provider != ProviderKind::GithubCopilot {
-            return None;
+            return CallTerms { wire: self.static_wire(entry), premium_multiplier: None };
         }
-        self.copilot.model(owner, upstream_model).await?.premium_multiplier()
+        // No catalog (not linked, or Copilot unreachable): OpenAI's wire, which every Copilot
+        // model speaks; the send itself reports what is wrong.
+        let models = self.copilot.models_for(owner).await.ok();
+        let model = models.as_deref().and_then(|ms| ms.iter().find(|m| m.id == upstream_model));
+        let native =
+            endpoint == Endpoint::Messages && model.is_some_and(|m| m.supports_messages_api());
+        CallTerms {
+            wire: if native { Wire::Anthropic } else { Wire::OpenAi },
+            premium_multiplier: model.and_then(copilot::CopilotModel::premium_multiplier),
+        }
     }
 }

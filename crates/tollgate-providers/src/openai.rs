@@ -2,13 +2,15 @@
 //! `/chat/completions`.
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
+use http::HeaderMap;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use tollgate_config::ModelEntry;
 
+use crate::headers::{apply_extra_headers, sensitive, set};
 use crate::{CallContext, Endpoint};
 
 /// Builds the request: `{api_base}/chat/completions` (or `/embeddings`), the deployment's key
-/// as a bearer token, then its `extra_headers`, which may override anything before them.
+/// as a bearer token, then its `extra_headers`, which replace anything before them.
 pub(crate) fn build(
     http: &reqwest::Client,
     entry: &ModelEntry,
@@ -23,18 +25,22 @@ pub(crate) fn build(
             "/chat/completions"
         }
     };
-    let mut request = crate::http::post(http, base, path)
-        .header(CONTENT_TYPE, "application/json")
-        .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
-        .body(body);
-    if let Some(key) = &entry.api_key {
-        request = request.header(AUTHORIZATION, format!("Bearer {}", key.expose()));
+    let mut headers = HeaderMap::with_capacity(4 + entry.extra_headers.len());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(ACCEPT, HeaderValue::from_static(accept(ctx)));
+    if let Some(value) =
+        entry.api_key.as_ref().and_then(|k| sensitive(&format!("Bearer {}", k.expose())))
+    {
+        headers.insert(AUTHORIZATION, value);
     }
     if !ctx.request_id.is_empty() {
-        request = request.header("x-request-id", &ctx.request_id);
+        set(&mut headers, HeaderName::from_static("x-request-id"), &ctx.request_id);
     }
-    for (name, value) in &entry.extra_headers {
-        request = request.header(name.as_str(), value.expose().as_str());
-    }
-    request
+    apply_extra_headers(&mut headers, &entry.extra_headers);
+    crate::http::post(http, base, path).headers(headers).body(body)
+}
+
+/// What a streamed or a whole answer is asked for as.
+pub(crate) fn accept(ctx: &CallContext) -> &'static str {
+    if ctx.stream { "text/event-stream" } else { "application/json" }
 }

@@ -13,6 +13,8 @@ use tollgate_config::RouterSettings;
 use crate::{Deployment, FailureKind};
 
 const WINDOW: Duration = Duration::from_secs(60);
+/// The resolution of the per-minute counts: a [`Window`] holds one total per `BUCKET`.
+const BUCKET: Duration = Duration::from_secs(1);
 
 /// Quota does not come back within seconds; a deployment out of it rests at least this long.
 pub const QUOTA_COOLDOWN: Duration = Duration::from_secs(60);
@@ -29,10 +31,52 @@ pub struct DeploymentHealth {
     latency_us: AtomicU64,
     failures: Mutex<VecDeque<Instant>>,
     cooldown_until: Mutex<Option<Instant>>,
-    requests: Mutex<VecDeque<Instant>>,
-    tokens: Mutex<VecDeque<(Instant, u64)>>,
+    requests: Mutex<Window>,
+    tokens: Mutex<Window>,
     /// Exponentially weighted completion tokens per answer; 0 until measured.
     completion_tokens: AtomicU64,
+}
+
+/// A total over the last minute, to within a second: one running total per second, at most
+/// 61 of them however many requests arrive, and old ones dropped on every write, so memory
+/// stays bounded whether or not a limit ever reads it.
+#[derive(Debug, Default)]
+struct Window {
+    /// (start of the second, total in it), oldest first.
+    buckets: VecDeque<(Instant, u64)>,
+}
+
+impl Window {
+    fn add(&mut self, now: Instant, n: u64) {
+        self.expire(now);
+        match self.buckets.back_mut() {
+            // A `now` a little behind the latest (another thread's clock read) joins it too.
+            Some((start, total)) if now.saturating_duration_since(*start) < BUCKET => {
+                *total = total.saturating_add(n);
+            }
+            _ => self.buckets.push_back((now, n)),
+        }
+    }
+
+    fn total(&mut self, now: Instant) -> u64 {
+        self.expire(now);
+        self.buckets.iter().map(|(_, n)| n).sum()
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while self
+            .buckets
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= WINDOW)
+        {
+            self.buckets.pop_front();
+        }
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.buckets.len()
+    }
 }
 
 /// Marks a request in flight on a deployment until dropped.
@@ -79,40 +123,28 @@ impl DeploymentHealth {
 
     /// Tokens used in the last minute.
     pub fn tokens_last_minute(&self, now: Instant) -> u64 {
-        let mut t = lock(&self.tokens);
-        while t.front().is_some_and(|(at, _)| now.duration_since(*at) >= WINDOW) {
-            t.pop_front();
-        }
-        t.iter().map(|(_, n)| n).sum()
+        lock(&self.tokens).total(now)
     }
 
     /// Whether one more request fits the deployment's `rpm` and `tpm`.
     pub fn has_capacity(&self, now: Instant, rpm: Option<u64>, tpm: Option<u64>) -> bool {
-        if let Some(rpm) = rpm {
-            let mut r = lock(&self.requests);
-            while r.front().is_some_and(|at| now.duration_since(*at) >= WINDOW) {
-                r.pop_front();
-            }
-            if r.len() as u64 >= rpm {
-                return false;
-            }
+        if let Some(rpm) = rpm
+            && lock(&self.requests).total(now) >= rpm
+        {
+            return false;
         }
         tpm.is_none_or(|tpm| self.tokens_last_minute(now) < tpm)
     }
 
     fn begin(&self, now: Instant) {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let mut r = lock(&self.requests);
-        r.push_back(now);
-        if r.len() > 100_000 {
-            r.pop_front();
-        }
+        lock(&self.requests).add(now, 1);
     }
 
     /// Counts tokens a finished request used against `tpm` and usage-based routing.
     pub fn add_tokens(&self, now: Instant, tokens: u64) {
         if tokens > 0 {
-            lock(&self.tokens).push_back((now, tokens));
+            lock(&self.tokens).add(now, tokens);
         }
     }
 
@@ -231,6 +263,36 @@ mod tests {
         assert!(!h.has_capacity(t0, None, Some(500)));
         assert!(h.has_capacity(t0, None, Some(501)));
         assert_eq!(h.latency(), Some(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn per_minute_counts_stay_bounded_when_nothing_reads_them() {
+        let h = DeploymentHealth::default();
+        let t0 = Instant::now();
+        // Ten minutes of 100 requests a second, with no rpm or tpm set to read the counts.
+        for i in 0..60_000u64 {
+            let now = t0 + Duration::from_millis(i * 10);
+            h.begin(now);
+            h.add_tokens(now, 10);
+        }
+        assert!(lock(&h.requests).len() <= 61, "{} request buckets", lock(&h.requests).len());
+        assert!(lock(&h.tokens).len() <= 61, "{} token buckets", lock(&h.tokens).len());
+        // And what they count is still the last minute's.
+        let end = t0 + Duration::from_millis(599_990);
+        let requests = lock(&h.requests).total(end);
+        assert!((5_900..=6_000).contains(&requests), "{requests} requests in the last minute");
+        let tokens = h.tokens_last_minute(end);
+        assert!((59_000..=60_000).contains(&tokens), "{tokens} tokens in the last minute");
+    }
+
+    #[test]
+    fn an_earlier_clock_read_joins_the_latest_second() {
+        let h = DeploymentHealth::default();
+        let t0 = Instant::now() + Duration::from_secs(5);
+        h.begin(t0);
+        h.begin(t0 - Duration::from_millis(3));
+        assert_eq!(lock(&h.requests).len(), 1);
+        assert!(!h.has_capacity(t0, Some(2), None));
     }
 
     #[test]

@@ -165,6 +165,7 @@ async fn messages(
             if let Some(s) = retry_after {
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*s));
             }
+            spec.add_headers(r.headers_mut());
             r
         }
         Reply::Text { .. } | Reply::ToolCalls { .. } if stream => {

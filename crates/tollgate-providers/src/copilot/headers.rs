@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, header::AUTHORIZATION};
 use tollgate_config::Secret;
 
 use super::CopilotToken;
+use crate::headers::sensitive;
 
 /// `copilot-integration-id`: which integration is calling.
 pub const INTEGRATION_ID: &str = "vscode-chat";
@@ -95,24 +96,6 @@ pub fn github_api_headers(oauth_token: &Secret<String>) -> HeaderMap {
     headers
 }
 
-/// Applies a deployment's `extra_headers` over `headers`: a name already present (in any
-/// case) is replaced, so configuration can override every default above. Names or values
-/// that are not valid HTTP are skipped with a warning; config validation reports them first.
-pub fn apply_extra_headers(headers: &mut HeaderMap, extra: &[(String, Secret<String>)]) {
-    for (name, value) in extra {
-        // HeaderName lowercases, which makes the override case-insensitive.
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            tracing::warn!(header = %name, "extra_headers: not a valid header name; skipped");
-            continue;
-        };
-        let Some(value) = sensitive(value.expose()) else {
-            tracing::warn!(header = %name, "extra_headers: not a valid header value; skipped");
-            continue;
-        };
-        headers.insert(name, value);
-    }
-}
-
 fn editor_headers() -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(12);
     headers.insert(
@@ -129,13 +112,6 @@ fn editor_headers() -> HeaderMap {
         HeaderValue::from_static(API_VERSION),
     );
     headers
-}
-
-/// A header value hidden from `Debug` output (http prints sensitive values as `Sensitive`).
-fn sensitive(text: &str) -> Option<HeaderValue> {
-    let mut value = HeaderValue::from_str(text).ok()?;
-    value.set_sensitive(true);
-    Some(value)
 }
 
 #[cfg(test)]
@@ -181,22 +157,6 @@ mod tests {
     fn initiator_is_user_only_for_user_text() {
         assert_eq!(Initiator::from_last_message_is_user_text(true), Initiator::User);
         assert_eq!(Initiator::from_last_message_is_user_text(false), Initiator::Agent);
-    }
-
-    #[test]
-    fn extra_headers_override_case_insensitively() {
-        let mut h = copilot_headers(&token(), "r", Initiator::User, false);
-        let extra = vec![
-            ("Editor-Version".to_owned(), Secret::new("vscode/9.9.9".to_owned())),
-            ("X-Custom".to_owned(), Secret::new("yes".to_owned())),
-            ("bad name".to_owned(), Secret::new("ignored".to_owned())),
-            ("x-bad-value".to_owned(), Secret::new("line\nbreak".to_owned())),
-        ];
-        apply_extra_headers(&mut h, &extra);
-        assert_eq!(h.get_all("editor-version").iter().count(), 1);
-        assert_eq!(get(&h, "editor-version"), Some("vscode/9.9.9"));
-        assert_eq!(get(&h, "x-custom"), Some("yes"));
-        assert!(h.get("x-bad-value").is_none());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! authorizes calls to the Copilot API at the base URL the exchange names
 //! ([`CopilotToken::api_base`]).
 
+mod cache;
 mod headers;
 mod models;
 mod quota;
@@ -15,7 +16,7 @@ use tollgate_config::Secret;
 
 pub use headers::{
     API_VERSION, EDITOR_PLUGIN_VERSION, EDITOR_VERSION, INTEGRATION_ID, Initiator, OPENAI_INTENT,
-    USER_AGENT, apply_extra_headers, copilot_headers, github_api_headers,
+    USER_AGENT, copilot_headers, github_api_headers,
 };
 pub use models::{
     Billing, Capabilities, CopilotModel, Limits, MESSAGES_ENDPOINT, MODELS_TTL, ModelCatalog,

@@ -1,23 +1,29 @@
 //! The Copilot model catalog: `GET {api}/models` per account, cached, with the facts the
 //! gateway routes and bills by (endpoints, context window, premium multiplier).
+//!
+//! Requests read the cached catalog without a lock. Once it is older than its TTL, the next
+//! read still answers from it and starts one background fetch; only a caller with no catalog
+//! for its API base waits, together with any others, on one fetch.
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use serde::{Deserialize, Serialize};
 
+use super::cache::{Slot, SlotMap};
 use super::{
     CopilotAccount, CopilotError, CopilotToken, Initiator, TokenManager, copilot_headers, fetch,
 };
 
 /// The `supported_endpoints` entry of models that speak Anthropic's Messages API natively.
 pub const MESSAGES_ENDPOINT: &str = "/v1/messages";
-/// How long a fetched catalog is used before the next request fetches it again.
+/// How long a fetched catalog is current; after it, reads start a background refresh.
 pub const MODELS_TTL: Duration = Duration::from_secs(10 * 60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a failed background refresh, keep the catalog and try again after this long.
+const RETRY_FAILED_REFRESH: Duration = Duration::from_secs(30);
 
 /// One entry of Copilot's `/models`. Every field is optional in the wire format; unknown
 /// fields are ignored so that new ones GitHub adds do not break the catalog.
@@ -120,48 +126,77 @@ impl CopilotModel {
 /// Per-account cache of `/models`.
 #[derive(Debug)]
 pub struct ModelCatalog {
-    http: reqwest::Client,
+    fetcher: Arc<Fetcher>,
     ttl: Duration,
-    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Entry>>>>>,
+    slots: SlotMap<Entry>,
 }
 
+/// Fetches catalogs; shared with background refreshes.
 #[derive(Debug)]
+struct Fetcher {
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Clone)]
 struct Entry {
-    fetched: Instant,
+    refresh_at: Instant,
     api_base: String,
     models: Arc<Vec<CopilotModel>>,
 }
 
 impl ModelCatalog {
-    /// A catalog that keeps each account's list for [`MODELS_TTL`].
+    /// A catalog that keeps each account's list current for [`MODELS_TTL`].
     pub fn new(http: reqwest::Client) -> Self {
-        Self { http, ttl: MODELS_TTL, entries: Mutex::new(HashMap::new()) }
+        Self { fetcher: Arc::new(Fetcher { http }), ttl: MODELS_TTL, slots: SlotMap::default() }
     }
 
-    /// Keeps lists for `ttl` instead.
+    /// Keeps lists current for `ttl` instead.
     #[must_use]
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
     }
 
-    /// The account's models: cached, or fetched with `token` when missing, older than the
-    /// TTL or from another API base. Concurrent misses for one account share one fetch.
+    /// The account's models: the cached list for `token`'s API base, refreshed in the
+    /// background once older than the TTL; fetched when there is none. Concurrent callers
+    /// without a list share one fetch.
     pub async fn models(
         &self,
         token: &CopilotToken,
         account_id: &str,
     ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
-        self.get(token, account_id, false).await
+        let slot = self.slots.get_or_add(account_id);
+        if let Some(entry) = slot.load().filter(|e| e.api_base == token.api_base) {
+            if Instant::now() >= entry.refresh_at {
+                self.refresh_in_background(&slot, token, account_id);
+            }
+            return Ok(Arc::clone(&entry.models));
+        }
+        let _turn = slot.turn().await;
+        // Whoever had the turn before us may have fetched the list we need.
+        if let Some(entry) = slot.load().filter(|e| e.api_base == token.api_base) {
+            return Ok(Arc::clone(&entry.models));
+        }
+        self.fetch_into(&slot, token).await
     }
 
-    /// Fetches the account's models now, replacing the cached list.
+    /// Fetches the account's models now, replacing the cached list. Readers keep being
+    /// answered from the old list meanwhile; a fetch that finished while this one waited for
+    /// its turn counts.
     pub async fn refresh(
         &self,
         token: &CopilotToken,
         account_id: &str,
     ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
-        self.get(token, account_id, true).await
+        let slot = self.slots.get_or_add(account_id);
+        let seen = slot.generation();
+        let _turn = slot.turn().await;
+        if slot.generation() != seen
+            && let Some(entry) = slot.load().filter(|e| e.api_base == token.api_base)
+        {
+            return Ok(Arc::clone(&entry.models));
+        }
+        self.fetch_into(&slot, token).await
     }
 
     /// [`ModelCatalog::models`] with the token from `tokens`; a 401 (a token Copilot no
@@ -195,37 +230,66 @@ impl ModelCatalog {
 
     /// Drops the account's cached list.
     pub fn invalidate(&self, account_id: &str) {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner).remove(account_id);
+        if let Some(slot) = self.slots.get(account_id) {
+            slot.clear();
+        }
     }
 
-    async fn get(
+    /// Fetches with the turn held and stores the list.
+    async fn fetch_into(
         &self,
+        slot: &Slot<Entry>,
         token: &CopilotToken,
-        account_id: &str,
-        force: bool,
     ) -> Result<Arc<Vec<CopilotModel>>, CopilotError> {
-        let slot = {
-            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(entries.entry(account_id.to_owned()).or_default())
-        };
-        let asked = Instant::now();
-        let mut entry = slot.lock().await;
-        if let Some(e) = entry.as_ref() {
-            // A forced refresh is satisfied by one that finished while we waited for the lock.
-            let current = if force { e.fetched >= asked } else { e.fetched.elapsed() < self.ttl };
-            if current && e.api_base == token.api_base {
-                return Ok(Arc::clone(&e.models));
-            }
-        }
-        let models = Arc::new(self.fetch(token).await?);
-        *entry = Some(Entry {
-            fetched: Instant::now(),
+        let models = Arc::new(self.fetcher.fetch(token).await?);
+        slot.store(Entry {
+            refresh_at: Instant::now() + self.ttl,
             api_base: token.api_base.clone(),
             models: Arc::clone(&models),
         });
         Ok(models)
     }
 
+    /// Refetches a stale list in a task of its own, unless a refresh already runs.
+    fn refresh_in_background(&self, slot: &Arc<Slot<Entry>>, token: &CopilotToken, id: &str) {
+        let Some(claim) = slot.claim_refresh() else {
+            return;
+        };
+        let fetcher = Arc::clone(&self.fetcher);
+        let token = token.clone();
+        let account = id.to_owned();
+        let ttl = self.ttl;
+        tokio::spawn(async move {
+            let slot = claim.slot();
+            let _turn = slot.turn().await;
+            // Only the stale list we saw: not one replaced or invalidated meanwhile.
+            let Some(current) = slot
+                .load()
+                .filter(|e| e.api_base == token.api_base && Instant::now() >= e.refresh_at)
+            else {
+                return;
+            };
+            let renewed = match fetcher.fetch(&token).await {
+                Ok(models) => Entry {
+                    refresh_at: Instant::now() + ttl,
+                    api_base: token.api_base.clone(),
+                    models: Arc::new(models),
+                },
+                Err(error) => {
+                    tracing::warn!(%account, %error,
+                        "copilot model catalog refresh failed; keeping the current one");
+                    Entry {
+                        refresh_at: Instant::now() + RETRY_FAILED_REFRESH,
+                        ..Entry::clone(&current)
+                    }
+                }
+            };
+            slot.replace(&current, Some(renewed));
+        });
+    }
+}
+
+impl Fetcher {
     async fn fetch(&self, token: &CopilotToken) -> Result<Vec<CopilotModel>, CopilotError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let mut headers = copilot_headers(token, &request_id, Initiator::Agent, false);

@@ -2,18 +2,20 @@
 //! themselves, with the headers editor integrations send.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
+use http::HeaderValue;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use tollgate_config::{ModelEntry, Secret};
 
 use super::{
     CopilotAccount, CopilotError, CopilotModel, Initiator, ModelCatalog, TokenManager,
-    apply_extra_headers, copilot_headers,
+    copilot_headers,
 };
-use crate::{CallContext, Endpoint, UpstreamError};
+use crate::{CallContext, Endpoint, UpstreamError, apply_extra_headers};
 
 /// The owner of the shared account every caller without one of its own uses.
 pub const DEFAULT_OWNER: &str = "default";
@@ -26,7 +28,10 @@ pub struct CopilotService {
     pub tokens: TokenManager,
     /// Model lists per account.
     pub models: ModelCatalog,
-    accounts: RwLock<HashMap<String, CopilotAccount>>,
+    /// Read on every request without a lock; replaced whole when an account is (un)linked.
+    accounts: ArcSwap<HashMap<String, Arc<CopilotAccount>>>,
+    /// Serialises those replacements so that none is lost.
+    linking: Mutex<()>,
     github_api_url: String,
     auth_page: String,
 }
@@ -39,7 +44,8 @@ impl CopilotService {
             tokens: TokenManager::new(http.clone(), github_api_url.clone()),
             models: ModelCatalog::new(http.clone()),
             http,
-            accounts: RwLock::default(),
+            accounts: ArcSwap::default(),
+            linking: Mutex::new(()),
             github_api_url,
             auth_page,
         }
@@ -57,9 +63,11 @@ impl CopilotService {
 
     /// Links (or re-links) `owner`'s account.
     pub fn set_account(&self, owner: &str, oauth_token: Secret<String>) {
-        let mut accounts = self.accounts.write().unwrap_or_else(|e| e.into_inner());
-        let changed = accounts.get(owner).is_none_or(|a| a.oauth_token != oauth_token);
-        accounts.insert(owner.to_owned(), CopilotAccount::new(owner, oauth_token));
+        let changed = self.edit_accounts(|accounts| {
+            let changed = accounts.get(owner).is_none_or(|a| a.oauth_token != oauth_token);
+            accounts.insert(owner.to_owned(), Arc::new(CopilotAccount::new(owner, oauth_token)));
+            changed
+        });
         if changed {
             self.tokens.invalidate(owner);
             self.models.invalidate(owner);
@@ -68,20 +76,32 @@ impl CopilotService {
 
     /// Unlinks `owner`'s account.
     pub fn remove_account(&self, owner: &str) {
-        self.accounts.write().unwrap_or_else(|e| e.into_inner()).remove(owner);
+        self.edit_accounts(|accounts| accounts.remove(owner));
         self.tokens.invalidate(owner);
         self.models.invalidate(owner);
     }
 
     /// Every linked owner.
     pub fn owners(&self) -> Vec<String> {
-        self.accounts.read().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect()
+        self.accounts.load().keys().cloned().collect()
     }
 
     /// The account serving `owner`: its own when linked, else the shared default.
-    pub fn account_for(&self, owner: Option<&str>) -> Option<CopilotAccount> {
-        let accounts = self.accounts.read().unwrap_or_else(|e| e.into_inner());
+    pub fn account_for(&self, owner: Option<&str>) -> Option<Arc<CopilotAccount>> {
+        let accounts = self.accounts.load();
         owner.and_then(|o| accounts.get(o)).or_else(|| accounts.get(DEFAULT_OWNER)).cloned()
+    }
+
+    /// Copies the accounts, lets `edit` change the copy, and publishes it.
+    fn edit_accounts<R>(
+        &self,
+        edit: impl FnOnce(&mut HashMap<String, Arc<CopilotAccount>>) -> R,
+    ) -> R {
+        let _linking = self.linking.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut accounts = HashMap::clone(&self.accounts.load());
+        let result = edit(&mut accounts);
+        self.accounts.store(Arc::new(accounts));
+        result
     }
 
     fn not_linked(&self) -> UpstreamError {
@@ -129,23 +149,14 @@ impl CopilotService {
             };
             let initiator = Initiator::from_last_message_is_user_text(ctx.initiator_user);
             let mut headers = copilot_headers(&token, &ctx.request_id, initiator, ctx.vision);
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            headers.insert(ACCEPT, HeaderValue::from_static(crate::openai::accept(ctx)));
             if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
-                let version =
-                    ctx.anthropic_version.as_deref().unwrap_or(crate::anthropic::DEFAULT_VERSION);
-                if let Ok(v) = version.parse() {
-                    headers.insert("anthropic-version", v);
-                }
-                if !ctx.anthropic_beta.is_empty()
-                    && let Ok(v) = ctx.anthropic_beta.join(",").parse()
-                {
-                    headers.insert("anthropic-beta", v);
-                }
+                crate::anthropic::version_and_betas(&mut headers, ctx, &[]);
             }
             apply_extra_headers(&mut headers, &entry.extra_headers);
             let request = crate::http::post(&self.http, &token.api_base, path)
                 .headers(headers)
-                .header(CONTENT_TYPE, "application/json")
-                .header(ACCEPT, if ctx.stream { "text/event-stream" } else { "application/json" })
                 .body(body.clone());
             match crate::http::execute(request, timeout).await {
                 Err(UpstreamError::Status { status: 401, .. }) if !retried => {

@@ -1,19 +1,17 @@
 //! The Copilot token exchange: a GitHub OAuth token buys a Copilot token that lives about
-//! 30 minutes. Tokens are cached per account and refreshed ahead of expiry, one exchange
-//! at a time per account however many requests need a token at that moment.
+//! 30 minutes. Tokens are cached per account and read without a lock; one due for refresh is
+//! still served while a single background exchange replaces it, and only callers that find no
+//! valid token wait, together, on one exchange.
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, PoisonError, RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant, SystemTime},
 };
 
 use serde::Deserialize;
 use tollgate_config::Secret;
 
+use super::cache::{Slot, SlotMap};
 use super::{CopilotAccount, CopilotError, fetch, github_api_headers};
 
 /// The API base used when the exchange names none (individual plans' endpoint).
@@ -24,7 +22,7 @@ pub const EXPIRY_MARGIN: Duration = Duration::from_secs(5 * 60);
 /// The exchange is one small GET; slower than this means GitHub is having trouble.
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// After a failed refresh with a still-valid token, serve that token and try again after
-/// this long, rather than making every request wait on a struggling GitHub.
+/// this long, rather than asking a struggling GitHub on every request.
 const RETRY_FAILED_REFRESH: Duration = Duration::from_secs(15);
 
 /// A Copilot API token and where to use it.
@@ -52,24 +50,20 @@ pub fn refresh_delay(refresh_in: Duration, lifetime: Duration) -> Duration {
 /// `Arc`; every method takes `&self`.
 #[derive(Debug)]
 pub struct TokenManager {
-    http: reqwest::Client,
-    github_api_url: String,
-    slots: Mutex<HashMap<String, Arc<Slot>>>,
+    exchange: Arc<Exchange>,
+    slots: SlotMap<Cached>,
 }
 
-/// One account's cache entry and the lock that makes its refresh single-flight.
-#[derive(Debug, Default)]
-struct Slot {
-    cached: RwLock<Option<Cached>>,
-    refresh: tokio::sync::Mutex<()>,
-    /// Bumped by every successful exchange, so a caller that waited on the lock can tell that
-    /// the refresh it needed has happened meanwhile.
-    generation: AtomicU64,
+/// Where and how tokens are bought; shared with background refreshes.
+#[derive(Debug)]
+struct Exchange {
+    http: reqwest::Client,
+    github_api_url: String,
 }
 
 #[derive(Debug, Clone)]
 struct Cached {
-    token: CopilotToken,
+    token: Arc<CopilotToken>,
     /// The OAuth token it was bought with: a re-linked account must not get the old token.
     oauth: Secret<String>,
     refresh_at: Instant,
@@ -80,60 +74,84 @@ impl TokenManager {
     /// A manager exchanging at `{github_api_url}/copilot_internal/v2/token`.
     pub fn new(http: reqwest::Client, github_api_url: String) -> Self {
         let github_api_url = github_api_url.trim_end_matches('/').to_owned();
-        Self { http, github_api_url, slots: Mutex::new(HashMap::new()) }
+        Self { exchange: Arc::new(Exchange { http, github_api_url }), slots: SlotMap::default() }
     }
 
-    /// A Copilot token for `account`: the cached one while it is fresh, else a new exchange.
-    /// Concurrent callers for one account share a single exchange.
-    pub async fn token(&self, account: &CopilotAccount) -> Result<CopilotToken, CopilotError> {
-        let slot = self.slot(&account.id);
-        let seen = slot.generation.load(Ordering::Acquire);
-        if let Some(token) = slot.get(|c| c.matches(account) && c.fresh(Instant::now())) {
-            return Ok(token);
-        }
-
-        let _refreshing = slot.refresh.lock().await;
+    /// A Copilot token for `account`. A cached one is returned at once while it is valid;
+    /// once it is due for refresh, one background exchange replaces it. Without a valid
+    /// token, concurrent callers for one account wait on a single exchange.
+    pub async fn token(&self, account: &CopilotAccount) -> Result<Arc<CopilotToken>, CopilotError> {
+        let slot = self.slots.get_or_add(&account.id);
         let now = Instant::now();
-        let refreshed_meanwhile = slot.generation.load(Ordering::Acquire) != seen;
-        // Whoever held the lock before us may have done our refresh; share its token even if
-        // policy already calls it due (e.g. `refresh_in: 0`), as long as it is valid.
-        if let Some(token) = slot
-            .get(|c| c.matches(account) && (c.fresh(now) || (refreshed_meanwhile && c.valid(now))))
-        {
-            return Ok(token);
+        if let Some(cached) = slot.load().filter(|c| c.matches(account) && c.valid(now)) {
+            if !cached.fresh(now) {
+                self.refresh_in_background(&slot, account);
+            }
+            return Ok(Arc::clone(&cached.token));
         }
 
-        match self.exchange(account).await {
+        let _turn = slot.turn().await;
+        // Whoever had the turn before us may have bought the token we need.
+        if let Some(cached) = slot.load().filter(|c| c.matches(account) && c.valid(Instant::now()))
+        {
+            return Ok(Arc::clone(&cached.token));
+        }
+        match self.exchange.buy(account).await {
             Ok(cached) => {
-                let token = cached.token.clone();
-                *slot.cached.write().unwrap_or_else(PoisonError::into_inner) = Some(cached);
-                slot.generation.fetch_add(1, Ordering::AcqRel);
+                let token = Arc::clone(&cached.token);
+                slot.store(cached);
                 Ok(token)
             }
-            Err(error) if error.is_transient() => {
-                let mut cached = slot.cached.write().unwrap_or_else(PoisonError::into_inner);
-                match cached.as_mut() {
-                    Some(c) if c.matches(account) && c.valid(now) => {
-                        tracing::warn!(account = %account.id, %error,
-                            "copilot token refresh failed; using the current token until it expires");
-                        c.refresh_at = (now + RETRY_FAILED_REFRESH).min(c.expires);
-                        Ok(c.token.clone())
-                    }
-                    _ => Err(error),
-                }
-            }
             Err(error) => {
-                // No seat or a revoked authorization: the old token must not keep serving.
-                *slot.cached.write().unwrap_or_else(PoisonError::into_inner) = None;
+                if !error.is_transient() {
+                    // No seat or a revoked authorization: no old token may keep serving.
+                    slot.clear();
+                }
                 Err(error)
             }
         }
     }
 
+    /// Replaces `account`'s due token in a task of its own, unless a refresh already runs.
+    fn refresh_in_background(&self, slot: &Arc<Slot<Cached>>, account: &CopilotAccount) {
+        let Some(claim) = slot.claim_refresh() else {
+            return;
+        };
+        let exchange = Arc::clone(&self.exchange);
+        let account = account.clone();
+        tokio::spawn(async move {
+            let slot = claim.slot();
+            let _turn = slot.turn().await;
+            let now = Instant::now();
+            // Renew only the token we were asked to: not one replaced, invalidated or
+            // re-linked meanwhile.
+            let Some(current) = slot.load().filter(|c| c.matches(&account) && !c.fresh(now)) else {
+                return;
+            };
+            match exchange.buy(&account).await {
+                Ok(renewed) => {
+                    slot.replace(&current, Some(renewed));
+                }
+                Err(error) if error.is_transient() => {
+                    tracing::warn!(account = %account.id, %error,
+                        "copilot token refresh failed; using the current token until it expires");
+                    let mut retry = Cached::clone(&current);
+                    retry.refresh_at = (Instant::now() + RETRY_FAILED_REFRESH).min(current.expires);
+                    slot.replace(&current, Some(retry));
+                }
+                Err(error) => {
+                    tracing::warn!(account = %account.id, %error,
+                        "copilot token refresh refused; dropping the current token");
+                    slot.replace(&current, None);
+                }
+            }
+        });
+    }
+
     /// Forgets `account_id`'s cached token so that the next [`TokenManager::token`] exchanges.
     pub fn invalidate(&self, account_id: &str) {
-        if let Some(slot) = self.existing(account_id) {
-            *slot.cached.write().unwrap_or_else(PoisonError::into_inner) = None;
+        if let Some(slot) = self.slots.get(account_id) {
+            slot.clear();
         }
     }
 
@@ -142,27 +160,18 @@ impl TokenManager {
     /// them all instead of each one discarding the token the previous one just bought.
     /// Returns whether the token was forgotten.
     pub fn invalidate_token(&self, account_id: &str, rejected: &CopilotToken) -> bool {
-        let Some(slot) = self.existing(account_id) else {
+        let Some(slot) = self.slots.get(account_id) else {
             return false;
         };
-        let mut cached = slot.cached.write().unwrap_or_else(PoisonError::into_inner);
-        if cached.as_ref().is_some_and(|c| c.token.token == rejected.token) {
-            *cached = None;
-            return true;
+        match slot.load() {
+            Some(current) if current.token.token == rejected.token => slot.replace(&current, None),
+            _ => false,
         }
-        false
     }
+}
 
-    fn slot(&self, account_id: &str) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(slots.entry(account_id.to_owned()).or_default())
-    }
-
-    fn existing(&self, account_id: &str) -> Option<Arc<Slot>> {
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner).get(account_id).cloned()
-    }
-
-    async fn exchange(&self, account: &CopilotAccount) -> Result<Cached, CopilotError> {
+impl Exchange {
+    async fn buy(&self, account: &CopilotAccount) -> Result<Cached, CopilotError> {
         let request = self
             .http
             .get(format!("{}/copilot_internal/v2/token", self.github_api_url))
@@ -180,18 +189,11 @@ impl TokenManager {
         tracing::debug!(account = %account.id, lifetime_s = lifetime.as_secs(),
             refresh_in_s = token.refresh_in.as_secs(), "copilot token exchanged");
         Ok(Cached {
-            token,
+            token: Arc::new(token),
             oauth: account.oauth_token.clone(),
             refresh_at,
             expires: received + lifetime,
         })
-    }
-}
-
-impl Slot {
-    fn get(&self, usable: impl Fn(&Cached) -> bool) -> Option<CopilotToken> {
-        let cached = self.cached.read().unwrap_or_else(PoisonError::into_inner);
-        cached.as_ref().filter(|c| usable(c)).map(|c| c.token.clone())
     }
 }
 

@@ -12,7 +12,7 @@ use tollgate_protocol::translate::{
     AnthropicToOpenAiStream, OpenAiToAnthropicStream, anthropic_request_to_openai,
     openai_request_to_anthropic,
 };
-use tollgate_providers::{CallContext, Endpoint, UpstreamError, Wire};
+use tollgate_providers::{CallContext, CallTerms, Endpoint, UpstreamError, Wire};
 use tollgate_router::{FailureKind, Step};
 
 use tollgate_protocol::openai::Usage;
@@ -205,19 +205,20 @@ pub fn passthrough_credential(claude_token: Option<&str>, entry: &ModelEntry) ->
     if anthropic_keyless { claude_token.map(str::to_owned) } else { None }
 }
 
-/// Sends the call to the step's deployment and waits until its answer has begun: the whole
-/// body, or a stream's first event.
+/// Sends the call to the step's deployment on the attempt's `terms` and waits until its
+/// answer has begun: the whole body, or a stream's first event.
 pub async fn send(
     state: &AppState,
     call: &Call,
     step: &Step,
     upstream_model: &str,
+    terms: &CallTerms,
 ) -> Result<Answer, Failure> {
     let entry = &step.deployment.entry;
     let timeout = timeout_for(state, entry, call.stream);
     let deadline = tokio::time::Instant::now() + timeout;
     let owner = call.account_owner();
-    let wire = state.providers().wire(entry, call.endpoint, upstream_model, owner.as_deref()).await;
+    let wire = terms.wire;
     let (endpoint, body, shape) = prepare(call, wire, upstream_model)?;
     let ctx = CallContext {
         request_id: call.request_id.shown().to_owned(),

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tollgate_providers::Endpoint;
+use tollgate_providers::{CallTerms, Endpoint};
 use tollgate_router::{InFlight, Step};
 
 pub use attempt::{Answer, Failure, passthrough_credential};
@@ -208,10 +208,10 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
         }
         let attempt_started = Instant::now();
         let upstream_model = step.route.upstream_model(&step.deployment);
-        aim(state, &call, &mut record, &step, &upstream_model).await;
+        let terms = aim(state, &call, &mut record, &step, &upstream_model).await;
         let slot = InFlight::enter(&step.deployment, attempt_started);
 
-        match attempt::send(state, &call, &step, &upstream_model).await {
+        match attempt::send(state, &call, &step, &upstream_model, &terms).await {
             Ok(answer) => {
                 let latency = attempt_started.elapsed();
                 step.deployment.health.record_success(latency);
@@ -249,24 +249,26 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
     }
 }
 
-/// Points the record at the step about to be tried: who serves, at what price.
+/// Points the record at the step about to be tried — who serves, at what price — and
+/// returns the terms the provider settled for it (wire format, billing) in one lookup.
 async fn aim(
     state: &AppState,
     call: &Call,
     record: &mut RequestRecord,
     step: &Step,
     upstream_model: &str,
-) {
+) -> CallTerms {
     let entry = &step.deployment.entry;
+    let terms = state
+        .providers()
+        .terms(entry, call.endpoint, upstream_model, call.account_owner().as_deref())
+        .await;
     record.labels = labels(call.api, step);
     record.served_model = step.route.served_model(&step.deployment);
     record.provider = entry.provider.prefix();
     record.price = tollgate_router::pricing::price_for(entry, upstream_model);
-    record.premium_units = state
-        .providers()
-        .premium_multiplier(entry, upstream_model, call.account_owner().as_deref())
-        .await
-        .unwrap_or(0.0);
+    record.premium_units = terms.premium_multiplier.unwrap_or(0.0);
+    terms
 }
 
 fn note_passed_over(record: &mut RequestRecord, routes: Vec<tollgate_router::Route>) {

@@ -96,7 +96,7 @@ pub(super) async fn copilot_quota(
         all
     } else {
         let own = caller.copilot_owner();
-        service.account_for(own.as_deref()).map(|a| a.id).into_iter().collect()
+        service.account_for(own.as_deref()).map(|a| a.id.clone()).into_iter().collect()
     };
     Json(state.quota().report(service, &owners).await)
 }

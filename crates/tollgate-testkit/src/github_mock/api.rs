@@ -83,7 +83,14 @@ async fn models(
     headers: HeaderMap,
 ) -> Response {
     state.engine.record(&method, &uri, &headers, Value::Null);
-    let models = Arc::clone(&state.lock().models);
+    let (models, delay) = {
+        let inner = state.lock();
+        (Arc::clone(&inner.models), inner.models_delay)
+    };
+    // Outside the lock: a slow catalog must not hold up the rest of the stand-in.
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     Json(json!({"object": "list", "data": &*models})).into_response()
 }
 

@@ -162,6 +162,11 @@ impl MockGitHub {
         self.state.lock().models = models.into();
     }
 
+    /// Makes every `/models` answer take this long (it is recorded on arrival).
+    pub fn set_models_delay(&self, delay: Duration) {
+        self.state.lock().models_delay = delay;
+    }
+
     /// Queues a reply for chat completions and embeddings, as [`crate::MockOpenAi::enqueue`].
     pub fn enqueue(&self, spec: impl Into<ReplySpec>) {
         self.engine.enqueue(spec.into());
@@ -197,6 +202,12 @@ impl MockGitHub {
     /// The most recent Copilot API call.
     pub fn last_request(&self) -> Option<RecordedRequest> {
         self.engine.last_request()
+    }
+
+    /// The most chat completions and messages calls that were being answered at once (until
+    /// their response head).
+    pub fn peak_concurrency(&self) -> usize {
+        self.engine.peak_concurrency()
     }
 
     /// Copilot API calls so far, rejected ones included.

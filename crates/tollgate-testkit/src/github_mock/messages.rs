@@ -37,6 +37,7 @@ pub(super) async fn messages(
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let input_tokens = input_tokens(&body);
     state.engine.record(&method, &uri, &headers, body);
+    let _busy = state.engine.busy();
 
     let text = state.lock().messages_text.clone();
     let output_tokens = tokens::words(&text).max(1);

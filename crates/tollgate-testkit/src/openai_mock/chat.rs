@@ -45,6 +45,8 @@ pub(crate) async fn chat_completions(
     let prompt_tokens = tokens::prompt_tokens(&body);
     shared.record(&method, &uri, &headers, body);
 
+    // Until the response head is ready: the delay and error replies are inside it.
+    let _busy = shared.busy();
     let spec = shared.next_reply();
     if let Some(response) = unless_success(&shared, &spec).await {
         return response;
@@ -106,6 +108,7 @@ pub(super) async fn unless_success(shared: &Shared, spec: &ReplySpec) -> Option<
     if let Some(seconds) = retry_after {
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*seconds));
     }
+    spec.add_headers(response.headers_mut());
     Some(response)
 }
 

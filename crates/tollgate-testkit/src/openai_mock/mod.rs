@@ -178,6 +178,12 @@ impl MockOpenAi {
         self.shared.request_count()
     }
 
+    /// The most chat completions that were being answered at once (until their response
+    /// head), since start or the last reset.
+    pub fn peak_concurrency(&self) -> usize {
+        self.shared.peak_concurrency()
+    }
+
     /// Clears queue, records and count, and restores the configured default and models.
     pub fn reset(&self) {
         self.shared.reset();

@@ -88,6 +88,10 @@ pub struct ReplySpec {
     pub chunks: Option<usize>,
     /// Overrides `finish_reason` (e.g. `"length"`).
     pub finish_reason: Option<String>,
+    /// More headers on an error reply, e.g. a `retry-after` that is not a whole number of
+    /// seconds; sent after `retry_after`, each as a header of its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
 
 impl Default for ReplySpec {
@@ -107,6 +111,7 @@ impl From<Reply> for ReplySpec {
             reasoning: None,
             chunks: None,
             finish_reason: None,
+            headers: Vec::new(),
         }
     }
 }
@@ -147,6 +152,24 @@ impl ReplySpec {
             *retry_after = Some(seconds);
         }
         self
+    }
+
+    /// Adds a header to an error reply (see [`ReplySpec::headers`]).
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Appends [`ReplySpec::headers`] to `headers`, skipping any that are not valid HTTP.
+    pub(crate) fn add_headers(&self, headers: &mut axum::http::HeaderMap) {
+        for (name, value) in &self.headers {
+            let name = axum::http::HeaderName::from_bytes(name.as_bytes());
+            let value = axum::http::HeaderValue::from_str(value);
+            if let (Ok(name), Ok(value)) = (name, value) {
+                headers.append(name, value);
+            }
+        }
     }
 
     /// Sets [`ReplySpec::delay_ms`].

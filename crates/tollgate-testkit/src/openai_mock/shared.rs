@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     models: RwLock<Arc<[String]>>,
     records: Mutex<VecDeque<RecordedRequest>>,
     count: AtomicUsize,
+    /// Model calls being answered right now, and the most there have been at once.
+    busy: AtomicUsize,
+    peak: AtomicUsize,
     next_id: AtomicU64,
     /// Turns `true` when the handle is dropped; hung requests and streams watch it.
     pub(super) shutdown: watch::Receiver<bool>,
@@ -63,6 +66,8 @@ impl Shared {
             models: RwLock::new(config.models.clone().into()),
             records: Mutex::new(VecDeque::new()),
             count: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shutdown,
             config,
@@ -145,12 +150,33 @@ impl Shared {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// Counts a model call as being answered until the guard drops.
+    pub(crate) fn busy(&self) -> Busy<'_> {
+        let now = self.busy.fetch_add(1, Ordering::AcqRel) + 1;
+        self.peak.fetch_max(now, Ordering::AcqRel);
+        Busy(self)
+    }
+
+    pub(crate) fn peak_concurrency(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
+    }
+
     pub(crate) fn reset(&self) {
         lock(&self.queue).clear();
         lock(&self.records).clear();
         self.count.store(0, Ordering::Relaxed);
+        self.peak.store(self.busy.load(Ordering::Acquire), Ordering::Release);
         self.set_default(self.config.default_reply.clone());
         self.set_models(self.config.models.clone());
+    }
+}
+
+/// A model call in progress; see [`Shared::busy`].
+pub(crate) struct Busy<'a>(&'a Shared);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

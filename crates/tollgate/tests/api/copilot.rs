@@ -9,7 +9,7 @@ use tollgate_testkit::{MockGitHub, ReplySpec, TestApp};
 use crate::helpers::*;
 
 /// tollgate with no config file (everything goes to Copilot), pointed at the stand-in.
-async fn copilot_app(gh: &MockGitHub, yaml: &str) -> TestApp {
+pub(crate) async fn copilot_app(gh: &MockGitHub, yaml: &str) -> TestApp {
     let github = gh.github_url();
     let api = gh.api_url();
     TestApp::spawn_with_env(
@@ -24,7 +24,7 @@ async fn copilot_app(gh: &MockGitHub, yaml: &str) -> TestApp {
     .unwrap()
 }
 
-async fn linked() -> (MockGitHub, TestApp, String) {
+pub(crate) async fn linked() -> (MockGitHub, TestApp, String) {
     let gh = MockGitHub::start().await;
     let app = copilot_app(&gh, "").await;
     let oauth = "ghu_default_account_token";

@@ -291,3 +291,29 @@ async fn a_body_that_never_ends_is_answered_408_in_the_callers_protocol() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_huge_retry_after_is_cut_to_a_day_and_answered() {
+    let (mock, app) = setup().await;
+    // Each was a panic in the request task once, and the client got a closed connection.
+    for (header, value) in
+        [("retry-after", "1e300"), ("retry-after-ms", "1e300"), ("retry-after", "1e19")]
+    {
+        mock.enqueue(
+            ReplySpec::openai_error(429, "rate_limit_exceeded", "slow down").header(header, value),
+        );
+        let resp = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "x")).await;
+        assert_eq!(resp.headers()["retry-after"], "86400", "{header}: {value}");
+        let err = openai_error(resp, 429).await;
+        assert_eq!(err["message"], "slow down");
+    }
+    // An HTTP date is read too, no longer dropped.
+    let soon = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+    mock.enqueue(
+        ReplySpec::openai_error(429, "rate_limit_exceeded", "slow down")
+            .header("retry-after", soon),
+    );
+    let resp = post(&app, "/v1/chat/completions", chat("gpt-4o-mini", "x")).await;
+    let secs: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((110..=120).contains(&secs), "{secs}");
+}

@@ -93,6 +93,19 @@ async fn quota_on_the_primary_is_answered_by_the_second() {
 }
 
 #[tokio::test]
+async fn a_huge_retry_after_moves_on_to_the_fallback() {
+    let t = three("  allowed_fails: 3").await;
+    t.a.enqueue(
+        ReplySpec::openai_error(429, "rate_limit_exceeded", "slow down")
+            .header("retry-after", "1e300"),
+    );
+    let resp = post(&t.app, "/v1/chat/completions", chat("primary", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["x-tollgate-served-model"], "openai/model-b");
+    assert_eq!(text_of(resp).await, "from b");
+}
+
+#[tokio::test]
 async fn primary_and_second_failing_the_third_serves() {
     let refusing = RefusingPort::new().unwrap();
     let closed = refusing.addr();

@@ -6,6 +6,7 @@
 mod auth;
 mod chat;
 mod copilot;
+mod copilot_load;
 mod errors;
 mod fallbacks;
 mod helpers;
