@@ -7,6 +7,7 @@ pub mod body;
 pub mod copilot;
 pub mod error;
 pub mod gateway;
+mod guard;
 pub mod metrics;
 pub mod record;
 pub mod redact;

@@ -16,10 +16,14 @@ use serde::{Deserialize, Deserializer};
 use tollgate_store::{Limits, Page, StoreError};
 
 use crate::auth::{Caller, Principal};
+use tollgate_guard::{JsonBodiesOnly, SameOriginOnly};
+
 use crate::error::ApiError;
+use crate::guard;
 use crate::state::AppState;
 
-/// Routes of the management API.
+/// Routes of the management API. In every mode they take JSON bodies only and no cross-site
+/// browser requests: a browser can then reach them only from tollgate's own pages.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/key/generate", post(keys::generate))
@@ -47,6 +51,8 @@ pub fn router() -> Router<AppState> {
         .route("/team/unblock", post(teams::unblock))
         .route("/spend/logs", get(spend::logs))
         .route("/spend/daily", get(spend::daily))
+        .route_layer(guard::layer(JsonBodiesOnly))
+        .route_layer(guard::layer(SameOriginOnly))
 }
 
 /// Extractor: a caller allowed to manage the gateway.
