@@ -29,6 +29,8 @@ RUN apt-get update \
     && chown tollgate:tollgate /data
 COPY --from=builder /out/tollgate /usr/local/bin/tollgate
 
+# TOLLGATE_HOST: without it tollgate listens on loopback only until a key is set, which no
+# published port reaches inside a container.
 ENV TOLLGATE_DATA_DIR=/data \
     TOLLGATE_HOST=0.0.0.0 \
     TOLLGATE_PORT=4000 \

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use tollgate_config::Settings;
+use tollgate_guard::LocalNames;
 use tollgate_providers::github::{DeviceFlowClient, GithubError};
 use tollgate_store::{CredentialRecord, GITHUB_COPILOT_PROVIDER, SecretBox, Store};
 
@@ -20,6 +21,7 @@ pub struct AuthState {
 struct Inner {
     access: Access,
     flows: Arc<Flows>,
+    local_names: LocalNames,
 }
 
 /// Where a visit leads.
@@ -63,7 +65,8 @@ impl AuthState {
         let device = DeviceFlowClient::new(http, github_url.clone());
         let flows = Arc::new(Flows::new(device, github_url, linker));
         let access = Access::new(settings.master_key.clone(), store);
-        Self { inner: Arc::new(Inner { access, flows }) }
+        let local_names = LocalNames::of_this_machine(settings.host.as_deref());
+        Self { inner: Arc::new(Inner { access, flows, local_names }) }
     }
 
     pub(crate) fn access(&self) -> &Access {
@@ -72,6 +75,11 @@ impl AuthState {
 
     pub(crate) fn flows(&self) -> &Arc<Flows> {
         &self.inner.flows
+    }
+
+    /// The `Host` names that address this machine, accepted while no master key is set.
+    pub(crate) fn local_names(&self) -> &LocalNames {
+        &self.inner.local_names
     }
 
     /// The caller's pending flow if there is one; else their linked account (unless

@@ -250,8 +250,9 @@ fn router_settings(raw: &RawConfig, err: &ErrFn<'_>) -> Result<RouterSettings, C
 
 /// Environment variables override the file.
 fn apply_env(env: &dyn EnvSource, s: &mut Settings, err: &ErrFn<'_>) -> Result<(), ConfigError> {
-    if let Some(h) = env.var("TOLLGATE_HOST") {
-        s.host = h;
+    if let Some(h) = env.var("TOLLGATE_HOST").map(|h| h.trim().to_owned()).filter(|h| !h.is_empty())
+    {
+        s.host = Some(h);
     }
     for (name, slot) in [("TOLLGATE_PORT", &mut s.port), ("TOLLGATE_AUTH_PORT", &mut s.auth_port)] {
         if let Some(v) = env.var(name) {

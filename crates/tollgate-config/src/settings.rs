@@ -31,8 +31,9 @@ pub enum LogFormat {
 /// Settings that come from the environment and `*_settings` sections.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Listen address for both servers.
-    pub host: String,
+    /// Listen address for both servers as configured (`TOLLGATE_HOST`, `--host`); unset, see
+    /// [`Settings::listen_host`].
+    pub host: Option<String>,
     /// Proxy port (4000).
     pub port: u16,
     /// Auth helper port (4001).
@@ -80,7 +81,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            host: "0.0.0.0".to_owned(),
+            host: None,
             port: 4000,
             auth_port: 4001,
             master_key: None,
@@ -101,6 +102,25 @@ impl Default for Settings {
             secret_key: None,
             github_url: DEFAULT_GITHUB_URL.to_owned(),
             github_api_url: DEFAULT_GITHUB_API_URL.to_owned(),
+        }
+    }
+}
+
+impl Settings {
+    /// Whether neither a master key nor a static token is configured. Every caller on this
+    /// machine is then the admin, and nobody else is served.
+    pub fn is_open(&self) -> bool {
+        self.master_key.is_none() && self.static_token.is_none()
+    }
+
+    /// The address both servers listen on: the configured [`Settings::host`]; else loopback
+    /// while [`Settings::is_open`], since only this machine is served then anyway; else all
+    /// interfaces.
+    pub fn listen_host(&self) -> &str {
+        match &self.host {
+            Some(host) => host,
+            None if self.is_open() => "127.0.0.1",
+            None => "0.0.0.0",
         }
     }
 }

@@ -110,6 +110,24 @@ fn environment_overrides_the_file() {
 }
 
 #[test]
+fn the_listen_address_is_loopback_until_a_credential_is_set() {
+    let listen = |vars: &[(&str, &str)]| {
+        let cfg = load(None, &env(vars)).unwrap();
+        (cfg.settings.host.clone(), cfg.settings.listen_host().to_owned())
+    };
+    assert_eq!(listen(&[]), (None, "127.0.0.1".to_owned()));
+    assert_eq!(listen(&[("TOLLGATE_MASTER_KEY", "sk-m")]), (None, "0.0.0.0".to_owned()));
+    assert_eq!(listen(&[("PROXY_STATIC_TOKEN", "shared")]), (None, "0.0.0.0".to_owned()));
+    // Whatever the operator names is used as given, with or without a key.
+    let chosen = Some("0.0.0.0".to_owned());
+    assert_eq!(listen(&[("TOLLGATE_HOST", " 0.0.0.0 ")]), (chosen, "0.0.0.0".to_owned()));
+    let chosen = Some("127.0.0.1".to_owned());
+    let keyed = [("TOLLGATE_HOST", "127.0.0.1"), ("TOLLGATE_MASTER_KEY", "sk-m")];
+    assert_eq!(listen(&keyed), (chosen, "127.0.0.1".to_owned()));
+    assert_eq!(listen(&[("TOLLGATE_HOST", "  ")]).0, None);
+}
+
+#[test]
 fn github_urls_default_to_github_and_come_from_the_environment() {
     let cfg = load(None, &env(&[])).unwrap();
     assert_eq!(cfg.settings.github_url, "https://github.com");

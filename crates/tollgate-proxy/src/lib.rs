@@ -8,6 +8,7 @@ pub mod copilot;
 pub mod error;
 pub mod extract;
 pub mod gateway;
+mod guard;
 pub mod metrics;
 pub mod record;
 pub mod redact;

@@ -125,7 +125,7 @@ impl AppState {
 
 /// Where people link a Copilot account: the auth helper's `/github` page.
 pub fn auth_page_url(settings: &Settings) -> String {
-    let host = match settings.host.as_str() {
+    let host = match settings.listen_host() {
         "0.0.0.0" | "::" | "[::]" | "" => "localhost",
         h => h,
     };

@@ -27,13 +27,21 @@ struct Served {
 
 impl Served {
     fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(&["--host", "127.0.0.1"], config, env)
+    }
+
+    /// `serve` on ports 0 with `args` added (and no listen address unless `args` has one).
+    fn start_with(args: &[&str], config: &Path, env: &[(&str, &str)]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(BIN)
-            .args(["serve", "--host", "127.0.0.1", "--port", "0", "--auth-port", "0"])
+            .args(["serve", "--port", "0", "--auth-port", "0"])
+            .args(args)
             .args(["--log-format", "json", "--config"])
             .arg(config)
             .env_remove("TOLLGATE_MASTER_KEY")
             .env_remove("LITELLM_MASTER_KEY")
+            .env_remove("PROXY_STATIC_TOKEN")
+            .env_remove("TOLLGATE_HOST")
             .env_remove("DATABASE_URL")
             .env("TOLLGATE_DATA_DIR", data_dir.path())
             .envs(env.iter().copied())
@@ -155,7 +163,38 @@ fn serve_without_a_key_warns_loudly() {
     assert_eq!(warning["level"], "WARN");
 }
 
+#[test]
+fn without_a_key_serve_listens_on_loopback_and_says_why() {
+    let config = Path::new(&example("copilot-claude-code.yaml")).to_path_buf();
+    let mut open = Served::start_with(&[], &config, &[]);
+    for server in ["proxy listening", "auth helper listening"] {
+        let line = open.wait_for(server);
+        let addr = line["addr"].as_str().unwrap();
+        assert!(addr.starts_with("127.0.0.1:"), "{server} on {addr}");
+    }
+    let why = open.seen_containing("listening on 127.0.0.1 only");
+    assert!(why["message"].as_str().unwrap().contains("Set TOLLGATE_MASTER_KEY"), "{why}");
+    // A key protects the gateway: all interfaces, as before.
+    let mut keyed = Served::start_with(&[], &config, &[("TOLLGATE_MASTER_KEY", "sk-cli-master")]);
+    let addr = keyed.wait_for("proxy listening")["addr"].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("0.0.0.0:"), "{addr}");
+    keyed.seen_containing("listening on all interfaces (0.0.0.0)");
+    // A listen address given explicitly is used as given, without a key too.
+    let mut chosen = Served::start_with(&[], &config, &[("TOLLGATE_HOST", "127.0.0.2")]);
+    let addr = chosen.wait_for("proxy listening")["addr"].as_str().unwrap().to_owned();
+    assert!(addr.starts_with("127.0.0.2:"), "{addr}");
+    chosen.seen_containing("as set by TOLLGATE_HOST");
+}
+
 impl Served {
+    /// A line already read that contains `text`, parsed.
+    fn seen_containing(&self, text: &str) -> Value {
+        let line = self.seen.iter().find(|l| l.contains(text));
+        let line =
+            line.unwrap_or_else(|| panic!("no `{text}` line; saw:\n{}", self.seen.join("\n")));
+        serde_json::from_str(line).unwrap()
+    }
+
     fn wait_for_level_containing(&mut self, text: &str) -> Value {
         loop {
             let line = self.lines.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| {

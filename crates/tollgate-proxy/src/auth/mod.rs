@@ -111,7 +111,7 @@ impl Authenticator {
                 return key.map(Principal::VirtualKey);
             }
             return match peer {
-                Some(ip) if is_local(ip) => Ok(Principal::Local),
+                Some(ip) if tollgate_guard::is_loopback(ip) => Ok(Principal::Local),
                 _ => Err(ApiError::unauthorized(
                     "This gateway has no master key configured, so it only accepts requests from \
                      its own machine. Set TOLLGATE_MASTER_KEY to accept remote clients.",
@@ -180,15 +180,6 @@ fn virtual_key(credential: &str, directory: &Directory) -> Result<Option<Arc<Key
     match refused {
         Some(error) => Err(Denied { error, key: Some(key) }),
         None => Ok(Some(key)),
-    }
-}
-
-fn is_local(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
     }
 }
 

@@ -17,14 +17,17 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use tollgate_guard::{LocalHostsOnly, LocalNames, SameOriginOnly};
+
 use crate::error::{ApiError, Protocol};
+use crate::guard;
 use crate::relay::Accounted;
 pub use crate::request_id::RequestId;
 use crate::state::AppState;
 
 /// The proxy's router with every route and the request middleware.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/chat/completions", post(chat::chat_completions))
         .route("/v1/messages", post(messages::messages))
@@ -44,9 +47,16 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(health::root).head(health::root_head))
         .merge(admin::router())
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), track))
-        .with_state(state)
+        .method_not_allowed_fallback(method_not_allowed);
+    let routes = if state.auth().is_open() {
+        // Every caller on this machine is the admin and spends the shared Copilot quota: no
+        // page of another site may call any route, nor a page on a name rebound to 127.0.0.1.
+        let names = LocalNames::of_this_machine(state.settings().host.as_deref());
+        routes.layer(guard::layer(SameOriginOnly)).layer(guard::layer(LocalHostsOnly::new(names)))
+    } else {
+        routes
+    };
+    routes.layer(middleware::from_fn_with_state(state.clone(), track)).with_state(state)
 }
 
 async fn not_found(req: Request) -> ApiError {

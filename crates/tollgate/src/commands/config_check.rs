@@ -96,7 +96,7 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
         "settings: master key {}, static token {}, listen {}:{} (auth helper {}), body limit {} bytes",
         set(s.master_key.is_some()),
         set(s.static_token.is_some()),
-        s.host,
+        s.listen_host(),
         s.port,
         s.auth_port,
         s.max_request_bytes

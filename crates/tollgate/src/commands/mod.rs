@@ -112,7 +112,7 @@ fn load(args: &GlobalArgs) -> anyhow::Result<Config> {
     let mut config = tollgate_config::load(path.as_deref(), &env)?;
     let s = &mut config.settings;
     if let Some(h) = &args.host {
-        s.host.clone_from(h);
+        s.host = Some(h.clone());
     }
     if let Some(p) = args.port {
         s.port = p;

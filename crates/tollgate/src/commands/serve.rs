@@ -42,7 +42,7 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         .context("starting the gateway")?;
         let app = tollgate_proxy::router(started.state.clone());
         gateway = Some(started);
-        let addr = format!("{}:{}", settings.host, settings.port);
+        let addr = format!("{}:{}", settings.listen_host(), settings.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(addr = %listener.local_addr()?, "proxy listening");
         servers.spawn(tollgate_proxy::serve(listener, app, shutdown_signal(), limits));
@@ -60,7 +60,7 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
             settings.github_url.clone(),
             settings.github_api_url.clone(),
         );
-        let addr = format!("{}:{}", settings.host, settings.auth_port);
+        let addr = format!("{}:{}", settings.listen_host(), settings.auth_port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
         tracing::info!(addr = %listener.local_addr()?, "auth helper listening");
         servers.spawn(tollgate_proxy::serve(
@@ -81,8 +81,8 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Start-up messages: config warnings, deployments this build cannot serve, and a loud
-/// notice when no credential protects the proxy.
+/// Start-up messages: config warnings, deployments this build cannot serve, where the servers
+/// listen and why, and a loud notice when no credential protects the proxy.
 fn announce(config: &Config) {
     match &config.source {
         Some(p) => {
@@ -93,11 +93,29 @@ fn announce(config: &Config) {
     for d in &config.diagnostics {
         tracing::warn!("config: {d}");
     }
-    if config.settings.master_key.is_none() && config.settings.static_token.is_none() {
+    let settings = &config.settings;
+    let host = settings.listen_host();
+    match (&settings.host, settings.is_open()) {
+        (Some(_), _) => {
+            tracing::info!(host, "listening on {host}, as set by TOLLGATE_HOST or --host")
+        }
+        (None, true) => tracing::info!(
+            host,
+            "listening on {host} only: no master key is set, so only this machine may use \
+             the gateway. Set TOLLGATE_MASTER_KEY, and TOLLGATE_HOST=0.0.0.0, to serve others"
+        ),
+        (None, false) => tracing::info!(
+            host,
+            "listening on all interfaces ({host}): a key protects the gateway. Set \
+             TOLLGATE_HOST to listen on one address only"
+        ),
+    }
+    if settings.is_open() {
         tracing::warn!(
             "NO MASTER KEY IS SET: the proxy accepts requests only from this machine, without \
-             authentication. Set TOLLGATE_MASTER_KEY (or general_settings.master_key) to serve \
-             other machines."
+             authentication, addressed to localhost or a loopback address, and from browsers \
+             only on its own pages. Set TOLLGATE_MASTER_KEY (or general_settings.master_key) \
+             to serve other machines."
         );
     }
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod auth;
+mod browsers;
 mod chat;
 mod copilot;
 mod copilot_load;

@@ -15,12 +15,16 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer};
 use tollgate_store::{Limits, Page, StoreError};
 
+use tollgate_guard::{JsonBodiesOnly, SameOriginOnly};
+
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::Caller;
+use crate::guard;
 use crate::state::AppState;
 
-/// Routes of the management API.
+/// Routes of the management API. In every mode they take JSON bodies only and no cross-site
+/// browser requests: a browser can then reach them only from tollgate's own pages.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/key/generate", post(keys::generate))
@@ -48,6 +52,8 @@ pub fn router() -> Router<AppState> {
         .route("/team/unblock", post(teams::unblock))
         .route("/spend/logs", get(spend::logs))
         .route("/spend/daily", get(spend::daily))
+        .route_layer(guard::layer(JsonBodiesOnly))
+        .route_layer(guard::layer(SameOriginOnly))
 }
 
 /// Extractor: a caller allowed to manage the gateway.
