@@ -6,7 +6,7 @@ use std::ops::Range;
 
 /// Parses `body` as `T` if it is one JSON object (leading white space allowed), and fails
 /// with a serde error otherwise: a JSON array, string or number is not an answer either.
-pub fn object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+pub fn object<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, serde_json::Error> {
     if body.get(skip_ws(body, 0)) != Some(&b'{') {
         return Err(<serde_json::Error as serde::de::Error>::custom("expected a JSON object"));
     }

@@ -11,8 +11,11 @@ use bytes::Bytes;
 use crate::error::{ApiError, Protocol};
 use crate::state::AppState;
 
-/// Extractor: the whole request body, at most `max_request_bytes`; 413 in the route's protocol
-/// otherwise.
+/// Largest body a management call takes: its fields are names, limits and a little metadata.
+pub const MANAGEMENT_BODY_LIMIT: usize = 1024 * 1024;
+
+/// Extractor for management calls: the whole request body, at most
+/// [`MANAGEMENT_BODY_LIMIT`] (or `max_request_bytes`, if smaller); 413 otherwise.
 #[derive(Debug)]
 pub struct LimitedBody(pub Bytes);
 
@@ -20,7 +23,8 @@ impl FromRequest<AppState> for LimitedBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let pending = PendingBody::from_request(req, state).await?;
+        let mut pending = PendingBody::from_request(req, state).await?;
+        pending.limit = pending.limit.min(MANAGEMENT_BODY_LIMIT);
         pending.read().await.map(LimitedBody)
     }
 }
@@ -62,7 +66,8 @@ impl PendingBody {
         if self.declared.is_some_and(|n| n > self.limit as u64) {
             return Err(ApiError::too_large(self.limit).in_protocol(self.protocol));
         }
-        let read = tokio::time::timeout(self.timeout, read_limited(self.body, self.limit));
+        let read =
+            tokio::time::timeout(self.timeout, read_limited(self.body, self.limit, self.declared));
         match read.await {
             Ok(result) => result.map_err(|e| e.in_protocol(self.protocol)),
             Err(_) => Err(ApiError::new(
@@ -78,17 +83,41 @@ impl PendingBody {
     }
 }
 
-async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes),
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(ApiError::too_large(limit))
-            } else {
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "The request body could not be read."))
+/// Reads a whole body of at most `limit` bytes. A body in one frame is returned as it came;
+/// a longer one is gathered into one buffer sized from `Content-Length`, so a large body is
+/// held once, not as frames plus their concatenation.
+async fn read_limited(
+    mut body: Body,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let unreadable =
+        || ApiError::new(StatusCode::BAD_REQUEST, "The request body could not be read.");
+    let mut first: Option<Bytes> = None;
+    let mut gathered: Option<Vec<u8>> = None;
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|_| unreadable())?.into_data() else { continue };
+        len += data.len();
+        if len > limit {
+            return Err(ApiError::too_large(limit));
+        }
+        match (&mut gathered, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&data),
+            (None, None) => first = Some(data),
+            (None, Some(head)) => {
+                let expected = declared.map_or(0, |n| n as usize).clamp(len, limit);
+                let mut buf = Vec::with_capacity(expected);
+                buf.extend_from_slice(&head);
+                buf.extend_from_slice(&data);
+                gathered = Some(buf);
             }
         }
     }
+    Ok(match (gathered, first) {
+        (Some(buf), _) => Bytes::from(buf),
+        (None, Some(one)) => one,
+        (None, None) => Bytes::new(),
+    })
 }

@@ -44,3 +44,24 @@ impl FromRequestParts<AppState> for ModelCaller {
         Ok(ModelCaller(authenticate(parts, state)))
     }
 }
+
+/// Extractor: the query string as `T`, or a 400 in the route's protocol naming what is wrong
+/// (axum's own answer is plain text).
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query).map(Query).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                format!("Invalid query string: {e}."),
+            )
+            .with_code("invalid_query")
+            .in_protocol(Protocol::for_path(parts.uri.path()))
+        })
+    }
+}

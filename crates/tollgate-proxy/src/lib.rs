@@ -17,6 +17,7 @@ pub mod request_id;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod tokens;
 
 pub use error::{ApiError, Protocol};
 pub use gateway::{Gateway, GatewayOptions, migrate_until_done, migrate_with_retry};

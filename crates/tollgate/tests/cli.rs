@@ -449,3 +449,49 @@ fn auth_helper_import_reads_litellms_token_file() {
     let db = std::fs::read(dir.path().join("tollgate.db")).unwrap();
     assert!(!db.windows(18).any(|w| w == b"ghu_imported_token"), "stored encrypted");
 }
+
+/// Peak resident memory of a process, in bytes (Linux).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn counting_a_huge_prompt_costs_about_its_own_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    // Not an Anthropic-format upstream: the count is estimated here, never sent.
+    std::fs::write(
+        &config,
+        "model_list:\n  - model_name: m\n    litellm_params: { model: openai/m, api_base: \"http://127.0.0.1:9/v1\" }\n",
+    )
+    .unwrap();
+    let mut served = Served::start(&config, &[("TOLLGATE_MASTER_KEY", "sk-cli-master-123")]);
+    let addr = served.wait_for("proxy listening")["addr"].as_str().unwrap().to_owned();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let count = |text: String| {
+        client
+            .post(format!("http://{addr}/v1/messages/count_tokens"))
+            .bearer_auth("sk-cli-master-123")
+            .json(
+                &serde_json::json!({"model": "m", "messages": [{"role": "user", "content": text}]}),
+            )
+            .send()
+    };
+    // The tokenizer's tables are loaded once, on first use: not what this measures.
+    assert_eq!(count("warm up".to_owned()).await.unwrap().status(), 200);
+    let before = peak_rss(served.child.id());
+    let text = "lorem ipsum dolor sit amet ".repeat(20_000_000 / 27);
+    let size = text.len() as u64;
+    let resp = count(text).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let grown = peak_rss(served.child.id()).saturating_sub(before);
+    // The body itself, once; parsing it into values and tokenizing it whole took 14 times.
+    assert!(grown < size * 3 / 2, "a {size}-byte prompt took {grown} more bytes at peak");
+}

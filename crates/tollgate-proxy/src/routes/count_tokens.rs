@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use tollgate_protocol::json_edit::set_top_level;
 use tollgate_protocol::openai::parse_object;
 use tollgate_providers::{CallContext, Endpoint};
@@ -24,10 +24,6 @@ use crate::relay::{Accounted, denied};
 use crate::state::AppState;
 
 const API: &str = "count_tokens";
-
-/// Tokens an image is counted as when estimating: Anthropic's figure for a ~1.2-megapixel
-/// picture, the size clients usually send.
-const IMAGE_TOKENS: u64 = 1600;
 
 pub(super) async fn count_tokens(
     State(state): State<AppState>,
@@ -54,15 +50,30 @@ async fn handle(
     body: PendingBody,
 ) -> Result<Response, ApiError> {
     let raw = body.read().await?;
-    let body = parse_object(&raw)?;
-    let Some(model) = body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
+    // Only the model is needed here; the texts are read in place by the estimate.
+    #[derive(serde::Deserialize)]
+    struct Head<'a> {
+        #[serde(borrow, default)]
+        model: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        messages: Option<&'a serde_json::value::RawValue>,
+    }
+    let head: Head<'_> = match tollgate_protocol::json_edit::object(&raw) {
+        Ok(head) => head,
+        Err(_) => {
+            // The full parser names what is wrong with the body.
+            parse_object(&raw)?;
+            Head { model: None, messages: None }
+        }
+    };
+    let Some(model) = head.model.as_deref().filter(|m| !m.is_empty()) else {
         return Err(tollgate_protocol::RequestError::invalid_param(
             "model",
             "Missing required parameter: 'model'.",
         )
         .into());
     };
-    if !body.get("messages").is_some_and(Value::is_array) {
+    if !head.messages.is_some_and(|m| m.get().trim_start().starts_with('[')) {
         return Err(tollgate_protocol::RequestError::invalid_param(
             "messages",
             "Missing required parameter: 'messages'.",
@@ -165,7 +176,7 @@ async fn handle(
             }
         }
     }
-    let tokens = estimate(&body, &count_text);
+    let tokens = crate::tokens::estimate(&raw, &crate::tokens::count_text).unwrap_or_default();
     RecordGuard::new(record).finish(200, Outcome::Success);
     let mut response = axum::Json(json!({ "input_tokens": tokens })).into_response();
     response
@@ -200,87 +211,4 @@ async fn counted_upstream(
         Ok(_) => Ok((status, bytes)),
         Err(_) => Err(Counted::Unavailable("invalid_response")),
     }
-}
-
-/// Tokens of one text with OpenAI's `o200k_base`, in pieces so that a huge text never needs
-/// the tokenizer's working memory for all of it at once.
-fn count_text(text: &str) -> usize {
-    const PIECE: usize = 64 * 1024;
-    let bpe = tiktoken_rs::o200k_base_singleton();
-    let mut total = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let mut end = rest.len().min(PIECE);
-        // Cut at white space (tokens rarely span it) on a character boundary.
-        if end < rest.len() {
-            while !rest.is_char_boundary(end) {
-                end -= 1;
-            }
-            if let Some(space) = rest[..end].rfind(char::is_whitespace).filter(|i| *i > 0) {
-                end = space;
-            }
-        }
-        total += bpe.encode_with_special_tokens(&rest[..end]).len();
-        rest = &rest[end..];
-    }
-    total
-}
-
-/// Estimates the input tokens of an Anthropic request: every text the model reads (system,
-/// messages, tool calls and results, tool definitions) counted with `count`, plus the
-/// framing OpenAI charges per message, and a flat figure per image.
-pub fn estimate(body: &Value, count: &dyn Fn(&str) -> usize) -> u64 {
-    let mut total: u64 = 3;
-    let mut text = |s: &str| total += count(s) as u64;
-    match body.get("system") {
-        Some(Value::String(s)) => text(s),
-        Some(Value::Array(blocks)) => {
-            blocks.iter().filter_map(|b| b["text"].as_str()).for_each(&mut text)
-        }
-        _ => {}
-    }
-    let mut images = 0u64;
-    let mut messages = 0u64;
-    for m in body["messages"].as_array().into_iter().flatten() {
-        messages += 1;
-        match &m["content"] {
-            Value::String(s) => text(s),
-            Value::Array(blocks) => {
-                for b in blocks {
-                    match b["type"].as_str() {
-                        Some("text") => text(b["text"].as_str().unwrap_or_default()),
-                        Some("image") => images += 1,
-                        Some("tool_use") => {
-                            text(b["name"].as_str().unwrap_or_default());
-                            text(&b["input"].to_string());
-                        }
-                        Some("tool_result") => match &b["content"] {
-                            Value::String(s) => text(s),
-                            Value::Array(parts) => {
-                                for p in parts {
-                                    if p["type"] == "image" {
-                                        images += 1;
-                                    } else if let Some(s) = p["text"].as_str() {
-                                        text(s);
-                                    }
-                                }
-                            }
-                            _ => {}
-                        },
-                        Some("thinking") => text(b["thinking"].as_str().unwrap_or_default()),
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    for tool in body["tools"].as_array().into_iter().flatten() {
-        text(tool["name"].as_str().unwrap_or_default());
-        text(tool["description"].as_str().unwrap_or_default());
-        if let Some(schema) = tool.get("input_schema") {
-            text(&schema.to_string());
-        }
-    }
-    total + messages * 3 + images * IMAGE_TOKENS
 }

@@ -402,3 +402,45 @@ async fn refusals_appear_in_the_spend_logs() {
         );
     }
 }
+
+#[tokio::test]
+async fn management_fields_and_bodies_are_bounded() {
+    let (_mock, app) = keyed_setup("").await;
+    let huge = "a".repeat(20 * 1024 * 1024);
+    let resp = post(&app, "/key/generate", json!({"key_alias": huge})).await;
+    let err = openai_error(resp, 413).await;
+    assert_eq!(err["code"], "request_too_large");
+    for (body, param) in [
+        (json!({"key_alias": "a".repeat(257)}), "key_alias"),
+        (json!({"models": ["ok", "m".repeat(300)]}), "models[1]"),
+        (json!({"metadata": {"notes": "n".repeat(70 * 1024)}}), "metadata"),
+        (json!({"models": vec!["m"; 1001]}), "models"),
+    ] {
+        let err = openai_error(post(&app, "/key/generate", body).await, 400).await;
+        assert_eq!(
+            (err["code"].as_str(), err["param"].as_str()),
+            (Some("value_too_long"), Some(param))
+        );
+    }
+    let err =
+        openai_error(post(&app, "/user/new", json!({"user_id": "u".repeat(300)})).await, 400).await;
+    assert_eq!(err["param"], "user_id");
+    // Nothing was stored.
+    let (_, keys) = admin_get(&app, "/key/list").await;
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 0, "{keys}");
+    // Ordinary values still fit, metadata included.
+    new_key(&app, json!({"key_alias": "a".repeat(256), "metadata": {"notes": "n".repeat(1000)}}))
+        .await;
+}
+
+#[tokio::test]
+async fn bad_query_strings_are_answered_in_json() {
+    let (_mock, app) = keyed_setup("").await;
+    for path in
+        ["/spend/logs?limit=lots", "/spend/daily?start_date=yesterday&limit=-1", "/key/list?page=x"]
+    {
+        let (status, body) = admin_get(&app, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_query", "{path}: {body}");
+    }
+}

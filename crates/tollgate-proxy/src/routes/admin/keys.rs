@@ -1,7 +1,7 @@
 //! `/key/*`: virtual keys.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -15,7 +15,7 @@ use crate::access::keys;
 use crate::auth::Principal;
 use crate::body::LimitedBody;
 use crate::error::ApiError;
-use crate::extract::Caller;
+use crate::extract::{Caller, Query};
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;

@@ -189,9 +189,67 @@ pub(crate) fn bad(param: &str, what: &str) -> ApiError {
         .with_param(param)
 }
 
+/// Longest name, id, alias, model or period a management body may hold.
+pub(crate) const MAX_FIELD_CHARS: usize = 256;
+/// Most entries of a list (models, members, keys).
+pub(crate) const MAX_LIST_ENTRIES: usize = 1000;
+/// Largest `metadata` or `permissions`, as JSON.
+pub(crate) const MAX_FREE_FORM_BYTES: usize = 64 * 1024;
+
+/// Bounds what a management body may store: every entity is held in memory by every
+/// process and reloaded at each reconcile, so a 20 MB alias would cost that everywhere.
+fn check_sizes(value: &serde_json::Value, path: &mut String) -> Result<(), ApiError> {
+    use serde_json::Value;
+    let too_long = |path: &str, what: String| {
+        Err(ApiError::new(StatusCode::BAD_REQUEST, format!("`{path}` is too long: {what}."))
+            .with_code("value_too_long")
+            .with_param(path.to_owned()))
+    };
+    match value {
+        Value::String(s) if s.chars().count() > MAX_FIELD_CHARS => {
+            too_long(path, format!("at most {MAX_FIELD_CHARS} characters"))
+        }
+        Value::Array(items) if items.len() > MAX_LIST_ENTRIES => {
+            too_long(path, format!("at most {MAX_LIST_ENTRIES} entries"))
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                check_sizes(item, path)?;
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                if path.as_str() == "metadata" || path.as_str() == "permissions" {
+                    if v.to_string().len() > MAX_FREE_FORM_BYTES {
+                        return too_long(
+                            path,
+                            format!("at most {MAX_FREE_FORM_BYTES} bytes of JSON"),
+                        );
+                    }
+                } else {
+                    check_sizes(v, path)?;
+                }
+                path.truncate(len);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Parses a JSON body into `T`, answering 400 with the offending field.
 pub(crate) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value = tollgate_protocol::openai::parse_object(bytes)?;
+    check_sizes(&value, &mut String::new())?;
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let detail = e.into_inner().to_string();

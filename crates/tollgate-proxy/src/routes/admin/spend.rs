@@ -1,7 +1,7 @@
 //! `/spend/logs` and `/spend/daily`: what was spent, raw and rolled up.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,6 +10,7 @@ use tollgate_store::{RollupFilter, SpendFilter};
 use super::{Admin, bad, store_error};
 use crate::access::keys;
 use crate::error::ApiError;
+use crate::extract::Query;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]

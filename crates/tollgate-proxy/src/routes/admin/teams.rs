@@ -1,7 +1,7 @@
 //! `/team/*`: teams, whose budgets and limits apply to every key in them.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -11,6 +11,7 @@ use super::keys::key_json;
 use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_error};
 use crate::body::LimitedBody;
 use crate::error::ApiError;
+use crate::extract::Query;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
