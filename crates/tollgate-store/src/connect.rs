@@ -8,8 +8,9 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::postgres::PgStore;
-use crate::sqlite::SqliteStore;
+use crate::queries::SqlStore;
+use crate::sql::postgres::Pg;
+use crate::sql::sqlite::Lite;
 use crate::{Store, StoreError};
 
 /// File name of the embedded database inside the data directory.
@@ -72,7 +73,7 @@ pub async fn open(database_url: Option<&str>, data_dir: &Path) -> Result<Store, 
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(5))
                 .connect_lazy_with(options);
-            Ok(Arc::new(PgStore::new(pool)))
+            Ok(Arc::new(SqlStore::<Pg>::new(pool)))
         }
         _ => Err(StoreError::Invalid(format!("unsupported database URL: {ACCEPTED}"))),
     }
@@ -100,7 +101,7 @@ async fn open_sqlite_file(options: SqliteConnectOptions) -> Result<Store, StoreE
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new().max_connections(8).connect_with(options).await?;
-    Ok(Arc::new(SqliteStore::new(pool)))
+    Ok(Arc::new(SqlStore::<Lite>::new(pool)))
 }
 
 /// An in-memory database lives and dies with its connection, so the pool holds exactly one
@@ -114,7 +115,7 @@ async fn open_sqlite_memory(options: SqliteConnectOptions) -> Result<Store, Stor
         .max_lifetime(None)
         .connect_with(options)
         .await?;
-    Ok(Arc::new(SqliteStore::new(pool)))
+    Ok(Arc::new(SqlStore::<Lite>::new(pool)))
 }
 
 /// The URL with any password replaced by `***`, for logs: both the `user:password@` part and

@@ -11,10 +11,10 @@ mod budget;
 mod connect;
 mod crypto;
 mod patch;
-mod postgres;
+mod queries;
 mod rollup;
 mod rows;
-mod sqlite;
+mod sql;
 mod types;
 mod writer;
 

@@ -13,62 +13,34 @@ use crate::{
     TeamRecord, UserRecord,
 };
 
-/// Columns of `virtual_keys`, in [`KeyRow`] order. A macro so SQL can be built with `concat!`
-/// at compile time rather than formatted at run time.
-macro_rules! key_columns {
-    () => {
-        "token_hash, key_name, key_alias, user_id, team_id, models, max_budget, \
+/// Columns of `virtual_keys`, in [`KeyRow`] order.
+pub(crate) const KEY_COLUMNS: &str = "token_hash, key_name, key_alias, user_id, team_id, models, max_budget, \
          budget_duration, rpm_limit, tpm_limit, max_parallel_requests, spend, budget_reset_at, \
-         expires, blocked, metadata, permissions, created_at, updated_at"
-    };
-}
+         expires, blocked, metadata, permissions, created_at, updated_at";
 
 /// Columns of `users`, in [`UserRow`] order.
-macro_rules! user_columns {
-    () => {
-        "user_id, user_email, user_role, models, max_budget, budget_duration, rpm_limit, \
+pub(crate) const USER_COLUMNS: &str = "user_id, user_email, user_role, models, max_budget, budget_duration, rpm_limit, \
          tpm_limit, max_parallel_requests, spend, budget_reset_at, metadata, created_at, \
-         updated_at"
-    };
-}
+         updated_at";
 
 /// Columns of `teams`, in [`TeamRow`] order.
-macro_rules! team_columns {
-    () => {
-        "team_id, team_alias, models, max_budget, budget_duration, rpm_limit, tpm_limit, \
+pub(crate) const TEAM_COLUMNS: &str = "team_id, team_alias, models, max_budget, budget_duration, rpm_limit, tpm_limit, \
          max_parallel_requests, spend, budget_reset_at, blocked, metadata, created_at, \
-         updated_at"
-    };
-}
+         updated_at";
 
 /// Columns of `spend_logs`, in [`SpendRow`] order; [`SPEND_COLUMN_COUNT`] of them.
-macro_rules! spend_columns {
-    () => {
-        "request_id, client_request_id, started_at, ended_at, token_hash, user_id, team_id, \
+pub(crate) const SPEND_COLUMNS: &str = "request_id, client_request_id, started_at, ended_at, token_hash, user_id, team_id, \
          api, requested_model, model_group, served_model, provider, prompt_tokens, \
          completion_tokens, cached_tokens, cost, premium_units, latency_ms, ttft_ms, status, \
-         outcome, attempts, stream, request_body, response_body"
-    };
-}
+         outcome, attempts, stream, request_body, response_body";
 
 /// Columns of `spend_daily`, in [`DailyRow`] order; [`DAILY_COLUMN_COUNT`] of them.
-macro_rules! daily_columns {
-    () => {
-        "day, token_hash, user_id, team_id, model_group, served_model, requests, failures, \
-         prompt_tokens, completion_tokens, cost, premium_units"
-    };
-}
+pub(crate) const DAILY_COLUMNS: &str = "day, token_hash, user_id, team_id, model_group, served_model, requests, failures, \
+         prompt_tokens, completion_tokens, cost, premium_units";
 
 /// Columns of `provider_credentials`, in [`CredentialRow`] order.
-macro_rules! credential_columns {
-    () => {
-        "provider, owner, label, ciphertext, nonce, created_at, updated_at"
-    };
-}
-
-pub(crate) use {
-    credential_columns, daily_columns, key_columns, spend_columns, team_columns, user_columns,
-};
+pub(crate) const CREDENTIAL_COLUMNS: &str =
+    "provider, owner, label, ciphertext, nonce, created_at, updated_at";
 
 /// Bind parameters per `spend_logs` row, for chunking multi-row inserts.
 pub(crate) const SPEND_COLUMN_COUNT: usize = 25;
@@ -84,11 +56,8 @@ pub(crate) struct KeyRow {
     user_id: Option<String>,
     team_id: Option<String>,
     models: Json<Vec<String>>,
-    max_budget: Option<f64>,
-    budget_duration: Option<String>,
-    rpm_limit: Option<i64>,
-    tpm_limit: Option<i64>,
-    max_parallel_requests: Option<i64>,
+    #[sqlx(flatten)]
+    limits: Limits,
     spend: f64,
     budget_reset_at: Option<DateTime<Utc>>,
     expires: Option<DateTime<Utc>>,
@@ -108,13 +77,7 @@ impl From<KeyRow> for KeyRecord {
             user_id: r.user_id,
             team_id: r.team_id,
             models: r.models.0,
-            limits: Limits {
-                max_budget: r.max_budget,
-                budget_duration: r.budget_duration,
-                rpm_limit: r.rpm_limit,
-                tpm_limit: r.tpm_limit,
-                max_parallel_requests: r.max_parallel_requests,
-            },
+            limits: r.limits,
             spend: r.spend,
             budget_reset_at: r.budget_reset_at,
             expires: r.expires,
@@ -134,11 +97,8 @@ pub(crate) struct UserRow {
     user_email: Option<String>,
     user_role: Option<String>,
     models: Json<Vec<String>>,
-    max_budget: Option<f64>,
-    budget_duration: Option<String>,
-    rpm_limit: Option<i64>,
-    tpm_limit: Option<i64>,
-    max_parallel_requests: Option<i64>,
+    #[sqlx(flatten)]
+    limits: Limits,
     spend: f64,
     budget_reset_at: Option<DateTime<Utc>>,
     metadata: Value,
@@ -154,13 +114,7 @@ impl UserRow {
             user_email: self.user_email,
             user_role: self.user_role,
             models: self.models.0,
-            limits: Limits {
-                max_budget: self.max_budget,
-                budget_duration: self.budget_duration,
-                rpm_limit: self.rpm_limit,
-                tpm_limit: self.tpm_limit,
-                max_parallel_requests: self.max_parallel_requests,
-            },
+            limits: self.limits,
             spend: self.spend,
             budget_reset_at: self.budget_reset_at,
             teams,
@@ -177,11 +131,8 @@ pub(crate) struct TeamRow {
     pub(crate) team_id: String,
     team_alias: Option<String>,
     models: Json<Vec<String>>,
-    max_budget: Option<f64>,
-    budget_duration: Option<String>,
-    rpm_limit: Option<i64>,
-    tpm_limit: Option<i64>,
-    max_parallel_requests: Option<i64>,
+    #[sqlx(flatten)]
+    limits: Limits,
     spend: f64,
     budget_reset_at: Option<DateTime<Utc>>,
     blocked: bool,
@@ -197,13 +148,7 @@ impl TeamRow {
             team_id: self.team_id,
             team_alias: self.team_alias,
             models: self.models.0,
-            limits: Limits {
-                max_budget: self.max_budget,
-                budget_duration: self.budget_duration,
-                rpm_limit: self.rpm_limit,
-                tpm_limit: self.tpm_limit,
-                max_parallel_requests: self.max_parallel_requests,
-            },
+            limits: self.limits,
             spend: self.spend,
             budget_reset_at: self.budget_reset_at,
             blocked: self.blocked,

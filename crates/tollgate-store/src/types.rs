@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Limits shared by keys, users and teams. `None` means unlimited.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Limits {
     /// Most money the holder may spend per budget period (or ever, without a duration).
     pub max_budget: Option<f64>,

@@ -113,6 +113,10 @@ async fn serve_logs_one_json_line_per_request_without_credentials() {
     let proxy = served.wait_for("proxy listening");
     let addr = proxy["addr"].as_str().unwrap().to_owned();
     served.wait_for("auth helper listening");
+    // The ports listen before the keys are loaded; until then an unknown key is "try again".
+    if !served.seen.iter().any(|l| l.contains("key directory loaded")) {
+        served.wait_for("key directory loaded");
+    }
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();

@@ -1,0 +1,250 @@
+//! The store, written once: every operation as SQL over the [`Dialect`] seam, with the rules
+//! that do not depend on the database (cascades, change-feed entries, budget resets,
+//! membership) in plain Rust around the queries.
+
+mod changes;
+mod credentials;
+mod keys;
+mod spend;
+mod teams;
+mod users;
+
+use std::future::Future;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::Pool;
+
+use crate::sql::{Dialect, Param, Query};
+use crate::{
+    Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch, KeyRecord, Limits,
+    NewCredential, NewKey, NewTeam, NewUser, Page, RollupFilter, SpendFilter, SpendRecord,
+    StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
+};
+
+/// A store on the database of dialect `D`.
+#[derive(Debug)]
+pub(crate) struct SqlStore<D: Dialect> {
+    pool: Pool<D::Db>,
+}
+
+impl<D: Dialect> SqlStore<D> {
+    pub(crate) fn new(pool: Pool<D::Db>) -> Self {
+        Self { pool }
+    }
+
+    /// Runs a transaction again while it fails in a way the database says is safe to retry
+    /// (a deadlock victim has had all its work rolled back).
+    async fn retrying<T, F, Fut>(&self, what: &str, mut run: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        const ATTEMPTS: u32 = 4;
+        let mut attempt = 1;
+        loop {
+            match run().await {
+                Err(e) if attempt < ATTEMPTS && D::is_retryable(&e) => {
+                    tracing::debug!(attempt, what, "transaction hit a deadlock; retrying");
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+/// `SELECT columns FROM table` and `tail` (a `WHERE`, an `ORDER BY`, to be continued).
+fn select<'a, D: Dialect>(columns: &str, table: &str, tail: &str) -> Query<'a, D> {
+    let mut q = Query::new("SELECT ");
+    q.push(columns).push(" FROM ").push(table).push(tail);
+    q
+}
+
+/// `INSERT INTO table (columns) VALUES (values) RETURNING columns`.
+fn insert<'a, D: Dialect, const N: usize>(
+    table: &str,
+    columns: &str,
+    values: [Param<'a>; N],
+) -> Query<'a, D> {
+    let mut q = Query::new("INSERT INTO ");
+    q.push(table).push(" (").push(columns).push(") VALUES ").values(values);
+    q.push(" RETURNING ").push(columns);
+    q
+}
+
+/// A failed insert: taken ids become `Conflict` saying `what` exists already.
+fn taken(err: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    if crate::patch::is_unique_violation(&err) {
+        StoreError::Conflict(format!("{} already exists", what()))
+    } else {
+        err.into()
+    }
+}
+
+/// Appends the limit columns keys, users and teams share, as `, column = value` pairs.
+fn limits_set<'a, D: Dialect>(q: &mut Query<'a, D>, limits: &'a Limits) {
+    q.and(", max_budget = ", limits.max_budget)
+        .and(", budget_duration = ", &limits.budget_duration)
+        .and(", rpm_limit = ", limits.rpm_limit)
+        .and(", tpm_limit = ", limits.tpm_limit)
+        .and(", max_parallel_requests = ", limits.max_parallel_requests);
+}
+
+#[async_trait]
+impl<D: Dialect> StoreApi for SqlStore<D> {
+    fn backend(&self) -> Backend {
+        D::BACKEND
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        D::migrate(&self.pool).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Query::<D>::new("SELECT 1").execute(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn maintain(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        D::maintain(&self.pool, now).await
+    }
+
+    async fn create_key(&self, key: NewKey) -> Result<KeyRecord, StoreError> {
+        keys::create::<D>(&self.pool, key).await
+    }
+
+    async fn get_key(&self, token_hash: &str) -> Result<Option<KeyRecord>, StoreError> {
+        keys::get::<D>(&self.pool, token_hash).await
+    }
+
+    async fn update_key(&self, token_hash: &str, patch: KeyPatch) -> Result<KeyRecord, StoreError> {
+        keys::update::<D>(&self.pool, token_hash, patch).await
+    }
+
+    async fn regenerate_key(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_key_name: &str,
+    ) -> Result<KeyRecord, StoreError> {
+        keys::regenerate::<D>(&self.pool, old_hash, new_hash, new_key_name).await
+    }
+
+    async fn delete_keys(&self, token_hashes: &[String]) -> Result<u64, StoreError> {
+        keys::delete::<D>(&self.pool, token_hashes).await
+    }
+
+    async fn list_keys(&self, filter: KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
+        keys::list::<D>(&self.pool, filter).await
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<UserRecord, StoreError> {
+        users::create::<D>(&self.pool, user).await
+    }
+
+    async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::get::<D>(&self.pool, user_id).await
+    }
+
+    async fn update_user(&self, user_id: &str, patch: UserPatch) -> Result<UserRecord, StoreError> {
+        users::update::<D>(&self.pool, user_id, patch).await
+    }
+
+    async fn delete_users(&self, user_ids: &[String]) -> Result<u64, StoreError> {
+        users::delete::<D>(&self.pool, user_ids).await
+    }
+
+    async fn list_users(&self, page: Page) -> Result<Vec<UserRecord>, StoreError> {
+        users::list::<D>(&self.pool, page).await
+    }
+
+    async fn create_team(&self, team: NewTeam) -> Result<TeamRecord, StoreError> {
+        teams::create::<D>(&self.pool, team).await
+    }
+
+    async fn get_team(&self, team_id: &str) -> Result<Option<TeamRecord>, StoreError> {
+        teams::get::<D>(&self.pool, team_id).await
+    }
+
+    async fn update_team(&self, team_id: &str, patch: TeamPatch) -> Result<TeamRecord, StoreError> {
+        teams::update::<D>(&self.pool, team_id, patch).await
+    }
+
+    async fn delete_teams(&self, team_ids: &[String]) -> Result<u64, StoreError> {
+        teams::delete::<D>(&self.pool, team_ids).await
+    }
+
+    async fn list_teams(&self, page: Page) -> Result<Vec<TeamRecord>, StoreError> {
+        teams::list::<D>(&self.pool, page).await
+    }
+
+    async fn add_team_members(
+        &self,
+        team_id: &str,
+        members: &[TeamMember],
+    ) -> Result<TeamRecord, StoreError> {
+        teams::add_members::<D>(&self.pool, team_id, members).await
+    }
+
+    async fn remove_team_members(
+        &self,
+        team_id: &str,
+        user_ids: &[String],
+    ) -> Result<TeamRecord, StoreError> {
+        teams::remove_members::<D>(&self.pool, team_id, user_ids).await
+    }
+
+    async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError> {
+        self.retrying("spend insert", || spend::insert::<D>(&self.pool, records)).await
+    }
+
+    async fn spend_logs(&self, filter: SpendFilter) -> Result<Vec<SpendRecord>, StoreError> {
+        spend::logs::<D>(&self.pool, filter).await
+    }
+
+    async fn count_spend(&self) -> Result<u64, StoreError> {
+        spend::count::<D>(&self.pool).await
+    }
+
+    async fn daily_spend(&self, filter: RollupFilter) -> Result<Vec<DailySpend>, StoreError> {
+        spend::daily::<D>(&self.pool, filter).await
+    }
+
+    async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        spend::delete_before::<D>(&self.pool, cutoff).await
+    }
+
+    async fn reset_due_budgets(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.retrying("budget reset", || changes::reset_due_budgets::<D>(&self.pool, now)).await
+    }
+
+    async fn put_credential(&self, c: NewCredential) -> Result<CredentialRecord, StoreError> {
+        credentials::put::<D>(&self.pool, c).await
+    }
+
+    async fn get_credential(
+        &self,
+        provider: &str,
+        owner: &str,
+    ) -> Result<Option<CredentialRecord>, StoreError> {
+        credentials::get::<D>(&self.pool, provider, owner).await
+    }
+
+    async fn list_credentials(&self, provider: &str) -> Result<Vec<CredentialRecord>, StoreError> {
+        credentials::list::<D>(&self.pool, provider).await
+    }
+
+    async fn delete_credential(&self, provider: &str, owner: &str) -> Result<bool, StoreError> {
+        credentials::delete::<D>(&self.pool, provider, owner).await
+    }
+
+    async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {
+        changes::since::<D>(&self.pool, after, limit).await
+    }
+
+    async fn latest_change(&self) -> Result<i64, StoreError> {
+        changes::latest::<D>(&self.pool).await
+    }
+}
