@@ -71,16 +71,27 @@ pub enum StoreError {
     Crypto(String),
 }
 
+/// What the spend writer needs of a store: to know whether the database answers, and to write
+/// batches. Every [`StoreApi`] is one; a writer can also run on something smaller.
+#[async_trait]
+pub trait SpendStore: Send + Sync + Debug {
+    /// Checks the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Inserts spend records in one transaction with multi-row inserts. Records whose
+    /// `request_id` is already stored are skipped, so a batch can be retried safely. For
+    /// the newly inserted ones only, adds their cost to the key's, user's and team's spend
+    /// and to the daily rollup. Returns how many were new.
+    async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError>;
+}
+
 /// The store API. Every method is one short transaction; none is called on the request
 /// path (keys are cached, spend goes through a batched writer).
 #[async_trait]
-pub trait StoreApi: Send + Sync + Debug {
+pub trait StoreApi: SpendStore {
     /// Which backend this is.
     fn backend(&self) -> Backend;
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), StoreError>;
-    /// Checks the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
     /// Periodic upkeep: on PostgreSQL, creates the spend-log partitions for the current and
     /// next month; nothing on SQLite. Also run by `migrate`.
     async fn maintain(&self, now: DateTime<Utc>) -> Result<(), StoreError>;
@@ -138,11 +149,6 @@ pub trait StoreApi: Send + Sync + Debug {
         user_ids: &[String],
     ) -> Result<TeamRecord, StoreError>;
 
-    /// Inserts spend records in one transaction with multi-row inserts. Records whose
-    /// `request_id` is already stored are skipped, so a batch can be retried safely. For
-    /// the newly inserted ones only, adds their cost to the key's, user's and team's spend
-    /// and to the daily rollup. Returns how many were new.
-    async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError>;
     /// Spend records, newest first.
     async fn spend_logs(&self, filter: SpendFilter) -> Result<Vec<SpendRecord>, StoreError>;
     /// Number of stored spend records.
@@ -169,6 +175,21 @@ pub trait StoreApi: Send + Sync + Debug {
     async fn list_credentials(&self, provider: &str) -> Result<Vec<CredentialRecord>, StoreError>;
     /// Deletes a credential; returns whether it existed (and then appends a change).
     async fn delete_credential(&self, provider: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// Stores a model; `Conflict` if its id is taken. Appends a [`EntityKind::Model`] change.
+    async fn create_model(&self, model: NewModel) -> Result<ModelRecord, StoreError>;
+    /// A stored model by id.
+    async fn get_model(&self, model_id: &str) -> Result<Option<ModelRecord>, StoreError>;
+    /// Every stored model, oldest first.
+    async fn list_models(&self) -> Result<Vec<ModelRecord>, StoreError>;
+    /// Replaces the fields a patch gives; `NotFound` if missing.
+    async fn update_model(
+        &self,
+        model_id: &str,
+        patch: ModelPatch,
+    ) -> Result<ModelRecord, StoreError>;
+    /// Deletes a model; whether it existed.
+    async fn delete_model(&self, model_id: &str) -> Result<bool, StoreError>;
 
     /// Changes to keys, users, teams and credentials after `after` (a previous `Change::seq`, or 0),
     /// oldest first, at most `limit`. Every create, update, delete, block and budget reset

@@ -308,6 +308,7 @@ impl ChangeRow {
             "user" => EntityKind::User,
             "team" => EntityKind::Team,
             "credential" => EntityKind::Credential,
+            "model" => EntityKind::Model,
             _ => return None,
         };
         Some(Change { seq: self.seq, kind, id: self.entity_id })
@@ -321,5 +322,6 @@ pub(crate) fn kind_str(kind: EntityKind) -> &'static str {
         EntityKind::User => "user",
         EntityKind::Team => "team",
         EntityKind::Credential => "credential",
+        EntityKind::Model => "model",
     }
 }

@@ -420,6 +420,8 @@ pub enum EntityKind {
     Team,
     /// A provider credential (id = `provider/owner`, see [`credential_id`]).
     Credential,
+    /// A stored model (id = its `model_id`).
+    Model,
 }
 
 /// One entry of the change feed that keeps every process's caches fresh.
@@ -431,6 +433,55 @@ pub struct Change {
     pub kind: EntityKind,
     /// Its id.
     pub id: String,
+}
+
+/// A model added at runtime: one deployment, in LiteLLM's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ModelRecord {
+    /// Its id (LiteLLM's `model_info.id`).
+    pub model_id: String,
+    /// The name clients ask for; several deployments may share it.
+    pub model_name: String,
+    /// LiteLLM's `litellm_params`, credentials sealed.
+    pub litellm_params: Value,
+    /// LiteLLM's `model_info`.
+    pub model_info: Value,
+    /// Who added it (an actor's display name).
+    pub created_by: Option<String>,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
+    /// Added.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A model to store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewModel {
+    /// Its id; `Conflict` if taken.
+    pub model_id: String,
+    /// The name clients ask for.
+    pub model_name: String,
+    /// `litellm_params`, credentials sealed.
+    pub litellm_params: Value,
+    /// `model_info` (`Value::Null` is stored as `{}`).
+    pub model_info: Value,
+    /// Who adds it.
+    pub created_by: Option<String>,
+}
+
+/// A change to a stored model: each field given replaces the stored one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelPatch {
+    /// The name clients ask for.
+    pub model_name: Option<String>,
+    /// `litellm_params`, credentials sealed.
+    pub litellm_params: Option<Value>,
+    /// `model_info`.
+    pub model_info: Option<Value>,
+    /// Who changes it.
+    pub updated_by: Option<String>,
 }
 
 /// The provider name under which linked GitHub accounts (used for Copilot) are stored.

@@ -10,15 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tollgate_store::{
-    Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch, KeyRecord, NewCredential,
-    NewKey, NewTeam, NewUser, OVERFLOW_FILE_NAME, OnWritten, Page, REJECTED_FILE_NAME,
-    RollupFilter, SpendFilter, SpendRecord, SpendWriter, Store, StoreApi, StoreError, TeamMember,
-    TeamPatch, TeamRecord, UserPatch, UserRecord, WriterConfig, read_spool_file, spool_files,
+    OVERFLOW_FILE_NAME, OnWritten, REJECTED_FILE_NAME, SpendRecord, SpendStore, SpendWriter,
+    StoreError, WriterConfig, WriterStore, read_spool_file, spool_files,
 };
 
 /// A store that keeps spend records by request id, like the real ones.
@@ -66,95 +64,14 @@ impl FakeStore {
     }
 }
 
-fn unused<T>() -> Result<T, StoreError> {
-    Err(StoreError::Invalid("unused".into()))
-}
-
 #[async_trait]
-impl StoreApi for FakeStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-    async fn migrate(&self) -> Result<(), StoreError> {
-        unused()
-    }
+impl SpendStore for FakeStore {
     async fn ping(&self) -> Result<(), StoreError> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Invalid("database down".into()));
         }
         Ok(())
     }
-    async fn maintain(&self, _now: DateTime<Utc>) -> Result<(), StoreError> {
-        unused()
-    }
-    async fn create_key(&self, _key: NewKey) -> Result<KeyRecord, StoreError> {
-        unused()
-    }
-    async fn get_key(&self, _hash: &str) -> Result<Option<KeyRecord>, StoreError> {
-        unused()
-    }
-    async fn update_key(&self, _hash: &str, _patch: KeyPatch) -> Result<KeyRecord, StoreError> {
-        unused()
-    }
-    async fn regenerate_key(
-        &self,
-        _old: &str,
-        _new: &str,
-        _name: &str,
-    ) -> Result<KeyRecord, StoreError> {
-        unused()
-    }
-    async fn delete_keys(&self, _hashes: &[String]) -> Result<u64, StoreError> {
-        unused()
-    }
-    async fn list_keys(&self, _filter: KeyFilter) -> Result<Vec<KeyRecord>, StoreError> {
-        unused()
-    }
-    async fn create_user(&self, _user: NewUser) -> Result<UserRecord, StoreError> {
-        unused()
-    }
-    async fn get_user(&self, _id: &str) -> Result<Option<UserRecord>, StoreError> {
-        unused()
-    }
-    async fn update_user(&self, _id: &str, _patch: UserPatch) -> Result<UserRecord, StoreError> {
-        unused()
-    }
-    async fn delete_users(&self, _ids: &[String]) -> Result<u64, StoreError> {
-        unused()
-    }
-    async fn list_users(&self, _page: Page) -> Result<Vec<UserRecord>, StoreError> {
-        unused()
-    }
-    async fn create_team(&self, _team: NewTeam) -> Result<TeamRecord, StoreError> {
-        unused()
-    }
-    async fn get_team(&self, _id: &str) -> Result<Option<TeamRecord>, StoreError> {
-        unused()
-    }
-    async fn update_team(&self, _id: &str, _patch: TeamPatch) -> Result<TeamRecord, StoreError> {
-        unused()
-    }
-    async fn delete_teams(&self, _ids: &[String]) -> Result<u64, StoreError> {
-        unused()
-    }
-    async fn list_teams(&self, _page: Page) -> Result<Vec<TeamRecord>, StoreError> {
-        unused()
-    }
-    async fn add_team_members(
-        &self,
-        _id: &str,
-        _members: &[TeamMember],
-    ) -> Result<TeamRecord, StoreError> {
-        unused()
-    }
-    async fn remove_team_members(
-        &self,
-        _id: &str,
-        _user_ids: &[String],
-    ) -> Result<TeamRecord, StoreError> {
-        unused()
-    }
-
     async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError> {
         self.gate.subscribe().wait_for(|open| *open).await.unwrap();
         if self.failing.load(Ordering::SeqCst) {
@@ -179,43 +96,6 @@ impl StoreApi for FakeStore {
         // Still under the rows lock, so a caller that sees the rows sees the call.
         self.calls.lock().unwrap().push(records.len());
         Ok(new)
-    }
-    async fn spend_logs(&self, _filter: SpendFilter) -> Result<Vec<SpendRecord>, StoreError> {
-        unused()
-    }
-    async fn count_spend(&self) -> Result<u64, StoreError> {
-        unused()
-    }
-    async fn daily_spend(&self, _filter: RollupFilter) -> Result<Vec<DailySpend>, StoreError> {
-        unused()
-    }
-    async fn delete_spend_before(&self, _cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        unused()
-    }
-    async fn reset_due_budgets(&self, _now: DateTime<Utc>) -> Result<u64, StoreError> {
-        unused()
-    }
-    async fn changes_since(&self, _after: i64, _limit: u32) -> Result<Vec<Change>, StoreError> {
-        unused()
-    }
-    async fn latest_change(&self) -> Result<i64, StoreError> {
-        unused()
-    }
-    async fn put_credential(&self, _c: NewCredential) -> Result<CredentialRecord, StoreError> {
-        unused()
-    }
-    async fn get_credential(
-        &self,
-        _provider: &str,
-        _owner: &str,
-    ) -> Result<Option<CredentialRecord>, StoreError> {
-        unused()
-    }
-    async fn list_credentials(&self, _provider: &str) -> Result<Vec<CredentialRecord>, StoreError> {
-        unused()
-    }
-    async fn delete_credential(&self, _provider: &str, _owner: &str) -> Result<bool, StoreError> {
-        unused()
     }
 }
 
@@ -266,7 +146,7 @@ fn config(dir: &Path) -> WriterConfig {
 }
 
 fn start(store: &Arc<FakeStore>, config: WriterConfig) -> SpendWriter {
-    let store: Store = store.clone();
+    let store: WriterStore = store.clone();
     SpendWriter::start(store, config).unwrap()
 }
 

@@ -413,8 +413,9 @@ impl Directory {
                 Some(t) => self.put_team(t),
                 None => self.remove_team(id),
             },
-            // Credentials are reloaded by the Copilot account registry, not this directory.
-            EntityKind::Credential => {}
+            // Credentials are reloaded by the Copilot account registry, models by the model
+            // table; neither is this directory's.
+            EntityKind::Credential | EntityKind::Model => {}
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 mod changes;
 mod credentials;
 mod keys;
+mod models;
 mod spend;
 mod teams;
 mod users;
@@ -18,8 +19,9 @@ use sqlx::Pool;
 use crate::sql::{Dialect, Param, Query};
 use crate::{
     Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch, KeyRecord, Limits,
-    NewCredential, NewKey, NewTeam, NewUser, Page, RollupFilter, SpendFilter, SpendRecord,
-    StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
+    ModelPatch, ModelRecord, NewCredential, NewKey, NewModel, NewTeam, NewUser, Page, RollupFilter,
+    SpendFilter, SpendRecord, SpendStore, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord,
+    UserPatch, UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -92,6 +94,19 @@ fn limits_set<'a, D: Dialect>(q: &mut Query<'a, D>, limits: &'a Limits) {
 }
 
 #[async_trait]
+impl<D: Dialect> SpendStore for SqlStore<D> {
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        Query::<D>::new("SELECT 1").execute(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError> {
+        self.retrying("spend insert", || spend::insert::<D>(&self.pool, records)).await
+    }
+}
+
+#[async_trait]
 impl<D: Dialect> StoreApi for SqlStore<D> {
     fn backend(&self) -> Backend {
         D::BACKEND
@@ -99,12 +114,6 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         D::migrate(&self.pool).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        Query::<D>::new("SELECT 1").execute(&mut conn).await?;
-        Ok(())
     }
 
     async fn maintain(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -196,10 +205,6 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
         teams::remove_members::<D>(&self.pool, team_id, user_ids).await
     }
 
-    async fn insert_spend(&self, records: &[SpendRecord]) -> Result<u64, StoreError> {
-        self.retrying("spend insert", || spend::insert::<D>(&self.pool, records)).await
-    }
-
     async fn spend_logs(&self, filter: SpendFilter) -> Result<Vec<SpendRecord>, StoreError> {
         spend::logs::<D>(&self.pool, filter).await
     }
@@ -238,6 +243,30 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn delete_credential(&self, provider: &str, owner: &str) -> Result<bool, StoreError> {
         credentials::delete::<D>(&self.pool, provider, owner).await
+    }
+
+    async fn create_model(&self, model: NewModel) -> Result<ModelRecord, StoreError> {
+        models::create::<D>(&self.pool, model).await
+    }
+
+    async fn get_model(&self, model_id: &str) -> Result<Option<ModelRecord>, StoreError> {
+        models::get::<D>(&self.pool, model_id).await
+    }
+
+    async fn list_models(&self) -> Result<Vec<ModelRecord>, StoreError> {
+        models::list::<D>(&self.pool).await
+    }
+
+    async fn update_model(
+        &self,
+        model_id: &str,
+        patch: ModelPatch,
+    ) -> Result<ModelRecord, StoreError> {
+        models::update::<D>(&self.pool, model_id, patch).await
+    }
+
+    async fn delete_model(&self, model_id: &str) -> Result<bool, StoreError> {
+        models::delete::<D>(&self.pool, model_id).await
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {

@@ -30,7 +30,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{SpendRecord, Store};
+use crate::{SpendRecord, SpendStore};
+
+/// A store as the writer holds it.
+pub type WriterStore = std::sync::Arc<dyn SpendStore>;
 
 pub use spool::{OVERFLOW_FILE_NAME, REJECTED_FILE_NAME, read_spool_file, spool_files};
 
@@ -220,7 +223,7 @@ impl SpendWriter {
     /// the spool files already there (an earlier run's overflow file included); they are
     /// replayed as soon as the database answers. Fails if there is no runtime or the spool
     /// directory cannot be created.
-    pub fn start(store: Store, config: WriterConfig) -> std::io::Result<SpendWriter> {
+    pub fn start(store: WriterStore, config: WriterConfig) -> std::io::Result<SpendWriter> {
         let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         std::fs::create_dir_all(&config.spool_dir)?;
         let run_id = spool::new_run_id();

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info};
 
 use super::{DROPPED_FLUSH_TIMEOUT, OnWritten, Shared, ShutdownReport, lock};
-use crate::{SpendRecord, Store, WriterConfig};
+use crate::{SpendRecord, WriterConfig, WriterStore};
 
 /// Failed attempts at one batch before the task asks the database whether it is up at all.
 const PROBE_AFTER_FAILURES: u32 = 3;
@@ -57,7 +57,7 @@ struct Inflight {
 }
 
 pub(super) struct Task {
-    store: Store,
+    store: WriterStore,
     shared: Arc<Shared>,
     rx: mpsc::Receiver<SpendRecord>,
     batch_size: usize,
@@ -108,7 +108,7 @@ pub(super) struct Task {
 
 impl Task {
     pub(super) fn new(
-        store: Store,
+        store: WriterStore,
         config: WriterConfig,
         shared: Arc<Shared>,
         rx: mpsc::Receiver<SpendRecord>,

@@ -15,6 +15,7 @@ mod credentials;
 mod fixtures;
 mod keys;
 mod maintenance;
+mod models;
 mod spend;
 mod teams;
 mod users;
