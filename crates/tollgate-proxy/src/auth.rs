@@ -105,10 +105,10 @@ impl Authenticator {
                 "Missing API key. Send it as `Authorization: Bearer <key>` or in the `x-api-key` header.",
             ));
         };
-        if self.master_key.as_ref().is_some_and(|k| same(k.expose(), credential)) {
+        if self.master_key.as_ref().is_some_and(|k| k.matches(credential)) {
             return Ok(Principal::Master);
         }
-        if self.static_token.as_ref().is_some_and(|t| same(t.expose(), credential)) {
+        if self.static_token.as_ref().is_some_and(|t| t.matches(credential)) {
             return Ok(Principal::StaticToken);
         }
         if !directory.is_loaded() {
@@ -164,16 +164,6 @@ fn is_local(ip: IpAddr) -> bool {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
-}
-
-/// Compares in time independent of where the strings differ.
-fn same(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
 }
 
 /// The credential a request carries, from the first of `Authorization: Bearer`, `x-api-key`,
