@@ -4,8 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use serde_json::json;
+use tollgate_protocol::openai::parse_object;
 use tollgate_protocol::sse::SseEvent;
-use tollgate_protocol::translate::{AnthropicToOpenAiStream, anthropic_response_to_openai};
+use tollgate_protocol::translate::{
+    AnthropicToOpenAiStream, anthropic_request_to_openai, anthropic_response_to_openai,
+    openai_request_to_anthropic,
+};
 
 /// Near `u64::MAX`: adding the cached tokens to the input overflowed (a panic in debug
 /// builds, a wrapped, tiny count in release builds).
@@ -39,4 +43,26 @@ fn huge_token_counts_saturate_instead_of_overflowing() {
     let usage_chunk = out.iter().map(|b| SseEvent::parse(b).data).find(|d| d.contains("usage"));
     let chunk: serde_json::Value = serde_json::from_str(&usage_chunk.unwrap()).unwrap();
     assert_eq!(chunk["usage"]["total_tokens"], u64::MAX);
+}
+
+/// A number with more digits than an f64 holds must reach the upstream as the f64 nearest
+/// to what the client wrote, as the standard library's parser rounds it; serde_json's fast
+/// float parsing was one unit in the last place off.
+#[test]
+fn translated_numbers_keep_the_clients_value() {
+    let written = "0.218446744073709551616";
+    let exact: f64 = written.parse().unwrap();
+    let chat = format!(
+        r#"{{"model":"m","messages":[{{"role":"user","content":"hi"}}],"temperature":{written}}}"#
+    );
+    let (messages, _) =
+        openai_request_to_anthropic(&parse_object(chat.as_bytes()).unwrap(), "c").unwrap();
+    assert_eq!(messages["temperature"].as_f64(), Some(exact));
+
+    let anthropic = format!(
+        r#"{{"model":"m","max_tokens":5,"messages":[{{"role":"user","content":"hi"}}],"top_p":{written}}}"#
+    );
+    let (chat, _) =
+        anthropic_request_to_openai(&parse_object(anthropic.as_bytes()).unwrap(), "g").unwrap();
+    assert_eq!(chat["top_p"].as_f64(), Some(exact));
 }
