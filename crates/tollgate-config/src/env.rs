@@ -47,25 +47,25 @@ pub const ENV_REF_PREFIX: &str = "os.environ/";
 /// Replaces every `os.environ/NAME` string in the tree with the variable's value. A reference to
 /// an unset variable becomes null and is reported as `(key path, variable name)`.
 pub(crate) fn resolve_env_refs(
-    value: &mut serde_yaml::Value,
+    value: &mut yaml_serde::Value,
     env: &dyn EnvSource,
     path: &mut Vec<String>,
     missing: &mut Vec<(String, String)>,
 ) {
     match value {
-        serde_yaml::Value::String(s) => {
+        yaml_serde::Value::String(s) => {
             if let Some(name) = s.strip_prefix(ENV_REF_PREFIX) {
                 let name = name.trim().to_owned();
                 match env.var(&name) {
                     Some(v) => *s = v,
                     None => {
                         missing.push((path.join("."), name));
-                        *value = serde_yaml::Value::Null;
+                        *value = yaml_serde::Value::Null;
                     }
                 }
             }
         }
-        serde_yaml::Value::Sequence(items) => {
+        yaml_serde::Value::Sequence(items) => {
             for (i, item) in items.iter_mut().enumerate() {
                 let last = path.pop().unwrap_or_default();
                 path.push(format!("{last}[{i}]"));
@@ -74,23 +74,23 @@ pub(crate) fn resolve_env_refs(
                 path.push(last);
             }
         }
-        serde_yaml::Value::Mapping(map) => {
+        yaml_serde::Value::Mapping(map) => {
             for (k, v) in map.iter_mut() {
                 path.push(key_name(k));
                 resolve_env_refs(v, env, path, missing);
                 path.pop();
             }
         }
-        serde_yaml::Value::Tagged(tagged) => {
+        yaml_serde::Value::Tagged(tagged) => {
             resolve_env_refs(&mut tagged.value, env, path, missing)
         }
         _ => {}
     }
 }
 
-fn key_name(k: &serde_yaml::Value) -> String {
+fn key_name(k: &yaml_serde::Value) -> String {
     match k {
-        serde_yaml::Value::String(s) => s.clone(),
-        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+        yaml_serde::Value::String(s) => s.clone(),
+        other => yaml_serde::to_string(other).unwrap_or_default().trim().to_owned(),
     }
 }

@@ -49,13 +49,13 @@ pub fn from_yaml_str(
     let err =
         |key: &str, reason: String| ConfigError { file: file.clone(), key: key.to_owned(), reason };
 
-    let mut tree: serde_yaml::Value = if text.trim().is_empty() {
-        serde_yaml::Value::Null
+    let mut tree: yaml_serde::Value = if text.trim().is_empty() {
+        yaml_serde::Value::Null
     } else {
-        serde_yaml::from_str(text).map_err(|e| err("", format!("not valid YAML: {e}")))?
+        yaml_serde::from_str(text).map_err(|e| err("", format!("not valid YAML: {e}")))?
     };
     if tree.is_null() {
-        tree = serde_yaml::Value::Mapping(Default::default());
+        tree = yaml_serde::Value::Mapping(Default::default());
     }
     if !tree.is_mapping() {
         return Err(err("", "the top level must be a mapping of sections".to_owned()));

@@ -160,8 +160,8 @@ fn fallback_rules<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rules>, D::E
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Written {
-        List(Vec<serde_yaml::Mapping>),
-        One(serde_yaml::Mapping),
+        List(Vec<yaml_serde::Mapping>),
+        One(yaml_serde::Mapping),
     }
     let maps = match Option::<Written>::deserialize(d)
         .map_err(|_| serde::de::Error::custom("expected a list of {model: [fallbacks]} mappings"))?
@@ -179,7 +179,7 @@ fn fallback_rules<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rules>, D::E
                     serde::de::Error::custom("a fallback rule's model must be a string")
                 })?
                 .to_owned();
-            let chain: Vec<String> = serde_yaml::from_value(v).map_err(|_| {
+            let chain: Vec<String> = yaml_serde::from_value(v).map_err(|_| {
                 serde::de::Error::custom(format!(
                     "the fallbacks of `{key}` must be a list of model names"
                 ))

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer};
+use subtle::ConstantTimeEq;
 
 /// A secret value. `Debug` and `Display` print `*****`; the value is reached only through
 /// [`Secret::expose`], so every place that uses a credential is easy to find.
@@ -18,6 +19,15 @@ impl<T> Secret<T> {
     /// The secret value itself.
     pub fn expose(&self) -> &T {
         &self.0
+    }
+}
+
+impl Secret<String> {
+    /// Whether `given` is this secret, compared in time independent of where they differ
+    /// (a credential presented by a client against the configured one; lengths are not
+    /// secret).
+    pub fn matches(&self, given: &str) -> bool {
+        self.0.as_bytes().ct_eq(given.as_bytes()).into()
     }
 }
 
@@ -60,5 +70,12 @@ mod tests {
         let s = Secret::new("sk-very-secret".to_owned());
         assert_eq!(format!("{s:?} {s}"), "***** *****");
         assert_eq!(s.expose(), "sk-very-secret");
+    }
+
+    #[test]
+    fn matches_only_the_same_value() {
+        let s = Secret::from("abc");
+        assert!(s.matches("abc"));
+        assert!(!s.matches("abd") && !s.matches("ab") && !s.matches("abcd") && !s.matches(""));
     }
 }

@@ -14,12 +14,28 @@ fn env(pairs: &[(&str, &str)]) -> MapEnv {
     MapEnv::from_pairs(pairs.iter().copied())
 }
 
+/// Every config a user may start from: each file in `examples/`, and `config.yaml.example`.
+fn shipped_configs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(root.join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    paths.sort();
+    assert!(paths.len() >= 3, "examples/ holds {paths:?}");
+    paths.push(root.join("config.yaml.example"));
+    paths
+}
+
 #[test]
-fn the_example_configs_load() {
-    let none = env(&[]);
-    for name in ["copilot-claude-code.yaml", "copilot-fallbacks.yaml", "multi-provider.yaml"] {
-        let cfg = load(Some(&example(name)), &none).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(!cfg.models.is_empty(), "{name}");
+fn the_shipped_configs_load() {
+    for path in shipped_configs() {
+        let name = path.display();
+        for vars in [&[][..], &[("OPENROUTER_API_KEY", "sk-or"), ("LITELLM_MASTER_KEY", "sk-m")]] {
+            let cfg = load(Some(&path), &env(vars)).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!cfg.models.is_empty(), "{name}");
+        }
     }
 }
 

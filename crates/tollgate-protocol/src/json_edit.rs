@@ -14,47 +14,27 @@ pub fn object<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, serde_
 }
 
 /// The byte range of the value of `key` in the top-level object `body`, if present.
-/// `body` must be valid JSON (it has been parsed already).
+/// `body` must be valid JSON (it has been parsed already). Of a key written more than once,
+/// the last, which is the one a parser keeps.
 pub fn top_level_value(body: &[u8], key: &str) -> Option<Range<usize>> {
-    let mut i = skip_ws(body, 0);
-    if body.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
-    loop {
-        i = skip_ws(body, i);
-        match body.get(i)? {
-            b'}' => return None,
-            b',' => {
-                i += 1;
-                continue;
-            }
-            b'"' => {}
-            _ => return None,
-        }
-        let key_end = string_end(body, i)?;
-        let this_key = &body[i + 1..key_end - 1];
-        i = skip_ws(body, key_end);
-        if body.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(body, i + 1);
-        let value_end = value_end(body, i)?;
-        if key_matches(this_key, key) {
-            return Some(i..value_end);
-        }
-        i = value_end;
-    }
+    top_level_values(body, key).pop()
 }
 
 /// `body` with the value of top-level `key` replaced by `raw` (JSON text), or `key: raw`
-/// inserted first when absent. `None` if `body` is not an object.
+/// inserted first when absent. `None` if `body` is not an object. A key written more than
+/// once is replaced everywhere: parsers differ in which one they keep, and the upstream must
+/// see the value the gateway decided on whichever it keeps.
 pub fn set_top_level(body: &[u8], key: &str, raw: &str) -> Option<Vec<u8>> {
-    if let Some(span) = top_level_value(body, key) {
-        let mut out = Vec::with_capacity(body.len() + raw.len());
-        out.extend_from_slice(&body[..span.start]);
-        out.extend_from_slice(raw.as_bytes());
-        out.extend_from_slice(&body[span.end..]);
+    let spans = top_level_values(body, key);
+    if !spans.is_empty() {
+        let mut out = Vec::with_capacity(body.len() + raw.len() * spans.len());
+        let mut at = 0;
+        for span in spans {
+            out.extend_from_slice(&body[at..span.start]);
+            out.extend_from_slice(raw.as_bytes());
+            at = span.end;
+        }
+        out.extend_from_slice(&body[at..]);
         return Some(out);
     }
     let open = skip_ws(body, 0);
@@ -73,6 +53,39 @@ pub fn set_top_level(body: &[u8], key: &str, raw: &str) -> Option<Vec<u8>> {
     }
     out.extend_from_slice(&body[open + 1..]);
     Some(out)
+}
+
+/// The byte ranges of every value of `key` in the top-level object `body`, in order.
+fn top_level_values(body: &[u8], key: &str) -> Vec<Range<usize>> {
+    let mut found = Vec::new();
+    let mut i = skip_ws(body, 0);
+    if body.get(i) != Some(&b'{') {
+        return found;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(body, i);
+        match body.get(i) {
+            Some(b',') => {
+                i += 1;
+                continue;
+            }
+            Some(b'"') => {}
+            _ => return found,
+        }
+        let Some(key_end) = string_end(body, i) else { return found };
+        let this_key = &body[i + 1..key_end - 1];
+        i = skip_ws(body, key_end);
+        if body.get(i) != Some(&b':') {
+            return found;
+        }
+        i = skip_ws(body, i + 1);
+        let Some(value_end) = value_end(body, i) else { return found };
+        if key_matches(this_key, key) {
+            found.push(i..value_end);
+        }
+        i = value_end;
+    }
 }
 
 fn key_matches(raw_key: &[u8], key: &str) -> bool {
@@ -169,6 +182,24 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["k"], true);
         assert!(set_top_level(b"[1]", "k", "1").is_none());
+    }
+
+    #[test]
+    fn a_key_written_twice_is_replaced_in_both_places() {
+        // Found by fuzzing: the first was replaced, and a parser keeping the last (serde_json,
+        // Python's json) saw the client's value, e.g. `stream_options` without the usage
+        // chunk the gateway asked for, so the request went unaccounted.
+        let body = br#"{"stream_options":{"include_usage":false},"stream_options":{"include_usage":false}}"#;
+        let out = set_top_level(body, "stream_options", r#"{"include_usage":true}"#).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"stream_options":{"include_usage":true},"stream_options":{"include_usage":true}}"#
+        );
+        let body = br#"{"model":"a","n":1,"model":"b"}"#;
+        assert_eq!(&body[top_level_value(body, "model").unwrap()], br#""b""#);
+        let v: serde_json::Value =
+            serde_json::from_slice(&set_top_level(body, "model", r#""c""#).unwrap()).unwrap();
+        assert_eq!(v["model"], "c");
     }
 
     #[test]

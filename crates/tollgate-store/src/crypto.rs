@@ -167,7 +167,7 @@ fn read_or_create_key_file(data_dir: &Path, path: &Path) -> Result<String, Store
     std::fs::create_dir_all(data_dir).map_err(|e| key_file_error(data_dir, &e))?;
     let mut bytes = [0u8; GENERATED_KEY_BYTES];
     rand::rng().fill_bytes(&mut bytes);
-    let value = hex(&bytes);
+    let value = hex::encode(bytes);
     match publish_key_file(data_dir, path, &value) {
         Ok(()) => {
             tracing::info!(path = %path.display(), "generated a secret key for provider credentials");
@@ -197,7 +197,7 @@ fn read_key_file(path: &Path) -> io::Result<String> {
 fn publish_key_file(data_dir: &Path, path: &Path, value: &str) -> io::Result<()> {
     let mut suffix = [0u8; 8];
     rand::rng().fill_bytes(&mut suffix);
-    let temp = data_dir.join(format!(".{SECRET_KEY_FILE}.{}.tmp", hex(&suffix)));
+    let temp = data_dir.join(format!(".{SECRET_KEY_FILE}.{}.tmp", hex::encode(suffix)));
     write_private(&temp, value)?;
     let linked = std::fs::hard_link(&temp, path);
     let _ = std::fs::remove_file(&temp);
@@ -242,16 +242,6 @@ fn key_file_error(path: &Path, e: &io::Error) -> StoreError {
          file (removing it makes stored credentials unreadable)",
         path.display()
     ))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
 }
 
 #[cfg(test)]

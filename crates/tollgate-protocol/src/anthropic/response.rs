@@ -67,6 +67,16 @@ pub struct Usage {
     pub extra: Map<String, Value>,
 }
 
+impl Usage {
+    /// All input tokens, cached ones included: OpenAI's `prompt_tokens`. Saturating, because
+    /// the counts are whatever the upstream sent.
+    pub fn total_input_tokens(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.cache_read_input_tokens.unwrap_or(0))
+            .saturating_add(self.cache_creation_input_tokens.unwrap_or(0))
+    }
+}
+
 /// The usage of `message_delta`: cumulative counts, each present only when reported.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeltaUsage {

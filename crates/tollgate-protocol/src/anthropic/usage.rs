@@ -109,7 +109,11 @@ impl Counts {
 
     fn usage(self) -> Usage {
         Usage {
-            prompt_tokens: self.input + self.cache_read + self.cache_creation,
+            // Saturating: the counts are whatever the upstream sent.
+            prompt_tokens: self
+                .input
+                .saturating_add(self.cache_read)
+                .saturating_add(self.cache_creation),
             completion_tokens: self.output,
             cached_tokens: self.cache_read,
         }

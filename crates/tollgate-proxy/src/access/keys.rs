@@ -19,13 +19,7 @@ pub fn generate() -> String {
 
 /// The hex SHA-256 of a key: how the store and the cache know it.
 pub fn hash(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let mut out = String::with_capacity(64);
-    for b in digest {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 0xf)]));
-    }
-    out
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// A form safe to show: `sk-...a1b2`.

@@ -125,10 +125,10 @@ impl Authenticator {
             )
             .into());
         };
-        if self.master_key.as_ref().is_some_and(|k| same(k.expose(), credential)) {
+        if self.master_key.as_ref().is_some_and(|k| k.matches(credential)) {
             return Ok(Principal::Master);
         }
-        if self.static_token.as_ref().is_some_and(|t| same(t.expose(), credential)) {
+        if self.static_token.as_ref().is_some_and(|t| t.matches(credential)) {
             return Ok(Principal::StaticToken);
         }
         if !directory.is_loaded() {
@@ -181,16 +181,6 @@ fn virtual_key(credential: &str, directory: &Directory) -> Result<Option<Arc<Key
         Some(error) => Err(Denied { error, key: Some(key) }),
         None => Ok(Some(key)),
     }
-}
-
-/// Compares in time independent of where the strings differ.
-fn same(expected: &str, given: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), given.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
 }
 
 #[cfg(test)]

@@ -219,6 +219,8 @@ pub(super) fn user_code() -> String {
 
 /// Random lowercase hex of `len` digits.
 pub(super) fn hex(len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect()
+    let bytes: Vec<u8> = rand::rng().random_iter().take(len.div_ceil(2)).collect();
+    let mut digits = hex::encode(bytes);
+    digits.truncate(len);
+    digits
 }

@@ -80,11 +80,11 @@ pub(super) fn completion_id(message_id: &str) -> String {
 /// Anthropic usage in OpenAI terms: OpenAI's `prompt_tokens` includes cached input.
 pub(super) fn chat_usage(u: &Usage) -> ChatUsage {
     let cache_read = u.cache_read_input_tokens.unwrap_or(0);
-    let prompt = u.input_tokens + cache_read + u.cache_creation_input_tokens.unwrap_or(0);
+    let prompt = u.total_input_tokens();
     ChatUsage {
         prompt_tokens: prompt,
         completion_tokens: u.output_tokens,
-        total_tokens: prompt + u.output_tokens,
+        total_tokens: prompt.saturating_add(u.output_tokens),
         prompt_tokens_details: Some(PromptTokensDetails {
             cached_tokens: Some(cache_read),
             extra: Map::new(),

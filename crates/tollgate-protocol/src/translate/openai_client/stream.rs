@@ -124,13 +124,10 @@ impl AnthropicToOpenAiStream {
 
     /// The usage reported so far, in the gateway's terms.
     pub fn usage(&self) -> Option<crate::openai::Usage> {
-        self.usage.as_ref().map(|u| {
-            let cached = u.cache_read_input_tokens.unwrap_or(0);
-            crate::openai::Usage {
-                prompt_tokens: u.input_tokens + cached + u.cache_creation_input_tokens.unwrap_or(0),
-                completion_tokens: u.output_tokens,
-                cached_tokens: cached,
-            }
+        self.usage.as_ref().map(|u| crate::openai::Usage {
+            prompt_tokens: u.total_input_tokens(),
+            completion_tokens: u.output_tokens,
+            cached_tokens: u.cache_read_input_tokens.unwrap_or(0),
         })
     }
 
