@@ -312,7 +312,8 @@ model_list:
                     self.ctx.logs, cores=self.ctx.sut_cores, env=clean_env(**extra))
         self.procs = [proc]
         self.base = f"http://127.0.0.1:{port}"
-        proc.wait_http(self.base + "/health/liveliness", 60, ok=lambda s: s == 200)
+        # Readiness, not liveness: tollgate listens at once and loads its keys just after.
+        proc.wait_http(self.base + "/health/readiness", 60, ok=lambda s: s == 200)
         out = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
                              check=False)
         self.version = out.stdout.strip() + git_revision(self.ctx.repo)

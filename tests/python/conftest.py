@@ -259,7 +259,8 @@ def gateway(
 
 
 def _wait_until_live(proc: subprocess.Popen[bytes], port: int, stderr_log: Path) -> None:
-    url = f"http://127.0.0.1:{port}/health/liveliness"
+    # Readiness, not liveness: tollgate listens at once and loads its keys just after.
+    url = f"http://127.0.0.1:{port}/health/readiness"
     deadline = time.monotonic() + START_TIMEOUT_S
     last_error = "no attempt"
     with httpx.Client(timeout=2.0) as http:
