@@ -191,6 +191,15 @@ pub trait StoreApi: SpendStore {
     /// Deletes a model; whether it existed.
     async fn delete_model(&self, model_id: &str) -> Result<bool, StoreError>;
 
+    /// Records who changed what (an audit entry's time and id are the store's). Not part of
+    /// the change feed. JSON `null` as `before` or `after` is stored as `None`; where the
+    /// database refuses NUL characters (PostgreSQL) they become U+FFFD, as in spend records.
+    /// `Invalid` if the actor, action, object type or object id is empty.
+    async fn append_audit(&self, entry: NewAudit) -> Result<AuditRecord, StoreError>;
+    /// Audit entries matching the filter, newest (highest id) first; pass the last id of a
+    /// page as `before_id` to read the next.
+    async fn audit_logs(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
     /// Changes to keys, users, teams and credentials after `after` (a previous `Change::seq`, or 0),
     /// oldest first, at most `limit`. Every create, update, delete, block and budget reset
     /// appends one; spend increments do not.

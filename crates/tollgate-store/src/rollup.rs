@@ -84,7 +84,8 @@ pub(crate) fn without_nul(r: &SpendRecord) -> Cow<'_, SpendRecord> {
     Cow::Owned(r)
 }
 
-fn replace_nul(s: &mut String) {
+/// Replaces NUL characters with U+FFFD.
+pub(crate) fn replace_nul(s: &mut String) {
     if s.contains('\0') {
         *s = s.replace('\0', "\u{FFFD}");
     }
@@ -99,7 +100,8 @@ fn json_has_nul(v: &Value) -> bool {
     }
 }
 
-fn json_replace_nul(v: &mut Value) {
+/// Replaces NUL characters with U+FFFD in every string and object key of a JSON value.
+pub(crate) fn json_replace_nul(v: &mut Value) {
     match v {
         Value::String(s) => replace_nul(s),
         Value::Array(items) => items.iter_mut().for_each(json_replace_nul),

@@ -484,6 +484,67 @@ pub struct ModelPatch {
     pub updated_by: Option<String>,
 }
 
+/// A management change to record: who did what to which object, and the object before and
+/// after. The store sets the time and the id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewAudit {
+    /// Who acted, as a display name: `master_key`, `key:<alias>`, `ui:<user>`.
+    pub actor: String,
+    /// What they did: `create`, `update`, `delete`, `regenerate`, `block`, ...
+    pub action: String,
+    /// What kind of object: `key`, `user`, `team`, `model`, `credential`, `linked_account`.
+    pub object_type: String,
+    /// Which object (never a secret: a key's hash or display name, not the key).
+    pub object_id: String,
+    /// The object before the change; `None` (or JSON `null`, stored as `None`) if it did not
+    /// exist.
+    pub before: Option<Value>,
+    /// The object after the change; `None` (or JSON `null`) if it no longer exists.
+    pub after: Option<Value>,
+}
+
+/// One entry of the audit log, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct AuditRecord {
+    /// Position in the log: later entries have larger ids.
+    pub id: i64,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+    /// Who acted.
+    pub actor: String,
+    /// What they did.
+    pub action: String,
+    /// What kind of object.
+    pub object_type: String,
+    /// Which object.
+    pub object_id: String,
+    /// The object before the change.
+    pub before: Option<Value>,
+    /// The object after the change.
+    pub after: Option<Value>,
+}
+
+/// Which audit entries to read: those matching every field given, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// Only this kind of object.
+    pub object_type: Option<String>,
+    /// Only this object (usually with `object_type`).
+    pub object_id: Option<String>,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// From this time on (inclusive).
+    pub since: Option<DateTime<Utc>>,
+    /// Before this time (exclusive).
+    pub until: Option<DateTime<Utc>>,
+    /// Only entries older than this id: the last id of the previous page, to read the next.
+    pub before_id: Option<i64>,
+    /// Most entries to return; 0 means 100, and at most 1000 are returned.
+    pub limit: u32,
+}
+
 /// The provider name under which linked GitHub accounts (used for Copilot) are stored.
 pub const GITHUB_COPILOT_PROVIDER: &str = "github_copilot";
 

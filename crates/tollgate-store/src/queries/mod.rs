@@ -2,6 +2,7 @@
 //! that do not depend on the database (cascades, change-feed entries, budget resets,
 //! membership) in plain Rust around the queries.
 
+mod audit;
 mod changes;
 mod credentials;
 mod keys;
@@ -18,10 +19,10 @@ use sqlx::Pool;
 
 use crate::sql::{Dialect, Param, Query};
 use crate::{
-    Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch, KeyRecord, Limits,
-    ModelPatch, ModelRecord, NewCredential, NewKey, NewModel, NewTeam, NewUser, Page, RollupFilter,
-    SpendFilter, SpendRecord, SpendStore, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord,
-    UserPatch, UserRecord,
+    AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch,
+    KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential, NewKey, NewModel, NewTeam,
+    NewUser, Page, RollupFilter, SpendFilter, SpendRecord, SpendStore, StoreApi, StoreError,
+    TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -69,9 +70,20 @@ fn insert<'a, D: Dialect, const N: usize>(
     columns: &str,
     values: [Param<'a>; N],
 ) -> Query<'a, D> {
+    insert_returning(table, columns, values, columns)
+}
+
+/// `INSERT INTO table (columns) VALUES (values) RETURNING returning`, for a table whose
+/// database fills some columns in (an id).
+fn insert_returning<'a, D: Dialect, const N: usize>(
+    table: &str,
+    columns: &str,
+    values: [Param<'a>; N],
+    returning: &str,
+) -> Query<'a, D> {
     let mut q = Query::new("INSERT INTO ");
     q.push(table).push(" (").push(columns).push(") VALUES ").values(values);
-    q.push(" RETURNING ").push(columns);
+    q.push(" RETURNING ").push(returning);
     q
 }
 
@@ -267,6 +279,14 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn delete_model(&self, model_id: &str) -> Result<bool, StoreError> {
         models::delete::<D>(&self.pool, model_id).await
+    }
+
+    async fn append_audit(&self, entry: NewAudit) -> Result<AuditRecord, StoreError> {
+        audit::append::<D>(&self.pool, entry).await
+    }
+
+    async fn audit_logs(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        audit::logs::<D>(&self.pool, filter).await
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {

@@ -9,6 +9,7 @@
 
 mod harness;
 
+mod audit;
 mod changes;
 mod connect;
 mod credentials;
