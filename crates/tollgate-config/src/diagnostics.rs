@@ -36,6 +36,30 @@ pub enum Diagnostic {
     },
 }
 
+impl Diagnostic {
+    /// The key it is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::UnknownKey { key, .. }
+            | Self::NotYetSupported { key, .. }
+            | Self::MissingEnv { key, .. }
+            | Self::Misplaced { key, .. } => key,
+        }
+    }
+
+    /// The same warning with `prefix` taken off its key.
+    pub(crate) fn relocated(mut self, prefix: &str) -> Self {
+        let (Self::UnknownKey { key, .. }
+        | Self::NotYetSupported { key, .. }
+        | Self::MissingEnv { key, .. }
+        | Self::Misplaced { key, .. }) = &mut self;
+        if let Some(rest) = key.strip_prefix(prefix) {
+            *key = rest.to_owned();
+        }
+        self
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -61,21 +85,20 @@ impl fmt::Display for Diagnostic {
 
 /// Keys whose features are planned but not built in this version, by normalised path
 /// (sequence indices written as `[]`).
-const NOT_YET: &[(&str, &str)] = &[
-    ("general_settings.disable_spend_logs", "turning spend logs off"),
-    ("general_settings.store_model_in_db", "models stored in the database"),
-];
+const NOT_YET: &[(&str, &str)] =
+    &[("general_settings.disable_spend_logs", "turning spend logs off")];
 
 /// `model_info` keys that only describe a model (LiteLLM uses them for documentation and
 /// pre-call checks); accepted without comment.
 const DESCRIPTIVE_MODEL_INFO: &[&str] = &[
-    "mode",
     "base_model",
-    "max_tokens",
-    "max_input_tokens",
-    "max_output_tokens",
-    "description",
     "litellm_provider",
+    // What `/model/info` answers with, so that an entry read there can be sent back.
+    "db_model",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
 ];
 
 /// Classifies a key that the typed config did not take.
@@ -132,7 +155,7 @@ mod tests {
     #[test]
     fn classifies_keys() {
         assert!(matches!(
-            classify_ignored("general_settings.store_model_in_db".into()),
+            classify_ignored("general_settings.disable_spend_logs".into()),
             Some(Diagnostic::NotYetSupported { .. })
         ));
         assert_eq!(classify_ignored("model_list[0].model_info.supports_vision".into()), None);

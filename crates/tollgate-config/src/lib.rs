@@ -19,8 +19,8 @@ use std::path::PathBuf;
 
 pub use diagnostics::Diagnostic;
 pub use env::{ENV_REF_PREFIX, EnvSource, MapEnv, ProcessEnv};
-pub use load::{discover, from_yaml_str, load, parse_period};
-pub use model::{ModelEntry, PriceOverride, ProviderKind};
+pub use load::{discover, from_yaml_str, load, model_entry_from_json, parse_period};
+pub use model::{Described, ModelEntry, PriceOverride, ProviderKind};
 pub use routing::{FallbackRule, RetryPolicy, RouterSettings, RoutingStrategy};
 pub use secret::Secret;
 pub use settings::{

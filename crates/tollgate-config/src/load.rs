@@ -85,7 +85,7 @@ pub fn from_yaml_str(
 
     let mut models = Vec::with_capacity(raw.model_list.len());
     for (i, entry) in raw.model_list.into_iter().enumerate() {
-        models.push(validate_entry(i, entry, &settings, &err)?);
+        models.push(validate_entry(&format!("model_list[{i}]."), entry, &settings, &err)?);
     }
     let mut seen_ids = std::collections::HashSet::new();
     for (i, m) in models.iter().enumerate() {
@@ -345,13 +345,55 @@ fn apply_env(env: &dyn EnvSource, s: &mut Settings, err: &ErrFn<'_>) -> Result<(
     Ok(())
 }
 
+/// A model entry given as JSON by the management API: `{"model_name", "litellm_params",
+/// "model_info"}`, checked exactly as a `model_list` entry is. `os.environ/NAME` references are
+/// resolved from `env`. Returns the entry and what a config file would have been warned about
+/// (unknown keys, unset variables), with keys named from the entry's root
+/// (`litellm_params.foo`); the caller decides whether those are errors.
+pub fn model_entry_from_json(
+    value: &serde_json::Value,
+    settings: &Settings,
+    env: &dyn EnvSource,
+) -> Result<(ModelEntry, Vec<Diagnostic>), ConfigError> {
+    const AT: &str = "model_list[0].";
+    let err = |key: &str, reason: String| ConfigError {
+        file: "model".to_owned(),
+        key: key.strip_prefix(AT).unwrap_or(key).to_owned(),
+        reason,
+    };
+    let mut tree: yaml_serde::Value =
+        yaml_serde::to_value(value).map_err(|e| err("", format!("cannot read the model: {e}")))?;
+    let mut diagnostics = Vec::new();
+    let mut missing = Vec::new();
+    resolve_env_refs(&mut tree, env, &mut Vec::new(), &mut missing);
+    diagnostics.extend(missing.into_iter().map(|(key, var)| Diagnostic::MissingEnv { key, var }));
+    let mut ignored = Vec::new();
+    let raw: RawModelEntry = {
+        let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(render_path(&path));
+        let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            err(&key, e.into_inner().to_string())
+        })?
+    };
+    // Classified as a config entry's keys would be, then named from the entry's root.
+    diagnostics.extend(
+        ignored
+            .into_iter()
+            .filter_map(|key| crate::diagnostics::classify_ignored(format!("{AT}{key}")))
+            .map(|d| d.relocated(AT)),
+    );
+    Ok((validate_entry(AT, raw, settings, &err)?, diagnostics))
+}
+
 fn validate_entry(
-    i: usize,
+    prefix: &str,
     entry: RawModelEntry,
     settings: &Settings,
     err: &ErrFn<'_>,
 ) -> Result<ModelEntry, ConfigError> {
-    let at = |key: &str| format!("model_list[{i}].{key}");
+    let at = |key: &str| format!("{prefix}{key}");
     let model_name = entry.model_name.trim().to_owned();
     if model_name.is_empty() {
         return Err(err(&at("model_name"), "must not be empty".to_owned()));
@@ -435,7 +477,25 @@ fn validate_entry(
         return Err(err(&at("litellm_params.weight"), format!("must be positive, found {weight}")));
     }
 
+    let count = |v: Option<f64>, name: &str| match v {
+        None => Ok(None),
+        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+        Some(n) => Err(err(
+            &at(&format!("model_info.{name}")),
+            format!("must be a whole number of tokens, found {n}"),
+        )),
+    };
+    let info = &entry.model_info;
+    let described = crate::model::Described {
+        mode: info.mode.clone(),
+        max_tokens: count(info.max_tokens, "max_tokens")?,
+        max_input_tokens: count(info.max_input_tokens, "max_input_tokens")?,
+        max_output_tokens: count(info.max_output_tokens, "max_output_tokens")?,
+        description: info.description.clone(),
+    };
+
     Ok(ModelEntry {
+        described,
         model_name,
         model,
         provider,

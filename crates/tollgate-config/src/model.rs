@@ -101,7 +101,7 @@ const OTHER_LITELLM_PROVIDERS: &[&str] = &[
 ];
 
 /// One deployment: a `model_list` entry, validated.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ModelEntry {
     /// The name clients ask for; may be a glob pattern such as `openai/*` or `*`.
     pub model_name: String,
@@ -140,6 +140,23 @@ pub struct ModelEntry {
     pub tpm: Option<u64>,
     /// Remove reasoning from this deployment's answers (`strip_thinking: true`).
     pub strip_thinking: bool,
+    /// What `model_info` says of the model, for listings (`/model/info`).
+    pub described: Described,
+}
+
+/// Descriptive `model_info` fields: shown by `/model/info`, never used for routing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Described {
+    /// `mode`: `chat`, `embedding`, ...
+    pub mode: Option<String>,
+    /// `max_tokens`.
+    pub max_tokens: Option<u64>,
+    /// `max_input_tokens`: the context window.
+    pub max_input_tokens: Option<u64>,
+    /// `max_output_tokens`.
+    pub max_output_tokens: Option<u64>,
+    /// `description`.
+    pub description: Option<String>,
 }
 
 /// Prices written in `model_info`; unset ones fall back to the built-in table.

@@ -71,6 +71,16 @@ pub(crate) struct RawModelInfo {
     pub output_cost_per_token: Option<f64>,
     #[serde(default, deserialize_with = "opt_number")]
     pub cache_read_input_token_cost: Option<f64>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub max_tokens: Option<f64>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub max_input_tokens: Option<f64>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub max_output_tokens: Option<f64>,
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +146,10 @@ pub(crate) struct RawGeneralSettings {
     pub store_prompts_in_spend_logs: Option<bool>,
     #[serde(default)]
     pub maximum_spend_logs_retention_period: Option<String>,
+    /// Accepted for compatibility: tollgate stores models whenever it has a store.
+    #[serde(default, deserialize_with = "opt_bool")]
+    #[allow(dead_code)]
+    pub store_model_in_db: Option<bool>,
     /// Accepted for compatibility: tollgate always serves cached keys through an outage.
     #[serde(default, deserialize_with = "opt_bool")]
     #[allow(dead_code)]

@@ -83,6 +83,7 @@ impl Gateway {
         let sink = SpendSink { writer, directory: directory.clone() };
         let state = AppState::new(config, http, store.clone(), secret_box.clone(), sink);
 
+        let secret_box_for_models = secret_box.clone();
         let accounts = Arc::new(AccountSync::new(state.providers().copilot().clone(), secret_box));
         let retention = config.settings.spend_log_retention;
         let (ready_tx, ready) = tokio::sync::watch::channel(false);
@@ -109,6 +110,14 @@ impl Gateway {
             after_migration(
                 &ready,
                 directory.clone().run(store.clone(), options.directory_poll, options.reconcile),
+            ),
+            after_migration(
+                &ready,
+                state.models().clone().follow(
+                    store.clone(),
+                    secret_box_for_models,
+                    options.reconcile,
+                ),
             ),
             after_migration(&ready, budget_resets(store.clone(), options.budget_reset_every)),
             after_migration(&ready, upkeep(store, retention, options.upkeep_every)),
@@ -188,7 +197,7 @@ async fn cooldown_gauges(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tick.tick().await;
-        crate::metrics::record_cooldowns(state.router());
+        crate::metrics::record_cooldowns(&state.router());
     }
 }
 

@@ -10,6 +10,8 @@ pub mod extract;
 pub mod gateway;
 mod guard;
 pub mod metrics;
+pub mod models;
+pub mod ops;
 pub mod record;
 pub mod redact;
 pub mod relay;

@@ -9,6 +9,7 @@ use tollgate_store::{SecretBox, Store};
 
 use crate::access::Directory;
 use crate::auth::Authenticator;
+use crate::models::ModelTable;
 use crate::record::SpendSink;
 
 /// Shared state of the proxy.
@@ -23,7 +24,7 @@ impl std::fmt::Debug for AppState {
 
 struct Inner {
     settings: Settings,
-    router: Router,
+    models: Arc<ModelTable>,
     providers: Providers,
     auth: Authenticator,
     store: Store,
@@ -48,7 +49,7 @@ impl AppState {
             .map_or(0, |d| d.as_secs());
         Self(Arc::new(Inner {
             settings: config.settings.clone(),
-            router: Router::from_config(config),
+            models: Arc::new(ModelTable::new(config, sink.directory.models_changed())),
             providers: Providers::new(
                 http,
                 config.settings.github_api_url.clone(),
@@ -72,14 +73,15 @@ impl AppState {
         &self.0.settings
     }
 
-    /// The model catalog.
-    pub fn catalog(&self) -> &tollgate_router::Catalog {
-        self.0.router.catalog()
+    /// Fallback plans, cooldowns and balancing over every model, as of now: a request holds
+    /// the one it started with while changes swap in new ones.
+    pub fn router(&self) -> Arc<Router> {
+        self.0.models.router()
     }
 
-    /// Fallback plans, cooldowns and balancing.
-    pub fn router(&self) -> &Router {
-        &self.0.router
+    /// The model table: config.yaml's models and the stored ones.
+    pub fn models(&self) -> &Arc<ModelTable> {
+        &self.0.models
     }
 
     /// Upstream clients.

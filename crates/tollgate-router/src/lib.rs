@@ -20,6 +20,15 @@ pub use glob::Pattern;
 pub use health::{DeploymentHealth, InFlight, QUOTA_COOLDOWN};
 pub use plan::{Plan, Router, Step};
 
+/// Where a deployment is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// `model_list` in config.yaml: changed only by editing the file.
+    Config,
+    /// Added at runtime and kept in the store.
+    Stored,
+}
+
 /// One deployment: a `model_list` entry ready to serve.
 #[derive(Debug)]
 pub struct Deployment {
@@ -27,14 +36,34 @@ pub struct Deployment {
     pub entry: ModelEntry,
     /// Live state: in flight, latency, failures, cooldown.
     pub health: DeploymentHealth,
+    /// Where it is defined.
+    pub origin: Origin,
+    id: Arc<str>,
     label: Arc<str>,
 }
 
 impl Deployment {
-    /// A deployment of `entry` with fresh health.
+    /// A config deployment of `entry` with fresh health; its id is `model_info.id`, or one
+    /// derived from what it is (see [`Deployment::with_origin`]).
     pub fn new(entry: ModelEntry) -> Self {
+        Self::with_origin(entry, Origin::Config, 0)
+    }
+
+    /// A deployment with fresh health. Its id is `model_info.id` when the entry has one (a
+    /// stored model always does); otherwise one derived from its place in the file and what it
+    /// names, so that every process reading the same file gives it the same id.
+    pub fn with_origin(entry: ModelEntry, origin: Origin, index: usize) -> Self {
+        let id = match &entry.id {
+            Some(id) => Arc::from(id.as_str()),
+            None => Arc::from(derived_id(index, &entry)),
+        };
         let label = Arc::from(entry.model.as_str());
-        Self { entry, health: DeploymentHealth::default(), label }
+        Self { entry, health: DeploymentHealth::default(), origin, id, label }
+    }
+
+    /// Its `model_info.id`.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// A stable, low-cardinality label for metrics: the configured `litellm_params.model`.
@@ -104,6 +133,22 @@ impl Route {
     }
 }
 
+/// A config model's id when the file gives none: a digest of its place and what it names.
+fn derived_id(index: usize, entry: &ModelEntry) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in [
+        index.to_string().as_str(),
+        &entry.model_name,
+        &entry.model,
+        entry.api_base.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
 fn pick_weighted(deployments: &[Arc<Deployment>], rng: &mut impl Rng) -> Arc<Deployment> {
     if deployments.len() > 1 {
         let total: f64 = deployments.iter().map(|d| d.entry.weight).sum();
@@ -148,20 +193,52 @@ pub struct Catalog {
 impl Catalog {
     /// Builds the catalog. With no config at all, every name goes to GitHub Copilot.
     pub fn from_config(config: &Config) -> Self {
-        if config.is_default() {
-            return Self::from_entries(&[default_copilot_entry()]);
-        }
-        Self::from_entries(&config.models)
+        Self::build(config, Vec::new(), None)
     }
 
     /// Builds the catalog from model entries.
     pub fn from_entries(entries: &[ModelEntry]) -> Self {
+        let deployments = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| Arc::new(Deployment::with_origin(e.clone(), Origin::Config, i)))
+            .collect();
+        Self::from_deployments(deployments)
+    }
+
+    /// The config's deployments (the Copilot catch-all when there is no config), then the
+    /// stored ones. A deployment `previous` already has, unchanged, is carried over with its
+    /// health (cooldowns, latency, in flight), so a rebuild forgets nothing about it.
+    pub fn build(config: &Config, stored: Vec<ModelEntry>, previous: Option<&Catalog>) -> Self {
+        let from_file =
+            if config.is_default() { vec![default_copilot_entry()] } else { config.models.clone() };
+        let fresh = from_file
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| Deployment::with_origin(e, Origin::Config, i))
+            .chain(stored.into_iter().map(|e| Deployment::with_origin(e, Origin::Stored, 0)));
+        let deployments = fresh
+            .map(|d| {
+                previous
+                    .and_then(|p| {
+                        p.deployments().find(|old| {
+                            old.origin == d.origin && old.id == d.id && old.entry == d.entry
+                        })
+                    })
+                    .cloned()
+                    .unwrap_or_else(|| Arc::new(d))
+            })
+            .collect();
+        Self::from_deployments(deployments)
+    }
+
+    /// Groups deployments by `model_name`, keeping their order.
+    fn from_deployments(deployments: Vec<Arc<Deployment>>) -> Self {
         let mut groups: Vec<(String, Vec<Arc<Deployment>>)> = Vec::new();
-        for entry in entries {
-            let d = Arc::new(Deployment::new(entry.clone()));
-            match groups.iter_mut().find(|(name, _)| *name == entry.model_name) {
+        for d in deployments {
+            match groups.iter_mut().find(|(name, _)| *name == d.entry.model_name) {
                 Some((_, ds)) => ds.push(d),
-                None => groups.push((entry.model_name.clone(), vec![d])),
+                None => groups.push((d.entry.model_name.clone(), vec![d])),
             }
         }
         let mut catalog = Self::default();
@@ -219,6 +296,11 @@ impl Catalog {
     pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
         self.order.iter().filter_map(|n| self.group(n)).flat_map(|g| g.deployments.iter())
     }
+
+    /// A deployment by its `model_info.id`.
+    pub fn deployment(&self, id: &str) -> Option<&Arc<Deployment>> {
+        self.deployments().find(|d| d.id() == id)
+    }
 }
 
 /// The catch-all route used when tollgate runs without a config file.
@@ -242,6 +324,7 @@ pub fn default_copilot_entry() -> ModelEntry {
         rpm: None,
         tpm: None,
         strip_thinking: false,
+        described: Default::default(),
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tollgate_config::{Config, FallbackRule, RouterSettings, RoutingStrategy};
+use tollgate_config::{Config, FallbackRule, ModelEntry, RouterSettings, RoutingStrategy};
 
 use crate::failure::{FailureKind, MAX_RETRY_WAIT, backoff};
 use crate::{Catalog, Deployment, Pattern, Route};
@@ -21,6 +21,15 @@ impl Router {
     /// Builds the router from a validated config.
     pub fn from_config(config: &Config) -> Self {
         Self { catalog: Catalog::from_config(config), settings: config.router.clone() }
+    }
+
+    /// A router for `config`'s models and settings plus `stored` models, carrying over the
+    /// health of every deployment `previous` has unchanged (see [`Catalog::build`]).
+    pub fn build(config: &Config, stored: Vec<ModelEntry>, previous: Option<&Router>) -> Self {
+        Self {
+            catalog: Catalog::build(config, stored, previous.map(Router::catalog)),
+            settings: config.router.clone(),
+        }
     }
 
     /// Model groups and resolution.

@@ -60,6 +60,13 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print (or write) the environment that points Claude Code at this gateway.
     ClaudeCode(Box<ClaudeCodeArgs>),
+    /// Ask the running proxy to re-read config.yaml (as SIGHUP does): a valid file is applied
+    /// without a restart, an invalid one is refused and the running config stays.
+    Reload {
+        /// The proxy's URL; default: http://127.0.0.1:<port>.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// List the models the linked GitHub Copilot account offers.
     Models {
         /// Print JSON instead of a table.

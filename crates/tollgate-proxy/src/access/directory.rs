@@ -146,6 +146,9 @@ pub struct Directory {
     snapshot_path: Option<PathBuf>,
     cursor: AtomicI64,
     base: Instant,
+    /// Woken when the feed shows a stored model or a named credential changed; the model
+    /// table rebuilds on it.
+    models_changed: Arc<tokio::sync::Notify>,
 }
 
 impl Default for Directory {
@@ -176,12 +179,18 @@ impl Directory {
             snapshot_path: None,
             cursor: AtomicI64::new(0),
             base: Instant::now(),
+            models_changed: Arc::default(),
         }
     }
 
     /// An empty directory that keeps its snapshot at `path`.
     pub fn with_snapshot(path: PathBuf) -> Self {
         Self { snapshot_path: Some(path), ..Self::new() }
+    }
+
+    /// What the feed wakes when a stored model or named credential changes.
+    pub fn models_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.models_changed.clone()
     }
 
     /// Whether keys are known: loaded from the database, or from the snapshot while the
@@ -413,9 +422,16 @@ impl Directory {
                 Some(t) => self.put_team(t),
                 None => self.remove_team(id),
             },
-            // Credentials are reloaded by the Copilot account registry, models by the model
-            // table; neither is this directory's.
-            EntityKind::Credential | EntityKind::Model => {}
+            // Models and named credentials belong to the model table, told here; linked
+            // accounts are reloaded by the Copilot account registry.
+            EntityKind::Model => self.models_changed.notify_one(),
+            EntityKind::Credential => {
+                if tollgate_store::split_credential_id(id)
+                    .is_some_and(|(provider, _)| provider == crate::models::CREDENTIAL_PROVIDER)
+                {
+                    self.models_changed.notify_one();
+                }
+            }
         }
         Ok(())
     }

@@ -276,10 +276,13 @@ fn note_passed_over(record: &mut RequestRecord, routes: Vec<tollgate_router::Rou
 }
 
 fn cool_down(state: &AppState, step: &Step, failure: &Failure, now: Instant) {
-    let settings = state.router().settings();
-    if let Some(until) =
-        step.deployment.health.record_failure(now, failure.kind, failure.retry_after, settings)
-    {
+    let router = state.router();
+    if let Some(until) = step.deployment.health.record_failure(
+        now,
+        failure.kind,
+        failure.retry_after,
+        router.settings(),
+    ) {
         tracing::warn!(
             deployment = step.deployment.label(),
             reason = failure.kind.as_str(),

@@ -61,7 +61,7 @@ pub(super) async fn readiness(State(state): State<AppState>) -> (StatusCode, Jso
             Source::Snapshot(_) => "snapshot",
             Source::Database => "database",
         },
-        "model_groups": state.catalog().group_names().count(),
+        "model_groups": state.router().catalog().group_names().count(),
         "spend_writer": {
             "queued": writer.queued,
             "pending": writer.in_memory_pending,

@@ -10,9 +10,8 @@ use crate::error::ApiError;
 use crate::extract::Caller;
 use crate::state::AppState;
 
-fn model_object(state: &AppState, name: &str) -> Value {
-    let owner = state
-        .catalog()
+fn model_object(state: &AppState, catalog: &tollgate_router::Catalog, name: &str) -> Value {
+    let owner = catalog
         .group(name)
         .and_then(|g| g.deployments.first())
         .map_or("tollgate", |d| d.entry.provider.prefix());
@@ -23,11 +22,13 @@ fn model_object(state: &AppState, name: &str) -> Value {
 /// (`*` → `github_copilot/*`, the default without a config file) the linked account's models
 /// under that pattern.
 pub(super) async fn list(State(state): State<AppState>, Caller(caller): Caller) -> Json<Value> {
+    let router = state.router();
+    let catalog = router.catalog();
     let mut data: Vec<Value> =
-        state.catalog().model_names().map(|name| model_object(&state, name)).collect();
+        catalog.model_names().map(|name| model_object(&state, catalog, name)).collect();
     let owner = caller.copilot_owner();
-    for name in state.catalog().group_names().filter(|n| n.contains('*')) {
-        let Some(group) = state.catalog().group(name) else { continue };
+    for name in catalog.group_names().filter(|n| n.contains('*')) {
+        let Some(group) = catalog.group(name) else { continue };
         let copilot_catalog = group.deployments.iter().any(|d| {
             d.entry.provider == ProviderKind::GithubCopilot && d.entry.upstream_model == "*"
         });
@@ -57,9 +58,11 @@ pub(super) async fn get(
     _caller: Caller,
     Path(model): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if state.catalog().model_names().any(|n| n == model) {
-        Ok(Json(model_object(&state, &model)))
+    let router = state.router();
+    let catalog = router.catalog();
+    if catalog.model_names().any(|n| n == model) {
+        Ok(Json(model_object(&state, catalog, &model)))
     } else {
-        Err(ApiError::unknown_model(&model, state.catalog().model_names()))
+        Err(ApiError::unknown_model(&model, catalog.model_names()))
     }
 }

@@ -4,13 +4,72 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use tollgate_router::Router;
+use tollgate_config::{Config, ModelEntry};
+use tollgate_router::{Origin, Router};
 
 use crate::cli::GlobalArgs;
 
-pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
+/// The stored models, built as the proxy builds them; `None` when there is no database to
+/// read (no `DATABASE_URL` and no SQLite file yet).
+async fn stored_models(config: &Config, warnings: &mut Vec<String>) -> Option<Vec<ModelEntry>> {
+    let s = &config.settings;
+    let url = s.database_url.as_ref().map(|u| u.expose().clone());
+    if url.is_none() && !s.data_dir.join(tollgate_store::SQLITE_FILE_NAME).is_file() {
+        return None;
+    }
+    let read = async {
+        let store = tollgate_store::connect(url.as_deref(), &s.data_dir).await?;
+        let sb = super::secret_box(config)
+            .map_err(|e| tollgate_store::StoreError::Crypto(e.to_string()))?;
+        let credentials = tollgate_proxy::models::load_credentials(&store, &sb).await?;
+        let mut out = Vec::new();
+        for r in store.list_models().await? {
+            let built = tollgate_proxy::models::open_record(&sb, &r)
+                .map_err(|e| e.to_string())
+                .and_then(|params| {
+                    tollgate_proxy::models::build_entry(
+                        &r.model_id,
+                        &r.model_name,
+                        &params,
+                        &r.model_info,
+                        &credentials,
+                        config,
+                    )
+                    .map_err(|e| e.to_string())
+                });
+            match built {
+                Ok(b) => {
+                    warnings.extend(
+                        b.warnings.iter().map(|w| format!("stored model `{}`: {w}", r.model_id)),
+                    );
+                    out.push(b.entry);
+                }
+                Err(e) => {
+                    warnings.push(format!("stored model `{}` is not served: {e}", r.model_id))
+                }
+            }
+        }
+        Ok::<_, tollgate_store::StoreError>(out)
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
+        Ok(Ok(models)) => Some(models),
+        Ok(Err(e)) => {
+            warnings.push(format!("stored models not read: {e}"));
+            None
+        }
+        Err(_) => {
+            warnings
+                .push("stored models not read: the database did not answer within 10 s".to_owned());
+            None
+        }
+    }
+}
+
+pub async fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
     let config = super::load(args)?;
-    let router = Router::from_config(&config);
+    let mut store_warnings = Vec::new();
+    let stored = stored_models(&config, &mut store_warnings).await;
+    let router = Router::build(&config, stored.clone().unwrap_or_default(), None);
     let catalog = router.catalog();
     let mut chain_warnings = Vec::new();
     let mut out = String::new();
@@ -37,7 +96,17 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
         for d in &group.deployments {
             let e = &d.entry;
             let base = e.api_base.as_deref().or(e.provider.default_api_base()).unwrap_or("-");
-            let _ = write!(out, "    -> {} via {} at {base}", e.model, e.provider.prefix());
+            let origin = match d.origin {
+                Origin::Config => "config",
+                Origin::Stored => "stored",
+            };
+            let _ = write!(
+                out,
+                "    -> {} via {} at {base} [{origin}, id {}]",
+                e.model,
+                e.provider.prefix(),
+                d.id()
+            );
             if e.weight != 1.0 {
                 let _ = write!(out, ", weight {}", e.weight);
             }
@@ -73,6 +142,15 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    match &stored {
+        Some(m) => {
+            let _ = writeln!(out, "stored models: {}", m.len());
+        }
+        None if store_warnings.is_empty() => {
+            let _ = writeln!(out, "stored models: no database to read");
+        }
+        None => {}
+    }
     let rs = &config.router;
     let _ = writeln!(
         out,
@@ -83,6 +161,12 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
         rs.cooldown_time.as_secs_f64(),
         rs.max_fallbacks
     );
+    if !store_warnings.is_empty() {
+        let _ = writeln!(out, "stored model warnings:");
+        for w in &store_warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
     if !chain_warnings.is_empty() {
         let _ = writeln!(out, "fallback warnings:");
         for w in &chain_warnings {
@@ -101,7 +185,11 @@ pub fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
         s.auth_port,
         s.max_request_bytes
     );
-    let verdict = if strict && !(config.diagnostics.is_empty() && chain_warnings.is_empty()) {
+    let verdict = if strict
+        && !(config.diagnostics.is_empty()
+            && chain_warnings.is_empty()
+            && store_warnings.is_empty())
+    {
         "FAILED (--strict and there are warnings)"
     } else {
         "OK"

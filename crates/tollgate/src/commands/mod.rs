@@ -4,6 +4,7 @@ mod claude_code;
 mod config_check;
 mod keys;
 mod models;
+mod reload;
 mod serve;
 
 use std::io::Write;
@@ -84,7 +85,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Config(ConfigCommand::Check { strict }) => config_check::run(&cli.global, strict),
+        Command::Config(ConfigCommand::Check { strict }) => {
+            config_check::run(&cli.global, strict).await
+        }
+        Command::Reload { url } => reload::run(&load(&cli.global)?, url.as_deref()).await,
         Command::Migrate => {
             let config = load(&cli.global)?;
             let _logs = crate::logging::init(config.settings.log_format);

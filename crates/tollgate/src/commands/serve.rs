@@ -41,6 +41,7 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the gateway")?;
         let app = tollgate_proxy::router(started.state.clone());
+        reload_on_hangup(started.state.clone());
         gateway = Some(started);
         let addr = format!("{}:{}", settings.listen_host(), settings.port);
         let listener = TcpListener::bind(&addr).await.with_context(|| format!("binding {addr}"))?;
@@ -118,6 +119,25 @@ fn announce(config: &Config) {
              to serve other machines."
         );
     }
+}
+
+/// SIGHUP re-reads config.yaml, as `tollgate reload` and `POST /config/reload` do.
+fn reload_on_hangup(state: tollgate_proxy::state::AppState) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("SIGHUP cannot be watched; reload with POST /config/reload");
+            return;
+        };
+        let actor = tollgate_proxy::ops::Actor("signal:SIGHUP".to_owned());
+        while hup.recv().await.is_some() {
+            // The outcome, either way, is logged by the reload itself.
+            let _ = tollgate_proxy::ops::reload_config(&state, &actor).await;
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = state;
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so in-flight requests finish before exit.

@@ -2,7 +2,11 @@
 //! Callers need the master key or a key with admin rights; every change is applied to the
 //! store and to this process's directory at once (other processes follow the change feed).
 
+mod audit;
+mod config;
+mod credentials;
 mod keys;
+mod models;
 mod spend;
 mod teams;
 mod users;
@@ -11,7 +15,7 @@ use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
+use axum::routing::{get, patch as patch_route, post};
 use serde::{Deserialize, Deserializer};
 use tollgate_store::{Limits, Page, StoreError};
 
@@ -50,6 +54,22 @@ pub fn router() -> Router<AppState> {
         .route("/team/member_delete", post(teams::member_delete))
         .route("/team/block", post(teams::block))
         .route("/team/unblock", post(teams::unblock))
+        .route("/model/new", post(models::new))
+        .route("/model/update", post(models::update))
+        .route("/model/{id}/update", patch_route(models::patch))
+        .route("/model/delete", post(models::delete))
+        .route("/model/info", get(models::info))
+        .route("/v1/model/info", get(models::info))
+        .route("/model_group/info", get(models::group_info))
+        .route("/health/test_connection", post(models::test_connection))
+        .route("/credentials", post(credentials::create).get(credentials::list))
+        .route(
+            "/credentials/{name}",
+            patch_route(credentials::update).delete(credentials::delete).get(credentials::get),
+        )
+        .route("/credentials/by_name/{name}", get(credentials::get))
+        .route("/audit/logs", get(audit::logs))
+        .route("/config/reload", post(config::reload))
         .route("/spend/logs", get(spend::logs))
         .route("/spend/daily", get(spend::daily))
         .route_layer(guard::layer(JsonBodiesOnly))
@@ -196,6 +216,17 @@ pub(crate) const MAX_LIST_ENTRIES: usize = 1000;
 /// Largest `metadata` or `permissions`, as JSON.
 pub(crate) const MAX_FREE_FORM_BYTES: usize = 64 * 1024;
 
+/// Top-level fields whose content is bounded as a whole, not string by string: free-form
+/// maps, and model parameters (a credential can be a long token).
+const FREE_FORM: &[&str] = &[
+    "metadata",
+    "permissions",
+    "litellm_params",
+    "model_info",
+    "credential_values",
+    "credential_info",
+];
+
 /// Bounds what a management body may store: every entity is held in memory by every
 /// process and reloaded at each reconcile, so a 20 MB alias would cost that everywhere.
 fn check_sizes(value: &serde_json::Value, path: &mut String) -> Result<(), ApiError> {
@@ -228,7 +259,7 @@ fn check_sizes(value: &serde_json::Value, path: &mut String) -> Result<(), ApiEr
                     path.push('.');
                 }
                 path.push_str(k);
-                if path.as_str() == "metadata" || path.as_str() == "permissions" {
+                if FREE_FORM.contains(&path.as_str()) {
                     if v.to_string().len() > MAX_FREE_FORM_BYTES {
                         return too_long(
                             path,
