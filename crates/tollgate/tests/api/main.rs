@@ -13,6 +13,7 @@ mod fallbacks;
 mod helpers;
 mod keys;
 mod messages;
+mod models_runtime;
 mod ops;
 mod request_ids;
 mod resilience;
