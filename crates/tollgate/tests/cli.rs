@@ -20,7 +20,7 @@ fn example(name: &str) -> String {
 /// A running `tollgate serve`, its stderr lines collected on a thread.
 struct Served {
     child: Child,
-    _data_dir: tempfile::TempDir,
+    data_dir: tempfile::TempDir,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
@@ -58,7 +58,7 @@ impl Served {
                 }
             }
         });
-        Self { child, _data_dir: data_dir, lines, seen: Vec::new() }
+        Self { child, data_dir, lines, seen: Vec::new() }
     }
 
     /// Waits for a log line whose message is `message`, returning it parsed.
@@ -158,6 +158,132 @@ async fn serve_logs_one_json_line_per_request_without_credentials() {
         assert!(!all.contains(secret), "{secret} leaked into the logs:\n{all}");
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn config_yaml_reloads_on_sighup_and_on_request_and_a_bad_edit_changes_nothing() {
+    const MASTER: &str = "sk-reload-master-1234";
+    const FILE_SECRET: &str = "sk-file-secret-5678abcd";
+    const STORED_SECRET: &str = "sk-stored-secret-9012efgh";
+    let mock = MockOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let entry = |name: &str, extra: &str| {
+        format!(
+            "  - model_name: {name}\n    litellm_params:\n      model: openai/{name}\n      api_base: {}\n      api_key: {FILE_SECRET}\n{extra}",
+            mock.base_url()
+        )
+    };
+    let write = |entries: &[String]| {
+        std::fs::write(&config, format!("model_list:\n{}", entries.concat())).unwrap()
+    };
+    write(&[entry("one", "")]);
+    let env =
+        [("TOLLGATE_MASTER_KEY", MASTER), ("TOLLGATE_SECRET_KEY", "reload-test-secret-key-0000")];
+    let mut served = Served::start(&config, &env);
+    let addr = served.wait_for("proxy listening")["addr"].as_str().unwrap().to_owned();
+    if !served.seen.iter().any(|l| l.contains("key directory loaded")) {
+        served.wait_for("key directory loaded");
+    }
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let ask = |model: &str| {
+        client
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .bearer_auth(MASTER)
+            .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let stored = client
+        .post(format!("http://{addr}/model/new"))
+        .bearer_auth(MASTER)
+        .json(&serde_json::json!({
+            "model_name": "stored",
+            "litellm_params": {"model": "openai/stored", "api_base": mock.base_url(), "api_key": STORED_SECRET},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200);
+    assert_eq!(ask("two").await.unwrap().status(), 404);
+
+    // A valid edit applies on SIGHUP; the stored model stays.
+    write(&[entry("one", ""), entry("two", "")]);
+    let hup = || {
+        let pid = served.child.id().to_string();
+        assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    };
+    hup();
+    served.wait_for("config.yaml reloaded");
+    assert_eq!(ask("two").await.unwrap().status(), 200);
+    assert_eq!(ask("stored").await.unwrap().status(), 200);
+
+    // An invalid edit is refused with start-up's message; the old config keeps serving.
+    write(&[entry("one", ""), entry("two", "      timeout: -3\n")]);
+    let pid = served.child.id().to_string();
+    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    let refused = served.wait_for("config.yaml not reloaded; the running config stays");
+    let why = refused["error"].as_str().unwrap();
+    assert!(
+        why.contains("config.yaml") && why.contains("model_list[1].litellm_params.timeout"),
+        "{why}"
+    );
+    assert_eq!(ask("two").await.unwrap().status(), 200);
+    let resp = client
+        .post(format!("http://{addr}/config/reload"))
+        .bearer_auth(MASTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("model_list[1].litellm_params.timeout"), "{text}");
+
+    // `tollgate reload` asks the running proxy, and says what happened.
+    let reload = || {
+        Command::new(BIN)
+            .args(["reload", "--url", &format!("http://{addr}"), "--config"])
+            .arg(&config)
+            .env("TOLLGATE_MASTER_KEY", MASTER)
+            .output()
+            .unwrap()
+    };
+    let out = reload();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("litellm_params.timeout"));
+    write(&[entry("one", ""), entry("two", ""), entry("three", "")]);
+    let out = reload();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reloaded"));
+    assert_eq!(ask("three").await.unwrap().status(), 200);
+
+    // `config check`, given the database, lists both kinds and says which is which.
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config"])
+        .arg(&config)
+        .env("TOLLGATE_DATA_DIR", served.data_dir.path())
+        .env_remove("DATABASE_URL")
+        .envs(env)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("stored models: 1"), "{stdout}");
+    assert!(
+        stdout.contains("openai/stored via openai") && stdout.contains("[stored, id "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("openai/three via openai") && stdout.contains("[config, id "),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(STORED_SECRET) && !stdout.contains(FILE_SECRET), "{stdout}");
+
+    served.drain();
+    let all = served.seen.join("\n");
+    for secret in [MASTER, FILE_SECRET, STORED_SECRET] {
+        assert!(!all.contains(secret), "{secret} leaked into the logs:\n{all}");
+    }
 }
 
 #[test]

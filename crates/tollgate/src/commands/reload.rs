@@ -16,7 +16,8 @@ pub async fn run(config: &Config, url: Option<&str>) -> anyhow::Result<ExitCode>
         || format!("http://{host}:{}", s.port),
         |u| u.trim_end_matches('/').to_owned(),
     );
-    let mut request = reqwest::Client::new()
+    let mut request = tollgate_providers::build_http_client()
+        .context("building the HTTP client")?
         .post(format!("{base}/config/reload"))
         .header("content-type", "application/json")
         .body("{}");

@@ -22,14 +22,22 @@ fn config(mock: &MockOpenAi) -> String {
 
 async fn spawn(mock: &MockOpenAi, db: Option<&TestDatabase>) -> TestApp {
     // Processes sharing a database share the key that seals its credentials.
-    let env = [("TOLLGATE_MASTER_KEY", MASTER), ("TOLLGATE_SECRET_KEY", "a-shared-secret-key-for-the-test-1234")];
+    let env = [
+        ("TOLLGATE_MASTER_KEY", MASTER),
+        ("TOLLGATE_SECRET_KEY", "a-shared-secret-key-for-the-test-1234"),
+    ];
     match db {
         Some(db) => TestApp::spawn_with_database(&config(mock), &env, &db.url).await.unwrap(),
         None => TestApp::spawn_with_env(&config(mock), &env).await.unwrap(),
     }
 }
 
-async fn send(app: &TestApp, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, String) {
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
     let mut req = client().request(method, app.url(path)).bearer_auth(MASTER);
     if let Some(b) = body {
         req = req.json(&b);
@@ -183,7 +191,13 @@ async fn lifecycle(db: Option<&TestDatabase>) {
     // A stored model may join a config model's group.
     let joined = admin(&app, "/model/new", new_model("cfg-model", &b.base_url())).await;
     let (groups, _) = get(&app, "/model_group/info").await;
-    let group = groups["data"].as_array().unwrap().iter().find(|g| g["model_group"] == "cfg-model").unwrap().clone();
+    let group = groups["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["model_group"] == "cfg-model")
+        .unwrap()
+        .clone();
     assert_eq!(group["deployments"], 2, "{group}");
     assert_eq!(group["db_models"], 1, "{group}");
     let joined_id = joined["model_info"]["id"].as_str().unwrap();
@@ -192,7 +206,8 @@ async fn lifecycle(db: Option<&TestDatabase>) {
     // Deleted: the next request is a 404, the name existing nowhere else.
     admin(&app, "/model/delete", json!({"id": id})).await;
     assert_eq!(ask(&app, "rt-model").await, 404);
-    let (status, _) = send(&app, reqwest::Method::POST, "/model/delete", Some(json!({"id": id}))).await;
+    let (status, _) =
+        send(&app, reqwest::Method::POST, "/model/delete", Some(json!({"id": id}))).await;
     assert_eq!(status, 404);
 
     // Every change is audited with its actor, never with a secret.
@@ -278,14 +293,17 @@ async fn credentials(db: Option<&TestDatabase>) {
     assert_no_secret(&text);
 
     // In use, it cannot go; once its models are gone, it can.
-    let (status, text) = send(&app, reqwest::Method::DELETE, "/credentials/shared-openai", None).await;
+    let (status, text) =
+        send(&app, reqwest::Method::DELETE, "/credentials/shared-openai", None).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("credential_in_use"), "{text}");
     let (info, _) = get(&app, "/model/info").await;
-    for m in info["data"].as_array().unwrap().iter().filter(|m| m["model_info"]["db_model"] == true) {
+    for m in info["data"].as_array().unwrap().iter().filter(|m| m["model_info"]["db_model"] == true)
+    {
         admin(&app, "/model/delete", json!({"id": m["model_info"]["id"]})).await;
     }
-    let (status, text) = send(&app, reqwest::Method::DELETE, "/credentials/shared-openai", None).await;
+    let (status, text) =
+        send(&app, reqwest::Method::DELETE, "/credentials/shared-openai", None).await;
     assert_eq!(status, 200, "{text}");
     let (status, _) = send(&app, reqwest::Method::GET, "/credentials/shared-openai", None).await;
     assert_eq!(status, 404);
@@ -374,8 +392,11 @@ where
 async fn test_connection_answers_success_or_the_providers_own_words_without_the_key() {
     let a = MockOpenAi::start().await;
     let app = spawn(&a, None).await;
-    let params = json!({ "model": "openai/gpt-4o-mini", "api_base": a.base_url(), "api_key": SECRET });
-    let ok = admin(&app, "/health/test_connection", json!({ "litellm_params": params, "mode": "chat" })).await;
+    let params =
+        json!({ "model": "openai/gpt-4o-mini", "api_base": a.base_url(), "api_key": SECRET });
+    let ok =
+        admin(&app, "/health/test_connection", json!({ "litellm_params": params, "mode": "chat" }))
+            .await;
     assert_eq!(ok["status"], "success", "{ok}");
     assert_eq!(bearer(&a), format!("Bearer {SECRET}"));
     assert_eq!(a.last_request().unwrap().body["model"], "gpt-4o-mini");
@@ -418,7 +439,11 @@ async fn only_the_admin_manages_models() {
     // A key lists only the models it may use.
     let resp = client().get(app.url("/model/info")).bearer_auth(key).send().await.unwrap();
     let info: Value = resp.json().await.unwrap();
-    let names: Vec<&str> =
-        info["data"].as_array().unwrap().iter().map(|m| m["model_name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = info["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["cfg-model"]);
 }
