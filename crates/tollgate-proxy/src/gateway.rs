@@ -83,6 +83,8 @@ impl Gateway {
         let sink = SpendSink { writer, directory: directory.clone() };
         let state = AppState::new(config, http, store.clone(), secret_box.clone(), sink);
 
+        // Stored models from the last run's copy, until the database answers.
+        state.models().load_snapshot(&secret_box).await;
         let secret_box_for_models = secret_box.clone();
         let accounts = Arc::new(AccountSync::new(state.providers().copilot().clone(), secret_box));
         let retention = config.settings.spend_log_retention;

@@ -351,3 +351,82 @@ async fn kill_9_and_a_restart_during_a_database_outage() {
         rows.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stored_models_are_served_after_a_restart_during_a_database_outage() {
+    const STORED_SECRET: &str = "sk-stored-in-outage-1234abcd";
+    const CRED_SECRET: &str = "sk-credential-in-outage-5678efgh";
+    let db = TestDatabase::create().await.unwrap();
+    let relay = FlakyRelay::start(db.server_addr().unwrap()).await.unwrap();
+    let via_relay = db.url_via(relay.addr());
+    let mock = MockOpenAi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "model_list: []\n").unwrap();
+
+    let mut first = Served::start(&config, &data_dir, &via_relay);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            readiness(&first).await.1["status"] == "healthy"
+        })
+        .await
+    );
+    let admin = |path: &'static str, body: Value| {
+        let url = first.url(path);
+        async move {
+            let resp = client().post(url).bearer_auth(MASTER).json(&body).send().await.unwrap();
+            assert_eq!(resp.status(), 200, "{path}");
+        }
+    };
+    let base = mock.base_url();
+    admin(
+        "/credentials",
+        json!({"credential_name": "c", "credential_values": {"api_key": CRED_SECRET}}),
+    )
+    .await;
+    admin(
+        "/model/new",
+        json!({"model_name": "own-key", "litellm_params": {"model": "openai/a", "api_base": base, "api_key": STORED_SECRET}}),
+    )
+    .await;
+    admin(
+        "/model/new",
+        json!({"model_name": "named-key", "litellm_params": {"model": "openai/b", "api_base": base, "litellm_credential_name": "c"}}),
+    )
+    .await;
+    let snapshot = data_dir.join("models.json");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            std::fs::read_to_string(&snapshot)
+                .is_ok_and(|s| s.contains("own-key") && s.contains("named-key"))
+        })
+        .await,
+        "the stored-model snapshot was never written"
+    );
+    let kept = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(
+        !kept.contains(STORED_SECRET) && !kept.contains(CRED_SECRET),
+        "a credential in clear: {kept}"
+    );
+
+    // Killed; the database goes away; a new process still serves both stored models.
+    first.kill();
+    relay.cut();
+    let second = Served::start(&config, &data_dir, &via_relay);
+    for (model, secret) in [("own-key", STORED_SECRET), ("named-key", CRED_SECRET)] {
+        let resp = client()
+            .post(second.url("/v1/chat/completions"))
+            .bearer_auth(MASTER)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{model} during the outage");
+        assert_eq!(
+            mock.last_request().unwrap().header("authorization"),
+            Some(format!("Bearer {secret}").as_str())
+        );
+    }
+    relay.restore();
+}

@@ -46,7 +46,12 @@ impl Snapshot {
 
 /// Writes `snapshot` to `path` atomically and durably, readable by the owner only.
 pub fn save(path: &Path, snapshot: &Snapshot) -> io::Result<()> {
-    let bytes = serde_json::to_vec(snapshot).map_err(io::Error::other)?;
+    save_bytes(path, &serde_json::to_vec(snapshot).map_err(io::Error::other)?)
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file renamed over it) and durably (both
+/// fsync'd), readable by the owner only.
+pub fn save_bytes(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let tmp = path.with_extension("json.tmp");
@@ -66,7 +71,7 @@ pub fn save(path: &Path, snapshot: &Snapshot) -> io::Result<()> {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(fs::Permissions::from_mode(0o600))?;
         }
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();

@@ -94,6 +94,8 @@ pub struct ModelTable {
     stored_entries: ArcSwap<Vec<ModelEntry>>,
     rebuilding: tokio::sync::Mutex<()>,
     changed: Arc<tokio::sync::Notify>,
+    snapshot_path: Option<PathBuf>,
+    snapshotted: std::sync::Mutex<Option<ModelSnapshot>>,
 }
 
 /// What a rebuild did.
@@ -106,7 +108,8 @@ pub struct Rebuilt {
 }
 
 impl ModelTable {
-    /// A table of `config`'s models only, until [`ModelTable::rebuild`] reads the store;
+    /// A table of `config`'s models only, until [`ModelTable::rebuild`] reads the store (or
+    /// [`ModelTable::load_snapshot`] the copy kept in the data directory);
     /// [`ModelTable::follow`] rebuilds whenever `changed` is woken.
     pub fn new(config: &Config, changed: Arc<tokio::sync::Notify>) -> Self {
         Self {
@@ -116,6 +119,8 @@ impl ModelTable {
             stored_entries: ArcSwap::default(),
             rebuilding: tokio::sync::Mutex::new(()),
             changed,
+            snapshot_path: Some(config.settings.data_dir.join(MODEL_SNAPSHOT_FILE_NAME)),
+            snapshotted: std::sync::Mutex::new(None),
         }
     }
 
@@ -142,15 +147,51 @@ impl ModelTable {
 
     /// Reads the stored models and named credentials and swaps in a router serving them with
     /// config.yaml's. A stored model that cannot be built (its credential was removed, say) is
-    /// left out and logged; the others are served.
+    /// left out and logged; the others are served. What was read is kept on disk, sealed as
+    /// stored, for a start while the database is down.
     pub async fn rebuild(&self, store: &Store, sb: &SecretBox) -> Result<Rebuilt, StoreError> {
         let _one_at_a_time = self.rebuilding.lock().await;
         let records = store.list_models().await?;
-        let credentials = load_credentials(store, sb).await?;
+        let credentials = store.list_credentials(CREDENTIAL_PROVIDER).await?;
+        let report = self.apply(sb, &records, &credentials);
+        self.keep_snapshot(records, &credentials);
+        Ok(report)
+    }
+
+    /// Serves the stored models of the snapshot in the data directory, if there is one: what
+    /// a process started while the database is down knows until the database answers.
+    pub async fn load_snapshot(&self, sb: &SecretBox) -> Option<Rebuilt> {
+        let path = self.snapshot_path.as_ref()?;
+        let snapshot = match ModelSnapshot::load(path) {
+            Ok(s) => s?,
+            Err(e) => {
+                tracing::warn!(error = %e, file = %path.display(), "the stored-model snapshot cannot be read; ignoring it");
+                return None;
+            }
+        };
+        let _one_at_a_time = self.rebuilding.lock().await;
+        let credentials: Vec<CredentialRecord> =
+            snapshot.credentials.iter().filter_map(SealedCredential::record).collect();
+        let report = self.apply(sb, &snapshot.models, &credentials);
+        *self.snapshotted.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
+        tracing::info!(
+            models = report.served,
+            "stored models served from the snapshot until the database answers"
+        );
+        Some(report)
+    }
+
+    fn apply(
+        &self,
+        sb: &SecretBox,
+        records: &[ModelRecord],
+        credentials: &[CredentialRecord],
+    ) -> Rebuilt {
+        let credentials = open_credentials(sb, credentials);
         let file = self.file();
         let mut report = Rebuilt::default();
         let mut entries = Vec::with_capacity(records.len());
-        for r in records.iter() {
+        for r in records {
             match open_record(sb, r).and_then(|params| {
                 build_entry(&r.model_id, &r.model_name, &params, &r.model_info, &credentials, &file)
                     .map_err(|e| StoreError::Invalid(e.to_string()))
@@ -168,10 +209,26 @@ impl ModelTable {
                 }
             }
         }
-        self.stored.store(Arc::new(records));
+        self.stored.store(Arc::new(records.to_vec()));
         self.stored_entries.store(Arc::new(entries.clone()));
         self.swap(&file, entries);
-        Ok(report)
+        report
+    }
+
+    /// Writes the snapshot when what the store holds changed since the last one.
+    fn keep_snapshot(&self, models: Vec<ModelRecord>, credentials: &[CredentialRecord]) {
+        let Some(path) = &self.snapshot_path else { return };
+        let fresh = ModelSnapshot::new(models, credentials);
+        let mut last = self.snapshotted.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_ref().is_some_and(|l| l.same_content(&fresh)) {
+            return;
+        }
+        match fresh.save(path) {
+            Ok(()) => *last = Some(fresh),
+            Err(e) => {
+                tracing::warn!(error = %e, file = %path.display(), "the stored-model snapshot cannot be written")
+            }
+        }
     }
 
     fn swap(&self, file: &Config, stored: Vec<ModelEntry>) {
@@ -274,14 +331,93 @@ pub fn model_scope(model_id: &str) -> String {
 
 /// Every named credential, opened; one that cannot be opened is logged and left out.
 pub async fn load_credentials(store: &Store, sb: &SecretBox) -> Result<Credentials, StoreError> {
+    Ok(open_credentials(sb, &store.list_credentials(CREDENTIAL_PROVIDER).await?))
+}
+
+/// Named credentials opened; one that cannot be opened is logged and left out.
+pub fn open_credentials(sb: &SecretBox, records: &[CredentialRecord]) -> Credentials {
     let mut out = Credentials::new();
-    for r in store.list_credentials(CREDENTIAL_PROVIDER).await? {
-        match open_credential(sb, &r) {
+    for r in records {
+        match open_credential(sb, r) {
             Ok(c) => {
                 out.insert(r.owner.clone(), c);
             }
             Err(e) => tracing::error!(credential = %r.owner, error = %e, "credential not readable"),
         }
     }
-    Ok(out)
+    out
+}
+
+/// File name of the stored-model snapshot inside the data directory.
+pub const MODEL_SNAPSHOT_FILE_NAME: &str = "models.json";
+
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// The stored models and named credentials as last read, sealed exactly as stored: the
+/// file holds no credential in clear.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ModelSnapshot {
+    version: u32,
+    taken_at: chrono::DateTime<chrono::Utc>,
+    models: Vec<ModelRecord>,
+    credentials: Vec<SealedCredential>,
+}
+
+/// A named credential's sealed form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SealedCredential {
+    owner: String,
+    ciphertext: String,
+    nonce: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl SealedCredential {
+    fn record(&self) -> Option<CredentialRecord> {
+        Some(CredentialRecord {
+            provider: CREDENTIAL_PROVIDER.to_owned(),
+            owner: self.owner.clone(),
+            label: None,
+            ciphertext: hex::decode(&self.ciphertext).ok()?,
+            nonce: hex::decode(&self.nonce).ok()?,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+impl ModelSnapshot {
+    fn new(models: Vec<ModelRecord>, credentials: &[CredentialRecord]) -> Self {
+        let credentials = credentials
+            .iter()
+            .map(|c| SealedCredential {
+                owner: c.owner.clone(),
+                ciphertext: hex::encode(&c.ciphertext),
+                nonce: hex::encode(&c.nonce),
+                created_at: c.created_at,
+                updated_at: c.updated_at,
+            })
+            .collect();
+        Self { version: SNAPSHOT_VERSION, taken_at: chrono::Utc::now(), models, credentials }
+    }
+
+    fn same_content(&self, other: &Self) -> bool {
+        self.models == other.models && self.credentials == other.credentials
+    }
+
+    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::access::snapshot::save_bytes(path, &bytes)
+    }
+
+    fn load(path: &std::path::Path) -> std::io::Result<Option<Self>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let snapshot: Self = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
+        Ok((snapshot.version == SNAPSHOT_VERSION).then_some(snapshot))
+    }
 }
