@@ -1,5 +1,7 @@
 use rand::SeedableRng;
-use tollgate_config::{MapEnv, from_yaml_str};
+use std::time::{Duration, Instant};
+
+use tollgate_config::{MapEnv, RouterSettings, from_yaml_str};
 
 use super::*;
 
@@ -348,4 +350,62 @@ model_list:
         plan.first(now).unwrap();
         assert!(plan.after_failure(FailureKind::ContextWindow, None, now).is_none());
     }
+}
+
+fn stored(name: &str, id: &str, base: &str) -> ModelEntry {
+    let yaml = format!(
+        "model_list:\n  - model_name: {name}\n    litellm_params: {{ model: openai/m, api_base: {base} }}\n    model_info: {{ id: {id} }}\n"
+    );
+    from_yaml_str(&yaml, None, &MapEnv::default()).unwrap().models.remove(0)
+}
+
+#[test]
+fn stored_models_join_config_groups_and_a_rebuild_keeps_unchanged_deployments() {
+    let config = from_yaml_str(CONFIG, None, &MapEnv::default()).unwrap();
+    let first = Router::build(
+        &config,
+        vec![stored("gpt-4o", "s1", "http://a"), stored("new", "s2", "http://a")],
+        None,
+    );
+    let group = first.catalog().group("gpt-4o").unwrap();
+    assert_eq!(group.deployments.len(), 2);
+    assert_eq!(group.deployments[0].origin, Origin::Config);
+    assert_eq!(group.deployments[1].origin, Origin::Stored);
+    assert_eq!(group.deployments[1].id(), "s1");
+    assert_eq!(first.catalog().deployment("s2").unwrap().entry.model_name, "new");
+    // Config ids are stable across builds of the same file.
+    let config_id = group.deployments[0].id().to_owned();
+    assert_eq!(
+        Router::from_config(&config).catalog().group("gpt-4o").unwrap().deployments[0].id(),
+        config_id
+    );
+
+    // A cooldown survives a rebuild that leaves its deployment alone, and not one that
+    // changes it.
+    let now = Instant::now();
+    let settings = RouterSettings::default();
+    for d in first.catalog().deployments() {
+        d.health.record_failure(
+            now,
+            FailureKind::RateLimited,
+            Some(Duration::from_secs(60)),
+            &settings,
+        );
+    }
+    let second = Router::build(
+        &config,
+        vec![stored("gpt-4o", "s1", "http://a"), stored("new", "s2", "http://b")],
+        Some(&first),
+    );
+    let kept = second.catalog().deployment("s1").unwrap();
+    assert!(Arc::ptr_eq(kept, first.catalog().deployment("s1").unwrap()));
+    assert!(kept.health.cooling_until(now).is_some());
+    let changed = second.catalog().deployment("s2").unwrap();
+    assert!(changed.health.cooling_until(now).is_none());
+    assert_eq!(changed.entry.api_base.as_deref(), Some("http://b"));
+    assert!(second.catalog().deployment(&config_id).unwrap().health.cooling_until(now).is_some());
+    // Removed: gone from the new router, while a holder of the old one still has it.
+    let third = Router::build(&config, Vec::new(), Some(&second));
+    assert!(third.catalog().deployment("s1").is_none() && third.catalog().group("new").is_none());
+    assert!(second.catalog().group("new").is_some());
 }

@@ -447,3 +447,72 @@ async fn only_the_admin_manages_models() {
         .collect();
     assert_eq!(names, ["cfg-model"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_models_fall_back_join_access_groups_and_charge_their_prices() {
+    let a = MockOpenAi::start().await;
+    let broken = MockOpenAi::start().await;
+    broken.set_default(ReplySpec::openai_error(500, "server_error", "down"));
+    let app = spawn(&a, None).await;
+    admin(
+        &app,
+        "/model/new",
+        json!({
+            "model_name": "team-model",
+            "litellm_params": {
+                "model": "openai/gpt-4o-mini", "api_base": broken.base_url(), "api_key": SECRET,
+                "fallbacks": ["cfg-model"],
+            },
+            "model_info": {
+                "access_groups": ["team-a"],
+                "input_cost_per_token": 0.5, "output_cost_per_token": 1.0,
+            },
+        }),
+    )
+    .await;
+    admin(
+        &app,
+        "/model/new",
+        json!({
+            "model_name": "priced",
+            "litellm_params": { "model": "openai/gpt-4o-mini", "api_base": a.base_url(), "api_key": SECRET },
+            "model_info": { "access_groups": ["team-a"], "input_cost_per_token": 0.5, "output_cost_per_token": 1.0 },
+        }),
+    )
+    .await;
+    let key = admin(&app, "/key/generate", json!({"models": ["team-a", "cfg-model"]})).await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let other = admin(&app, "/key/generate", json!({"models": ["cfg-model"]})).await;
+    let other = other["key"].as_str().unwrap().to_owned();
+    let call = |key: String, model: &'static str| {
+        let url = app.url("/v1/chat/completions");
+        async move { client().post(url).bearer_auth(key).json(&chat(model, "hi")).send().await.unwrap() }
+    };
+
+    // The stored model's fallback to a config model serves, and says so.
+    let resp = call(key.clone(), "team-model").await;
+    assert_eq!(resp.status(), 200);
+    let attempted = resp.headers()["x-tollgate-attempted"].to_str().unwrap().to_owned();
+    assert!(attempted.contains("team-model") && attempted.contains("cfg-model"), "{attempted}");
+    assert!(broken.request_count() >= 1);
+
+    // Access groups hold: the other key may not use the group's models.
+    assert_eq!(call(other.clone(), "priced").await.status(), 403);
+    // Prices from model_info: the mock answers with usage, charged at 0.5 / 1.0 per token.
+    let resp = call(key.clone(), "priced").await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let usage = &body["usage"];
+    let expected = usage["prompt_tokens"].as_f64().unwrap() * 0.5
+        + usage["completion_tokens"].as_f64().unwrap() * 1.0;
+    assert!(expected > 0.0);
+    app.wait_for_spend_written(3, Duration::from_secs(5)).await;
+    let logs = app
+        .state
+        .store()
+        .spend_logs(tollgate_store::SpendFilter { limit: 50, ..Default::default() })
+        .await
+        .unwrap();
+    let priced = logs.iter().find(|r| r.requested_model == "priced" && r.status == 200).unwrap();
+    assert!((priced.cost - expected).abs() < 1e-9, "{} vs {expected}", priced.cost);
+}
