@@ -36,7 +36,7 @@ pub fn is_secret_header(name: &str) -> bool {
 
 /// Calls `f` on every credential value of `params` (top-level secret keys, and secret
 /// `extra_headers`), with its path.
-fn each_secret(params: &mut Map<String, Value>, f: &mut dyn FnMut(&str, &mut Value)) {
+pub fn each_secret(params: &mut Map<String, Value>, f: &mut dyn FnMut(&str, &mut Value)) {
     for (k, v) in params.iter_mut() {
         if is_secret_param(k) {
             f(k, v);

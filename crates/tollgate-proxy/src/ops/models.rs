@@ -94,6 +94,26 @@ fn invalid(e: tollgate_config::ConfigError) -> ApiError {
     err
 }
 
+/// A complaint about `params` with any credential they hold masked out of it (a value of the
+/// wrong type is quoted by the parser).
+fn scrubbed(
+    mut e: tollgate_config::ConfigError,
+    params: &Map<String, Value>,
+) -> tollgate_config::ConfigError {
+    let mut secrets = Vec::new();
+    let mut copy = params.clone();
+    seal::each_secret(&mut copy, &mut |_, v| match v {
+        Value::String(s) => secrets.push(s.clone()),
+        Value::Null => {}
+        other => secrets.push(other.to_string()),
+    });
+    secrets.retain(|s| s.len() >= 4);
+    if let Value::String(reason) = masked(json!(e.reason), &secrets) {
+        e.reason = reason;
+    }
+    e
+}
+
 /// What a config file would merely be warned about is refused here: the caller is present.
 fn refuse_warnings(warnings: &[Diagnostic]) -> Result<(), ApiError> {
     let Some(first) = warnings.first() else { return Ok(()) };
@@ -132,7 +152,7 @@ async fn check(
     let file = state.models().file();
     let built =
         table::build_entry(id, name, params, &Value::Object(info.clone()), &credentials, &file)
-            .map_err(invalid)?;
+            .map_err(|e| invalid(scrubbed(e, params)))?;
     refuse_warnings(&built.warnings)?;
     Ok(built)
 }

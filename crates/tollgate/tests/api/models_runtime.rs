@@ -171,6 +171,12 @@ async fn lifecycle(db: Option<&TestDatabase>) {
     let (status, text) = send(&app, reqwest::Method::POST, "/model/new", Some(bad)).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("frobnicate"), "{text}");
+    // A credential of the wrong type is named, not quoted.
+    let mut typed = new_model("typed", &a.base_url());
+    typed["litellm_params"]["api_key"] = json!(98765432109_u64);
+    let (status, text) = send(&app, reqwest::Method::POST, "/model/new", Some(typed)).await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("api_key") && !text.contains("98765432109"), "{text}");
 
     // Config models are the file's.
     let cfg_id = cfg["model_info"]["id"].as_str().unwrap();

@@ -125,6 +125,11 @@ pub(crate) fn store_error(e: StoreError) -> ApiError {
         StoreError::Invalid(m) => {
             ApiError::new(StatusCode::BAD_REQUEST, m).with_code("invalid_value")
         }
+        // The message says what to do and never holds key material.
+        StoreError::Crypto(m) => {
+            tracing::error!(error = %m, "a stored credential cannot be sealed or opened");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, m).with_code("credential_unreadable")
+        }
         other => {
             tracing::error!(error = %other, "store call failed");
             ApiError::new(
