@@ -61,22 +61,7 @@ pub fn from_yaml_str(
         return Err(err("", "the top level must be a mapping of sections".to_owned()));
     }
 
-    let mut diagnostics = Vec::new();
-    let mut missing = Vec::new();
-    resolve_env_refs(&mut tree, env, &mut Vec::new(), &mut missing);
-    diagnostics.extend(missing.into_iter().map(|(key, var)| Diagnostic::MissingEnv { key, var }));
-
-    let mut ignored = Vec::new();
-    let raw: RawConfig = {
-        let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(render_path(&path));
-        let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            err(&key, e.into_inner().to_string())
-        })?
-    };
-    diagnostics.extend(ignored.into_iter().filter_map(classify_ignored));
+    let (raw, mut diagnostics): (RawConfig, _) = read_tree(tree, "", env, &err)?;
 
     let mut settings = Settings::default();
     apply_sections(&raw, &mut settings, &mut diagnostics, &err)?;
@@ -103,6 +88,37 @@ pub fn from_yaml_str(
 }
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;
+
+/// Resolves `os.environ/` references in `tree` and reads it as `T`, with warnings for unset
+/// variables and for keys `T` does not take (classified as if found under `at`).
+fn read_tree<T: serde::de::DeserializeOwned>(
+    mut tree: yaml_serde::Value,
+    at: &str,
+    env: &dyn EnvSource,
+    err: &ErrFn<'_>,
+) -> Result<(T, Vec<Diagnostic>), ConfigError> {
+    let mut diagnostics = Vec::new();
+    let mut missing = Vec::new();
+    resolve_env_refs(&mut tree, env, &mut Vec::new(), &mut missing);
+    diagnostics.extend(
+        missing
+            .into_iter()
+            .map(|(key, var)| Diagnostic::MissingEnv { key: format!("{at}{key}"), var }),
+    );
+    let mut ignored = Vec::new();
+    let raw: T = {
+        let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(render_path(&path));
+        let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            err(&key, e.into_inner().to_string())
+        })?
+    };
+    diagnostics
+        .extend(ignored.into_iter().filter_map(|key| classify_ignored(format!("{at}{key}"))));
+    Ok((raw, diagnostics))
+}
 
 fn apply_sections(
     raw: &RawConfig,
@@ -361,29 +377,11 @@ pub fn model_entry_from_json(
         key: key.strip_prefix(AT).unwrap_or(key).to_owned(),
         reason,
     };
-    let mut tree: yaml_serde::Value =
+    let tree: yaml_serde::Value =
         yaml_serde::to_value(value).map_err(|e| err("", format!("cannot read the model: {e}")))?;
-    let mut diagnostics = Vec::new();
-    let mut missing = Vec::new();
-    resolve_env_refs(&mut tree, env, &mut Vec::new(), &mut missing);
-    diagnostics.extend(missing.into_iter().map(|(key, var)| Diagnostic::MissingEnv { key, var }));
-    let mut ignored = Vec::new();
-    let raw: RawModelEntry = {
-        let mut on_ignored = |path: serde_ignored::Path<'_>| ignored.push(render_path(&path));
-        let de = serde_ignored::Deserializer::new(tree, &mut on_ignored);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
-            err(&key, e.into_inner().to_string())
-        })?
-    };
-    // Classified as a config entry's keys would be, then named from the entry's root.
-    diagnostics.extend(
-        ignored
-            .into_iter()
-            .filter_map(|key| crate::diagnostics::classify_ignored(format!("{AT}{key}")))
-            .map(|d| d.relocated(AT)),
-    );
+    // Keys are classified as a config entry's would be, then named from the entry's root.
+    let (raw, diagnostics): (RawModelEntry, _) = read_tree(tree, AT, env, &err)?;
+    let diagnostics = diagnostics.into_iter().map(|d| d.relocated(AT)).collect();
     Ok((validate_entry(AT, raw, settings, &err)?, diagnostics))
 }
 

@@ -2,12 +2,12 @@
 
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::AuditFilter;
 
-use super::{Admin, bad, store_error};
+use super::spend::parse_time;
+use super::{Admin, store_error};
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::state::AppState;
@@ -35,16 +35,6 @@ pub(super) struct AuditQuery {
     page_size: Option<u32>,
 }
 
-fn when(param: &str, text: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| bad(param, "must be a date (YYYY-MM-DD) or an RFC 3339 time"))?;
-    let day = if end_of_day { day.succ_opt().unwrap_or(day) } else { day };
-    Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-}
-
 pub(super) async fn logs(
     State(state): State<AppState>,
     _: Admin,
@@ -56,8 +46,8 @@ pub(super) async fn logs(
         object_id: q.object_id,
         actor: q.actor,
         action: q.action,
-        since: q.start_date.as_deref().map(|t| when("start_date", t, false)).transpose()?,
-        until: q.end_date.as_deref().map(|t| when("end_date", t, true)).transpose()?,
+        since: q.start_date.as_deref().map(|t| parse_time("start_date", t, false)).transpose()?,
+        until: q.end_date.as_deref().map(|t| parse_time("end_date", t, true)).transpose()?,
         before_id: q.cursor,
         limit: size,
     };

@@ -36,7 +36,11 @@ pub(super) struct LogsQuery {
 }
 
 /// `2026-11-21` (the whole day) or an RFC 3339 time.
-fn parse_time(param: &str, s: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
+pub(super) fn parse_time(
+    param: &str,
+    s: &str,
+    end_of_day: bool,
+) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
