@@ -375,9 +375,28 @@ fn config_params(e: &ModelEntry) -> Map<String, Value> {
     p
 }
 
+/// Copilot's catalog entries by id, for what config and stored entries do not say.
+type CopilotCatalog = std::collections::HashMap<String, tollgate_providers::copilot::CopilotModel>;
+
+/// The shared account's catalog when some deployment is Copilot's; empty when Copilot is not
+/// linked or does not answer within a second (the listing then says only what entries say).
+async fn copilot_catalog(state: &AppState, router: &tollgate_router::Router) -> CopilotCatalog {
+    let any =
+        router.catalog().deployments().any(|d| d.entry.provider == ProviderKind::GithubCopilot);
+    if !any {
+        return CopilotCatalog::new();
+    }
+    let read = state.providers().copilot().models_for(None);
+    match tokio::time::timeout(Duration::from_secs(1), read).await {
+        Ok(Ok(models)) => models.iter().map(|m| (m.id.clone(), m.clone())).collect(),
+        _ => CopilotCatalog::new(),
+    }
+}
+
 /// The `model_info` every listed model has: id, origin, provider, mode, context window and
-/// the prices requests are charged at.
-fn info_of(d: &Deployment) -> Map<String, Value> {
+/// the prices requests are charged at; for Copilot models, what the catalog says of limits
+/// and premium requests where the entry does not say.
+fn info_of(d: &Deployment, copilot: &CopilotCatalog) -> Map<String, Value> {
     let e = &d.entry;
     let price = tollgate_router::pricing::price_for(e, &e.upstream_model);
     let mode = e.described.mode.clone().unwrap_or_else(|| {
@@ -401,12 +420,30 @@ fn info_of(d: &Deployment) -> Map<String, Value> {
     if let Some(text) = &e.described.description {
         info.insert("description".into(), json!(text));
     }
+    if e.provider == ProviderKind::GithubCopilot
+        && let Some(m) = copilot.get(&e.upstream_model)
+    {
+        let limits = &m.capabilities.limits;
+        for (k, v) in [
+            ("max_input_tokens", limits.max_prompt_tokens.or(limits.max_context_window_tokens)),
+            ("max_output_tokens", limits.max_output_tokens),
+            ("max_tokens", limits.max_output_tokens),
+        ] {
+            if info[k].is_null() {
+                info.insert(k.into(), json!(v));
+            }
+        }
+        if e.described.mode.is_none() && m.is_embeddings() {
+            info.insert("mode".into(), json!("embedding"));
+        }
+        info.insert("premium_multiplier".into(), json!(m.premium_multiplier()));
+    }
     info
 }
 
 /// One listed model: stored ones as stored (redacted), config ones as the file gives them.
-fn listed(d: &Deployment, stored: &[ModelRecord]) -> Value {
-    let mut info = info_of(d);
+fn listed(d: &Deployment, stored: &[ModelRecord], copilot: &CopilotCatalog) -> Value {
+    let mut info = info_of(d, copilot);
     let params = match stored.iter().find(|r| d.origin == Origin::Stored && r.model_id == d.id()) {
         Some(r) => {
             let shown = stored_json(r);
@@ -427,29 +464,35 @@ fn listed(d: &Deployment, stored: &[ModelRecord]) -> Value {
 
 /// `GET /model/info`: every model the caller may use (all of them for the admin), or the one
 /// with `id`.
-pub fn info(state: &AppState, visible: &dyn Fn(&str) -> bool, id: Option<&str>) -> Value {
+pub async fn info(
+    state: &AppState,
+    visible: &(dyn Fn(&str) -> bool + Sync),
+    id: Option<&str>,
+) -> Value {
     let router = state.router();
     let stored = state.models().stored();
+    let copilot = copilot_catalog(state, &router).await;
     let data: Vec<Value> = router
         .catalog()
         .deployments()
         .filter(|d| id.is_none_or(|id| d.id() == id))
         .filter(|d| visible(&d.entry.model_name))
-        .map(|d| listed(d, &stored))
+        .map(|d| listed(d, &stored, &copilot))
         .collect();
     json!({ "data": data })
 }
 
 /// `GET /model_group/info`: one row per model name, over its deployments.
-pub fn group_info(state: &AppState, visible: &dyn Fn(&str) -> bool) -> Value {
+pub async fn group_info(state: &AppState, visible: &(dyn Fn(&str) -> bool + Sync)) -> Value {
     let router = state.router();
+    let copilot = copilot_catalog(state, &router).await;
     let catalog = router.catalog();
     let data: Vec<Value> = catalog
         .group_names()
         .filter(|n| visible(n))
         .filter_map(|n| catalog.group(n))
         .map(|g| {
-            let infos: Vec<Map<String, Value>> = g.deployments.iter().map(|d| info_of(d)).collect();
+            let infos: Vec<Map<String, Value>> = g.deployments.iter().map(|d| info_of(d, &copilot)).collect();
             let mut providers: Vec<&str> =
                 g.deployments.iter().map(|d| d.entry.provider.prefix()).collect();
             providers.dedup();

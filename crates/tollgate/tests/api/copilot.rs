@@ -315,3 +315,27 @@ async fn quota_exhaustion_falls_back_along_the_shared_copilot_chain() {
     assert_eq!(body["error"]["message"], "The requested model is not supported.");
     assert_eq!(body["error"]["code"], "model_not_supported");
 }
+
+#[tokio::test]
+async fn model_info_shows_what_copilots_catalog_says_of_limits_and_premium_requests() {
+    let gh = MockGitHub::start().await;
+    let yaml = "model_list:\n  - model_name: sonnet\n    litellm_params:\n      model: github_copilot/claude-sonnet-4.5\n  - model_name: small\n    litellm_params:\n      model: github_copilot/gpt-4o\n    model_info:\n      max_input_tokens: 1000\n";
+    let app = copilot_app(&gh, yaml).await;
+    let oauth = "ghu_default_account_token";
+    gh.add_account(oauth, true);
+    app.link_copilot("default", oauth).await.unwrap();
+    let resp = client().get(app.url("/model/info")).bearer_auth(MASTER).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let info: Value = resp.json().await.unwrap();
+    let find = |name: &str| {
+        info["data"].as_array().unwrap().iter().find(|m| m["model_name"] == name).unwrap()["model_info"].clone()
+    };
+    let sonnet = find("sonnet");
+    assert_eq!(sonnet["litellm_provider"], "github_copilot");
+    assert_eq!(sonnet["max_input_tokens"], 128_000);
+    assert_eq!(sonnet["max_output_tokens"], 16_000);
+    assert_eq!(sonnet["premium_multiplier"], 1.0);
+    assert_eq!(sonnet["input_cost_per_token"], 0.0);
+    // What the entry says wins over the catalog.
+    assert_eq!(find("small")["max_input_tokens"], 1000);
+}

@@ -74,7 +74,7 @@ pub(super) struct InfoQuery {
 }
 
 /// Which model names a caller may see: every one for the admin, those its key may use else.
-fn visibility(state: &AppState, caller: &Principal) -> Box<dyn Fn(&str) -> bool + Send> {
+fn visibility(state: &AppState, caller: &Principal) -> Box<dyn Fn(&str) -> bool + Send + Sync> {
     if caller.is_admin(state.directory()) {
         return Box::new(|_| true);
     }
@@ -90,7 +90,7 @@ pub(super) async fn info(
     Query(q): Query<InfoQuery>,
 ) -> Json<Value> {
     let visible = visibility(&state, &caller);
-    Json(ops::info(&state, &*visible, q.litellm_model_id.as_deref()))
+    Json(ops::info(&state, &*visible, q.litellm_model_id.as_deref()).await)
 }
 
 pub(super) async fn group_info(
@@ -98,7 +98,7 @@ pub(super) async fn group_info(
     Caller(caller): Caller,
 ) -> Json<Value> {
     let visible = visibility(&state, &caller);
-    Json(ops::group_info(&state, &*visible))
+    Json(ops::group_info(&state, &*visible).await)
 }
 
 pub(super) async fn test_connection(
