@@ -48,6 +48,10 @@ pub(crate) struct Caller {
     pub(crate) owner: String,
     /// How pages and logs name that account; never secret.
     pub(crate) owner_label: String,
+    /// Who they are in the audit log: `master_key` (also for a session the master key
+    /// opened), `local` (a client on this machine while no master key is set), or
+    /// `key:<alias or display name>`.
+    pub(crate) actor: String,
     /// A new session to hand to the browser, when the key came in the query.
     pub(crate) new_session: Option<String>,
 }
@@ -168,9 +172,12 @@ impl Access {
     /// The caller a principal is, checking a key's standing now.
     async fn caller(&self, principal: &Principal) -> Result<Caller, Denied> {
         match principal {
+            // With a master key set only it (or its session) is the admin; without one, only
+            // a client on this machine.
             Principal::Admin => Ok(Caller {
                 owner: DEFAULT_CREDENTIAL_OWNER.to_owned(),
                 owner_label: "the shared Copilot account".to_owned(),
+                actor: if self.is_open() { "local" } else { "master_key" }.to_owned(),
                 new_session: None,
             }),
             Principal::Key { token_hash } => {
@@ -178,6 +185,7 @@ impl Access {
                 Ok(Caller {
                     owner: key_credential_owner(token_hash),
                     owner_label: format!("the Copilot account of key {}", key.key_name),
+                    actor: format!("key:{}", key.key_alias.as_deref().unwrap_or(&key.key_name)),
                     new_session: None,
                 })
             }
@@ -271,6 +279,7 @@ mod tests {
         for ip in ["127.0.0.1", "::1", "::ffff:127.0.0.1"] {
             let caller = access.authorize(&from(ip)).await.unwrap();
             assert_eq!(caller.owner, "default", "{ip}");
+            assert_eq!(caller.actor, "local", "{ip}");
             assert_eq!(caller.new_session, None);
         }
         for ip in ["10.0.0.5", "192.168.1.2", "2001:db8::1"] {
@@ -285,6 +294,7 @@ mod tests {
         assert_eq!(access.authorize(&from("127.0.0.1")).await, Err(Denied::NeedsCredential));
         let bearer = Presented { bearer: Some("sk-master"), ..from("10.0.0.5") };
         let caller = access.authorize(&bearer).await.unwrap();
+        assert_eq!(caller.actor, "master_key");
         assert_eq!((caller.owner.as_str(), caller.new_session), ("default", None));
         let wrong = Presented { query_key: Some("sk-mastex"), ..from("127.0.0.1") };
         assert_eq!(access.authorize(&wrong).await, Err(Denied::InvalidKey));
@@ -298,7 +308,8 @@ mod tests {
         assert_eq!(session.len(), 64);
         assert!(!session.contains("sk-master"));
         let again = Presented { session: Some(&session), ..from("10.0.0.5") };
-        assert_eq!(access.authorize(&again).await.unwrap().owner, "default");
+        let caller = access.authorize(&again).await.unwrap();
+        assert_eq!((caller.owner.as_str(), caller.actor.as_str()), ("default", "master_key"));
         let forged = Presented { session: Some("00ff"), ..from("10.0.0.5") };
         assert_eq!(access.authorize(&forged).await, Err(Denied::NeedsCredential));
     }

@@ -50,6 +50,8 @@ pub(crate) struct Flow {
     pub(crate) owner: String,
     /// How pages and logs name that account.
     pub(crate) owner_label: String,
+    /// Who started it, as the audit log names them.
+    actor: String,
     /// The code the user types on GitHub.
     pub(crate) user_code: String,
     /// Where they type it.
@@ -120,11 +122,12 @@ impl Flows {
         self.table().values().find(|f| f.owner == owner && f.is_live()).cloned()
     }
 
-    /// The owner's pending flow, or a new one with its poller.
+    /// The owner's pending flow, or a new one with its poller, started by `actor`.
     pub(crate) async fn start_or_reuse(
         self: &Arc<Self>,
         owner: &str,
         owner_label: &str,
+        actor: &str,
     ) -> Result<Arc<Flow>, GithubError> {
         if let Some(flow) = self.pending(owner) {
             return Ok(flow);
@@ -147,6 +150,7 @@ impl Flows {
             id: random_hex(16),
             owner: owner.to_owned(),
             owner_label: owner_label.to_owned(),
+            actor: actor.to_owned(),
             user_code: code.user_code,
             verification_uri,
             expires_at: Instant::now() + code.expires_in,
@@ -224,7 +228,7 @@ impl Flows {
     }
 
     async fn complete(&self, flow: &Flow, token: &Secret<String>) -> FlowState {
-        match self.linker.link(&flow.owner, token).await {
+        match self.linker.link(&flow.owner, token, &flow.actor).await {
             Ok(login) => FlowState::Linked { login },
             Err(e) => {
                 tracing::error!(account = %flow.owner_label, error = %e, "cannot store the linked GitHub account");

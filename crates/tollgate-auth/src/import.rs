@@ -45,17 +45,19 @@ pub fn find_litellm_token(env: &dyn EnvSource) -> Option<(PathBuf, Secret<String
 }
 
 /// Stores `token` as `owner`'s GitHub Copilot account (sealed like a linked one), replacing
-/// any earlier link. The GitHub login is not known, so the label stays empty.
+/// any earlier link, and audits it as a link by `actor` (`cli` for `tollgate auth-helper
+/// import`). The GitHub login is not known, so the label stays empty.
 pub async fn import_token(
     store: &dyn StoreApi,
     secret_box: &SecretBox,
     owner: &str,
     token: &Secret<String>,
+    actor: &str,
 ) -> Result<CredentialRecord, StoreError> {
     if token.expose().trim().is_empty() {
         return Err(StoreError::Invalid("the GitHub token to import is empty".to_owned()));
     }
-    crate::link::save(store, secret_box, owner, None, token).await
+    crate::link::save(store, secret_box, owner, None, token, actor).await
 }
 
 /// `~` and `~/...` against `HOME` (or `USERPROFILE`); other paths as they are.

@@ -8,23 +8,43 @@ use serde::Deserialize;
 use tollgate_config::Secret;
 use tollgate_providers::copilot::github_api_headers;
 use tollgate_store::{
-    CredentialRecord, GITHUB_COPILOT_PROVIDER, SecretBox, Store, StoreApi, StoreError,
+    CredentialRecord, GITHUB_COPILOT_PROVIDER, NewAudit, SecretBox, Store, StoreApi, StoreError,
 };
 
 /// The login lookup is a nicety; a slow GitHub must not hold the link up for long.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Seals `token` for `owner` and stores it, replacing any earlier link of that owner.
+/// Seals `token` for `owner` and stores it, replacing any earlier link of that owner, and
+/// audits the link as `actor`'s. The audit record has the GitHub login, never the token; a
+/// failure to write it is logged, and the link stands.
 pub(crate) async fn save(
     store: &dyn StoreApi,
     secret_box: &SecretBox,
     owner: &str,
     label: Option<String>,
     token: &Secret<String>,
+    actor: &str,
 ) -> Result<CredentialRecord, StoreError> {
     let sealed =
         secret_box.seal_credential(GITHUB_COPILOT_PROVIDER, owner, label, token.expose())?;
-    store.put_credential(sealed).await
+    let record = store.put_credential(sealed).await?;
+    let entry = NewAudit {
+        actor: actor.to_owned(),
+        action: "link".to_owned(),
+        object_type: "linked_account".to_owned(),
+        object_id: owner.to_owned(),
+        before: None,
+        after: Some(serde_json::json!({ "login": record.label })),
+    };
+    if let Err(e) = store.append_audit(entry).await {
+        tracing::error!(
+            error = %e,
+            actor,
+            object_id = owner,
+            "the audit record of a linked GitHub account cannot be written"
+        );
+    }
+    Ok(record)
 }
 
 /// What completing a device flow needs.
@@ -38,15 +58,16 @@ pub(crate) struct Linker {
 }
 
 impl Linker {
-    /// Stores the token of a freshly approved account; returns its GitHub login when GitHub
-    /// tells it.
+    /// Stores the token of a freshly approved account, linked by `actor`; returns its
+    /// GitHub login when GitHub tells it.
     pub(crate) async fn link(
         &self,
         owner: &str,
         token: &Secret<String>,
+        actor: &str,
     ) -> Result<Option<String>, StoreError> {
         let login = self.login(token).await;
-        save(self.store.as_ref(), &self.secret_box, owner, login.clone(), token).await?;
+        save(self.store.as_ref(), &self.secret_box, owner, login.clone(), token, actor).await?;
         Ok(login)
     }
 

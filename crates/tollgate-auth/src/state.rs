@@ -101,7 +101,7 @@ impl AuthState {
             }
         }
         flows
-            .start_or_reuse(&caller.owner, &caller.owner_label)
+            .start_or_reuse(&caller.owner, &caller.owner_label, &caller.actor)
             .await
             .map(Begin::Flow)
             .map_err(BeginError::Github)

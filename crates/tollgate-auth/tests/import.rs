@@ -34,10 +34,22 @@ async fn a_litellm_token_file_is_found_and_imported_sealed() {
     let store = tollgate_store::connect(None, data.path()).await.unwrap();
     store.migrate().await.unwrap();
     let secret_box = SecretBox::load_or_create(None, data.path()).unwrap();
-    let record = import_token(store.as_ref(), &secret_box, "default", &token).await.unwrap();
+    let record = import_token(store.as_ref(), &secret_box, "default", &token, "cli").await.unwrap();
     assert_eq!((record.provider.as_str(), record.owner.as_str()), ("github_copilot", "default"));
     assert_eq!(record.label, None);
     assert_ne!(record.ciphertext, b"ghu_litellm_token");
     let stored = store.get_credential("github_copilot", "default").await.unwrap().unwrap();
     assert_eq!(secret_box.open_credential(&stored).unwrap(), "ghu_litellm_token");
+
+    // The import is audited as the CLI's link, without the token.
+    let logs = store.audit_logs(tollgate_store::AuditFilter::default()).await.unwrap();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let entry = &logs[0];
+    assert_eq!(
+        (entry.actor.as_str(), entry.action.as_str(), entry.object_type.as_str()),
+        ("cli", "link", "linked_account")
+    );
+    assert_eq!(entry.object_id, "default");
+    assert_eq!(entry.after, Some(serde_json::json!({"login": null})));
+    assert!(!serde_json::to_string(&logs).unwrap().contains("ghu_litellm_token"));
 }

@@ -559,8 +559,8 @@ fn claude_code_write_creates_merges_and_refuses_broken_files() {
     assert!(home.join(".claude/settings.json").is_file());
 }
 
-#[test]
-fn auth_helper_import_reads_litellms_token_file() {
+#[tokio::test]
+async fn auth_helper_import_reads_litellms_token_file() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("gh");
     std::fs::create_dir_all(&tokens).unwrap();
@@ -578,6 +578,17 @@ fn auth_helper_import_reads_litellms_token_file() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("as the `default` Copilot account"));
     let db = std::fs::read(dir.path().join("tollgate.db")).unwrap();
     assert!(!db.windows(18).any(|w| w == b"ghu_imported_token"), "stored encrypted");
+    // The import is audited as the command line's link, without the token.
+    let store = tollgate_store::connect(None, dir.path()).await.unwrap();
+    let logs = store.audit_logs(tollgate_store::AuditFilter::default()).await.unwrap();
+    let seen: Vec<(&str, &str, &str, &str)> = logs
+        .iter()
+        .map(|r| {
+            (r.actor.as_str(), r.action.as_str(), r.object_type.as_str(), r.object_id.as_str())
+        })
+        .collect();
+    assert_eq!(seen, [("cli", "link", "linked_account", "default")]);
+    assert!(!serde_json::to_string(&logs).unwrap().contains("ghu_imported_token"));
 }
 
 /// Peak resident memory of a process, in bytes (Linux).

@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod models;
+pub mod objects;
 
 use serde_json::{Map, Value};
 use tollgate_store::NewAudit;
@@ -59,13 +60,14 @@ pub async fn audit(
     after: Option<&Value>,
 ) {
     let (before, after) = changed_fields(before, after);
+    let public = public_fields(subject.object_type);
     let entry = NewAudit {
         actor: actor.0.clone(),
         action: action.to_owned(),
         object_type: subject.object_type.to_owned(),
         object_id: subject.object_id.to_owned(),
-        before: before.map(|v| redact(&v)),
-        after: after.map(|v| redact(&v)),
+        before: before.map(|v| redact_but(&v, public)),
+        after: after.map(|v| redact_but(&v, public)),
     };
     if let Err(e) = state.store().append_audit(entry).await {
         metrics::counter!("tollgate_audit_write_failures_total").increment(1);
@@ -140,13 +142,30 @@ fn changed_fields(before: Option<&Value>, after: Option<&Value>) -> (Option<Valu
     }
 }
 
+/// Top-level fields of an object type's answers that are named like credentials and are
+/// not: a key's `token` is its hash, `key_name` its display name (`sk-...abcd`), `key_alias`
+/// a label. The audit record of a regenerated key shows them change.
+fn public_fields(object_type: &str) -> &'static [&'static str] {
+    match object_type {
+        "key" => &["token", "key_name", "key_alias"],
+        _ => &[],
+    }
+}
+
 /// Any credential-shaped field, at any depth, replaced by `"<redacted>"`.
 pub fn redact(value: &Value) -> Value {
+    redact_but(value, &[])
+}
+
+/// [`redact`], but for the top-level fields `public` names.
+fn redact_but(value: &Value, public: &[&str]) -> Value {
     match value {
         Value::Object(m) => m
             .iter()
             .map(|(k, v)| {
-                let secret = (is_secret_param(k) || is_secret_header(k)) && !v.is_object();
+                let secret = (is_secret_param(k) || is_secret_header(k))
+                    && !v.is_object()
+                    && !public.contains(&k.as_str());
                 let v = if secret && !v.is_null() {
                     Value::String(REDACTED.to_owned())
                 } else {
@@ -173,5 +192,17 @@ mod tests {
         assert_eq!(b.unwrap(), json!({"b": 2, "litellm_params": {"api_key": "sk-1"}}));
         let a = redact(&a.unwrap());
         assert_eq!(a, json!({"b": 3, "litellm_params": {"api_key": "<redacted>"}}));
+    }
+
+    #[test]
+    fn a_keys_hash_and_display_name_are_not_redacted_but_its_metadata_secrets_are() {
+        let key = json!({"token": "ab12", "key_name": "sk-...wxyz", "key_alias": "ci",
+                         "metadata": {"api_key": "sk-secret"}});
+        let shown = redact_but(&key, public_fields("key"));
+        assert_eq!(shown["token"], "ab12");
+        assert_eq!(shown["key_name"], "sk-...wxyz");
+        assert_eq!(shown["key_alias"], "ci");
+        assert_eq!(shown["metadata"]["api_key"], "<redacted>");
+        assert_eq!(redact_but(&key, public_fields("model"))["token"], "<redacted>");
     }
 }

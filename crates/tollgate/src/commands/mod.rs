@@ -76,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("no LiteLLM GitHub Copilot token file found (looked at GITHUB_COPILOT_TOKEN_DIR/GITHUB_COPILOT_ACCESS_TOKEN_FILE, default ~/.config/litellm/github_copilot/access-token)")?;
             let store = open_store(&config, std::time::Duration::from_secs(10)).await?;
             let secret_box = secret_box(&config)?;
-            tollgate_auth::import::import_token(store.as_ref(), &secret_box, &owner, &token)
+            tollgate_auth::import::import_token(store.as_ref(), &secret_box, &owner, &token, "cli")
                 .await?;
             let _ = writeln!(
                 std::io::stdout(),

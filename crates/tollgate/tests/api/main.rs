@@ -3,6 +3,7 @@
 // Shared helpers are not `#[test]` functions, which the workspace's test allowances cover.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit;
 mod auth;
 mod browsers;
 mod chat;

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{
-    GITHUB_COPILOT_PROVIDER, KeyFilter, KeyPatch, KeyRecord, NewKey, key_credential_owner,
+    GITHUB_COPILOT_PROVIDER, KeyFilter, KeyPatch, KeyRecord, NewKey, StoreError,
+    key_credential_owner,
 };
 
 use super::{Admin, LimitsBody, bad, body, check_limits, patch, store_error};
@@ -16,6 +17,8 @@ use crate::auth::Principal;
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::{Caller, Query};
+use crate::ops::objects;
+use crate::ops::{Actor, Subject, audit};
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -44,6 +47,14 @@ pub(crate) fn key_json(k: &KeyRecord) -> Value {
         "updated_at": k.updated_at,
     })
 }
+
+objects::audited!(KeyRecord as "key" {
+    id: token_hash,
+    shown: key_json,
+    read: get_key,
+    cache: put_key,
+    forget: remove_key,
+});
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct GenerateBody {
@@ -85,8 +96,9 @@ fn expiry(duration: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     Ok(Some(Utc::now() + period))
 }
 
-/// Creates a key and answers it once, with its settings.
-pub(crate) async fn create(state: &AppState, b: GenerateBody) -> Answer {
+/// Creates a key and answers it once, with its settings; the audit record has the settings
+/// only.
+pub(crate) async fn create(state: &AppState, actor: &Actor, b: GenerateBody) -> Answer {
     let key = match b.key {
         Some(k) if !k.starts_with("sk-") || k.len() < 12 => {
             return Err(bad("key", "must start with `sk-` and be at least 12 characters"));
@@ -108,7 +120,7 @@ pub(crate) async fn create(state: &AppState, b: GenerateBody) -> Answer {
         permissions: b.permissions.unwrap_or(Value::Null),
     };
     let record = state.store().create_key(new).await.map_err(store_error)?;
-    state.directory().put_key(record.clone());
+    objects::created(state, actor, &record).await;
     if let Some(u) = &record.user_id {
         let _ = state.directory().reload(state.store(), tollgate_store::EntityKind::User, u).await;
     }
@@ -119,10 +131,10 @@ pub(crate) async fn create(state: &AppState, b: GenerateBody) -> Answer {
 
 pub(super) async fn generate(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
-    create(&state, body(&b)?).await
+    create(&state, &Actor::of(&p), body(&b)?).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,7 +172,7 @@ pub(super) struct UpdateBody {
 
 pub(super) async fn update(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
@@ -174,7 +186,7 @@ pub(super) async fn update(
         Some(None) => Some(None),
         Some(Some(d)) => Some(expiry(Some(d))?),
     };
-    let p = KeyPatch {
+    let change = KeyPatch {
         key_alias: b.key_alias,
         user_id: b.user_id,
         team_id: b.team_id,
@@ -190,12 +202,14 @@ pub(super) async fn update(
         permissions: b.permissions,
         spend: b.spend,
     };
-    apply(&state, &b.key, p).await
+    apply(&state, &Actor::of(&p), "update", &b.key, change).await
 }
 
-async fn apply(state: &AppState, key: &str, p: KeyPatch) -> Answer {
-    let record = state.store().update_key(&keys::to_hash(key), p).await.map_err(store_error)?;
-    state.directory().put_key(record.clone());
+/// Changes a key, audited as `action`.
+async fn apply(state: &AppState, actor: &Actor, action: &str, key: &str, p: KeyPatch) -> Answer {
+    let hash = keys::to_hash(key);
+    let write = state.store().update_key(&hash, p);
+    let record = objects::changed(state, actor, action, &hash, write).await?;
     Ok(Json(key_json(&record)))
 }
 
@@ -206,20 +220,22 @@ pub(super) struct KeyRef {
 
 pub(super) async fn block(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let r: KeyRef = body(&b)?;
-    apply(&state, &r.key, KeyPatch { blocked: Some(true), ..Default::default() }).await
+    let change = KeyPatch { blocked: Some(true), ..Default::default() };
+    apply(&state, &Actor::of(&p), "block", &r.key, change).await
 }
 
 pub(super) async fn unblock(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let r: KeyRef = body(&b)?;
-    apply(&state, &r.key, KeyPatch { blocked: Some(false), ..Default::default() }).await
+    let change = KeyPatch { blocked: Some(false), ..Default::default() };
+    apply(&state, &Actor::of(&p), "unblock", &r.key, change).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,9 +248,10 @@ pub(super) struct DeleteBody {
 
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
+    let actor = Actor::of(&p);
     let b: DeleteBody = body(&b)?;
     if b.keys.is_empty() && b.key_aliases.is_empty() {
         return Err(bad("keys", "must name at least one key (or use `key_aliases`)"));
@@ -245,10 +262,10 @@ pub(super) async fn delete(
         let found = state.store().list_keys(filter).await.map_err(store_error)?;
         hashes.extend(found.into_iter().map(|k| k.token_hash));
     }
-    let deleted = state.store().delete_keys(&hashes).await.map_err(store_error)?;
+    let delete = state.store().delete_keys(&hashes);
+    let deleted = objects::deleted::<KeyRecord, _>(&state, &actor, &hashes, delete).await?;
     for h in &hashes {
-        state.directory().remove_key(h);
-        unlink_account(&state, h).await;
+        unlink_account(&state, &actor, h).await;
     }
     Ok(Json(json!({ "deleted_keys": hashes, "deleted": deleted })))
 }
@@ -325,32 +342,31 @@ pub(super) async fn list(
 
 pub(super) async fn regenerate(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let r: KeyRef = body(&b)?;
-    regenerate_key(&state, &r.key).await
+    regenerate_key(&state, &Actor::of(&p), &r.key).await
 }
 
 pub(super) async fn regenerate_path(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     Path(key): Path<String>,
 ) -> Answer {
-    regenerate_key(&state, &key).await
+    regenerate_key(&state, &Actor::of(&p), &key).await
 }
 
-async fn regenerate_key(state: &AppState, key: &str) -> Answer {
+/// Gives a key a new value; the audit record, under the new hash, shows the old and new
+/// hash and display name, never the new key.
+async fn regenerate_key(state: &AppState, actor: &Actor, key: &str) -> Answer {
     let old = keys::to_hash(key);
     let fresh = keys::generate();
-    let record = state
-        .store()
-        .regenerate_key(&old, &keys::hash(&fresh), &keys::display_name(&fresh))
-        .await
-        .map_err(store_error)?;
+    let (hash, name) = (keys::hash(&fresh), keys::display_name(&fresh));
+    let write = state.store().regenerate_key(&old, &hash, &name);
+    let record = objects::changed(state, actor, "regenerate", &old, write).await?;
     state.directory().remove_key(&old);
-    state.directory().put_key(record.clone());
-    move_linked_account(state, &old, &record.token_hash).await;
+    move_linked_account(state, actor, &old, &record.token_hash).await;
     let mut answer = key_json(&record);
     answer["key"] = Value::String(fresh);
     Ok(Json(answer))
@@ -359,14 +375,16 @@ async fn regenerate_key(state: &AppState, key: &str) -> Answer {
 /// A key's own Copilot account is stored under its token hash, sealed with that owner as
 /// associated data; a regenerated key keeps its account, re-sealed for its new hash. The key
 /// itself has already changed, so a failure here is logged rather than answered: the holder
-/// can link the account again on the `/github` page.
-async fn move_linked_account(state: &AppState, old_hash: &str, new_hash: &str) {
+/// can link the account again on the `/github` page. The move is audited as an unlink from
+/// the old owner and a link to the new one.
+async fn move_linked_account(state: &AppState, actor: &Actor, old_hash: &str, new_hash: &str) {
     let (from, to) = (key_credential_owner(old_hash), key_credential_owner(new_hash));
     let store = state.store();
     let moved = async {
         let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &from).await? else {
-            return Ok(false);
+            return Ok(None);
         };
+        let login = record.label.clone();
         let token = state.secret_box().open_credential(&record)?;
         let sealed = state.secret_box().seal_credential(
             GITHUB_COPILOT_PROVIDER,
@@ -380,11 +398,15 @@ async fn move_linked_account(state: &AppState, old_hash: &str, new_hash: &str) {
         let copilot = state.providers().copilot();
         copilot.set_account(&to, token.into());
         copilot.remove_account(&from);
-        Ok::<_, tollgate_store::StoreError>(true)
+        Ok::<_, StoreError>(Some(login))
     };
     match moved.await {
-        Ok(true) => tracing::info!("a regenerated key keeps its linked Copilot account"),
-        Ok(false) => {}
+        Ok(Some(login)) => {
+            tracing::info!("a regenerated key keeps its linked Copilot account");
+            audit_account(state, actor, "unlink", &from, login.as_deref()).await;
+            audit_account(state, actor, "link", &to, login.as_deref()).await;
+        }
+        Ok(None) => {}
         Err(e) => tracing::warn!(
             error = %e,
             "the regenerated key's Copilot account could not be moved; link it again on /github"
@@ -393,13 +415,40 @@ async fn move_linked_account(state: &AppState, old_hash: &str, new_hash: &str) {
 }
 
 /// A deleted key's own Copilot account goes with it: nothing could use the stored token.
-async fn unlink_account(state: &AppState, hash: &str) {
+async fn unlink_account(state: &AppState, actor: &Actor, hash: &str) {
     let owner = key_credential_owner(hash);
-    match state.store().delete_credential(GITHUB_COPILOT_PROVIDER, &owner).await {
-        Ok(true) => state.providers().copilot().remove_account(&owner),
-        Ok(false) => {}
+    let store = state.store();
+    let removed = async {
+        let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &owner).await? else {
+            return Ok(None);
+        };
+        let gone = store.delete_credential(GITHUB_COPILOT_PROVIDER, &owner).await?;
+        Ok::<_, StoreError>(gone.then_some(record.label))
+    };
+    match removed.await {
+        Ok(Some(login)) => {
+            state.providers().copilot().remove_account(&owner);
+            audit_account(state, actor, "unlink", &owner, login.as_deref()).await;
+        }
+        Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, "a deleted key's linked Copilot account could not be removed")
         }
     }
+}
+
+/// Audits a Copilot account linked to (`link`) or unlinked from (`unlink`) `owner`: the
+/// GitHub login only, never the token.
+async fn audit_account(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    owner: &str,
+    login: Option<&str>,
+) {
+    let account = json!({ "login": login });
+    let (before, after) =
+        if action == "link" { (None, Some(&account)) } else { (Some(&account), None) };
+    let subject = Subject { object_type: "linked_account", object_id: owner };
+    audit(state, actor, action, subject, before, after).await;
 }

@@ -12,6 +12,8 @@ use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::ops::Actor;
+use crate::ops::objects;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -35,6 +37,14 @@ pub(crate) fn team_json(t: &TeamRecord) -> Value {
         "updated_at": t.updated_at,
     })
 }
+
+objects::audited!(TeamRecord as "team" {
+    id: team_id,
+    shown: team_json,
+    read: get_team,
+    cache: put_team,
+    forget: remove_team,
+});
 
 #[derive(Debug, Deserialize)]
 pub(super) struct NewBody {
@@ -60,7 +70,7 @@ async fn refresh_members(state: &AppState, team: &TeamRecord) {
 
 pub(super) async fn new(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: NewBody = body(&b)?;
@@ -80,7 +90,7 @@ pub(super) async fn new(
         })
         .await
         .map_err(store_error)?;
-    state.directory().put_team(record.clone());
+    objects::created(&state, &Actor::of(&p), &record).await;
     refresh_members(&state, &record).await;
     Ok(Json(team_json(&record)))
 }
@@ -136,15 +146,21 @@ pub(super) struct UpdateBody {
     spend: Option<f64>,
 }
 
-async fn apply(state: &AppState, team_id: &str, p: TeamPatch) -> Answer {
-    let record = state.store().update_team(team_id, p).await.map_err(store_error)?;
-    state.directory().put_team(record.clone());
-    Ok(Json(team_json(&record)))
+/// Changes a team, audited as `action`.
+async fn apply(
+    state: &AppState,
+    actor: &Actor,
+    action: &str,
+    team_id: &str,
+    t: TeamPatch,
+) -> Answer {
+    let write = state.store().update_team(team_id, t);
+    Ok(Json(team_json(&objects::changed(state, actor, action, team_id, write).await?)))
 }
 
 pub(super) async fn update(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
@@ -153,7 +169,7 @@ pub(super) async fn update(
         &b.budget_duration.clone().flatten(),
         [b.rpm_limit.flatten(), b.tpm_limit.flatten(), b.max_parallel_requests.flatten()],
     )?;
-    let p = TeamPatch {
+    let t = TeamPatch {
         team_alias: b.team_alias,
         models: b.models,
         max_budget: b.max_budget,
@@ -165,7 +181,7 @@ pub(super) async fn update(
         metadata: b.metadata,
         spend: b.spend,
     };
-    apply(&state, &b.team_id, p).await
+    apply(&state, &Actor::of(&p), "update", &b.team_id, t).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,20 +191,22 @@ pub(super) struct TeamRef {
 
 pub(super) async fn block(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let r: TeamRef = body(&b)?;
-    apply(&state, &r.team_id, TeamPatch { blocked: Some(true), ..Default::default() }).await
+    let t = TeamPatch { blocked: Some(true), ..Default::default() };
+    apply(&state, &Actor::of(&p), "block", &r.team_id, t).await
 }
 
 pub(super) async fn unblock(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let r: TeamRef = body(&b)?;
-    apply(&state, &r.team_id, TeamPatch { blocked: Some(false), ..Default::default() }).await
+    let t = TeamPatch { blocked: Some(false), ..Default::default() };
+    apply(&state, &Actor::of(&p), "unblock", &r.team_id, t).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -198,14 +216,13 @@ pub(super) struct DeleteBody {
 
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: DeleteBody = body(&b)?;
-    let deleted = state.store().delete_teams(&b.team_ids).await.map_err(store_error)?;
-    for t in &b.team_ids {
-        state.directory().remove_team(t);
-    }
+    let delete = state.store().delete_teams(&b.team_ids);
+    let deleted =
+        objects::deleted::<TeamRecord, _>(&state, &Actor::of(&p), &b.team_ids, delete).await?;
     let _ = state.directory().refresh(state.store()).await;
     Ok(Json(json!({ "deleted_teams": b.team_ids, "deleted": deleted })))
 }
@@ -236,7 +253,7 @@ pub(super) struct MemberAddBody {
 
 pub(super) async fn member_add(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: MemberAddBody = body(&b)?;
@@ -247,8 +264,8 @@ pub(super) async fn member_add(
     if let Some(m) = members.iter().find(|m| m.role != "admin" && m.role != "user") {
         return Err(bad("member.role", &format!("must be `admin` or `user`, not `{}`", m.role)));
     }
-    let record = state.store().add_team_members(&b.team_id, &members).await.map_err(store_error)?;
-    state.directory().put_team(record.clone());
+    let write = state.store().add_team_members(&b.team_id, &members);
+    let record = objects::changed(&state, &Actor::of(&p), "member_add", &b.team_id, write).await?;
     refresh_members(&state, &record).await;
     Ok(Json(team_json(&record)))
 }
@@ -264,7 +281,7 @@ pub(super) struct MemberDeleteBody {
 
 pub(super) async fn member_delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: MemberDeleteBody = body(&b)?;
@@ -273,8 +290,9 @@ pub(super) async fn member_delete(
     if ids.is_empty() {
         return Err(bad("user_id", "is required"));
     }
-    let record = state.store().remove_team_members(&b.team_id, &ids).await.map_err(store_error)?;
-    state.directory().put_team(record.clone());
+    let write = state.store().remove_team_members(&b.team_id, &ids);
+    let actor = Actor::of(&p);
+    let record = objects::changed(&state, &actor, "member_delete", &b.team_id, write).await?;
     for u in &ids {
         super::users::reload(&state, u).await;
     }

@@ -12,6 +12,8 @@ use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::ops::Actor;
+use crate::ops::objects;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -35,6 +37,14 @@ pub(crate) fn user_json(u: &UserRecord) -> Value {
         "updated_at": u.updated_at,
     })
 }
+
+objects::audited!(UserRecord as "user" {
+    id: user_id,
+    shown: user_json,
+    read: get_user,
+    cache: put_user,
+    forget: remove_user,
+});
 
 #[derive(Debug, Deserialize)]
 pub(super) struct NewBody {
@@ -63,9 +73,10 @@ fn yes() -> bool {
 
 pub(super) async fn new(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
+    let actor = Actor::of(&p);
     let b: NewBody = body(&b)?;
     let user_id = b.user_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     if user_id.trim().is_empty() {
@@ -83,11 +94,11 @@ pub(super) async fn new(
         })
         .await
         .map_err(store_error)?;
-    state.directory().put_user(record.clone());
+    objects::created(&state, &actor, &record).await;
     let mut answer = user_json(&record);
     if b.auto_create_key {
         let key = GenerateBody::for_user(user_id, b.key_alias);
-        let Json(created) = super::keys::create(&state, key).await?;
+        let Json(created) = super::keys::create(&state, &actor, key).await?;
         answer["key"] = created["key"].clone();
         answer["token"] = created["token"].clone();
     }
@@ -148,7 +159,7 @@ pub(super) struct UpdateBody {
 
 pub(super) async fn update(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
@@ -157,7 +168,7 @@ pub(super) async fn update(
         &b.budget_duration.clone().flatten(),
         [b.rpm_limit.flatten(), b.tpm_limit.flatten(), b.max_parallel_requests.flatten()],
     )?;
-    let p = UserPatch {
+    let change = UserPatch {
         user_email: b.user_email,
         user_role: b.user_role,
         models: b.models,
@@ -169,8 +180,8 @@ pub(super) async fn update(
         metadata: b.metadata,
         spend: b.spend,
     };
-    let record = state.store().update_user(&b.user_id, p).await.map_err(store_error)?;
-    state.directory().put_user(record.clone());
+    let write = state.store().update_user(&b.user_id, change);
+    let record = objects::changed(&state, &Actor::of(&p), "update", &b.user_id, write).await?;
     Ok(Json(user_json(&record)))
 }
 
@@ -181,14 +192,13 @@ pub(super) struct DeleteBody {
 
 pub(super) async fn delete(
     State(state): State<AppState>,
-    _: Admin,
+    Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: DeleteBody = body(&b)?;
-    let deleted = state.store().delete_users(&b.user_ids).await.map_err(store_error)?;
-    for u in &b.user_ids {
-        state.directory().remove_user(u);
-    }
+    let delete = state.store().delete_users(&b.user_ids);
+    let deleted =
+        objects::deleted::<UserRecord, _>(&state, &Actor::of(&p), &b.user_ids, delete).await?;
     // Their keys lost their owner: refresh them from the feed.
     let _ = state.directory().refresh(state.store()).await;
     Ok(Json(json!({ "deleted_users": b.user_ids, "deleted": deleted })))
