@@ -468,6 +468,17 @@ fn migrate_and_keys_commands_work_on_the_embedded_store() {
     assert!(!ok && out.contains("revoked 0 of 1"), "{out}");
     let (ok, _, err) = run_cli(&dir, &["keys", "create", "--budget-duration", "monthly"]);
     assert!(!ok && err.contains("--budget-duration"), "{err}");
+    // Both changes are in the audit log, made by `cli`, without the key.
+    let records = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = tollgate_store::connect(None, &dir).await.unwrap();
+        store.audit_logs(tollgate_store::AuditFilter::default()).await.unwrap()
+    });
+    let seen: Vec<(&str, &str, &str)> = records
+        .iter()
+        .map(|r| (r.action.as_str(), r.actor.as_str(), r.object_type.as_str()))
+        .collect();
+    assert_eq!(seen, [("delete", "cli", "key"), ("create", "cli", "key")]);
+    assert!(!serde_json::to_string(&records).unwrap().contains(&key));
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -59,6 +59,18 @@ pub async fn audit(
     before: Option<&Value>,
     after: Option<&Value>,
 ) {
+    audit_in(state.store().as_ref(), actor, action, subject, before, after).await;
+}
+
+/// [`audit`] in `store`, for changes made without a running proxy (`tollgate keys`).
+pub async fn audit_in(
+    store: &dyn tollgate_store::StoreApi,
+    actor: &Actor,
+    action: &str,
+    subject: Subject<'_>,
+    before: Option<&Value>,
+    after: Option<&Value>,
+) {
     let (before, after) = changed_fields(before, after);
     let public = public_fields(subject.object_type);
     let entry = NewAudit {
@@ -69,7 +81,7 @@ pub async fn audit(
         before: before.map(|v| redact_but(&v, public)),
         after: after.map(|v| redact_but(&v, public)),
     };
-    if let Err(e) = state.store().append_audit(entry).await {
+    if let Err(e) = store.append_audit(entry).await {
         metrics::counter!("tollgate_audit_write_failures_total").increment(1);
         tracing::error!(
             error = %e,

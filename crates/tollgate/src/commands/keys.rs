@@ -9,7 +9,15 @@ use anyhow::Context;
 use tollgate_proxy::access::keys;
 use tollgate_store::{KeyFilter, Limits, NewKey, Store};
 
+use tollgate_proxy::ops::objects::Audited as _;
+use tollgate_proxy::ops::{Actor, Subject, audit_in};
+
 use crate::cli::{KeyCreateArgs, KeysCommand};
+
+/// Who changes keys from the command line, as the audit log names them.
+fn cli() -> Actor {
+    Actor("cli".to_owned())
+}
 
 pub async fn run(store: &Store, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
     let mut out = String::new();
@@ -18,7 +26,15 @@ pub async fn run(store: &Store, cmd: KeysCommand) -> anyhow::Result<ExitCode> {
         KeysCommand::List { user, team, json } => list(store, user, team, json, &mut out).await?,
         KeysCommand::Revoke { keys: given } => {
             let hashes: Vec<String> = given.iter().map(|k| keys::to_hash(k)).collect();
+            let mut existing = Vec::new();
+            for h in &hashes {
+                existing.extend(store.get_key(h).await?);
+            }
             let deleted = store.delete_keys(&hashes).await?;
+            for k in &existing {
+                let subject = Subject { object_type: "key", object_id: &k.token_hash };
+                audit_in(store.as_ref(), &cli(), "delete", subject, Some(&k.shown()), None).await;
+            }
             let _ = writeln!(out, "revoked {deleted} of {} key(s)", hashes.len());
             if deleted < hashes.len() as u64 {
                 std::io::stdout().write_all(out.as_bytes())?;
@@ -69,6 +85,8 @@ async fn create(store: &Store, a: KeyCreateArgs, out: &mut String) -> anyhow::Re
             },
         })
         .await?;
+    let subject = Subject { object_type: "key", object_id: &record.token_hash };
+    audit_in(store.as_ref(), &cli(), "create", subject, None, Some(&record.shown())).await;
     let _ = writeln!(out, "{key}");
     let _ = writeln!(
         out,

@@ -1,7 +1,6 @@
 //! The audit log: every management change (keys, users, teams, linked Copilot accounts)
 //! leaves one record naming who made it, by the master key or by an admin virtual key, and
-//! `GET /audit/logs` never shows a key or a GitHub token. On SQLite, and on PostgreSQL when
-//! `TOLLGATE_TEST_DATABASE_URL` is set.
+//! `GET /audit/logs` never shows a key or a GitHub token. On SQLite and on PostgreSQL.
 
 use std::time::Duration;
 
@@ -299,9 +298,6 @@ async fn every_management_change_is_audited_on_sqlite() {
 
 #[tokio::test]
 async fn every_management_change_is_audited_on_postgresql() {
-    if std::env::var("TOLLGATE_TEST_DATABASE_URL").is_err() {
-        return;
-    }
     let db = TestDatabase::create().await.unwrap();
     let gh = MockGitHub::start().await;
     let app = audited_app(&gh, Some(&db.url)).await;
