@@ -3,6 +3,7 @@
 //! management API calls these; so does the admin UI.
 
 pub mod credentials;
+pub mod keys;
 pub mod models;
 pub mod objects;
 

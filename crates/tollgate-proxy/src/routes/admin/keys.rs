@@ -3,138 +3,36 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{
-    GITHUB_COPILOT_PROVIDER, KeyFilter, KeyPatch, KeyRecord, NewKey, StoreError,
-    key_credential_owner,
-};
+use tollgate_store::{KeyFilter, KeyPatch, KeyRecord};
 
-use super::{Admin, LimitsBody, bad, body, check_limits, patch, store_error};
+use super::{Admin, bad, body, check_limits, patch, store_error};
 use crate::access::keys;
 use crate::auth::Principal;
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::{Caller, Query};
-use crate::ops::objects;
-use crate::ops::{Actor, Subject, audit};
+use crate::ops::Actor;
+use crate::ops::keys::{self as ops, expiry, key_json};
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
-
-/// What a key looks like in answers: everything but the secret.
-pub(crate) fn key_json(k: &KeyRecord) -> Value {
-    json!({
-        "token": k.token_hash,
-        "key_name": k.key_name,
-        "key_alias": k.key_alias,
-        "user_id": k.user_id,
-        "team_id": k.team_id,
-        "models": k.models,
-        "max_budget": k.limits.max_budget,
-        "budget_duration": k.limits.budget_duration,
-        "budget_reset_at": k.budget_reset_at,
-        "rpm_limit": k.limits.rpm_limit,
-        "tpm_limit": k.limits.tpm_limit,
-        "max_parallel_requests": k.limits.max_parallel_requests,
-        "spend": k.spend,
-        "expires": k.expires,
-        "blocked": k.blocked,
-        "metadata": k.metadata,
-        "permissions": k.permissions,
-        "created_at": k.created_at,
-        "updated_at": k.updated_at,
-    })
-}
-
-objects::audited!(KeyRecord as "key" {
-    id: token_hash,
-    shown: key_json,
-    read: get_key,
-    cache: put_key,
-    forget: remove_key,
-});
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct GenerateBody {
-    #[serde(default)]
-    key: Option<String>,
-    #[serde(default)]
-    key_alias: Option<String>,
-    /// Lifetime: `30d`, `24h`, ...
-    #[serde(default)]
-    duration: Option<String>,
-    #[serde(default)]
-    models: Vec<String>,
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    team_id: Option<String>,
-    #[serde(default)]
-    metadata: Option<Value>,
-    #[serde(default)]
-    permissions: Option<Value>,
-    #[serde(default)]
-    blocked: bool,
-    #[serde(flatten)]
-    limits: LimitsBody,
-}
-
-impl GenerateBody {
-    /// A plain key for a user, as `/user/new` creates.
-    pub(crate) fn for_user(user_id: String, key_alias: Option<String>) -> Self {
-        Self { user_id: Some(user_id), key_alias, ..Default::default() }
-    }
-}
-
-fn expiry(duration: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    let Some(d) = duration else { return Ok(None) };
-    let period = tollgate_config::parse_period(d)
-        .ok_or_else(|| bad("duration", "must be a period such as `30d` or `24h`"))?;
-    let period = chrono::Duration::from_std(period).map_err(|_| bad("duration", "is too long"))?;
-    Ok(Some(Utc::now() + period))
-}
-
-/// Creates a key and answers it once, with its settings; the audit record has the settings
-/// only.
-pub(crate) async fn create(state: &AppState, actor: &Actor, b: GenerateBody) -> Answer {
-    let key = match b.key {
-        Some(k) if !k.starts_with("sk-") || k.len() < 12 => {
-            return Err(bad("key", "must start with `sk-` and be at least 12 characters"));
-        }
-        Some(k) => k,
-        None => keys::generate(),
-    };
-    let new = NewKey {
-        token_hash: keys::hash(&key),
-        key_name: keys::display_name(&key),
-        key_alias: b.key_alias,
-        user_id: b.user_id,
-        team_id: b.team_id,
-        models: b.models,
-        limits: b.limits.into_limits()?,
-        expires: expiry(b.duration.as_deref())?,
-        blocked: b.blocked,
-        metadata: b.metadata.unwrap_or(Value::Null),
-        permissions: b.permissions.unwrap_or(Value::Null),
-    };
-    let record = state.store().create_key(new).await.map_err(store_error)?;
-    objects::created(state, actor, &record).await;
-    if let Some(u) = &record.user_id {
-        let _ = state.directory().reload(state.store(), tollgate_store::EntityKind::User, u).await;
-    }
-    let mut answer = key_json(&record);
-    answer["key"] = Value::String(key);
-    Ok(Json(answer))
-}
 
 pub(super) async fn generate(
     State(state): State<AppState>,
     Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
-    create(&state, &Actor::of(&p), body(&b)?).await
+    let (record, key) = ops::create(&state, &Actor::of(&p), body(&b)?).await?;
+    Ok(Json(shown_once(&record, key)))
+}
+
+/// A key's answer with the key itself, the one time it is shown.
+pub(crate) fn shown_once(record: &KeyRecord, key: String) -> Value {
+    let mut answer = key_json(record);
+    answer["key"] = Value::String(key);
+    answer
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,15 +100,11 @@ pub(super) async fn update(
         permissions: b.permissions,
         spend: b.spend,
     };
-    apply(&state, &Actor::of(&p), "update", &b.key, change).await
+    respond(ops::change(&state, &Actor::of(&p), "update", &b.key, change).await)
 }
 
-/// Changes a key, audited as `action`.
-async fn apply(state: &AppState, actor: &Actor, action: &str, key: &str, p: KeyPatch) -> Answer {
-    let hash = keys::to_hash(key);
-    let write = state.store().update_key(&hash, p);
-    let record = objects::changed(state, actor, action, &hash, write).await?;
-    Ok(Json(key_json(&record)))
+fn respond(r: Result<KeyRecord, ApiError>) -> Answer {
+    r.map(|k| Json(key_json(&k)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -225,7 +119,7 @@ pub(super) async fn block(
 ) -> Answer {
     let r: KeyRef = body(&b)?;
     let change = KeyPatch { blocked: Some(true), ..Default::default() };
-    apply(&state, &Actor::of(&p), "block", &r.key, change).await
+    respond(ops::change(&state, &Actor::of(&p), "block", &r.key, change).await)
 }
 
 pub(super) async fn unblock(
@@ -235,7 +129,7 @@ pub(super) async fn unblock(
 ) -> Answer {
     let r: KeyRef = body(&b)?;
     let change = KeyPatch { blocked: Some(false), ..Default::default() };
-    apply(&state, &Actor::of(&p), "unblock", &r.key, change).await
+    respond(ops::change(&state, &Actor::of(&p), "unblock", &r.key, change).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,11 +156,7 @@ pub(super) async fn delete(
         let found = state.store().list_keys(filter).await.map_err(store_error)?;
         hashes.extend(found.into_iter().map(|k| k.token_hash));
     }
-    let delete = state.store().delete_keys(&hashes);
-    let deleted = objects::deleted::<KeyRecord, _>(&state, &actor, &hashes, delete).await?;
-    for h in &hashes {
-        unlink_account(&state, &actor, h).await;
-    }
+    let deleted = ops::delete(&state, &actor, &hashes).await?;
     Ok(Json(json!({ "deleted_keys": hashes, "deleted": deleted })))
 }
 
@@ -346,7 +236,8 @@ pub(super) async fn regenerate(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let r: KeyRef = body(&b)?;
-    regenerate_key(&state, &Actor::of(&p), &r.key).await
+    let (record, key) = ops::regenerate(&state, &Actor::of(&p), &r.key).await?;
+    Ok(Json(shown_once(&record, key)))
 }
 
 pub(super) async fn regenerate_path(
@@ -354,101 +245,6 @@ pub(super) async fn regenerate_path(
     Admin(p): Admin,
     Path(key): Path<String>,
 ) -> Answer {
-    regenerate_key(&state, &Actor::of(&p), &key).await
-}
-
-/// Gives a key a new value; the audit record, under the new hash, shows the old and new
-/// hash and display name, never the new key.
-async fn regenerate_key(state: &AppState, actor: &Actor, key: &str) -> Answer {
-    let old = keys::to_hash(key);
-    let fresh = keys::generate();
-    let (hash, name) = (keys::hash(&fresh), keys::display_name(&fresh));
-    let write = state.store().regenerate_key(&old, &hash, &name);
-    let record = objects::changed(state, actor, "regenerate", &old, write).await?;
-    state.directory().remove_key(&old);
-    move_linked_account(state, actor, &old, &record.token_hash).await;
-    let mut answer = key_json(&record);
-    answer["key"] = Value::String(fresh);
-    Ok(Json(answer))
-}
-
-/// A key's own Copilot account is stored under its token hash, sealed with that owner as
-/// associated data; a regenerated key keeps its account, re-sealed for its new hash. The key
-/// itself has already changed, so a failure here is logged rather than answered: the holder
-/// can link the account again on the `/github` page. The move is audited as an unlink from
-/// the old owner and a link to the new one.
-async fn move_linked_account(state: &AppState, actor: &Actor, old_hash: &str, new_hash: &str) {
-    let (from, to) = (key_credential_owner(old_hash), key_credential_owner(new_hash));
-    let store = state.store();
-    let moved = async {
-        let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &from).await? else {
-            return Ok(None);
-        };
-        let login = record.label.clone();
-        let token = state.secret_box().open_credential(&record)?;
-        let sealed = state.secret_box().seal_credential(
-            GITHUB_COPILOT_PROVIDER,
-            &to,
-            record.label,
-            &token,
-        )?;
-        store.put_credential(sealed).await?;
-        store.delete_credential(GITHUB_COPILOT_PROVIDER, &from).await?;
-        // This process serves the new key with it at once; others follow the change feed.
-        let copilot = state.providers().copilot();
-        copilot.set_account(&to, token.into());
-        copilot.remove_account(&from);
-        Ok::<_, StoreError>(Some(login))
-    };
-    match moved.await {
-        Ok(Some(login)) => {
-            tracing::info!("a regenerated key keeps its linked Copilot account");
-            audit_account(state, actor, "unlink", &from, login.as_deref()).await;
-            audit_account(state, actor, "link", &to, login.as_deref()).await;
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(
-            error = %e,
-            "the regenerated key's Copilot account could not be moved; link it again on /github"
-        ),
-    }
-}
-
-/// A deleted key's own Copilot account goes with it: nothing could use the stored token.
-async fn unlink_account(state: &AppState, actor: &Actor, hash: &str) {
-    let owner = key_credential_owner(hash);
-    let store = state.store();
-    let removed = async {
-        let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &owner).await? else {
-            return Ok(None);
-        };
-        let gone = store.delete_credential(GITHUB_COPILOT_PROVIDER, &owner).await?;
-        Ok::<_, StoreError>(gone.then_some(record.label))
-    };
-    match removed.await {
-        Ok(Some(login)) => {
-            state.providers().copilot().remove_account(&owner);
-            audit_account(state, actor, "unlink", &owner, login.as_deref()).await;
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "a deleted key's linked Copilot account could not be removed")
-        }
-    }
-}
-
-/// Audits a Copilot account linked to (`link`) or unlinked from (`unlink`) `owner`: the
-/// GitHub login only, never the token.
-async fn audit_account(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    owner: &str,
-    login: Option<&str>,
-) {
-    let account = json!({ "login": login });
-    let (before, after) =
-        if action == "link" { (None, Some(&account)) } else { (Some(&account), None) };
-    let subject = Subject { object_type: "linked_account", object_id: owner };
-    audit(state, actor, action, subject, before, after).await;
+    let (record, key) = ops::regenerate(&state, &Actor::of(&p), &key).await?;
+    Ok(Json(shown_once(&record, key)))
 }

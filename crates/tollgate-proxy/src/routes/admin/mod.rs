@@ -150,23 +150,29 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// The limit fields every entity shares, as written in request bodies.
+/// The limit fields every entity shares, as written in request bodies and forms.
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct LimitsBody {
+pub struct LimitsBody {
+    /// Budget in USD.
     #[serde(default)]
     pub max_budget: Option<f64>,
+    /// When the budget resets: `30s`, `30m`, `24h`, `30d`.
     #[serde(default)]
     pub budget_duration: Option<String>,
+    /// Requests per minute.
     #[serde(default)]
     pub rpm_limit: Option<i64>,
+    /// Tokens per minute.
     #[serde(default)]
     pub tpm_limit: Option<i64>,
+    /// Requests in flight at once.
     #[serde(default)]
     pub max_parallel_requests: Option<i64>,
 }
 
 impl LimitsBody {
-    pub(crate) fn into_limits(self) -> Result<Limits, ApiError> {
+    /// Checks the values and makes them the store's limits.
+    pub fn into_limits(self) -> Result<Limits, ApiError> {
         check_limits(
             self.max_budget,
             &self.budget_duration,

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{KeyFilter, NewTeam, Page, TeamMember, TeamPatch, TeamRecord};
 
-use super::keys::key_json;
 use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_error};
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ops::Actor;
+use crate::ops::keys::key_json;
 use crate::ops::objects;
 use crate::state::AppState;
 

@@ -7,12 +7,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{EntityKind, KeyFilter, NewUser, Page, UserPatch, UserRecord};
 
-use super::keys::{GenerateBody, key_json};
 use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_error};
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ops::Actor;
+use crate::ops::keys::{KeySpec, key_json};
 use crate::ops::objects;
 use crate::state::AppState;
 
@@ -97,10 +97,10 @@ pub(super) async fn new(
     objects::created(&state, &actor, &record).await;
     let mut answer = user_json(&record);
     if b.auto_create_key {
-        let key = GenerateBody::for_user(user_id, b.key_alias);
-        let Json(created) = super::keys::create(&state, &actor, key).await?;
-        answer["key"] = created["key"].clone();
-        answer["token"] = created["token"].clone();
+        let spec = KeySpec::for_user(user_id, b.key_alias);
+        let (record, key) = crate::ops::keys::create(&state, &actor, spec).await?;
+        answer["key"] = Value::String(key);
+        answer["token"] = Value::String(record.token_hash);
     }
     Ok(Json(answer))
 }
