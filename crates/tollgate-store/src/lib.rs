@@ -5,7 +5,8 @@
 //! At start-up: [`connect`] (or [`open`], which does not wait for a database server), then
 //! [`StoreApi::migrate`]. Periodically: [`StoreApi::maintain`]
 //! (daily is plenty: on PostgreSQL it creates next month's spend-log partition ahead of time),
-//! [`StoreApi::reset_due_budgets`], and [`StoreApi::delete_spend_before`] for retention.
+//! [`StoreApi::reset_due_budgets`], [`StoreApi::delete_spend_before`] for retention, and
+//! [`StoreApi::delete_expired_sessions`].
 
 mod budget;
 mod connect;
@@ -120,8 +121,8 @@ pub trait StoreApi: SpendStore {
     async fn get_user(&self, user_id: &str) -> Result<Option<UserRecord>, StoreError>;
     /// Updates a user.
     async fn update_user(&self, user_id: &str, patch: UserPatch) -> Result<UserRecord, StoreError>;
-    /// Deletes users (and their team memberships; their keys keep existing but lose the
-    /// owner); returns how many existed.
+    /// Deletes users (and their team memberships, UI sessions and passwords; their keys keep
+    /// existing but lose the owner); returns how many existed.
     async fn delete_users(&self, user_ids: &[String]) -> Result<u64, StoreError>;
     /// Lists users, oldest first.
     async fn list_users(&self, page: Page) -> Result<Vec<UserRecord>, StoreError>;
@@ -199,6 +200,38 @@ pub trait StoreApi: SpendStore {
     /// Audit entries matching the filter, newest (highest id) first; pass the last id of a
     /// page as `before_id` to read the next.
     async fn audit_logs(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// Stores an admin UI session (its created and last-seen times are the store's);
+    /// `Conflict` if the hash exists, `NotFound` if a `user_id` is given and no such user is
+    /// stored, `Invalid` if the hash, subject, role or CSRF token is empty. Sessions are not
+    /// part of the change feed.
+    async fn create_session(&self, s: NewSession) -> Result<SessionRecord, StoreError>;
+    /// A session by hash, even when expired (the caller compares `expires_at` with its clock).
+    async fn get_session(&self, session_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+    /// Records a session's use and sets when it ends; whether it existed.
+    async fn touch_session(
+        &self,
+        session_hash: &str,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Deletes a session (signs it out); whether it existed.
+    async fn delete_session(&self, session_hash: &str) -> Result<bool, StoreError>;
+    /// Deletes every session of a user; how many there were.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError>;
+    /// Deletes the sessions that expire at or before `now`; how many there were.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Stores or replaces a user's UI password hash (an argon2 PHC string made by the
+    /// caller), or removes it with `None`. Kept apart from the user, so it is never in a
+    /// [`UserRecord`] nor in the change feed. `NotFound` if the user does not exist,
+    /// `Invalid` if the hash is empty.
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// A user's UI password hash, if one is set (`None` too for a user that does not exist).
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError>;
 
     /// Changes to keys, users, teams and credentials after `after` (a previous `Change::seq`, or 0),
     /// oldest first, at most `limit`. Every create, update, delete, block and budget reset

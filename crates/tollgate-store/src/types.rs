@@ -545,6 +545,44 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// An admin UI session to store. The caller makes the cookie value and passes only its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSession {
+    /// Hex SHA-256 of the session cookie's value; `Conflict` if taken.
+    pub session_hash: String,
+    /// Who signed in: `ui_admin`, `master_key`, or `user:<user_id>`.
+    pub subject: String,
+    /// The signed-in user, for `user:` subjects; `NotFound` if no such user is stored.
+    pub user_id: Option<String>,
+    /// What they may do: `proxy_admin`, `proxy_admin_viewer`, `internal_user`.
+    pub role: String,
+    /// The token state-changing requests of this session must carry.
+    pub csrf_token: String,
+    /// When the session ends, unless touched.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// An admin UI session as stored: never the cookie itself, only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SessionRecord {
+    /// Hex SHA-256 of the session cookie's value; the primary key.
+    pub session_hash: String,
+    /// Who signed in.
+    pub subject: String,
+    /// The signed-in user, for `user:` subjects.
+    pub user_id: Option<String>,
+    /// What they may do.
+    pub role: String,
+    /// The token state-changing requests of this session must carry.
+    pub csrf_token: String,
+    /// Signed in.
+    pub created_at: DateTime<Utc>,
+    /// Last used (as last touched).
+    pub last_seen_at: DateTime<Utc>,
+    /// When it ends; it is stored, and returned, until deleted, expired or not.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The provider name under which linked GitHub accounts (used for Copilot) are stored.
 pub const GITHUB_COPILOT_PROVIDER: &str = "github_copilot";
 

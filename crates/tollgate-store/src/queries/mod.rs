@@ -7,6 +7,7 @@ mod changes;
 mod credentials;
 mod keys;
 mod models;
+mod sessions;
 mod spend;
 mod teams;
 mod users;
@@ -20,9 +21,9 @@ use sqlx::Pool;
 use crate::sql::{Dialect, Param, Query};
 use crate::{
     AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch,
-    KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential, NewKey, NewModel, NewTeam,
-    NewUser, Page, RollupFilter, SpendFilter, SpendRecord, SpendStore, StoreApi, StoreError,
-    TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
+    KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential, NewKey, NewModel,
+    NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendFilter, SpendRecord,
+    SpendStore, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -287,6 +288,47 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn audit_logs(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         audit::logs::<D>(&self.pool, filter).await
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<SessionRecord, StoreError> {
+        sessions::create::<D>(&self.pool, s).await
+    }
+
+    async fn get_session(&self, session_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
+        sessions::get::<D>(&self.pool, session_hash).await
+    }
+
+    async fn touch_session(
+        &self,
+        session_hash: &str,
+        last_seen_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        sessions::touch::<D>(&self.pool, session_hash, last_seen_at, expires_at).await
+    }
+
+    async fn delete_session(&self, session_hash: &str) -> Result<bool, StoreError> {
+        sessions::delete::<D>(&self.pool, session_hash).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        sessions::delete_of_user::<D>(&self.pool, user_id).await
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        sessions::delete_expired::<D>(&self.pool, now).await
+    }
+
+    async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sessions::set_password::<D>(&self.pool, user_id, password_hash).await
+    }
+
+    async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        sessions::password_hash::<D>(&self.pool, user_id).await
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {

@@ -5,7 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
-use super::{changes, keys, limits_set, taken, teams};
+use super::{changes, keys, limits_set, sessions, taken, teams};
 use crate::patch::{self, object_or_empty, page_window};
 use crate::rows::{USER_COLUMNS, UserRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
@@ -163,7 +163,8 @@ pub(super) async fn update<D: Dialect>(
     Ok(rec)
 }
 
-/// Deletes users, their memberships, and their ownership of keys (the keys stay).
+/// Deletes users, their memberships, UI sessions and passwords, and their ownership of keys
+/// (the keys stay).
 pub(super) async fn delete<D: Dialect>(
     pool: &Pool<D::Db>,
     user_ids: &[String],
@@ -180,6 +181,9 @@ pub(super) async fn delete<D: Dialect>(
         let mut q = Query::<D>::new("DELETE FROM users WHERE ");
         q.is_in("user_id", chunk).push(" RETURNING user_id");
         users.extend(q.all::<(String,)>(&mut tx).await?.into_iter().map(|(id,)| id));
+        // After the users' rows, whose locks make a concurrent `set_password` or
+        // `create_session` for them wait, then find them gone.
+        sessions::forget_users::<D>(&mut tx, chunk).await?;
     }
     let deleted = users.len() as u64;
     let changes: Vec<_> = keys
