@@ -329,6 +329,20 @@ fn apply_env(env: &dyn EnvSource, s: &mut Settings, err: &ErrFn<'_>) -> Result<(
             *slot = seconds(t).ok_or_else(|| err(name, positive_seconds(t)))?;
         }
     }
+    if let Some(u) = env.var("UI_USERNAME").map(|u| u.trim().to_owned()).filter(|u| !u.is_empty()) {
+        s.ui_username = Some(u);
+    }
+    if let Some(p) = env.var("UI_PASSWORD") {
+        s.ui_password = Some(Secret::new(p));
+    }
+    if let Some(p) = env.var("SERVER_ROOT_PATH") {
+        s.server_root_path = root_path(&p).ok_or_else(|| {
+            err(
+                "SERVER_ROOT_PATH",
+                format!("expected a path such as `/tollgate` (letters, digits, `-`, `_`, `.`, `/`), found {p:?}"),
+            )
+        })?;
+    }
     if let Some(d) = env.var("TOLLGATE_DATA_DIR") {
         s.data_dir = PathBuf::from(d);
     }
@@ -536,6 +550,21 @@ pub fn parse_period(s: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_secs(secs))
+}
+
+/// `SERVER_ROOT_PATH` normalised: `""` for the root, else `/a/b` without a trailing slash.
+fn root_path(p: &str) -> Option<String> {
+    let trimmed = p.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        return Some(String::new());
+    }
+    let ok = trimmed.split('/').all(|seg| {
+        !seg.is_empty()
+            && seg != "."
+            && seg != ".."
+            && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    });
+    ok.then(|| format!("/{trimmed}"))
 }
 
 fn seconds(t: f64) -> Option<Duration> {

@@ -76,6 +76,12 @@ pub struct Settings {
     /// GitHub's API, for the Copilot token exchange and quota (`TOLLGATE_GITHUB_API_URL`),
     /// without a trailing `/`.
     pub github_api_url: String,
+    /// `UI_USERNAME`: the admin UI's sign-in name (default `admin`).
+    pub ui_username: Option<String>,
+    /// `UI_PASSWORD`: the admin UI's password for [`Settings::ui_username`].
+    pub ui_password: Option<Secret<String>>,
+    /// `SERVER_ROOT_PATH`: a path prefix every route is served under (`/tollgate`), or empty.
+    pub server_root_path: String,
 }
 
 impl Default for Settings {
@@ -102,6 +108,9 @@ impl Default for Settings {
             secret_key: None,
             github_url: DEFAULT_GITHUB_URL.to_owned(),
             github_api_url: DEFAULT_GITHUB_API_URL.to_owned(),
+            ui_username: None,
+            ui_password: None,
+            server_root_path: String::new(),
         }
     }
 }

@@ -107,6 +107,11 @@ impl ApiError {
         self.0.code.as_deref()
     }
 
+    /// The offending parameter, if named.
+    pub fn param(&self) -> Option<&str> {
+        self.0.param.as_deref()
+    }
+
     /// 401 for missing or wrong credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message).with_code("invalid_api_key")

@@ -23,6 +23,6 @@ pub mod tokens;
 
 pub use error::{ApiError, Protocol};
 pub use gateway::{Gateway, GatewayOptions, migrate_until_done, migrate_with_retry};
-pub use routes::router;
+pub use routes::{router, router_with_ui};
 pub use serve::{ServeLimits, serve};
 pub use state::AppState;

@@ -82,7 +82,7 @@ impl TestApp {
         let gateway =
             Gateway::start(&config, http, store, secret_box.clone(), fast_options()).await?;
         let state = gateway.state.clone();
-        let app = tollgate_proxy::router(state.clone());
+        let app = tollgate_proxy::router_with_ui(state.clone(), Some(tollgate_admin::router()));
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();

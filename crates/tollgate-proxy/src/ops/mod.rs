@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod keys;
 pub mod models;
 pub mod objects;
+pub mod passwords;
 
 use serde_json::{Map, Value};
 use tollgate_store::NewAudit;

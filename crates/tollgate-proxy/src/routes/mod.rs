@@ -27,6 +27,13 @@ use crate::state::AppState;
 
 /// The proxy's router with every route and the request middleware.
 pub fn router(state: AppState) -> Router {
+    router_with_ui(state, None)
+}
+
+/// [`router`], with the admin console's routes (under `/ui`; the proxy cannot depend on the
+/// console's crate, which is built on its operations), and every route under
+/// `SERVER_ROOT_PATH` when one is set.
+pub fn router_with_ui(state: AppState, ui: Option<Router<AppState>>) -> Router {
     let routes = Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/chat/completions", post(chat::chat_completions))
@@ -45,9 +52,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/copilot/quota", get(health::copilot_quota))
         .route("/", get(health::root).head(health::root_head))
-        .merge(admin::router())
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .merge(admin::router());
+    let routes = match ui {
+        Some(ui) => routes.merge(ui),
+        None => routes,
+    };
+    let prefix = state.settings().server_root_path.clone();
+    let routes = if prefix.is_empty() { routes } else { Router::new().nest(&prefix, routes) };
+    let routes = routes.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
     let routes = if state.auth().is_open() {
         // Every caller on this machine is the admin and spends the shared Copilot quota: no
         // page of another site may call any route, nor a page on a name rebound to 127.0.0.1.

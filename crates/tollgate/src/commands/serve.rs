@@ -40,7 +40,8 @@ pub async fn run(config: Config, parts: Parts) -> anyhow::Result<ExitCode> {
         )
         .await
         .context("starting the gateway")?;
-        let app = tollgate_proxy::router(started.state.clone());
+        let app =
+            tollgate_proxy::router_with_ui(started.state.clone(), Some(tollgate_admin::router()));
         reload_on_hangup(started.state.clone());
         gateway = Some(started);
         let addr = format!("{}:{}", settings.listen_host(), settings.port);

@@ -189,7 +189,7 @@ impl LimitsBody {
 }
 
 /// Rejects negative budgets and limits and malformed periods before they reach the store.
-pub(crate) fn check_limits(
+pub fn check_limits(
     budget: Option<f64>,
     duration: &Option<String>,
     counts: [Option<i64>; 3],

@@ -14,6 +14,7 @@ use crate::extract::Query;
 use crate::ops::Actor;
 use crate::ops::keys::{KeySpec, key_json};
 use crate::ops::objects;
+use crate::ops::passwords;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -63,6 +64,9 @@ pub(super) struct NewBody {
     auto_create_key: bool,
     #[serde(default)]
     key_alias: Option<String>,
+    /// A password to sign in to the admin console with (stored as an argon2 hash).
+    #[serde(default)]
+    password: Option<String>,
     #[serde(flatten)]
     limits: LimitsBody,
 }
@@ -82,6 +86,9 @@ pub(super) async fn new(
     if user_id.trim().is_empty() {
         return Err(bad("user_id", "must not be empty"));
     }
+    if b.password.as_ref().is_some_and(|p| p.chars().count() < passwords::MIN_CHARS) {
+        return Err(bad("password", "must have at least 8 characters"));
+    }
     let record = state
         .store()
         .create_user(NewUser {
@@ -95,6 +102,9 @@ pub(super) async fn new(
         .await
         .map_err(store_error)?;
     objects::created(&state, &actor, &record).await;
+    if let Some(password) = &b.password {
+        passwords::set(&state, &actor, &user_id, Some(password)).await?;
+    }
     let mut answer = user_json(&record);
     if b.auto_create_key {
         let spec = KeySpec::for_user(user_id, b.key_alias);
@@ -135,6 +145,9 @@ pub(super) async fn info(
 #[derive(Debug, Deserialize)]
 pub(super) struct UpdateBody {
     user_id: String,
+    /// A new console password; `null` removes it.
+    #[serde(default, deserialize_with = "patch")]
+    password: Option<Option<String>>,
     #[serde(default, deserialize_with = "patch")]
     user_email: Option<Option<String>>,
     #[serde(default, deserialize_with = "patch")]
@@ -163,6 +176,12 @@ pub(super) async fn update(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
+    if b.password
+        .as_ref()
+        .is_some_and(|p| p.as_ref().is_some_and(|p| p.chars().count() < passwords::MIN_CHARS))
+    {
+        return Err(bad("password", "must have at least 8 characters"));
+    }
     check_limits(
         b.max_budget.flatten(),
         &b.budget_duration.clone().flatten(),
@@ -180,8 +199,12 @@ pub(super) async fn update(
         metadata: b.metadata,
         spend: b.spend,
     };
+    let actor = Actor::of(&p);
     let write = state.store().update_user(&b.user_id, change);
-    let record = objects::changed(&state, &Actor::of(&p), "update", &b.user_id, write).await?;
+    let record = objects::changed(&state, &actor, "update", &b.user_id, write).await?;
+    if let Some(password) = &b.password {
+        passwords::set(&state, &actor, &b.user_id, password.as_deref()).await?;
+    }
     Ok(Json(user_json(&record)))
 }
 

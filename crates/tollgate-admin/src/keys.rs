@@ -1,0 +1,477 @@
+//! Keys: search, create (shown once), edit limits, block, regenerate, delete — through the
+//! same operations as `/key/*`. A user sees and manages their own keys only; a viewer
+//! changes nothing.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use tollgate_proxy::AppState;
+use tollgate_proxy::error::ApiError;
+use tollgate_proxy::ops::keys::{self as ops, KeySpec};
+use tollgate_proxy::routes::admin::LimitsBody;
+use tollgate_store::{DailySpend, KeyFilter, KeyPatch, KeyRecord, RollupFilter};
+
+use crate::page::{self, Base, Errors, Frame, Posted};
+use crate::session::Signed;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ListQuery {
+    #[serde(default)]
+    alias: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    page: Option<u32>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// What the create form holds, as typed.
+#[derive(Debug, Default, Deserialize, Clone)]
+pub(crate) struct KeyForm {
+    #[serde(default)]
+    key_alias: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    #[serde(default)]
+    models: Option<String>,
+    #[serde(default)]
+    max_budget: Option<String>,
+    #[serde(default)]
+    budget_duration: Option<String>,
+    #[serde(default)]
+    rpm_limit: Option<String>,
+    #[serde(default)]
+    tpm_limit: Option<String>,
+    #[serde(default)]
+    max_parallel_requests: Option<String>,
+    #[serde(default)]
+    duration: Option<String>,
+}
+
+const PAGE_SIZE: u32 = 50;
+
+#[derive(Template)]
+#[template(path = "admin/keys.html")]
+struct KeysPage {
+    frame: Frame,
+    keys: Vec<KeyRecord>,
+    query: ListQuery,
+    page: u32,
+    more: bool,
+    fields: Vec<page::Field>,
+    owner_fields: Vec<page::Field>,
+    errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "admin/key_created.html")]
+struct CreatedPage {
+    frame: Frame,
+    key: String,
+    record: KeyRecord,
+    regenerated: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/key.html")]
+struct KeyPage {
+    frame: Frame,
+    key: KeyRecord,
+    usage: Vec<DailySpend>,
+    errors: Errors,
+}
+
+fn may_see(signed: &Signed, key: &KeyRecord) -> bool {
+    signed.role.sees_all() || (signed.user_id.is_some() && key.user_id == signed.user_id)
+}
+
+fn may_change(signed: &Signed, key: &KeyRecord) -> bool {
+    signed.role.manages() || (!signed.role.sees_all() && may_see(signed, key))
+}
+
+async fn render_list(
+    state: &AppState,
+    base: &Base,
+    signed: &Signed,
+    q: ListQuery,
+    form: KeyForm,
+    errors: Errors,
+    status: StatusCode,
+) -> Response {
+    let page_no = q.page.unwrap_or(1).max(1);
+    let mut filter = KeyFilter {
+        key_alias: page::text(q.alias.clone()),
+        user_id: page::text(q.user.clone()),
+        team_id: page::text(q.team.clone()),
+        page: page_no,
+        size: PAGE_SIZE,
+    };
+    if !signed.role.sees_all() {
+        filter.user_id = signed.user_id.clone();
+    }
+    let keys = match state.store().list_keys(filter).await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::error!(error = %e, "keys page: store failed");
+            return page::unavailable(base);
+        }
+    };
+    // A full page may have a next one.
+    let more = keys.len() == PAGE_SIZE as usize;
+    let frame = Frame::new(base, signed, "Keys", "keys").with_notice(q.done.clone());
+    let nonce = frame.nonce.clone();
+    let f = &form;
+    let fields = page::fields(
+        &[
+            ("key_alias", "Alias", f.key_alias.as_deref()),
+            (
+                "models",
+                "Models, patterns, access groups (comma-separated; empty: all)",
+                f.models.as_deref(),
+            ),
+            ("max_budget", "Budget (USD)", f.max_budget.as_deref()),
+            ("budget_duration", "Budget resets every (30d, 24h)", f.budget_duration.as_deref()),
+            ("rpm_limit", "Requests per minute", f.rpm_limit.as_deref()),
+            ("tpm_limit", "Tokens per minute", f.tpm_limit.as_deref()),
+            ("max_parallel_requests", "Requests at once", f.max_parallel_requests.as_deref()),
+            ("duration", "Expires after (90d)", f.duration.as_deref()),
+        ],
+        &errors,
+    );
+    let owner_fields = page::fields(
+        &[
+            ("user_id", "Owner (user id)", f.user_id.as_deref()),
+            ("team_id", "Team", f.team_id.as_deref()),
+        ],
+        &errors,
+    );
+    let page =
+        KeysPage { frame, keys, query: q, page: page_no, more, fields, owner_fields, errors };
+    page::html(status, &nonce, &page)
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    parts: Parts,
+    signed: Signed,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let base = Base::of(&parts, &state);
+    render_list(&state, &base, &signed, q, KeyForm::default(), Errors::default(), StatusCode::OK)
+        .await
+}
+
+/// The form as the operation's input, or the errors to show next to its fields.
+fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
+    let mut errors = Vec::new();
+    let limits = LimitsBody {
+        max_budget: page::number("max_budget", &f.max_budget, &mut errors),
+        budget_duration: page::text(f.budget_duration.clone()),
+        rpm_limit: page::number("rpm_limit", &f.rpm_limit, &mut errors),
+        tpm_limit: page::number("tpm_limit", &f.tpm_limit, &mut errors),
+        max_parallel_requests: page::number(
+            "max_parallel_requests",
+            &f.max_parallel_requests,
+            &mut errors,
+        ),
+    };
+    if !errors.is_empty() {
+        return Err(errors.into_iter().collect());
+    }
+    let models = f
+        .models
+        .as_deref()
+        .unwrap_or("")
+        .split([',', ' ', '\n'])
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let user_id =
+        if signed.role.sees_all() { page::text(f.user_id.clone()) } else { signed.user_id.clone() };
+    Ok(KeySpec {
+        key_alias: page::text(f.key_alias.clone()),
+        user_id,
+        team_id: if signed.role.sees_all() { page::text(f.team_id.clone()) } else { None },
+        models,
+        duration: page::text(f.duration.clone()),
+        limits,
+        ..Default::default()
+    })
+}
+
+/// An operation's refusal, shown next to the field it names.
+fn field_error(e: &ApiError) -> Errors {
+    let field = e.param().unwrap_or("form").to_owned();
+    Errors(HashMap::from([(field, e.message().to_owned())]))
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    parts: Parts,
+    signed: Signed,
+    Posted(body): Posted,
+) -> Response {
+    let base = Base::of(&parts, &state);
+    let form: KeyForm = match page::read_form(&base, &signed, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    if signed.role == crate::Role::Viewer || (!signed.role.sees_all() && signed.user_id.is_none()) {
+        return page::refused(&base, "Your role may not create keys.");
+    }
+    let created = match spec(&signed, &form) {
+        Ok(spec) => ops::create(&state, &signed.actor(), spec).await.map_err(|e| field_error(&e)),
+        Err(errors) => Err(errors),
+    };
+    match created {
+        Ok((record, key)) => created_page(&base, &signed, key, record, false),
+        Err(errors) => {
+            render_list(
+                &state,
+                &base,
+                &signed,
+                ListQuery::default(),
+                form,
+                errors,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+fn created_page(
+    base: &Base,
+    signed: &Signed,
+    key: String,
+    record: KeyRecord,
+    regenerated: bool,
+) -> Response {
+    let frame = Frame::new(base, signed, "Key created", "keys");
+    let nonce = frame.nonce.clone();
+    page::html(StatusCode::OK, &nonce, &CreatedPage { frame, key, record, regenerated })
+}
+
+async fn load(
+    state: &AppState,
+    base: &Base,
+    signed: &Signed,
+    hash: &str,
+) -> Result<KeyRecord, Response> {
+    match state.store().get_key(hash).await {
+        Ok(Some(k)) if may_see(signed, &k) => Ok(k),
+        Ok(Some(_)) => Err(page::refused(base, "This key is not yours.")),
+        Ok(None) => Err(page::not_found(base, "No such key.")),
+        Err(e) => {
+            tracing::error!(error = %e, "key page: store failed");
+            Err(page::unavailable(base))
+        }
+    }
+}
+
+async fn render_key(
+    state: &AppState,
+    base: &Base,
+    signed: &Signed,
+    key: KeyRecord,
+    notice: Option<String>,
+    errors: Errors,
+    status: StatusCode,
+) -> Response {
+    let today = Utc::now().date_naive();
+    let filter = RollupFilter {
+        start: Some(today - Duration::days(29)),
+        end: Some(today),
+        token_hash: Some(key.token_hash.clone()),
+        ..Default::default()
+    };
+    let usage = state.store().daily_spend(filter).await.unwrap_or_default();
+    let frame = Frame::new(base, signed, key.key_alias.as_deref().unwrap_or(&key.key_name), "keys")
+        .with_notice(notice);
+    let nonce = frame.nonce.clone();
+    page::html(status, &nonce, &KeyPage { frame, key, usage, errors })
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct DoneQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub(crate) async fn detail(
+    State(state): State<AppState>,
+    parts: Parts,
+    signed: Signed,
+    Path(hash): Path<String>,
+    Query(q): Query<DoneQuery>,
+) -> Response {
+    let base = Base::of(&parts, &state);
+    match load(&state, &base, &signed, &hash).await {
+        Ok(key) => {
+            render_key(&state, &base, &signed, key, q.done, Errors::default(), StatusCode::OK).await
+        }
+        Err(r) => r,
+    }
+}
+
+/// `None` for an empty field (clear the limit), else the number, or an error.
+fn limit<T: std::str::FromStr>(
+    field: &str,
+    v: &Option<String>,
+    errors: &mut Vec<(String, String)>,
+) -> Option<Option<T>> {
+    v.as_ref()?;
+    Some(page::number(field, v, errors))
+}
+
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    parts: Parts,
+    signed: Signed,
+    Path((hash, action)): Path<(String, String)>,
+    Posted(body): Posted,
+) -> Response {
+    let base = Base::of(&parts, &state);
+    let form: KeyForm = match page::read_form(&base, &signed, &body) {
+        Ok(f) => f,
+        Err(r) => return r,
+    };
+    let key = match load(&state, &base, &signed, &hash).await {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    if !may_change(&signed, &key) {
+        return page::refused(&base, "Your role may not change keys.");
+    }
+    let actor = signed.actor();
+    let back = format!("/keys/{hash}");
+    match action.as_str() {
+        "update" => {
+            let mut errors = Vec::new();
+            let change = KeyPatch {
+                key_alias: form.key_alias.as_ref().map(|a| page::text(Some(a.clone()))),
+                max_budget: limit("max_budget", &form.max_budget, &mut errors),
+                budget_duration: form.budget_duration.as_ref().map(|d| page::text(Some(d.clone()))),
+                rpm_limit: limit("rpm_limit", &form.rpm_limit, &mut errors),
+                tpm_limit: limit("tpm_limit", &form.tpm_limit, &mut errors),
+                max_parallel_requests: limit(
+                    "max_parallel_requests",
+                    &form.max_parallel_requests,
+                    &mut errors,
+                ),
+                models: form.models.as_ref().map(|m| {
+                    m.split([',', ' ', '\n'])
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }),
+                ..Default::default()
+            };
+            let checked = tollgate_proxy::routes::admin::check_limits(
+                change.max_budget.flatten(),
+                &change.budget_duration.clone().flatten(),
+                [
+                    change.rpm_limit.flatten(),
+                    change.tpm_limit.flatten(),
+                    change.max_parallel_requests.flatten(),
+                ],
+            );
+            if let Err(e) = &checked {
+                errors.push((e.param().unwrap_or("form").to_owned(), e.message().to_owned()));
+            }
+            if !errors.is_empty() {
+                return render_key(
+                    &state,
+                    &base,
+                    &signed,
+                    key,
+                    None,
+                    errors.into_iter().collect(),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await;
+            }
+            match ops::change(&state, &actor, "update", &hash, change).await {
+                Ok(_) => page::done(&base, &back, "Key updated."),
+                Err(e) => {
+                    render_key(
+                        &state,
+                        &base,
+                        &signed,
+                        key,
+                        None,
+                        field_error(&e),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await
+                }
+            }
+        }
+        "block" | "unblock" => {
+            let change = KeyPatch { blocked: Some(action == "block"), ..Default::default() };
+            match ops::change(&state, &actor, &action, &hash, change).await {
+                Ok(_) => page::done(
+                    &base,
+                    &back,
+                    if action == "block" { "Key blocked." } else { "Key unblocked." },
+                ),
+                Err(e) => {
+                    render_key(
+                        &state,
+                        &base,
+                        &signed,
+                        key,
+                        None,
+                        field_error(&e),
+                        StatusCode::BAD_REQUEST,
+                    )
+                    .await
+                }
+            }
+        }
+        "regenerate" => match ops::regenerate(&state, &actor, &hash).await {
+            Ok((record, fresh)) => created_page(&base, &signed, fresh, record, true),
+            Err(e) => {
+                render_key(
+                    &state,
+                    &base,
+                    &signed,
+                    key,
+                    None,
+                    field_error(&e),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
+            }
+        },
+        "delete" => match ops::delete(&state, &actor, std::slice::from_ref(&hash)).await {
+            Ok(_) => page::done(&base, "/keys", "Key deleted."),
+            Err(e) => {
+                render_key(
+                    &state,
+                    &base,
+                    &signed,
+                    key,
+                    None,
+                    field_error(&e),
+                    StatusCode::BAD_REQUEST,
+                )
+                .await
+            }
+        },
+        _ => page::not_found(&base, "No such action."),
+    }
+}

@@ -1,0 +1,53 @@
+//! The admin console at `/ui`: server-rendered pages (askama templates in
+//! `templates/admin/`) for the team admin — dashboard, keys, models, logs, audit, settings.
+//! Every action is the same operation the JSON management API performs
+//! (`tollgate_proxy::ops`); pages read the store's rollups and pages of records, never one
+//! query per row. No JavaScript is needed: forms post, then redirect.
+
+// Handlers answer refusals as pages: an early `Err(Response)` is the natural shape here.
+#![allow(clippy::result_large_err)]
+
+mod dashboard;
+mod keys;
+mod logs;
+mod models;
+mod page;
+mod session;
+mod settings;
+mod signin;
+mod svg;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::Extension;
+use axum::routing::{get, post};
+use tollgate_proxy::AppState;
+
+pub use session::{COOKIE, IDLE, LONGEST, Role};
+
+/// What the console keeps in memory: failed sign-ins.
+#[derive(Debug, Default)]
+pub struct Console {
+    throttle: signin::Throttle,
+}
+
+/// The console's routes, at `/ui` (the proxy puts them under `SERVER_ROOT_PATH`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(dashboard::page))
+        .route("/ui/", get(dashboard::page))
+        .route("/ui/login", get(signin::form).post(signin::submit))
+        .route("/ui/logout", post(signin::logout))
+        .route("/ui/keys", get(keys::list).post(keys::create))
+        .route("/ui/keys/{hash}", get(keys::detail))
+        .route("/ui/keys/{hash}/{action}", post(keys::act))
+        .route("/ui/models", get(models::list).post(models::create))
+        .route("/ui/models/test", post(models::test))
+        .route("/ui/models/{id}/delete", post(models::delete))
+        .route("/ui/logs", get(logs::list))
+        .route("/ui/logs/{request_id}", get(logs::detail))
+        .route("/ui/audit", get(logs::audit))
+        .route("/ui/settings", get(settings::page))
+        .layer(Extension(Arc::new(Console::default())))
+}

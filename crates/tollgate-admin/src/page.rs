@@ -1,0 +1,299 @@
+//! Answering with pages: every page is rendered with a fresh CSP nonce (the only inline style
+//! and script allowed), never cached, never framed; forms are posted, checked against the
+//! session's CSRF token, and answered with a redirect (or the form again with its errors).
+
+use askama::Template;
+use axum::extract::FromRequest;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::de::DeserializeOwned;
+use tollgate_proxy::AppState;
+use tollgate_proxy::body::LimitedBody;
+
+use crate::session::Signed;
+
+/// Where the UI lives and how the browser reached it.
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// The UI's path: `SERVER_ROOT_PATH` + `/ui`.
+    pub ui: String,
+    /// Whether the browser came over https (directly or through a TLS-terminating proxy that
+    /// says so in `X-Forwarded-Proto`): the cookie is then `Secure`.
+    pub https: bool,
+}
+
+impl Base {
+    /// The base of a request.
+    pub fn of(parts: &Parts, state: &AppState) -> Self {
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().eq_ignore_ascii_case("https"));
+        let https = forwarded.unwrap_or(parts.uri.scheme_str() == Some("https"));
+        Self { ui: format!("{}/ui", state.settings().server_root_path), https }
+    }
+
+    /// A path inside the UI.
+    pub fn to(&self, path: &str) -> String {
+        format!("{}{path}", self.ui)
+    }
+}
+
+/// What every page's layout needs.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// The CSP nonce of this response.
+    pub nonce: String,
+    /// The UI's path.
+    pub ui: String,
+    /// The page's title.
+    pub title: String,
+    /// Which navigation entry is current.
+    pub section: &'static str,
+    /// Who is signed in (empty on the sign-in page).
+    pub who: String,
+    /// Their role, as LiteLLM names it.
+    pub role: &'static str,
+    /// Whether they may change things (forms are shown only then).
+    pub manages: bool,
+    /// Whether they see every key, model and log.
+    pub sees_all: bool,
+    /// The token forms post back.
+    pub csrf: String,
+    /// A notice from the previous action (`?done=`).
+    pub notice: Option<String>,
+}
+
+impl Frame {
+    /// The frame of a page `signed` sees.
+    pub fn new(base: &Base, signed: &Signed, title: &str, section: &'static str) -> Self {
+        Self {
+            nonce: nonce(),
+            ui: base.ui.clone(),
+            title: title.to_owned(),
+            section,
+            who: signed.name().to_owned(),
+            role: signed.role.as_str(),
+            manages: signed.role.manages(),
+            sees_all: signed.role.sees_all(),
+            csrf: signed.csrf.clone(),
+            notice: None,
+        }
+    }
+
+    /// The frame of a page seen before signing in.
+    pub fn anonymous(base: &Base, title: &str) -> Self {
+        Self {
+            nonce: nonce(),
+            ui: base.ui.clone(),
+            title: title.to_owned(),
+            section: "",
+            who: String::new(),
+            role: "",
+            manages: false,
+            sees_all: false,
+            csrf: String::new(),
+            notice: None,
+        }
+    }
+
+    /// With a notice to show.
+    pub fn with_notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice.filter(|n| !n.is_empty()).map(|n| n.chars().take(200).collect());
+        self
+    }
+}
+
+/// A fresh CSP nonce.
+pub fn nonce() -> String {
+    let mut buf = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut buf);
+    hex::encode(buf)
+}
+
+/// Renders `page` with its security headers.
+pub fn html<T: Template>(status: StatusCode, nonce: &str, page: &T) -> Response {
+    let body = match page.render() {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "admin UI: cannot render a page");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the page").into_response();
+        }
+    };
+    let csp = format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    );
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// A page with a heading and a message: refusals, errors, how to enable the UI.
+#[derive(Template)]
+#[template(path = "admin/message.html")]
+pub struct MessagePage {
+    /// The frame.
+    pub frame: Frame,
+    /// What happened.
+    pub heading: String,
+    /// What to do.
+    pub message: String,
+}
+
+fn message(base: &Base, status: StatusCode, heading: &str, text: &str) -> Response {
+    let frame = Frame::anonymous(base, heading);
+    let nonce = frame.nonce.clone();
+    let page = MessagePage { frame, heading: heading.to_owned(), message: text.to_owned() };
+    html(status, &nonce, &page)
+}
+
+/// 403 with why.
+pub fn refused(base: &Base, why: &str) -> Response {
+    message(base, StatusCode::FORBIDDEN, "Not allowed", why)
+}
+
+/// 404.
+pub fn not_found(base: &Base, what: &str) -> Response {
+    message(base, StatusCode::NOT_FOUND, "Not found", what)
+}
+
+/// 503: the database does not answer.
+pub fn unavailable(base: &Base) -> Response {
+    message(
+        base,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Database unavailable",
+        "The database is not answering right now; the gateway keeps serving requests. Try again in a moment.",
+    )
+}
+
+/// After a change: back to `path` with a notice (POST, then redirect, then GET).
+pub fn done(base: &Base, path: &str, notice: &str) -> Response {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    Redirect::to(&format!("{}{path}{sep}done={}", base.ui, url_encode(notice))).into_response()
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(serde::Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Reads a form body posted by `signed`, refusing it without their CSRF token.
+pub fn read_form<T: DeserializeOwned>(
+    base: &Base,
+    signed: &Signed,
+    body: &[u8],
+) -> Result<T, Response> {
+    let token: CsrfField =
+        serde_urlencoded::from_bytes(body).unwrap_or(CsrfField { csrf: String::new() });
+    if token.csrf.is_empty() || !signed.csrf_matches(&token.csrf) {
+        return Err(refused(
+            base,
+            "This form has expired or did not come from this console; reload the page and try again.",
+        ));
+    }
+    serde_urlencoded::from_bytes(body)
+        .map_err(|e| message(base, StatusCode::BAD_REQUEST, "Invalid form", &e.to_string()))
+}
+
+/// A form's raw body, bounded like every management body.
+pub struct Posted(pub Vec<u8>);
+
+impl FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        LimitedBody::from_request(req, state)
+            .await
+            .map(|LimitedBody(b)| Posted(b.to_vec()))
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// An optional text field: empty means absent.
+pub fn text(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+}
+
+/// An optional number field, with the message shown next to it when it is not one.
+pub fn number<T: std::str::FromStr>(
+    field: &str,
+    v: &Option<String>,
+    errors: &mut Vec<(String, String)>,
+) -> Option<T> {
+    let s = v.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+    match s.parse() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.push((field.to_owned(), format!("`{s}` is not a number")));
+            None
+        }
+    }
+}
+
+/// Messages to show next to form fields, by field name (`form` for the whole form).
+#[derive(Debug, Default, Clone)]
+pub struct Errors(pub std::collections::HashMap<String, String>);
+
+impl Errors {
+    /// The message for `field`, if any.
+    pub fn of(&self, field: &str) -> Option<String> {
+        self.0.get(field).cloned()
+    }
+}
+
+impl FromIterator<(String, String)> for Errors {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+/// One text field of a form, with what was typed and its message.
+#[derive(Debug, Clone)]
+pub struct Field {
+    /// Its name in the form.
+    pub name: &'static str,
+    /// Its label.
+    pub label: &'static str,
+    /// What it holds.
+    pub value: String,
+    /// The message next to it.
+    pub error: Option<String>,
+}
+
+/// Fields `(name, label, value)` with their messages from `errors`.
+pub fn fields(list: &[(&'static str, &'static str, Option<&str>)], errors: &Errors) -> Vec<Field> {
+    list.iter()
+        .map(|(name, label, value)| Field {
+            name,
+            label,
+            value: value.unwrap_or("").to_owned(),
+            error: errors.of(name),
+        })
+        .collect()
+}

@@ -1,0 +1,414 @@
+//! The admin console over HTTP: sign-in, sessions, CSRF, roles, and each page's forms going
+//! through the same operations as the management API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+use tollgate_testkit::{MockOpenAi, TestApp};
+
+const MASTER: &str = "sk-console-master-key";
+const UI_PASSWORD: &str = "a console password";
+
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+async fn app_with(env: &[(&str, &str)], mock: &MockOpenAi) -> TestApp {
+    let yaml = format!(
+        "model_list:\n  - model_name: cfg-model\n    litellm_params:\n      model: openai/gpt-4o-mini\n      api_base: {}\n      api_key: sk-upstream\n",
+        mock.base_url()
+    );
+    TestApp::spawn_with_env(&yaml, env).await.unwrap()
+}
+
+async fn app(mock: &MockOpenAi) -> TestApp {
+    app_with(
+        &[("TOLLGATE_MASTER_KEY", MASTER), ("UI_USERNAME", "boss"), ("UI_PASSWORD", UI_PASSWORD)],
+        mock,
+    )
+    .await
+}
+
+/// A signed-in browser: its cookie and the CSRF token of its session.
+struct Browser<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    csrf: String,
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.bytes()
+                    .map(|b| if b.is_ascii_alphanumeric() {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    })
+                    .collect::<String>()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn sign_in_raw(app: &TestApp, user: &str, password: &str) -> reqwest::Response {
+    client()
+        .post(app.url("/ui/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("username", user), ("password", password), ("next", "/keys")]))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form with a CSRF token");
+    html[at + 19..].split('"').next().unwrap().to_owned()
+}
+
+impl<'a> Browser<'a> {
+    async fn sign_in(app: &'a TestApp, user: &str, password: &str) -> Self {
+        let resp = sign_in_raw(app, user, password).await;
+        assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+        let set = resp.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        assert!(set.contains("HttpOnly") && set.contains("SameSite=Strict"), "{set}");
+        assert_eq!(resp.headers()[LOCATION], "/ui/keys");
+        let cookie = set.split(';').next().unwrap().to_owned();
+        let mut b = Self { app, cookie, csrf: String::new() };
+        let (status, html) = b.get("/ui/keys").await;
+        assert_eq!(status, 200, "{html}");
+        b.csrf = csrf_of(&html);
+        b
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let resp =
+            client().get(self.app.url(path)).header(COOKIE, &self.cookie).send().await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    async fn post(&self, path: &str, pairs: &[(&str, &str)]) -> (u16, String, Option<String>) {
+        let mut all = pairs.to_vec();
+        all.push(("csrf", &self.csrf));
+        self.post_raw(path, &form(&all)).await
+    }
+
+    async fn post_raw(&self, path: &str, body: &str) -> (u16, String, Option<String>) {
+        let resp = client()
+            .post(self.app.url(path))
+            .header(COOKIE, &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let location = resp.headers().get(LOCATION).map(|l| l.to_str().unwrap().to_owned());
+        (resp.status().as_u16(), resp.text().await.unwrap(), location)
+    }
+}
+
+async fn api(app: &TestApp, path: &str, body: Value) -> Value {
+    let resp = client().post(app.url(path)).bearer_auth(MASTER).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn unauthenticated_visits_go_to_the_sign_in_page_and_back() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let resp = client().get(app.url("/ui/keys?alias=x")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()[LOCATION], "/ui/login?next=/keys%3Falias%3Dx");
+    let page = client().get(app.url("/ui/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'nonce-") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(page.text().await.unwrap().contains("name=\"password\""));
+    // A post without a session is refused, not redirected.
+    let resp = client().post(app.url("/ui/keys")).body("csrf=x").send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+}
+
+#[tokio::test]
+async fn without_a_password_or_master_key_the_console_says_how_to_enable_it() {
+    let mock = MockOpenAi::start().await;
+    let app = app_with(&[], &mock).await;
+    let page = client().get(app.url("/ui/login")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("not enabled") && page.contains("UI_PASSWORD"), "{page}");
+    assert_eq!(sign_in_raw(&app, "admin", "").await.status(), 403);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_refused_then_throttled() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    for _ in 0..5 {
+        let resp = sign_in_raw(&app, "boss", "wrong").await;
+        assert_eq!(resp.status(), 401);
+        assert!(resp.text().await.unwrap().contains("Wrong name or password"));
+    }
+    // Now even the right password waits.
+    let resp = sign_in_raw(&app, "boss", UI_PASSWORD).await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    // The master key is another credential for the same admin name, and the name is throttled too.
+    assert_eq!(sign_in_raw(&app, "boss", MASTER).await.status(), 429);
+}
+
+#[tokio::test]
+async fn forms_need_the_sessions_csrf_token_and_keys_are_shown_once() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let (status, _, _) = b.post_raw("/ui/keys", &form(&[("key_alias", "no-token")])).await;
+    assert_eq!(status, 403);
+    let (status, _, _) =
+        b.post_raw("/ui/keys", &form(&[("key_alias", "bad-token"), ("csrf", "0000")])).await;
+    assert_eq!(status, 403);
+    assert!(
+        app.state.store().list_keys(Default::default()).await.unwrap().is_empty(),
+        "nothing saved"
+    );
+
+    let (status, html, _) = b
+        .post("/ui/keys", &[("key_alias", "ci-bot"), ("rpm_limit", "60"), ("models", "cfg-model")])
+        .await;
+    assert_eq!(status, 200, "{html}");
+    let marker = "id=\"new-key-value\">";
+    let at = html.find(marker).unwrap() + marker.len();
+    let key = html[at..].split('<').next().unwrap().to_owned();
+    assert!(key.starts_with("sk-") && key.len() > 20, "{key}");
+    let keys = app.state.store().list_keys(Default::default()).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].limits.rpm_limit, Some(60));
+    let hash = keys[0].token_hash.clone();
+    // Never again.
+    for path in ["/ui/keys".to_owned(), format!("/ui/keys/{hash}"), "/ui/audit".to_owned()] {
+        let (status, html) = b.get(&path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!html.contains(&key), "{path} shows the key");
+    }
+    // It works, and its rpm is changed through the form, validated first.
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "cfg-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (status, html, _) =
+        b.post(&format!("/ui/keys/{hash}/update"), &[("rpm_limit", "lots")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("is not a number"), "{html}");
+    assert_eq!(app.state.store().get_key(&hash).await.unwrap().unwrap().limits.rpm_limit, Some(60));
+    let (status, _, location) = b
+        .post(&format!("/ui/keys/{hash}/update"), &[("rpm_limit", "5"), ("models", "cfg-model")])
+        .await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with(&format!("/ui/keys/{hash}?done=")));
+    assert_eq!(app.state.store().get_key(&hash).await.unwrap().unwrap().limits.rpm_limit, Some(5));
+    // A bad period is refused next to its field, nothing half-saved.
+    let (status, html, _) =
+        b.post("/ui/keys", &[("key_alias", "half"), ("budget_duration", "monthly")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("budget_duration") || html.contains("period"), "{html}");
+    assert_eq!(app.state.store().list_keys(Default::default()).await.unwrap().len(), 1);
+    // Block, then regenerate: the old key stops working, the new one is shown once.
+    let (status, _, _) = b.post(&format!("/ui/keys/{hash}/block"), &[]).await;
+    assert_eq!(status, 303);
+    assert!(app.state.store().get_key(&hash).await.unwrap().unwrap().blocked);
+    let (status, html, _) = b.post(&format!("/ui/keys/{hash}/regenerate"), &[]).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Key regenerated"));
+    assert!(app.state.store().get_key(&hash).await.unwrap().is_none());
+    // The audit log names the console's user.
+    let audit = app.state.store().audit_logs(Default::default()).await.unwrap();
+    assert!(audit.iter().all(|r| r.actor == "ui:ui_admin"), "{audit:?}");
+    assert!(audit.iter().any(|r| r.action == "regenerate"));
+}
+
+#[tokio::test]
+async fn users_see_only_their_own_keys_and_viewers_change_nothing() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    api(&app, "/user/new", json!({"user_id": "ann", "password": "ann's password", "user_role": "internal_user", "key_alias": "ann-key"})).await;
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    let other = api(&app, "/key/generate", json!({"key_alias": "someone-else"})).await;
+    let other_hash = other["token"].as_str().unwrap();
+
+    let ann = Browser::sign_in(&app, "ann", "ann's password").await;
+    let (_, html) = ann.get("/ui/keys").await;
+    assert!(html.contains("ann-key") && !html.contains("someone-else"), "{html}");
+    assert_eq!(ann.get(&format!("/ui/keys/{other_hash}")).await.0, 403);
+    for path in ["/ui/audit", "/ui/settings"] {
+        assert_eq!(ann.get(path).await.0, 403, "{path}");
+    }
+    let (status, _, _) =
+        ann.post("/ui/models", &[("model_name", "mine"), ("model", "openai/x")]).await;
+    assert_eq!(status, 403);
+    // Her own key she may create, and it is hers whatever the form says.
+    let (status, _, _) =
+        ann.post("/ui/keys", &[("key_alias", "ann-second"), ("user_id", "vic")]).await;
+    assert_eq!(status, 200);
+    let hers = app
+        .state
+        .store()
+        .list_keys(tollgate_store::KeyFilter { user_id: Some("ann".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(hers.len(), 2);
+
+    let vic = Browser::sign_in(&app, "vic", "vic's password").await;
+    for path in ["/ui/", "/ui/keys", "/ui/models", "/ui/logs", "/ui/audit", "/ui/settings"] {
+        assert_eq!(vic.get(path).await.0, 200, "{path}");
+    }
+    let (status, _, _) = vic.post("/ui/keys", &[("key_alias", "viewer-key")]).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = vic.post(&format!("/ui/keys/{other_hash}/delete"), &[]).await;
+    assert_eq!(status, 403);
+    assert!(app.state.store().get_key(other_hash).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_everywhere() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let b = Browser::sign_in(&app, "admin", MASTER).await;
+    let (status, _, location) = b.post("/ui/logout", &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(location.as_deref(), Some("/ui/login"));
+    // The same cookie, replayed, no longer opens anything: the session is gone from the store.
+    let (status, _) = b.get("/ui/keys").await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn the_models_page_adds_tests_and_deletes_stored_models() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let fields = [
+        ("model_name", "ui-model"),
+        ("model", "openai/gpt-4o-mini"),
+        ("api_base", &mock.base_url()),
+        ("api_key", "sk-typed-in-the-console-1234"),
+    ];
+    let (status, html, _) = b.post("/ui/models/test", &fields).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Connection works"), "{html}");
+    assert!(!html.contains("sk-typed-in-the-console-1234"));
+    let (status, html, _) = b
+        .post(
+            "/ui/models",
+            &[
+                ("model_name", "ui-model"),
+                ("model", "openai/gpt-4o-mini"),
+                ("api_base", "ftp://nowhere"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("http://"), "{html}");
+    let (status, _, _) = b.post("/ui/models", &fields).await;
+    assert_eq!(status, 303);
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .json(&json!({"model": "ui-model", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (_, html) = b.get("/ui/models").await;
+    assert!(html.contains("ui-model") && html.contains("stored") && html.contains("config.yaml"));
+    assert!(!html.contains("sk-typed-in-the-console-1234"));
+    let id = app.state.store().list_models().await.unwrap()[0].model_id.clone();
+    let (status, _, _) = b.post(&format!("/ui/models/{id}/delete"), &[]).await;
+    assert_eq!(status, 303);
+    assert!(app.state.store().list_models().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn logs_dashboard_and_settings_show_what_happened() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let key = api(&app, "/key/generate", json!({"key_alias": "logged"})).await;
+    for _ in 0..3 {
+        let resp = client()
+            .post(app.url("/v1/chat/completions"))
+            .bearer_auth(key["key"].as_str().unwrap())
+            .json(&json!({"model": "cfg-model", "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    app.wait_for_spend_written(3, Duration::from_secs(5)).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let (_, html) = b.get("/ui/logs").await;
+    assert_eq!(html.matches("/ui/logs/").count(), 3, "{html}");
+    assert!(html.contains("logged") && html.contains("cfg-model"));
+    let id = app
+        .state
+        .store()
+        .spend_logs(tollgate_store::SpendFilter { limit: 1, ..Default::default() })
+        .await
+        .unwrap()[0]
+        .request_id
+        .clone();
+    let (status, html) = b.get(&format!("/ui/logs/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&id) && html.contains("Attempts"));
+    let (_, html) = b.get("/ui/?range=24h").await;
+    assert!(html.contains("id=\"total-requests\">3<"), "{html}");
+    assert!(html.contains("<svg"));
+    let (_, html) = b.get("/ui/settings").await;
+    assert!(html.contains("master key") && !html.contains(MASTER) && !html.contains(UI_PASSWORD));
+}
+
+#[tokio::test]
+async fn behind_a_path_prefix_and_tls_proxy_links_and_cookies_follow() {
+    let mock = MockOpenAi::start().await;
+    let app = app_with(
+        &[
+            ("TOLLGATE_MASTER_KEY", MASTER),
+            ("UI_PASSWORD", UI_PASSWORD),
+            ("SERVER_ROOT_PATH", "/gw/"),
+        ],
+        &mock,
+    )
+    .await;
+    let resp = client().get(app.url("/gw/ui/keys")).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()[LOCATION], "/gw/ui/login?next=/keys");
+    let resp = client()
+        .post(app.url("/gw/ui/login"))
+        .header("x-forwarded-proto", "https")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("username", "admin"), ("password", UI_PASSWORD)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()[LOCATION], "/gw/ui/");
+    let set = resp.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(set.contains("Secure") && set.contains("Path=/gw/ui"), "{set}");
+    // The API moved under the prefix too.
+    let models = client().get(app.url("/gw/v1/models")).bearer_auth(MASTER).send().await.unwrap();
+    assert_eq!(models.status(), 200);
+}
