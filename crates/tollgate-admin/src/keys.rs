@@ -358,6 +358,10 @@ pub(crate) async fn act(
     let actor = signed.actor();
     let back = format!("/keys/{hash}");
     match action.as_str() {
+        // A key's limits are the admin's to set: a user may not lift their own.
+        "update" if !signed.role.manages() => {
+            page::refused(&base, "Only the admin changes a key's limits.")
+        }
         "update" => {
             let mut errors = Vec::new();
             let change = KeyPatch {
