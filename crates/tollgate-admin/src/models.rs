@@ -24,6 +24,8 @@ pub(crate) struct Row {
     group: String,
     id: String,
     stored: bool,
+    /// `stored`, `config.yaml`, or `built-in` (the Copilot catch-all with no config file).
+    from: &'static str,
     provider: &'static str,
     upstream: String,
     host: String,
@@ -74,6 +76,7 @@ fn host_of(url: &str) -> String {
 fn rows(state: &AppState) -> Vec<Row> {
     let router = state.router();
     let now = Instant::now();
+    let file_origin = if state.models().file().is_default() { "built-in" } else { "config.yaml" };
     router
         .catalog()
         .deployments()
@@ -83,6 +86,7 @@ fn rows(state: &AppState) -> Vec<Row> {
                 group: e.model_name.clone(),
                 id: d.id().to_owned(),
                 stored: d.origin == Origin::Stored,
+                from: if d.origin == Origin::Stored { "stored" } else { file_origin },
                 provider: e.provider.prefix(),
                 upstream: e.upstream_model.clone(),
                 host: e

@@ -14,22 +14,40 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-/// A stacked bar chart, `height` pixels tall, with a title for screen readers; each part has
-/// a tooltip with its value.
+/// Chart width in SVG units; the chart scales to its box and keeps its proportions.
+const WIDTH: f64 = 1000.0;
+
+/// A number shown with the digits it needs: `0.000123`, `4.20`, `1234`.
+pub fn amount(v: f64) -> String {
+    match v.abs() {
+        a if a == 0.0 => "0".to_owned(),
+        a if a < 0.01 => format!("{v:.6}"),
+        a if a < 100.0 => format!("{v:.2}"),
+        _ => format!("{v:.0}"),
+    }
+}
+
+/// A stacked bar chart, `height` units tall, with a title for screen readers; each part has
+/// a tooltip with its value. Labels are thinned so they never overlap.
 pub fn bars(title: &str, bars: &[Bar], height: u32, unit: &str) -> String {
-    let width = (bars.len().max(1) as u32 * 28).max(200);
+    let n = bars.len().max(1);
+    let slot = WIDTH / n as f64;
+    let bar = (slot * 0.7).max(1.0);
+    // A label is about 40 units wide: show every `step`-th.
+    let step = (40.0 / slot).ceil().max(1.0) as usize;
     let top = bars.iter().map(|b| b.parts.iter().map(|p| p.1).sum::<f64>()).fold(0.0, f64::max);
-    let scale = if top > 0.0 { f64::from(height - 30) / top } else { 0.0 };
+    let plot = f64::from(height) - 32.0;
+    let scale = if top > 0.0 { plot / top } else { 0.0 };
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg role="img" viewBox="0 0 {width} {height}" width="100%" height="{height}" preserveAspectRatio="none"><title>{}</title>"#,
+        r#"<svg role="img" viewBox="0 0 {WIDTH} {height}" width="100%"><title>{}</title>"#,
         escape(title)
     );
-    for (i, bar) in bars.iter().enumerate() {
-        let x = i as u32 * 28 + 4;
-        let mut y = f64::from(height - 18);
-        for (class, value) in &bar.parts {
+    for (i, b) in bars.iter().enumerate() {
+        let x = i as f64 * slot + (slot - bar) / 2.0;
+        let mut y = f64::from(height) - 18.0;
+        for (class, value) in &b.parts {
             let h = value * scale;
             if h <= 0.0 {
                 continue;
@@ -37,19 +55,22 @@ pub fn bars(title: &str, bars: &[Bar], height: u32, unit: &str) -> String {
             y -= h;
             let _ = write!(
                 out,
-                r#"<rect class="{class}" x="{x}" y="{y:.1}" width="20" height="{h:.1}"><title>{}: {value:.4} {unit}</title></rect>"#,
-                escape(&bar.label)
+                r#"<rect class="{class}" x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}"><title>{}: {} {unit}</title></rect>"#,
+                escape(&b.label),
+                amount(*value)
             );
         }
-        let _ = write!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
-            x + 10,
-            height - 4,
-            escape(&bar.label)
-        );
+        if i % step == 0 {
+            let _ = write!(
+                out,
+                r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                x + bar / 2.0,
+                height - 4,
+                escape(&b.label)
+            );
+        }
     }
-    let _ = write!(out, r#"<text x="2" y="10">max {top:.2} {unit}</text></svg>"#);
+    let _ = write!(out, r#"<text x="2" y="10">max {} {unit}</text></svg>"#, amount(top));
     out
 }
 
@@ -70,6 +91,18 @@ mod tests {
         );
         assert!(svg.contains("&lt;a&gt;") && !svg.contains("<a>"));
         assert_eq!(svg.matches("<rect").count(), 3);
-        assert!(svg.contains(r#"height="100.0""#), "{svg}");
+        assert!(svg.contains(r#"height="98.0""#), "{svg}");
+        assert!(!svg.contains("preserveAspectRatio"));
+    }
+
+    #[test]
+    fn labels_thin_out_and_small_amounts_keep_their_digits() {
+        let many: Vec<Bar> = (0..60)
+            .map(|i| Bar { label: format!("d{i}"), parts: vec![("bar-a", 0.0001)] })
+            .collect();
+        let svg = bars("t", &many, 160, "USD");
+        assert_eq!(svg.matches("<text").count(), 1 + 60_usize.div_ceil(3));
+        assert!(svg.contains("max 0.000100 USD"), "{svg}");
+        assert_eq!(amount(4.2), "4.20");
     }
 }
