@@ -20,7 +20,7 @@ const WIDTH: f64 = 1000.0;
 /// A number shown with the digits it needs: `0.000123`, `4.20`, `1234`.
 pub fn amount(v: f64) -> String {
     match v.abs() {
-        a if a == 0.0 => "0".to_owned(),
+        0.0 => "0".to_owned(),
         a if a < 0.01 => format!("{v:.6}"),
         a if a < 100.0 => format!("{v:.2}"),
         _ => format!("{v:.0}"),
