@@ -7,6 +7,8 @@ pub mod keys;
 pub mod models;
 pub mod objects;
 pub mod passwords;
+pub mod teams;
+pub mod users;
 
 use serde_json::{Map, Value};
 use tollgate_store::NewAudit;
