@@ -2,6 +2,7 @@
 //! it must, writes the store and the audit record, and tells this process's caches. The JSON
 //! management API calls these; so does the admin UI.
 
+pub mod accounts;
 pub mod credentials;
 pub mod keys;
 pub mod models;
