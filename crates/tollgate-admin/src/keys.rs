@@ -2,8 +2,6 @@
 //! same operations as `/key/*`. A user sees and manages their own keys only; a viewer
 //! changes nothing.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -12,12 +10,10 @@ use axum::response::Response;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use tollgate_proxy::AppState;
-use tollgate_proxy::error::ApiError;
 use tollgate_proxy::ops::keys::{self as ops, KeySpec};
-use tollgate_proxy::routes::admin::LimitsBody;
 use tollgate_store::{DailySpend, KeyFilter, KeyPatch, KeyRecord, RollupFilter};
 
-use crate::page::{self, Base, Errors, Frame, Posted};
+use crate::page::{self, Base, DoneQuery, Errors, Frame, LimitsForm, Posted};
 use crate::session::Signed;
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,16 +41,8 @@ pub(crate) struct KeyForm {
     team_id: Option<String>,
     #[serde(default)]
     models: Option<String>,
-    #[serde(default)]
-    max_budget: Option<String>,
-    #[serde(default)]
-    budget_duration: Option<String>,
-    #[serde(default)]
-    rpm_limit: Option<String>,
-    #[serde(default)]
-    tpm_limit: Option<String>,
-    #[serde(default)]
-    max_parallel_requests: Option<String>,
+    #[serde(flatten)]
+    limits: LimitsForm,
     #[serde(default)]
     duration: Option<String>,
 }
@@ -132,7 +120,7 @@ async fn render_list(
     let frame = Frame::new(base, signed, "Keys", "keys").with_notice(q.done.clone());
     let nonce = frame.nonce.clone();
     let f = &form;
-    let fields = page::fields(
+    let mut fields = page::fields(
         &[
             ("key_alias", "Alias", f.key_alias.as_deref()),
             (
@@ -140,15 +128,14 @@ async fn render_list(
                 "Models, patterns, access groups (comma-separated; empty: all)",
                 f.models.as_deref(),
             ),
-            ("max_budget", "Budget (USD)", f.max_budget.as_deref()),
-            ("budget_duration", "Budget resets every (30d, 24h)", f.budget_duration.as_deref()),
-            ("rpm_limit", "Requests per minute", f.rpm_limit.as_deref()),
-            ("tpm_limit", "Tokens per minute", f.tpm_limit.as_deref()),
-            ("max_parallel_requests", "Requests at once", f.max_parallel_requests.as_deref()),
-            ("duration", "Expires after (90d)", f.duration.as_deref()),
         ],
         &errors,
     );
+    fields.extend(f.limits.fields(&errors));
+    fields.extend(page::fields(
+        &[("duration", "Expires after (90d)", f.duration.as_deref())],
+        &errors,
+    ));
     let owner_fields = page::fields(
         &[
             ("user_id", "Owner (user id)", f.user_id.as_deref()),
@@ -175,29 +162,11 @@ pub(crate) async fn list(
 /// The form as the operation's input, or the errors to show next to its fields.
 fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
     let mut errors = Vec::new();
-    let limits = LimitsBody {
-        max_budget: page::number("max_budget", &f.max_budget, &mut errors),
-        budget_duration: page::text(f.budget_duration.clone()),
-        rpm_limit: page::number("rpm_limit", &f.rpm_limit, &mut errors),
-        tpm_limit: page::number("tpm_limit", &f.tpm_limit, &mut errors),
-        max_parallel_requests: page::number(
-            "max_parallel_requests",
-            &f.max_parallel_requests,
-            &mut errors,
-        ),
-    };
+    let limits = f.limits.new_limits(&mut errors);
     if !errors.is_empty() {
         return Err(errors.into_iter().collect());
     }
-    let models = f
-        .models
-        .as_deref()
-        .unwrap_or("")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let models = page::list(f.models.as_deref().unwrap_or(""));
     let user_id =
         if signed.role.sees_all() { page::text(f.user_id.clone()) } else { signed.user_id.clone() };
     Ok(KeySpec {
@@ -209,12 +178,6 @@ fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
         limits,
         ..Default::default()
     })
-}
-
-/// An operation's refusal, shown next to the field it names.
-fn field_error(e: &ApiError) -> Errors {
-    let field = e.param().unwrap_or("form").to_owned();
-    Errors(HashMap::from([(field, e.message().to_owned())]))
 }
 
 pub(crate) async fn create(
@@ -232,7 +195,9 @@ pub(crate) async fn create(
         return page::refused(&base, "Your role may not create keys.");
     }
     let created = match spec(&signed, &form) {
-        Ok(spec) => ops::create(&state, &signed.actor(), spec).await.map_err(|e| field_error(&e)),
+        Ok(spec) => {
+            ops::create(&state, &signed.actor(), spec).await.map_err(|e| page::field_error(&e))
+        }
         Err(errors) => Err(errors),
     };
     match created {
@@ -304,12 +269,6 @@ async fn render_key(
     page::html(status, &nonce, &KeyPage { frame, key, usage, errors })
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct DoneQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 pub(crate) async fn detail(
     State(state): State<AppState>,
     parts: Parts,
@@ -324,16 +283,6 @@ pub(crate) async fn detail(
         }
         Err(r) => r,
     }
-}
-
-/// `None` for an empty field (clear the limit), else the number, or an error.
-fn limit<T: std::str::FromStr>(
-    field: &str,
-    v: &Option<String>,
-    errors: &mut Vec<(String, String)>,
-) -> Option<Option<T>> {
-    v.as_ref()?;
-    Some(page::number(field, v, errors))
 }
 
 pub(crate) async fn act(
@@ -360,24 +309,15 @@ pub(crate) async fn act(
     match action.as_str() {
         "update" => {
             let mut errors = Vec::new();
+            let limits = form.limits.change(&mut errors);
             let change = KeyPatch {
                 key_alias: form.key_alias.as_ref().map(|a| page::text(Some(a.clone()))),
-                max_budget: limit("max_budget", &form.max_budget, &mut errors),
-                budget_duration: form.budget_duration.as_ref().map(|d| page::text(Some(d.clone()))),
-                rpm_limit: limit("rpm_limit", &form.rpm_limit, &mut errors),
-                tpm_limit: limit("tpm_limit", &form.tpm_limit, &mut errors),
-                max_parallel_requests: limit(
-                    "max_parallel_requests",
-                    &form.max_parallel_requests,
-                    &mut errors,
-                ),
-                models: form.models.as_ref().map(|m| {
-                    m.split([',', ' ', '\n'])
-                        .map(str::trim)
-                        .filter(|m| !m.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }),
+                max_budget: limits.max_budget,
+                budget_duration: limits.budget_duration,
+                rpm_limit: limits.rpm_limit,
+                tpm_limit: limits.tpm_limit,
+                max_parallel_requests: limits.max_parallel_requests,
+                models: form.models.as_deref().map(page::list),
                 ..Default::default()
             };
             let checked = tollgate_proxy::routes::admin::check_limits(
@@ -413,7 +353,7 @@ pub(crate) async fn act(
                         &signed,
                         key,
                         None,
-                        field_error(&e),
+                        page::field_error(&e),
                         StatusCode::BAD_REQUEST,
                     )
                     .await
@@ -435,7 +375,7 @@ pub(crate) async fn act(
                         &signed,
                         key,
                         None,
-                        field_error(&e),
+                        page::field_error(&e),
                         StatusCode::BAD_REQUEST,
                     )
                     .await
@@ -451,7 +391,7 @@ pub(crate) async fn act(
                     &signed,
                     key,
                     None,
-                    field_error(&e),
+                    page::field_error(&e),
                     StatusCode::BAD_REQUEST,
                 )
                 .await
@@ -466,7 +406,7 @@ pub(crate) async fn act(
                     &signed,
                     key,
                     None,
-                    field_error(&e),
+                    page::field_error(&e),
                     StatusCode::BAD_REQUEST,
                 )
                 .await

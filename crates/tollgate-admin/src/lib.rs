@@ -16,6 +16,8 @@ mod session;
 mod settings;
 mod signin;
 mod svg;
+mod teams;
+mod users;
 
 use std::sync::Arc;
 
@@ -45,6 +47,12 @@ pub fn router() -> Router<AppState> {
         .route("/ui/models", get(models::list).post(models::create))
         .route("/ui/models/test", post(models::test))
         .route("/ui/models/{id}/delete", post(models::delete))
+        .route("/ui/users", get(users::list).post(users::create))
+        .route("/ui/users/{id}", get(users::detail))
+        .route("/ui/users/{id}/{action}", post(users::act))
+        .route("/ui/teams", get(teams::list).post(teams::create))
+        .route("/ui/teams/{id}", get(teams::detail))
+        .route("/ui/teams/{id}/{action}", post(teams::act))
         .route("/ui/logs", get(logs::list))
         .route("/ui/logs/{request_id}", get(logs::detail))
         .route("/ui/audit", get(logs::audit))
