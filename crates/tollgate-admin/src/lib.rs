@@ -1,5 +1,6 @@
 //! The admin console at `/ui`: server-rendered pages (askama templates in
-//! `templates/admin/`) for the team admin — dashboard, keys, models, logs, audit, settings.
+//! `templates/admin/`) for the team admin — dashboard, keys, users,
+//! teams, linked Copilot accounts, models, logs, audit, settings.
 //! Every action is the same operation the JSON management API performs
 //! (`tollgate_proxy::ops`); pages read the store's rollups and pages of records, never one
 //! query per row. No JavaScript is needed: forms post, then redirect.
@@ -7,6 +8,7 @@
 // Handlers answer refusals as pages: an early `Err(Response)` is the natural shape here.
 #![allow(clippy::result_large_err)]
 
+mod copilot;
 mod dashboard;
 mod keys;
 mod logs;
@@ -53,6 +55,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/teams", get(teams::list).post(teams::create))
         .route("/ui/teams/{id}", get(teams::detail))
         .route("/ui/teams/{id}/{action}", post(teams::act))
+        .route("/ui/copilot", get(copilot::page))
+        .route("/ui/copilot/unlink", post(copilot::unlink))
         .route("/ui/logs", get(logs::list))
         .route("/ui/logs/{request_id}", get(logs::detail))
         .route("/ui/audit", get(logs::audit))

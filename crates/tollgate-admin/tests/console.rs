@@ -655,3 +655,78 @@ async fn viewers_see_users_and_teams_but_cannot_post_and_users_are_refused() {
     let (_, html) = ann.get("/ui/keys").await;
     assert!(!html.contains("/ui/users\"") && html.contains("/ui/copilot\""), "{html}");
 }
+
+#[tokio::test]
+async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audited() {
+    let gh = tollgate_testkit::MockGitHub::start().await;
+    let mock = MockOpenAi::start().await;
+    let (github, github_api) = (gh.github_url(), gh.api_url());
+    let app = app_with(
+        &[
+            ("TOLLGATE_MASTER_KEY", MASTER),
+            ("UI_PASSWORD", UI_PASSWORD),
+            ("TOLLGATE_GITHUB_URL", github.as_str()),
+            ("TOLLGATE_GITHUB_API_URL", github_api.as_str()),
+        ],
+        &mock,
+    )
+    .await;
+    api(&app, "/user/new", json!({"user_id": "ann", "password": "ann's password", "user_role": "internal_user", "key_alias": "ann-key"})).await;
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    let hers = app
+        .state
+        .store()
+        .list_keys(tollgate_store::KeyFilter { user_id: Some("ann".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let own = format!("key:{}", hers[0].token_hash);
+    gh.add_account("ghu_shared_account", true);
+    gh.add_account("ghu_ann_own_account", true);
+    app.link_copilot("default", "ghu_shared_account").await.unwrap();
+    app.link_copilot(&own, "ghu_ann_own_account").await.unwrap();
+
+    let admin = Browser::sign_in(&app, "admin", UI_PASSWORD).await;
+    let (status, html) = admin.get("/ui/copilot").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("every key without its own") && html.contains("key ann-key"), "{html}");
+    assert!(html.contains(&format!("/ui/keys/{}", hers[0].token_hash)));
+    assert_eq!(html.matches("250 of 300").count(), 2, "quota of both: {html}");
+    assert!(html.contains("2030-01-01") && html.contains("/github\" id=\"link-page\""), "{html}");
+    assert!(!html.contains("ghu_"), "tokens are never shown");
+
+    // A user sees their own key's account only, and may not unlink the shared one.
+    let ann = Browser::sign_in(&app, "ann", "ann's password").await;
+    let (status, html) = ann.get("/ui/copilot").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("key ann-key") && !html.contains("every key without its own"), "{html}");
+    assert_eq!(ann.post("/ui/copilot/unlink", &[("owner", "default")]).await.0, 403);
+    // A viewer sees both and unlinks nothing.
+    let vic = Browser::sign_in(&app, "vic", "vic's password").await;
+    let (_, html) = vic.get("/ui/copilot").await;
+    assert!(html.contains("key ann-key") && !html.contains("copilot/unlink"), "{html}");
+    assert_eq!(vic.post("/ui/copilot/unlink", &[("owner", own.as_str())]).await.0, 403);
+    let store = app.state.store();
+    assert_eq!(store.list_credentials("github_copilot").await.unwrap().len(), 2);
+
+    // Ann unlinks hers: gone from the store, no longer served, audited.
+    let (status, _, location) = ann.post("/ui/copilot/unlink", &[("owner", own.as_str())]).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/ui/copilot?done="));
+    assert!(store.get_credential("github_copilot", &own).await.unwrap().is_none());
+    let served = app.state.providers().copilot().account_for(Some(&own));
+    assert!(served.is_none_or(|a| a.id != own), "still served with her account");
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert!(!html.contains("key ann-key") && html.contains("every key without its own"));
+    let (status, _, _) = admin.post("/ui/copilot/unlink", &[("owner", "default")]).await;
+    assert_eq!(status, 303);
+    assert!(store.list_credentials("github_copilot").await.unwrap().is_empty());
+    assert_eq!(admin.post("/ui/copilot/unlink", &[("owner", "default")]).await.0, 404);
+    let audit = store.audit_logs(Default::default()).await.unwrap();
+    let unlinks: Vec<_> = audit
+        .iter()
+        .filter(|r| r.object_type == "linked_account" && r.action == "unlink")
+        .map(|r| (r.actor.as_str(), r.object_id.as_str()))
+        .collect();
+    assert!(unlinks.contains(&("ui:ann", own.as_str())), "{unlinks:?}");
+    assert!(unlinks.contains(&("ui:ui_admin", "default")), "{unlinks:?}");
+}
