@@ -9,7 +9,7 @@ use tollgate_store::{KeyPatch, KeyRecord, NewKey, key_credential_owner};
 use super::{Actor, accounts, objects};
 use crate::access::keys;
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, store_error};
+use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a key looks like in answers: everything but the secret.
@@ -130,7 +130,7 @@ pub async fn create(
 }
 
 /// Changes a key (named by itself or its hash), audited as `action` (`update`, `block`,
-/// `unblock`).
+/// `unblock`); limits are checked first.
 pub async fn change(
     state: &AppState,
     actor: &Actor,
@@ -138,6 +138,11 @@ pub async fn change(
     key: &str,
     p: KeyPatch,
 ) -> Result<KeyRecord, ApiError> {
+    check_limit_changes(
+        p.max_budget,
+        &p.budget_duration,
+        [p.rpm_limit, p.tpm_limit, p.max_parallel_requests],
+    )?;
     let hash = keys::to_hash(key);
     let write = state.store().update_key(&hash, p);
     objects::changed(state, actor, action, &hash, write).await

@@ -8,7 +8,7 @@ use tollgate_store::{NewTeam, TeamMember, TeamPatch, TeamRecord};
 
 use super::{Actor, objects, users};
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, check_limits, store_error};
+use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a team looks like in answers.
@@ -110,14 +110,10 @@ pub async fn change(
     team_id: &str,
     change: TeamPatch,
 ) -> Result<TeamRecord, ApiError> {
-    check_limits(
-        change.max_budget.flatten(),
-        &change.budget_duration.clone().flatten(),
-        [
-            change.rpm_limit.flatten(),
-            change.tpm_limit.flatten(),
-            change.max_parallel_requests.flatten(),
-        ],
+    check_limit_changes(
+        change.max_budget,
+        &change.budget_duration,
+        [change.rpm_limit, change.tpm_limit, change.max_parallel_requests],
     )?;
     let write = state.store().update_team(team_id, change);
     objects::changed(state, actor, action, team_id, write).await

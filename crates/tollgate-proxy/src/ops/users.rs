@@ -8,7 +8,7 @@ use tollgate_store::{EntityKind, KeyRecord, NewUser, UserPatch, UserRecord};
 use super::keys::{self, KeySpec};
 use super::{Actor, objects, passwords};
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, check_limits, store_error};
+use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a user looks like in answers.
@@ -125,14 +125,10 @@ pub async fn update(
     password: Option<Option<&str>>,
 ) -> Result<UserRecord, ApiError> {
     check_password(password.flatten())?;
-    check_limits(
-        change.max_budget.flatten(),
-        &change.budget_duration.clone().flatten(),
-        [
-            change.rpm_limit.flatten(),
-            change.tpm_limit.flatten(),
-            change.max_parallel_requests.flatten(),
-        ],
+    check_limit_changes(
+        change.max_budget,
+        &change.budget_duration,
+        [change.rpm_limit, change.tpm_limit, change.max_parallel_requests],
     )?;
     let write = state.store().update_user(user_id, change);
     let record = objects::changed(state, actor, "update", user_id, write).await?;
