@@ -20,7 +20,7 @@ use tollgate_store::{
     key_credential_owner,
 };
 
-use crate::page::{self, Base, DoneQuery, Errors, Frame, Posted};
+use crate::page::{self, Base, DoneQuery, Errors, Frame, Submitted};
 use crate::session::{Role, Signed};
 
 /// One linked account as the page shows it.
@@ -63,11 +63,6 @@ async fn own_owners(
     let filter = KeyFilter { user_id: Some(user_id), size: 1000, ..Default::default() };
     let keys = state.store().list_keys(filter).await?;
     Ok(Some(keys.iter().map(|k| key_credential_owner(&k.token_hash)).collect()))
-}
-
-fn store_failed(base: &Base, e: &StoreError) -> Response {
-    tracing::error!(error = %e, "copilot page: store failed");
-    page::unavailable(base)
 }
 
 async fn account(state: &AppState, r: CredentialRecord) -> Account {
@@ -116,13 +111,13 @@ async fn render(
     errors: Errors,
     status: StatusCode,
 ) -> Response {
-    let allowed = match own_owners(state, signed).await {
-        Ok(a) => a,
-        Err(e) => return store_failed(base, &e),
+    let read = async {
+        let allowed = own_owners(state, signed).await?;
+        Ok((allowed, state.store().list_credentials(GITHUB_COPILOT_PROVIDER).await?))
     };
-    let records = match state.store().list_credentials(GITHUB_COPILOT_PROVIDER).await {
+    let (allowed, records) = match page::read(base, "linked accounts", read.await) {
         Ok(r) => r,
-        Err(e) => return store_failed(base, &e),
+        Err(r) => return r,
     };
     let mut accounts = Vec::new();
     for r in records {
@@ -155,21 +150,14 @@ pub(crate) struct UnlinkForm {
 
 pub(crate) async fn unlink(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<UnlinkForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: UnlinkForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if signed.role == Role::Viewer {
         return page::refused(&base, "Your role may look but not change this.");
     }
-    let allowed = match own_owners(&state, &signed).await {
+    let allowed = match page::read(&base, "a user's keys", own_owners(&state, &signed).await) {
         Ok(a) => a,
-        Err(e) => return store_failed(&base, &e),
+        Err(r) => return r,
     };
     if allowed.is_some_and(|a| !a.contains(&form.owner)) {
         return page::refused(&base, "This account belongs to a key that is not yours.");

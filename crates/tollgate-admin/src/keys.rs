@@ -13,7 +13,7 @@ use tollgate_proxy::AppState;
 use tollgate_proxy::ops::keys::{self as ops, KeySpec};
 use tollgate_store::{DailySpend, KeyFilter, KeyPatch, KeyRecord, RollupFilter};
 
-use crate::page::{self, Base, DoneQuery, Errors, Frame, LimitsForm, Posted};
+use crate::page::{self, Base, DoneQuery, Errors, Frame, LimitsForm, Submitted};
 use crate::session::Signed;
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,12 +108,9 @@ async fn render_list(
     if !signed.role.sees_all() {
         filter.user_id = signed.user_id.clone();
     }
-    let keys = match state.store().list_keys(filter).await {
+    let keys = match page::read(base, "keys", state.store().list_keys(filter).await) {
         Ok(k) => k,
-        Err(e) => {
-            tracing::error!(error = %e, "keys page: store failed");
-            return page::unavailable(base);
-        }
+        Err(r) => return r,
     };
     // A full page may have a next one.
     let more = keys.len() == PAGE_SIZE as usize;
@@ -182,15 +179,8 @@ fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<KeyForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: KeyForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if signed.role == crate::Role::Viewer || (!signed.role.sees_all() && signed.user_id.is_none()) {
         return page::refused(&base, "Your role may not create keys.");
     }
@@ -235,15 +225,8 @@ async fn load(
     signed: &Signed,
     hash: &str,
 ) -> Result<KeyRecord, Response> {
-    match state.store().get_key(hash).await {
-        Ok(Some(k)) if may_see(signed, &k) => Ok(k),
-        Ok(Some(_)) => Err(page::refused(base, "This key is not yours.")),
-        Ok(None) => Err(page::not_found(base, "No such key.")),
-        Err(e) => {
-            tracing::error!(error = %e, "key page: store failed");
-            Err(page::unavailable(base))
-        }
-    }
+    let key = page::found(base, "No such key.", state.store().get_key(hash).await)?;
+    if may_see(signed, &key) { Ok(key) } else { Err(page::refused(base, "This key is not yours.")) }
 }
 
 async fn render_key(
@@ -287,16 +270,9 @@ pub(crate) async fn detail(
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
     Path((hash, action)): Path<(String, String)>,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<KeyForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: KeyForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let key = match load(&state, &base, &signed, &hash).await {
         Ok(k) => k,
         Err(r) => return r,
@@ -320,18 +296,6 @@ pub(crate) async fn act(
                 models: form.models.as_deref().map(page::list),
                 ..Default::default()
             };
-            let checked = tollgate_proxy::routes::admin::check_limits(
-                change.max_budget.flatten(),
-                &change.budget_duration.clone().flatten(),
-                [
-                    change.rpm_limit.flatten(),
-                    change.tpm_limit.flatten(),
-                    change.max_parallel_requests.flatten(),
-                ],
-            );
-            if let Err(e) = &checked {
-                errors.push((e.param().unwrap_or("form").to_owned(), e.message().to_owned()));
-            }
             if !errors.is_empty() {
                 return render_key(
                     &state,

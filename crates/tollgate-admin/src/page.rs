@@ -3,7 +3,7 @@
 //! session's CSRF token, and answered with a redirect (or the form again with its errors).
 
 use askama::Template;
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -229,6 +229,31 @@ pub fn read_form<T: DeserializeOwned>(
         .map_err(|e| message(base, StatusCode::BAD_REQUEST, "Invalid form", &e.to_string()))
 }
 
+/// A form posted by someone signed in, read and checked against their CSRF token (a
+/// refusal is the page to answer); the last extractor of a form handler.
+pub struct Submitted<T> {
+    /// Where the UI lives.
+    pub base: Base,
+    /// Who posted it.
+    pub signed: Signed,
+    /// What the form holds.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Submitted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let base = Base::of(&parts, state);
+        let signed = Signed::from_request_parts(&mut parts, state).await?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Posted(body) = Posted::from_request(req, state).await?;
+        let form = read_form(&base, &signed, &body)?;
+        Ok(Self { base, signed, form })
+    }
+}
+
 /// A form's raw body, bounded like every management body.
 pub struct Posted(pub Vec<u8>);
 
@@ -429,12 +454,25 @@ impl LimitsForm {
     }
 }
 
-/// Refuses anyone who may not see every user and team (an `internal_user`).
-pub fn sees_all(base: &Base, signed: &Signed) -> Result<(), Response> {
-    if signed.role.sees_all() {
-        Ok(())
-    } else {
-        Err(refused(base, "Only admins and viewers see users and teams."))
+/// Someone signed in who sees every user and team (an admin or a viewer), with where the
+/// UI lives; anyone else is answered 403.
+pub struct SeesAll {
+    /// Where the UI lives.
+    pub base: Base,
+    /// Who it is.
+    pub signed: Signed,
+}
+
+impl FromRequestParts<AppState> for SeesAll {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let base = Base::of(parts, state);
+        let signed = Signed::from_request_parts(parts, state).await?;
+        if !signed.role.sees_all() {
+            return Err(refused(&base, "Only admins and viewers see users and teams."));
+        }
+        Ok(Self { base, signed })
     }
 }
 
@@ -459,4 +497,25 @@ pub struct Choice {
 /// `options` with `current` chosen.
 pub fn choices(options: &[&'static str], current: &str) -> Vec<Choice> {
     options.iter().map(|&value| Choice { value, selected: value == current }).collect()
+}
+
+/// A store answer, or the 503 page (the failure logged, naming `what` was being read).
+pub fn read<T>(
+    base: &Base,
+    what: &str,
+    answer: Result<T, tollgate_store::StoreError>,
+) -> Result<T, Response> {
+    answer.map_err(|e| {
+        tracing::error!(error = %e, "admin UI: the store failed reading {what}");
+        unavailable(base)
+    })
+}
+
+/// One thing read from the store: it, or the 404 page saying `missing`, or the 503 page.
+pub fn found<T>(
+    base: &Base,
+    missing: &str,
+    answer: Result<Option<T>, tollgate_store::StoreError>,
+) -> Result<T, Response> {
+    read(base, missing, answer)?.ok_or_else(|| not_found(base, missing))
 }

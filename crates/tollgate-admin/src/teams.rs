@@ -5,14 +5,15 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;
 use tollgate_proxy::AppState;
 use tollgate_proxy::ops::teams::{self as ops, MEMBER_ROLES, TeamSpec};
 use tollgate_store::{KeyFilter, KeyRecord, Page, TeamMember, TeamPatch, TeamRecord};
 
-use crate::page::{self, Base, Choice, DoneQuery, Errors, Field, Frame, LimitsForm, Posted};
+use crate::page::{
+    self, Base, Choice, DoneQuery, Errors, Field, Frame, LimitsForm, SeesAll, Submitted,
+};
 use crate::session::Signed;
 
 const PAGE_SIZE: u32 = 50;
@@ -75,12 +76,10 @@ async fn render_list(
     status: StatusCode,
 ) -> Response {
     let page_no = q.page.unwrap_or(1).max(1);
-    let teams = match state.store().list_teams(Page { page: page_no, size: PAGE_SIZE }).await {
+    let teams = state.store().list_teams(Page { page: page_no, size: PAGE_SIZE }).await;
+    let teams = match page::read(base, "teams", teams) {
         Ok(t) => t,
-        Err(e) => {
-            tracing::error!(error = %e, "teams page: store failed");
-            return page::unavailable(base);
-        }
+        Err(r) => return r,
     };
     let more = teams.len() == PAGE_SIZE as usize;
     let frame = Frame::new(base, signed, "Teams", "teams").with_notice(q.done);
@@ -101,14 +100,9 @@ async fn render_list(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
+    SeesAll { base, signed }: SeesAll,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    if let Err(r) = page::sees_all(&base, &signed) {
-        return r;
-    }
     render_list(&state, &base, &signed, q, TeamForm::default(), Errors::default(), StatusCode::OK)
         .await
 }
@@ -119,15 +113,8 @@ fn team_path(team_id: &str) -> String {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<TeamForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: TeamForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if let Err(r) = page::manages(&base, &signed) {
         return r;
     }
@@ -155,14 +142,7 @@ pub(crate) async fn create(
 }
 
 async fn load(state: &AppState, base: &Base, team_id: &str) -> Result<TeamRecord, Response> {
-    match state.store().get_team(team_id).await {
-        Ok(Some(t)) => Ok(t),
-        Ok(None) => Err(page::not_found(base, "No such team.")),
-        Err(e) => {
-            tracing::error!(error = %e, "team page: store failed");
-            Err(page::unavailable(base))
-        }
-    }
+    page::found(base, "No such team.", state.store().get_team(team_id).await)
 }
 
 async fn render_team(
@@ -176,12 +156,9 @@ async fn render_team(
 ) -> Response {
     let filter =
         KeyFilter { team_id: Some(team.team_id.clone()), size: 1000, ..Default::default() };
-    let keys = match state.store().list_keys(filter).await {
+    let keys = match page::read(base, "a team's keys", state.store().list_keys(filter).await) {
         Ok(k) => k,
-        Err(e) => {
-            tracing::error!(error = %e, "team page: store failed");
-            return page::unavailable(base);
-        }
+        Err(r) => return r,
     };
     let spend = state.directory().team(&team.team_id).map_or(team.spend, |t| t.state.spend());
     let title = team.team_alias.clone().unwrap_or_else(|| team.team_id.clone());
@@ -203,15 +180,10 @@ async fn render_team(
 
 pub(crate) async fn detail(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
+    SeesAll { base, signed }: SeesAll,
     Path(team_id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    if let Err(r) = page::sees_all(&base, &signed) {
-        return r;
-    }
     match load(&state, &base, &team_id).await {
         Ok(team) => {
             let errors = Errors::default();
@@ -242,16 +214,9 @@ fn change(f: &TeamForm) -> Result<TeamPatch, Errors> {
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
     Path((team_id, action)): Path<(String, String)>,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<TeamForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: TeamForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if let Err(r) = page::manages(&base, &signed) {
         return r;
     }

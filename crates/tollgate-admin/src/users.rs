@@ -5,7 +5,6 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::Response;
 use serde::Deserialize;
 use tollgate_proxy::AppState;
@@ -13,7 +12,7 @@ use tollgate_proxy::ops::passwords;
 use tollgate_proxy::ops::users::{self as ops, UserSpec};
 use tollgate_store::{KeyFilter, KeyRecord, Page, UserPatch, UserRecord};
 
-use crate::page::{self, Base, DoneQuery, Errors, Field, Frame, LimitsForm, Posted};
+use crate::page::{self, Base, DoneQuery, Errors, Field, Frame, LimitsForm, SeesAll, Submitted};
 use crate::session::{Role, Signed};
 
 /// The roles the console offers.
@@ -97,12 +96,10 @@ async fn render_list(
     status: StatusCode,
 ) -> Response {
     let page_no = q.page.unwrap_or(1).max(1);
-    let users = match state.store().list_users(Page { page: page_no, size: PAGE_SIZE }).await {
+    let users = state.store().list_users(Page { page: page_no, size: PAGE_SIZE }).await;
+    let users = match page::read(base, "users", users) {
         Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "users page: store failed");
-            return page::unavailable(base);
-        }
+        Err(r) => return r,
     };
     let more = users.len() == PAGE_SIZE as usize;
     let frame = Frame::new(base, signed, "Users", "users").with_notice(q.done);
@@ -124,14 +121,9 @@ async fn render_list(
 
 pub(crate) async fn list(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
+    SeesAll { base, signed }: SeesAll,
     Query(q): Query<ListQuery>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    if let Err(r) = page::sees_all(&base, &signed) {
-        return r;
-    }
     render_list(&state, &base, &signed, q, UserForm::default(), Errors::default(), StatusCode::OK)
         .await
 }
@@ -164,15 +156,8 @@ fn user_path(user_id: &str) -> String {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<UserForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: UserForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if let Err(r) = page::manages(&base, &signed) {
         return r;
     }
@@ -192,14 +177,7 @@ pub(crate) async fn create(
 }
 
 async fn load(state: &AppState, base: &Base, user_id: &str) -> Result<UserRecord, Response> {
-    match state.store().get_user(user_id).await {
-        Ok(Some(u)) => Ok(u),
-        Ok(None) => Err(page::not_found(base, "No such user.")),
-        Err(e) => {
-            tracing::error!(error = %e, "user page: store failed");
-            Err(page::unavailable(base))
-        }
-    }
+    page::found(base, "No such user.", state.store().get_user(user_id).await)
 }
 
 async fn render_user(
@@ -214,14 +192,12 @@ async fn render_user(
     let store = state.store();
     let filter =
         KeyFilter { user_id: Some(user.user_id.clone()), size: 1000, ..Default::default() };
-    let (keys, hash) =
-        match (store.list_keys(filter).await, store.password_hash(&user.user_id).await) {
-            (Ok(k), Ok(h)) => (k, h),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "user page: store failed");
-                return page::unavailable(base);
-            }
-        };
+    let read =
+        async { Ok((store.list_keys(filter).await?, store.password_hash(&user.user_id).await?)) };
+    let (keys, hash) = match page::read(base, "a user's keys", read.await) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
     let spend = state.directory().user(&user.user_id).map_or(user.spend, |u| u.state.spend());
     let frame = Frame::new(base, signed, &user.user_id, "users").with_notice(notice);
     let nonce = frame.nonce.clone();
@@ -242,15 +218,10 @@ async fn render_user(
 
 pub(crate) async fn detail(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
+    SeesAll { base, signed }: SeesAll,
     Path(user_id): Path<String>,
     Query(q): Query<DoneQuery>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    if let Err(r) = page::sees_all(&base, &signed) {
-        return r;
-    }
     match load(&state, &base, &user_id).await {
         Ok(user) => {
             let errors = Errors::default();
@@ -283,16 +254,9 @@ fn change(f: &UserForm) -> Result<UserPatch, Errors> {
 
 pub(crate) async fn act(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
     Path((user_id, action)): Path<(String, String)>,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<UserForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: UserForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if let Err(r) = page::manages(&base, &signed) {
         return r;
     }
