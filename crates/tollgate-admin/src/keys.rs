@@ -2,8 +2,6 @@
 //! same operations as `/key/*`. A user sees and manages their own keys only; a viewer
 //! changes nothing.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -12,12 +10,10 @@ use axum::response::Response;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use tollgate_proxy::AppState;
-use tollgate_proxy::error::ApiError;
 use tollgate_proxy::ops::keys::{self as ops, KeySpec};
-use tollgate_proxy::routes::admin::LimitsBody;
 use tollgate_store::{DailySpend, KeyFilter, KeyPatch, KeyRecord, RollupFilter};
 
-use crate::page::{self, Base, Errors, Frame, Posted};
+use crate::page::{self, Base, DoneQuery, Errors, Frame, LimitsForm, Submitted};
 use crate::session::Signed;
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,16 +41,8 @@ pub(crate) struct KeyForm {
     team_id: Option<String>,
     #[serde(default)]
     models: Option<String>,
-    #[serde(default)]
-    max_budget: Option<String>,
-    #[serde(default)]
-    budget_duration: Option<String>,
-    #[serde(default)]
-    rpm_limit: Option<String>,
-    #[serde(default)]
-    tpm_limit: Option<String>,
-    #[serde(default)]
-    max_parallel_requests: Option<String>,
+    #[serde(flatten)]
+    limits: LimitsForm,
     #[serde(default)]
     duration: Option<String>,
 }
@@ -120,19 +108,16 @@ async fn render_list(
     if !signed.role.sees_all() {
         filter.user_id = signed.user_id.clone();
     }
-    let keys = match state.store().list_keys(filter).await {
+    let keys = match page::read(base, "keys", state.store().list_keys(filter).await) {
         Ok(k) => k,
-        Err(e) => {
-            tracing::error!(error = %e, "keys page: store failed");
-            return page::unavailable(base);
-        }
+        Err(r) => return r,
     };
     // A full page may have a next one.
     let more = keys.len() == PAGE_SIZE as usize;
     let frame = Frame::new(base, signed, "Keys", "keys").with_notice(q.done.clone());
     let nonce = frame.nonce.clone();
     let f = &form;
-    let fields = page::fields(
+    let mut fields = page::fields(
         &[
             ("key_alias", "Alias", f.key_alias.as_deref()),
             (
@@ -140,15 +125,14 @@ async fn render_list(
                 "Models, patterns, access groups (comma-separated; empty: all)",
                 f.models.as_deref(),
             ),
-            ("max_budget", "Budget (USD)", f.max_budget.as_deref()),
-            ("budget_duration", "Budget resets every (30d, 24h)", f.budget_duration.as_deref()),
-            ("rpm_limit", "Requests per minute", f.rpm_limit.as_deref()),
-            ("tpm_limit", "Tokens per minute", f.tpm_limit.as_deref()),
-            ("max_parallel_requests", "Requests at once", f.max_parallel_requests.as_deref()),
-            ("duration", "Expires after (90d)", f.duration.as_deref()),
         ],
         &errors,
     );
+    fields.extend(f.limits.fields(&errors));
+    fields.extend(page::fields(
+        &[("duration", "Expires after (90d)", f.duration.as_deref())],
+        &errors,
+    ));
     let owner_fields = page::fields(
         &[
             ("user_id", "Owner (user id)", f.user_id.as_deref()),
@@ -175,29 +159,11 @@ pub(crate) async fn list(
 /// The form as the operation's input, or the errors to show next to its fields.
 fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
     let mut errors = Vec::new();
-    let limits = LimitsBody {
-        max_budget: page::number("max_budget", &f.max_budget, &mut errors),
-        budget_duration: page::text(f.budget_duration.clone()),
-        rpm_limit: page::number("rpm_limit", &f.rpm_limit, &mut errors),
-        tpm_limit: page::number("tpm_limit", &f.tpm_limit, &mut errors),
-        max_parallel_requests: page::number(
-            "max_parallel_requests",
-            &f.max_parallel_requests,
-            &mut errors,
-        ),
-    };
+    let limits = f.limits.new_limits(&mut errors);
     if !errors.is_empty() {
         return Err(errors.into_iter().collect());
     }
-    let models = f
-        .models
-        .as_deref()
-        .unwrap_or("")
-        .split([',', ' ', '\n'])
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .map(str::to_owned)
-        .collect();
+    let models = page::list(f.models.as_deref().unwrap_or(""));
     let user_id =
         if signed.role.sees_all() { page::text(f.user_id.clone()) } else { signed.user_id.clone() };
     Ok(KeySpec {
@@ -211,28 +177,17 @@ fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
     })
 }
 
-/// An operation's refusal, shown next to the field it names.
-fn field_error(e: &ApiError) -> Errors {
-    let field = e.param().unwrap_or("form").to_owned();
-    Errors(HashMap::from([(field, e.message().to_owned())]))
-}
-
 pub(crate) async fn create(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<KeyForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: KeyForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if signed.role == crate::Role::Viewer || (!signed.role.sees_all() && signed.user_id.is_none()) {
         return page::refused(&base, "Your role may not create keys.");
     }
     let created = match spec(&signed, &form) {
-        Ok(spec) => ops::create(&state, &signed.actor(), spec).await.map_err(|e| field_error(&e)),
+        Ok(spec) => {
+            ops::create(&state, &signed.actor(), spec).await.map_err(|e| page::field_error(&e))
+        }
         Err(errors) => Err(errors),
     };
     match created {
@@ -270,15 +225,8 @@ async fn load(
     signed: &Signed,
     hash: &str,
 ) -> Result<KeyRecord, Response> {
-    match state.store().get_key(hash).await {
-        Ok(Some(k)) if may_see(signed, &k) => Ok(k),
-        Ok(Some(_)) => Err(page::refused(base, "This key is not yours.")),
-        Ok(None) => Err(page::not_found(base, "No such key.")),
-        Err(e) => {
-            tracing::error!(error = %e, "key page: store failed");
-            Err(page::unavailable(base))
-        }
-    }
+    let key = page::found(base, "No such key.", state.store().get_key(hash).await)?;
+    if may_see(signed, &key) { Ok(key) } else { Err(page::refused(base, "This key is not yours.")) }
 }
 
 async fn render_key(
@@ -304,12 +252,6 @@ async fn render_key(
     page::html(status, &nonce, &KeyPage { frame, key, usage, errors })
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct DoneQuery {
-    #[serde(default)]
-    done: Option<String>,
-}
-
 pub(crate) async fn detail(
     State(state): State<AppState>,
     parts: Parts,
@@ -326,28 +268,11 @@ pub(crate) async fn detail(
     }
 }
 
-/// `None` for an empty field (clear the limit), else the number, or an error.
-fn limit<T: std::str::FromStr>(
-    field: &str,
-    v: &Option<String>,
-    errors: &mut Vec<(String, String)>,
-) -> Option<Option<T>> {
-    v.as_ref()?;
-    Some(page::number(field, v, errors))
-}
-
 pub(crate) async fn act(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
     Path((hash, action)): Path<(String, String)>,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<KeyForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: KeyForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     let key = match load(&state, &base, &signed, &hash).await {
         Ok(k) => k,
         Err(r) => return r,
@@ -364,38 +289,17 @@ pub(crate) async fn act(
         }
         "update" => {
             let mut errors = Vec::new();
+            let limits = form.limits.change(&mut errors);
             let change = KeyPatch {
                 key_alias: form.key_alias.as_ref().map(|a| page::text(Some(a.clone()))),
-                max_budget: limit("max_budget", &form.max_budget, &mut errors),
-                budget_duration: form.budget_duration.as_ref().map(|d| page::text(Some(d.clone()))),
-                rpm_limit: limit("rpm_limit", &form.rpm_limit, &mut errors),
-                tpm_limit: limit("tpm_limit", &form.tpm_limit, &mut errors),
-                max_parallel_requests: limit(
-                    "max_parallel_requests",
-                    &form.max_parallel_requests,
-                    &mut errors,
-                ),
-                models: form.models.as_ref().map(|m| {
-                    m.split([',', ' ', '\n'])
-                        .map(str::trim)
-                        .filter(|m| !m.is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                }),
+                max_budget: limits.max_budget,
+                budget_duration: limits.budget_duration,
+                rpm_limit: limits.rpm_limit,
+                tpm_limit: limits.tpm_limit,
+                max_parallel_requests: limits.max_parallel_requests,
+                models: form.models.as_deref().map(page::list),
                 ..Default::default()
             };
-            let checked = tollgate_proxy::routes::admin::check_limits(
-                change.max_budget.flatten(),
-                &change.budget_duration.clone().flatten(),
-                [
-                    change.rpm_limit.flatten(),
-                    change.tpm_limit.flatten(),
-                    change.max_parallel_requests.flatten(),
-                ],
-            );
-            if let Err(e) = &checked {
-                errors.push((e.param().unwrap_or("form").to_owned(), e.message().to_owned()));
-            }
             if !errors.is_empty() {
                 return render_key(
                     &state,
@@ -417,7 +321,7 @@ pub(crate) async fn act(
                         &signed,
                         key,
                         None,
-                        field_error(&e),
+                        page::field_error(&e),
                         StatusCode::BAD_REQUEST,
                     )
                     .await
@@ -439,7 +343,7 @@ pub(crate) async fn act(
                         &signed,
                         key,
                         None,
-                        field_error(&e),
+                        page::field_error(&e),
                         StatusCode::BAD_REQUEST,
                     )
                     .await
@@ -455,7 +359,7 @@ pub(crate) async fn act(
                     &signed,
                     key,
                     None,
-                    field_error(&e),
+                    page::field_error(&e),
                     StatusCode::BAD_REQUEST,
                 )
                 .await
@@ -470,7 +374,7 @@ pub(crate) async fn act(
                     &signed,
                     key,
                     None,
-                    field_error(&e),
+                    page::field_error(&e),
                     StatusCode::BAD_REQUEST,
                 )
                 .await

@@ -1,5 +1,6 @@
 //! The admin console at `/ui`: server-rendered pages (askama templates in
-//! `templates/admin/`) for the team admin — dashboard, keys, models, logs, audit, settings.
+//! `templates/admin/`) for the team admin — dashboard, keys, users,
+//! teams, linked Copilot accounts, models, logs, audit, settings.
 //! Every action is the same operation the JSON management API performs
 //! (`tollgate_proxy::ops`); pages read the store's rollups and pages of records, never one
 //! query per row. No JavaScript is needed: forms post, then redirect.
@@ -7,6 +8,7 @@
 // Handlers answer refusals as pages: an early `Err(Response)` is the natural shape here.
 #![allow(clippy::result_large_err)]
 
+mod copilot;
 mod dashboard;
 mod keys;
 mod logs;
@@ -16,6 +18,8 @@ mod session;
 mod settings;
 mod signin;
 mod svg;
+mod teams;
+mod users;
 
 use std::sync::Arc;
 
@@ -45,6 +49,14 @@ pub fn router() -> Router<AppState> {
         .route("/ui/models", get(models::list).post(models::create))
         .route("/ui/models/test", post(models::test))
         .route("/ui/models/{id}/delete", post(models::delete))
+        .route("/ui/users", get(users::list).post(users::create))
+        .route("/ui/users/{id}", get(users::detail))
+        .route("/ui/users/{id}/{action}", post(users::act))
+        .route("/ui/teams", get(teams::list).post(teams::create))
+        .route("/ui/teams/{id}", get(teams::detail))
+        .route("/ui/teams/{id}/{action}", post(teams::act))
+        .route("/ui/copilot", get(copilot::page))
+        .route("/ui/copilot/unlink", post(copilot::unlink))
         .route("/ui/logs", get(logs::list))
         .route("/ui/logs/{request_id}", get(logs::detail))
         .route("/ui/audit", get(logs::audit))

@@ -16,7 +16,7 @@ use tollgate_proxy::AppState;
 use tollgate_proxy::ops::models::{self as ops, NewModelBody, TestConnection};
 use tollgate_router::Origin;
 
-use crate::page::{self, Base, Errors, Frame, Posted};
+use crate::page::{self, Base, Errors, Frame, Submitted};
 use crate::session::Signed;
 
 /// One deployment as the page lists it.
@@ -238,15 +238,8 @@ fn field_error(e: &tollgate_proxy::ApiError) -> Errors {
 
 pub(crate) async fn create(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<ModelForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: ModelForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if !signed.role.manages() {
         return page::refused(&base, "Only the admin changes models.");
     }
@@ -278,15 +271,8 @@ pub(crate) async fn create(
 
 pub(crate) async fn test(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
-    Posted(body): Posted,
+    Submitted { base, signed, form }: Submitted<ModelForm>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    let form: ModelForm = match page::read_form(&base, &signed, &body) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
     if !signed.role.manages() {
         return page::refused(&base, "Only the admin tests models.");
     }
@@ -342,15 +328,9 @@ pub(crate) async fn test(
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    parts: Parts,
-    signed: Signed,
     Path(id): Path<String>,
-    Posted(body): Posted,
+    Submitted { base, signed, .. }: Submitted<HashMap<String, String>>,
 ) -> Response {
-    let base = Base::of(&parts, &state);
-    if let Err(r) = page::read_form::<HashMap<String, String>>(&base, &signed, &body) {
-        return r;
-    }
     if !signed.role.manages() {
         return page::refused(&base, "Only the admin changes models.");
     }

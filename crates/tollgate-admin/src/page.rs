@@ -3,7 +3,7 @@
 //! session's CSRF token, and answered with a redirect (or the form again with its errors).
 
 use askama::Template;
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -197,6 +197,14 @@ pub fn url_encode(s: &str) -> String {
     out
 }
 
+/// `?done=`: the notice a page shows after a change.
+#[derive(Debug, serde::Deserialize)]
+pub struct DoneQuery {
+    /// The notice.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
 #[derive(serde::Deserialize)]
 struct CsrfField {
     #[serde(default)]
@@ -219,6 +227,31 @@ pub fn read_form<T: DeserializeOwned>(
     }
     serde_urlencoded::from_bytes(body)
         .map_err(|e| message(base, StatusCode::BAD_REQUEST, "Invalid form", &e.to_string()))
+}
+
+/// A form posted by someone signed in, read and checked against their CSRF token (a
+/// refusal is the page to answer); the last extractor of a form handler.
+pub struct Submitted<T> {
+    /// Where the UI lives.
+    pub base: Base,
+    /// Who posted it.
+    pub signed: Signed,
+    /// What the form holds.
+    pub form: T,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Submitted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = req.into_parts();
+        let base = Base::of(&parts, state);
+        let signed = Signed::from_request_parts(&mut parts, state).await?;
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Posted(body) = Posted::from_request(req, state).await?;
+        let form = read_form(&base, &signed, &body)?;
+        Ok(Self { base, signed, form })
+    }
 }
 
 /// A form's raw body, bounded like every management body.
@@ -296,4 +329,193 @@ pub fn fields(list: &[(&'static str, &'static str, Option<&str>)], errors: &Erro
             error: errors.of(name),
         })
         .collect()
+}
+
+/// A list typed into one field (models, patterns, access groups): commas, spaces or lines
+/// between entries.
+pub fn list(v: &str) -> Vec<String> {
+    v.split([',', ' ', '\n']).map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned).collect()
+}
+
+/// An operation's refusal, shown next to the field it names (`form` when it names none).
+pub fn field_error(e: &tollgate_proxy::ApiError) -> Errors {
+    let field = e.param().unwrap_or("form").to_owned();
+    Errors(std::collections::HashMap::from([(field, e.message().to_owned())]))
+}
+
+/// The budget and rate-limit fields that key, user and team forms share, as typed.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct LimitsForm {
+    #[serde(default)]
+    max_budget: Option<String>,
+    #[serde(default)]
+    budget_duration: Option<String>,
+    #[serde(default)]
+    rpm_limit: Option<String>,
+    #[serde(default)]
+    tpm_limit: Option<String>,
+    #[serde(default)]
+    max_parallel_requests: Option<String>,
+}
+
+/// A change of limits from an edit form: a field not posted is left as it is, an empty one
+/// clears its limit.
+#[derive(Debug, Default)]
+pub struct LimitsChange {
+    /// Budget in USD.
+    pub max_budget: Option<Option<f64>>,
+    /// Budget period.
+    pub budget_duration: Option<Option<String>>,
+    /// Requests per minute.
+    pub rpm_limit: Option<Option<i64>>,
+    /// Tokens per minute.
+    pub tpm_limit: Option<Option<i64>>,
+    /// Requests at once.
+    pub max_parallel_requests: Option<Option<i64>>,
+}
+
+/// `None` for a field not posted, `Some(None)` for an empty one (clear the limit), else the
+/// number, or an error.
+fn limit<T: std::str::FromStr>(
+    field: &str,
+    v: &Option<String>,
+    errors: &mut Vec<(String, String)>,
+) -> Option<Option<T>> {
+    v.as_ref()?;
+    Some(number(field, v, errors))
+}
+
+impl LimitsForm {
+    /// A record's limits, as the edit form shows them.
+    pub fn of(l: &tollgate_store::Limits) -> Self {
+        let shown = |v: Option<String>| Some(v.unwrap_or_default());
+        Self {
+            max_budget: shown(l.max_budget.map(|v| v.to_string())),
+            budget_duration: shown(l.budget_duration.clone()),
+            rpm_limit: shown(l.rpm_limit.map(|v| v.to_string())),
+            tpm_limit: shown(l.tpm_limit.map(|v| v.to_string())),
+            max_parallel_requests: shown(l.max_parallel_requests.map(|v| v.to_string())),
+        }
+    }
+
+    /// The limits of something new; a field that is not a number goes to `errors`.
+    pub fn new_limits(
+        &self,
+        errors: &mut Vec<(String, String)>,
+    ) -> tollgate_proxy::routes::admin::LimitsBody {
+        tollgate_proxy::routes::admin::LimitsBody {
+            max_budget: number("max_budget", &self.max_budget, errors),
+            budget_duration: text(self.budget_duration.clone()),
+            rpm_limit: number("rpm_limit", &self.rpm_limit, errors),
+            tpm_limit: number("tpm_limit", &self.tpm_limit, errors),
+            max_parallel_requests: number(
+                "max_parallel_requests",
+                &self.max_parallel_requests,
+                errors,
+            ),
+        }
+    }
+
+    /// The change an edit form asks for; a field that is not a number goes to `errors`.
+    pub fn change(&self, errors: &mut Vec<(String, String)>) -> LimitsChange {
+        LimitsChange {
+            max_budget: limit("max_budget", &self.max_budget, errors),
+            budget_duration: self.budget_duration.as_ref().map(|d| text(Some(d.clone()))),
+            rpm_limit: limit("rpm_limit", &self.rpm_limit, errors),
+            tpm_limit: limit("tpm_limit", &self.tpm_limit, errors),
+            max_parallel_requests: limit(
+                "max_parallel_requests",
+                &self.max_parallel_requests,
+                errors,
+            ),
+        }
+    }
+
+    /// The form's fields, with what was typed and their messages.
+    pub fn fields(&self, errors: &Errors) -> Vec<Field> {
+        fields(
+            &[
+                ("max_budget", "Budget (USD)", self.max_budget.as_deref()),
+                (
+                    "budget_duration",
+                    "Budget resets every (30d, 24h)",
+                    self.budget_duration.as_deref(),
+                ),
+                ("rpm_limit", "Requests per minute", self.rpm_limit.as_deref()),
+                ("tpm_limit", "Tokens per minute", self.tpm_limit.as_deref()),
+                (
+                    "max_parallel_requests",
+                    "Requests at once",
+                    self.max_parallel_requests.as_deref(),
+                ),
+            ],
+            errors,
+        )
+    }
+}
+
+/// Someone signed in who sees every user and team (an admin or a viewer), with where the
+/// UI lives; anyone else is answered 403.
+pub struct SeesAll {
+    /// Where the UI lives.
+    pub base: Base,
+    /// Who it is.
+    pub signed: Signed,
+}
+
+impl FromRequestParts<AppState> for SeesAll {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let base = Base::of(parts, state);
+        let signed = Signed::from_request_parts(parts, state).await?;
+        if !signed.role.sees_all() {
+            return Err(refused(&base, "Only admins and viewers see users and teams."));
+        }
+        Ok(Self { base, signed })
+    }
+}
+
+/// Refuses anyone who may not change the gateway (a viewer or an `internal_user`).
+pub fn manages(base: &Base, signed: &Signed) -> Result<(), Response> {
+    if signed.role.manages() {
+        Ok(())
+    } else {
+        Err(refused(base, "Your role may look but not change this."))
+    }
+}
+
+/// One option of a select field.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// Its value, also shown.
+    pub value: &'static str,
+    /// Whether it is the one chosen.
+    pub selected: bool,
+}
+
+/// `options` with `current` chosen.
+pub fn choices(options: &[&'static str], current: &str) -> Vec<Choice> {
+    options.iter().map(|&value| Choice { value, selected: value == current }).collect()
+}
+
+/// A store answer, or the 503 page (the failure logged, naming `what` was being read).
+pub fn read<T>(
+    base: &Base,
+    what: &str,
+    answer: Result<T, tollgate_store::StoreError>,
+) -> Result<T, Response> {
+    answer.map_err(|e| {
+        tracing::error!(error = %e, "admin UI: the store failed reading {what}");
+        unavailable(base)
+    })
+}
+
+/// One thing read from the store: it, or the 404 page saying `missing`, or the 503 page.
+pub fn found<T>(
+    base: &Base,
+    missing: &str,
+    answer: Result<Option<T>, tollgate_store::StoreError>,
+) -> Result<T, Response> {
+    read(base, missing, answer)?.ok_or_else(|| not_found(base, missing))
 }

@@ -412,3 +412,321 @@ async fn behind_a_path_prefix_and_tls_proxy_links_and_cookies_follow() {
     let models = client().get(app.url("/gw/v1/models")).bearer_auth(MASTER).send().await.unwrap();
     assert_eq!(models.status(), 200);
 }
+
+async fn api_get(app: &TestApp, path: &str) -> (u16, Value) {
+    let resp = client().get(app.url(path)).bearer_auth(MASTER).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn users_are_created_edited_given_a_password_and_deleted_through_the_forms() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let (status, html, location) = b
+        .post(
+            "/ui/users",
+            &[
+                ("user_id", "dora"),
+                ("user_email", "dora@example.com"),
+                ("user_role", "internal_user"),
+                ("models", "cfg-model, other"),
+                ("max_budget", "12.5"),
+                ("budget_duration", "30d"),
+                ("rpm_limit", "60"),
+                ("tpm_limit", "1000"),
+                ("max_parallel_requests", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert!(location.unwrap().starts_with("/ui/users/dora?done="));
+    // The JSON API sees the same user.
+    let (status, info) = api_get(&app, "/user/info?user_id=dora").await;
+    assert_eq!(status, 200);
+    let u = &info["user_info"];
+    assert_eq!(u["user_email"], "dora@example.com");
+    assert_eq!(u["models"], json!(["cfg-model", "other"]));
+    assert_eq!((u["max_budget"].clone(), u["rpm_limit"].clone()), (json!(12.5), json!(60)));
+    assert_eq!(u["budget_duration"], "30d");
+    let (_, html) = b.get("/ui/users").await;
+    assert!(html.contains("/ui/users/dora") && html.contains("dora@example.com"), "{html}");
+
+    // Her key shows on her page, linking to the key's page.
+    let key = api(&app, "/key/generate", json!({"user_id": "dora", "key_alias": "dora-key"})).await;
+    let (status, html) = b.get("/ui/users/dora").await;
+    assert_eq!(status, 200);
+    let hash = key["token"].as_str().unwrap();
+    assert!(html.contains(&format!("/ui/keys/{hash}")) && html.contains("dora-key"), "{html}");
+
+    // Edit: a bad number is shown next to its field and nothing is saved.
+    let (status, html, _) = b
+        .post("/ui/users/dora/update", &[("rpm_limit", "lots"), ("user_role", "proxy_admin")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(html.contains("is not a number"), "{html}");
+    let stored = app.state.store().get_user("dora").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.limits.rpm_limit, stored.user_role.as_deref()),
+        (Some(60), Some("internal_user"))
+    );
+    let (status, _, _) = b
+        .post(
+            "/ui/users/dora/update",
+            &[("rpm_limit", "5"), ("max_budget", ""), ("user_role", "proxy_admin_viewer")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (_, info) = api_get(&app, "/user/info?user_id=dora").await;
+    assert_eq!(info["user_info"]["rpm_limit"], 5);
+    assert_eq!(info["user_info"]["max_budget"], Value::Null);
+    assert_eq!(info["user_info"]["user_role"], "proxy_admin_viewer");
+
+    // A password: too short is refused, a good one lets her sign in.
+    let (status, html, _) = b.post("/ui/users/dora/password", &[("password", "short")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("at least 8"), "{html}");
+    let (status, _, _) =
+        b.post("/ui/users/dora/password", &[("password", "dora's password")]).await;
+    assert_eq!(status, 303);
+    let dora = Browser::sign_in(&app, "dora", "dora's password").await;
+    assert_eq!(dora.get("/ui/users").await.0, 200, "a viewer sees users");
+    let (status, _, _) = b.post("/ui/users/dora/clear_password", &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(sign_in_raw(&app, "dora", "dora's password").await.status(), 401);
+
+    // Delete: gone from the store and the API, her key stays without an owner.
+    let (status, _, location) = b.post("/ui/users/dora/delete", &[]).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/ui/users?done="));
+    assert_eq!(api_get(&app, "/user/info?user_id=dora").await.0, 404);
+    assert!(app.state.store().get_key(hash).await.unwrap().is_some());
+    let audit = app.state.store().audit_logs(Default::default()).await.unwrap();
+    for action in ["create", "update", "set_password", "clear_password", "delete"] {
+        assert!(
+            audit
+                .iter()
+                .any(|r| r.object_type == "user" && r.action == action && r.actor == "ui:ui_admin"),
+            "{action}: {audit:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_users_form_with_a_bad_field_saves_nothing() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    for (field, value, says) in [
+        ("budget_duration", "monthly", "period"),
+        ("max_budget", "-3", "non-negative"),
+        ("user_role", "emperor", "must be one of"),
+        ("password", "short", "at least 8"),
+    ] {
+        let (status, html, _) =
+            b.post("/ui/users", &[("user_id", "half"), ("rpm_limit", "10"), (field, value)]).await;
+        assert_eq!(status, 400, "{field}");
+        assert!(html.contains(says), "{field}: {html}");
+        assert!(app.state.store().get_user("half").await.unwrap().is_none(), "{field}");
+        assert!(app.state.store().password_hash("half").await.unwrap().is_none());
+    }
+    let (status, html, _) =
+        b.post("/ui/teams", &[("team_id", "half-team"), ("tpm_limit", "x")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("is not a number"), "{html}");
+    assert!(app.state.store().get_team("half-team").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_team_gets_members_limits_a_block_and_is_deleted_through_the_forms() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    api(&app, "/user/new", json!({"user_id": "eve", "auto_create_key": false})).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let (status, html, location) = b
+        .post(
+            "/ui/teams",
+            &[("team_id", "search"), ("team_alias", "Search"), ("max_budget", "100")],
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert!(location.unwrap().starts_with("/ui/teams/search?done="));
+    let (status, _, _) =
+        b.post("/ui/teams/search/add_member", &[("user_id", "eve"), ("role", "admin")]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) =
+        b.post("/ui/teams/search/add_member", &[("user_id", "finn"), ("role", "user")]).await;
+    assert_eq!(status, 303);
+    let (status, html, _) =
+        b.post("/ui/teams/search/add_member", &[("user_id", "gus"), ("role", "owner")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("must be `admin` or `user`"), "{html}");
+    let (status, html) = b.get("/ui/teams/search").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("/ui/users/eve") && html.contains("/ui/users/finn") && !html.contains("gus")
+    );
+    // The JSON API sees the same team, and eve's record lists it.
+    let (_, info) = api_get(&app, "/team/info?team_id=search").await;
+    let members = info["team_info"]["members_with_roles"].as_array().unwrap().clone();
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert!(members.contains(&json!({"user_id": "eve", "role": "admin"})));
+    let (_, eve) = api_get(&app, "/user/info?user_id=eve").await;
+    assert_eq!(eve["teams"], json!(["search"]));
+
+    let (status, _, _) = b.post("/ui/teams/search/remove_member", &[("user_id", "finn")]).await;
+    assert_eq!(status, 303);
+    let (status, _, _) = b
+        .post(
+            "/ui/teams/search/update",
+            &[("team_alias", "Search team"), ("rpm_limit", "30"), ("max_budget", "")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _, _) = b.post("/ui/teams/search/block", &[]).await;
+    assert_eq!(status, 303);
+    let team = app.state.store().get_team("search").await.unwrap().unwrap();
+    assert_eq!(
+        team.members,
+        vec![tollgate_store::TeamMember { user_id: "eve".into(), role: "admin".into() }]
+    );
+    assert_eq!((team.limits.rpm_limit, team.limits.max_budget), (Some(30), None));
+    assert_eq!(team.team_alias.as_deref(), Some("Search team"));
+    assert!(team.blocked);
+    let (_, html) = b.get("/ui/teams").await;
+    assert!(html.contains("Search team") && html.contains("blocked"), "{html}");
+    let (status, _, _) = b.post("/ui/teams/search/unblock", &[]).await;
+    assert_eq!(status, 303);
+    assert!(!app.state.store().get_team("search").await.unwrap().unwrap().blocked);
+    let (status, _, _) = b.post("/ui/teams/search/delete", &[]).await;
+    assert_eq!(status, 303);
+    assert_eq!(api_get(&app, "/team/info?team_id=search").await.0, 404);
+    let audit = app.state.store().audit_logs(Default::default()).await.unwrap();
+    for action in ["create", "member_add", "member_delete", "update", "block", "unblock", "delete"]
+    {
+        assert!(audit.iter().any(|r| r.object_type == "team" && r.action == action), "{action}");
+    }
+}
+
+#[tokio::test]
+async fn viewers_see_users_and_teams_but_cannot_post_and_users_are_refused() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    api(&app, "/user/new", json!({"user_id": "ann", "password": "ann's password", "user_role": "internal_user", "auto_create_key": false})).await;
+    api(&app, "/team/new", json!({"team_id": "ops"})).await;
+
+    let vic = Browser::sign_in(&app, "vic", "vic's password").await;
+    for path in ["/ui/users", "/ui/users/ann", "/ui/teams", "/ui/teams/ops"] {
+        let (status, html) = vic.get(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !html.contains("type=\"submit\">Create") && !html.contains("Delete"),
+            "{path}: forms shown"
+        );
+    }
+    let (_, html) = vic.get("/ui/").await;
+    assert!(
+        html.contains("/ui/users\"")
+            && html.contains("/ui/teams\"")
+            && html.contains("/ui/copilot\"")
+    );
+    let posts: [(&str, &[(&str, &str)]); 5] = [
+        ("/ui/users", &[("user_id", "sneaky")]),
+        ("/ui/users/ann/update", &[("rpm_limit", "1")]),
+        ("/ui/users/ann/delete", &[]),
+        ("/ui/teams", &[("team_id", "sneaky")]),
+        ("/ui/teams/ops/add_member", &[("user_id", "vic"), ("role", "admin")]),
+    ];
+    for (path, fields) in posts {
+        assert_eq!(vic.post(path, fields).await.0, 403, "{path}");
+    }
+    assert!(app.state.store().get_user("sneaky").await.unwrap().is_none());
+    assert!(app.state.store().get_team("sneaky").await.unwrap().is_none());
+    assert!(app.state.store().get_team("ops").await.unwrap().unwrap().members.is_empty());
+    assert_eq!(app.state.store().get_user("ann").await.unwrap().unwrap().limits.rpm_limit, None);
+
+    let ann = Browser::sign_in(&app, "ann", "ann's password").await;
+    for path in ["/ui/users", "/ui/users/vic", "/ui/teams", "/ui/teams/ops"] {
+        assert_eq!(ann.get(path).await.0, 403, "{path}");
+    }
+    assert_eq!(ann.post("/ui/users/vic/delete", &[]).await.0, 403);
+    assert!(app.state.store().get_user("vic").await.unwrap().is_some());
+    let (_, html) = ann.get("/ui/keys").await;
+    assert!(!html.contains("/ui/users\"") && html.contains("/ui/copilot\""), "{html}");
+}
+
+#[tokio::test]
+async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audited() {
+    let gh = tollgate_testkit::MockGitHub::start().await;
+    let mock = MockOpenAi::start().await;
+    let (github, github_api) = (gh.github_url(), gh.api_url());
+    let app = app_with(
+        &[
+            ("TOLLGATE_MASTER_KEY", MASTER),
+            ("UI_PASSWORD", UI_PASSWORD),
+            ("TOLLGATE_GITHUB_URL", github.as_str()),
+            ("TOLLGATE_GITHUB_API_URL", github_api.as_str()),
+        ],
+        &mock,
+    )
+    .await;
+    api(&app, "/user/new", json!({"user_id": "ann", "password": "ann's password", "user_role": "internal_user", "key_alias": "ann-key"})).await;
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    let hers = app
+        .state
+        .store()
+        .list_keys(tollgate_store::KeyFilter { user_id: Some("ann".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let own = format!("key:{}", hers[0].token_hash);
+    gh.add_account("ghu_shared_account", true);
+    gh.add_account("ghu_ann_own_account", true);
+    app.link_copilot("default", "ghu_shared_account").await.unwrap();
+    app.link_copilot(&own, "ghu_ann_own_account").await.unwrap();
+
+    let admin = Browser::sign_in(&app, "admin", UI_PASSWORD).await;
+    let (status, html) = admin.get("/ui/copilot").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("every key without its own") && html.contains("key ann-key"), "{html}");
+    assert!(html.contains(&format!("/ui/keys/{}", hers[0].token_hash)));
+    assert_eq!(html.matches("250 of 300").count(), 2, "quota of both: {html}");
+    assert!(html.contains("2030-01-01") && html.contains("/github\" id=\"link-page\""), "{html}");
+    assert!(!html.contains("ghu_"), "tokens are never shown");
+
+    // A user sees their own key's account only, and may not unlink the shared one.
+    let ann = Browser::sign_in(&app, "ann", "ann's password").await;
+    let (status, html) = ann.get("/ui/copilot").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("key ann-key") && !html.contains("every key without its own"), "{html}");
+    assert_eq!(ann.post("/ui/copilot/unlink", &[("owner", "default")]).await.0, 403);
+    // A viewer sees both and unlinks nothing.
+    let vic = Browser::sign_in(&app, "vic", "vic's password").await;
+    let (_, html) = vic.get("/ui/copilot").await;
+    assert!(html.contains("key ann-key") && !html.contains("copilot/unlink"), "{html}");
+    assert_eq!(vic.post("/ui/copilot/unlink", &[("owner", own.as_str())]).await.0, 403);
+    let store = app.state.store();
+    assert_eq!(store.list_credentials("github_copilot").await.unwrap().len(), 2);
+
+    // Ann unlinks hers: gone from the store, no longer served, audited.
+    let (status, _, location) = ann.post("/ui/copilot/unlink", &[("owner", own.as_str())]).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/ui/copilot?done="));
+    assert!(store.get_credential("github_copilot", &own).await.unwrap().is_none());
+    let served = app.state.providers().copilot().account_for(Some(&own));
+    assert!(served.is_none_or(|a| a.id != own), "still served with her account");
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert!(!html.contains("key ann-key") && html.contains("every key without its own"));
+    let (status, _, _) = admin.post("/ui/copilot/unlink", &[("owner", "default")]).await;
+    assert_eq!(status, 303);
+    assert!(store.list_credentials("github_copilot").await.unwrap().is_empty());
+    assert_eq!(admin.post("/ui/copilot/unlink", &[("owner", "default")]).await.0, 404);
+    let audit = store.audit_logs(Default::default()).await.unwrap();
+    let unlinks: Vec<_> = audit
+        .iter()
+        .filter(|r| r.object_type == "linked_account" && r.action == "unlink")
+        .map(|r| (r.actor.as_str(), r.object_id.as_str()))
+        .collect();
+    assert!(unlinks.contains(&("ui:ann", own.as_str())), "{unlinks:?}");
+    assert!(unlinks.contains(&("ui:ui_admin", "default")), "{unlinks:?}");
+}

@@ -4,14 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{
-    GITHUB_COPILOT_PROVIDER, KeyPatch, KeyRecord, NewKey, StoreError, key_credential_owner,
-};
+use tollgate_store::{KeyPatch, KeyRecord, NewKey, key_credential_owner};
 
-use super::{Actor, Subject, audit, objects};
+use super::{Actor, accounts, objects};
 use crate::access::keys;
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, store_error};
+use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a key looks like in answers: everything but the secret.
@@ -132,7 +130,7 @@ pub async fn create(
 }
 
 /// Changes a key (named by itself or its hash), audited as `action` (`update`, `block`,
-/// `unblock`).
+/// `unblock`); limits are checked first.
 pub async fn change(
     state: &AppState,
     actor: &Actor,
@@ -140,6 +138,11 @@ pub async fn change(
     key: &str,
     p: KeyPatch,
 ) -> Result<KeyRecord, ApiError> {
+    check_limit_changes(
+        p.max_budget,
+        &p.budget_duration,
+        [p.rpm_limit, p.tpm_limit, p.max_parallel_requests],
+    )?;
     let hash = keys::to_hash(key);
     let write = state.store().update_key(&hash, p);
     objects::changed(state, actor, action, &hash, write).await
@@ -150,8 +153,11 @@ pub async fn delete(state: &AppState, actor: &Actor, hashes: &[String]) -> Resul
     let deleted =
         objects::deleted::<KeyRecord, _>(state, actor, hashes, state.store().delete_keys(hashes))
             .await?;
+    // A deleted key's own Copilot account goes with it: nothing could use the stored token.
     for h in hashes {
-        unlink_account(state, actor, h).await;
+        if let Err(e) = accounts::unlink(state, actor, &key_credential_owner(h)).await {
+            tracing::warn!(error = %e.message(), "a deleted key's linked Copilot account could not be removed");
+        }
     }
     Ok(deleted)
 }
@@ -169,87 +175,6 @@ pub async fn regenerate(
     let write = state.store().regenerate_key(&old, &hash, &name);
     let record = objects::changed(state, actor, "regenerate", &old, write).await?;
     state.directory().remove_key(&old);
-    move_linked_account(state, actor, &old, &record.token_hash).await;
+    accounts::moved(state, actor, &old, &record.token_hash).await;
     Ok((record, fresh))
-}
-
-/// A key's own Copilot account is stored under its token hash, sealed with that owner as
-/// associated data; a regenerated key keeps its account, re-sealed for its new hash. The key
-/// itself has already changed, so a failure here is logged rather than answered: the holder
-/// can link the account again on the `/github` page. The move is audited as an unlink from
-/// the old owner and a link to the new one.
-async fn move_linked_account(state: &AppState, actor: &Actor, old_hash: &str, new_hash: &str) {
-    let (from, to) = (key_credential_owner(old_hash), key_credential_owner(new_hash));
-    let store = state.store();
-    let moved = async {
-        let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &from).await? else {
-            return Ok(None);
-        };
-        let login = record.label.clone();
-        let token = state.secret_box().open_credential(&record)?;
-        let sealed = state.secret_box().seal_credential(
-            GITHUB_COPILOT_PROVIDER,
-            &to,
-            record.label,
-            &token,
-        )?;
-        store.put_credential(sealed).await?;
-        store.delete_credential(GITHUB_COPILOT_PROVIDER, &from).await?;
-        // This process serves the new key with it at once; others follow the change feed.
-        let copilot = state.providers().copilot();
-        copilot.set_account(&to, token.into());
-        copilot.remove_account(&from);
-        Ok::<_, StoreError>(Some(login))
-    };
-    match moved.await {
-        Ok(Some(login)) => {
-            tracing::info!("a regenerated key keeps its linked Copilot account");
-            audit_account(state, actor, "unlink", &from, login.as_deref()).await;
-            audit_account(state, actor, "link", &to, login.as_deref()).await;
-        }
-        Ok(None) => {}
-        Err(e) => tracing::warn!(
-            error = %e,
-            "the regenerated key's Copilot account could not be moved; link it again on /github"
-        ),
-    }
-}
-
-/// A deleted key's own Copilot account goes with it: nothing could use the stored token.
-async fn unlink_account(state: &AppState, actor: &Actor, hash: &str) {
-    let owner = key_credential_owner(hash);
-    let store = state.store();
-    let removed = async {
-        let Some(record) = store.get_credential(GITHUB_COPILOT_PROVIDER, &owner).await? else {
-            return Ok(None);
-        };
-        let gone = store.delete_credential(GITHUB_COPILOT_PROVIDER, &owner).await?;
-        Ok::<_, StoreError>(gone.then_some(record.label))
-    };
-    match removed.await {
-        Ok(Some(login)) => {
-            state.providers().copilot().remove_account(&owner);
-            audit_account(state, actor, "unlink", &owner, login.as_deref()).await;
-        }
-        Ok(None) => {}
-        Err(e) => {
-            tracing::warn!(error = %e, "a deleted key's linked Copilot account could not be removed")
-        }
-    }
-}
-
-/// Audits a Copilot account linked to (`link`) or unlinked from (`unlink`) `owner`: the
-/// GitHub login only, never the token.
-async fn audit_account(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    owner: &str,
-    login: Option<&str>,
-) {
-    let account = json!({ "login": login });
-    let (before, after) =
-        if action == "link" { (None, Some(&account)) } else { (Some(&account), None) };
-    let subject = Subject { object_type: "linked_account", object_id: owner };
-    audit(state, actor, action, subject, before, after).await;
 }

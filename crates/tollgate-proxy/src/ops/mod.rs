@@ -2,11 +2,14 @@
 //! it must, writes the store and the audit record, and tells this process's caches. The JSON
 //! management API calls these; so does the admin UI.
 
+pub mod accounts;
 pub mod credentials;
 pub mod keys;
 pub mod models;
 pub mod objects;
 pub mod passwords;
+pub mod teams;
+pub mod users;
 
 use serde_json::{Map, Value};
 use tollgate_store::NewAudit;

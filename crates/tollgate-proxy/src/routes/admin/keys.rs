@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{KeyFilter, KeyPatch, KeyRecord};
 
-use super::{Admin, bad, body, check_limits, patch, store_error};
+use super::{Admin, bad, body, patch, store_error};
 use crate::access::keys;
 use crate::auth::Principal;
 use crate::body::LimitedBody;
@@ -74,11 +74,6 @@ pub(super) async fn update(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
-    check_limits(
-        b.max_budget.flatten(),
-        &b.budget_duration.clone().flatten(),
-        [b.rpm_limit.flatten(), b.tpm_limit.flatten(), b.max_parallel_requests.flatten()],
-    )?;
     let expires = match &b.duration {
         None => None,
         Some(None) => Some(None),

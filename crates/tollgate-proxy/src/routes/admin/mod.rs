@@ -213,6 +213,15 @@ pub fn check_limits(
     Ok(())
 }
 
+/// [`check_limits`] for a change: the values it sets (clearing one is always allowed).
+pub fn check_limit_changes(
+    budget: Option<Option<f64>>,
+    duration: &Option<Option<String>>,
+    counts: [Option<Option<i64>>; 3],
+) -> Result<(), ApiError> {
+    check_limits(budget.flatten(), &duration.clone().flatten(), counts.map(Option::flatten))
+}
+
 /// A 400 naming a field.
 pub(crate) fn bad(param: &str, what: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, format!("`{param}` {what}."))

@@ -5,94 +5,29 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{KeyFilter, NewTeam, Page, TeamMember, TeamPatch, TeamRecord};
+use tollgate_store::{KeyFilter, Page, TeamMember, TeamPatch, TeamRecord};
 
-use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_error};
+use super::{Admin, PageQuery, body, patch, store_error};
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ops::Actor;
 use crate::ops::keys::key_json;
-use crate::ops::objects;
+use crate::ops::teams::{self as ops, team_json};
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
-
-pub(crate) fn team_json(t: &TeamRecord) -> Value {
-    json!({
-        "team_id": t.team_id,
-        "team_alias": t.team_alias,
-        "models": t.models,
-        "max_budget": t.limits.max_budget,
-        "budget_duration": t.limits.budget_duration,
-        "budget_reset_at": t.budget_reset_at,
-        "rpm_limit": t.limits.rpm_limit,
-        "tpm_limit": t.limits.tpm_limit,
-        "max_parallel_requests": t.limits.max_parallel_requests,
-        "spend": t.spend,
-        "blocked": t.blocked,
-        "members_with_roles": t.members,
-        "metadata": t.metadata,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
-    })
-}
-
-objects::audited!(TeamRecord as "team" {
-    id: team_id,
-    shown: team_json,
-    read: get_team,
-    cache: put_team,
-    forget: remove_team,
-});
-
-#[derive(Debug, Deserialize)]
-pub(super) struct NewBody {
-    #[serde(default)]
-    team_id: Option<String>,
-    #[serde(default)]
-    team_alias: Option<String>,
-    #[serde(default)]
-    models: Vec<String>,
-    #[serde(default)]
-    members_with_roles: Vec<TeamMember>,
-    #[serde(default)]
-    metadata: Option<Value>,
-    #[serde(flatten)]
-    limits: LimitsBody,
-}
-
-async fn refresh_members(state: &AppState, team: &TeamRecord) {
-    for m in &team.members {
-        super::users::reload(state, &m.user_id).await;
-    }
-}
 
 pub(super) async fn new(
     State(state): State<AppState>,
     Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
-    let b: NewBody = body(&b)?;
-    let team_id = b.team_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if team_id.trim().is_empty() {
-        return Err(bad("team_id", "must not be empty"));
-    }
-    let record = state
-        .store()
-        .create_team(NewTeam {
-            team_id,
-            team_alias: b.team_alias,
-            models: b.models,
-            limits: b.limits.into_limits()?,
-            members: b.members_with_roles,
-            metadata: b.metadata.unwrap_or(Value::Null),
-        })
-        .await
-        .map_err(store_error)?;
-    objects::created(&state, &Actor::of(&p), &record).await;
-    refresh_members(&state, &record).await;
-    Ok(Json(team_json(&record)))
+    respond(ops::create(&state, &Actor::of(&p), body(&b)?).await)
+}
+
+fn respond(r: Result<TeamRecord, ApiError>) -> Answer {
+    r.map(|t| Json(team_json(&t)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,29 +81,12 @@ pub(super) struct UpdateBody {
     spend: Option<f64>,
 }
 
-/// Changes a team, audited as `action`.
-async fn apply(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    team_id: &str,
-    t: TeamPatch,
-) -> Answer {
-    let write = state.store().update_team(team_id, t);
-    Ok(Json(team_json(&objects::changed(state, actor, action, team_id, write).await?)))
-}
-
 pub(super) async fn update(
     State(state): State<AppState>,
     Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
-    check_limits(
-        b.max_budget.flatten(),
-        &b.budget_duration.clone().flatten(),
-        [b.rpm_limit.flatten(), b.tpm_limit.flatten(), b.max_parallel_requests.flatten()],
-    )?;
     let t = TeamPatch {
         team_alias: b.team_alias,
         models: b.models,
@@ -181,7 +99,7 @@ pub(super) async fn update(
         metadata: b.metadata,
         spend: b.spend,
     };
-    apply(&state, &Actor::of(&p), "update", &b.team_id, t).await
+    respond(ops::change(&state, &Actor::of(&p), "update", &b.team_id, t).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -196,7 +114,7 @@ pub(super) async fn block(
 ) -> Answer {
     let r: TeamRef = body(&b)?;
     let t = TeamPatch { blocked: Some(true), ..Default::default() };
-    apply(&state, &Actor::of(&p), "block", &r.team_id, t).await
+    respond(ops::change(&state, &Actor::of(&p), "block", &r.team_id, t).await)
 }
 
 pub(super) async fn unblock(
@@ -206,7 +124,7 @@ pub(super) async fn unblock(
 ) -> Answer {
     let r: TeamRef = body(&b)?;
     let t = TeamPatch { blocked: Some(false), ..Default::default() };
-    apply(&state, &Actor::of(&p), "unblock", &r.team_id, t).await
+    respond(ops::change(&state, &Actor::of(&p), "unblock", &r.team_id, t).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -220,10 +138,7 @@ pub(super) async fn delete(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: DeleteBody = body(&b)?;
-    let delete = state.store().delete_teams(&b.team_ids);
-    let deleted =
-        objects::deleted::<TeamRecord, _>(&state, &Actor::of(&p), &b.team_ids, delete).await?;
-    let _ = state.directory().refresh(state.store()).await;
+    let deleted = ops::delete(&state, &Actor::of(&p), &b.team_ids).await?;
     Ok(Json(json!({ "deleted_teams": b.team_ids, "deleted": deleted })))
 }
 
@@ -261,13 +176,7 @@ pub(super) async fn member_add(
         Members::One(m) => vec![m],
         Members::Many(ms) => ms,
     };
-    if let Some(m) = members.iter().find(|m| m.role != "admin" && m.role != "user") {
-        return Err(bad("member.role", &format!("must be `admin` or `user`, not `{}`", m.role)));
-    }
-    let write = state.store().add_team_members(&b.team_id, &members);
-    let record = objects::changed(&state, &Actor::of(&p), "member_add", &b.team_id, write).await?;
-    refresh_members(&state, &record).await;
-    Ok(Json(team_json(&record)))
+    respond(ops::add_members(&state, &Actor::of(&p), &b.team_id, &members).await)
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,14 +196,5 @@ pub(super) async fn member_delete(
     let b: MemberDeleteBody = body(&b)?;
     let mut ids = b.user_ids;
     ids.extend(b.user_id);
-    if ids.is_empty() {
-        return Err(bad("user_id", "is required"));
-    }
-    let write = state.store().remove_team_members(&b.team_id, &ids);
-    let actor = Actor::of(&p);
-    let record = objects::changed(&state, &actor, "member_delete", &b.team_id, write).await?;
-    for u in &ids {
-        super::users::reload(&state, u).await;
-    }
-    Ok(Json(team_json(&record)))
+    respond(ops::remove_members(&state, &Actor::of(&p), &b.team_id, &ids).await)
 }

@@ -5,110 +5,27 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{EntityKind, KeyFilter, NewUser, Page, UserPatch, UserRecord};
+use tollgate_store::{KeyFilter, Page, UserPatch};
 
-use super::{Admin, LimitsBody, PageQuery, bad, body, check_limits, patch, store_error};
+use super::{Admin, PageQuery, body, patch, store_error};
 use crate::body::LimitedBody;
 use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ops::Actor;
-use crate::ops::keys::{KeySpec, key_json};
-use crate::ops::objects;
-use crate::ops::passwords;
+use crate::ops::keys::key_json;
+use crate::ops::users::{self as ops, user_json};
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
-
-pub(crate) fn user_json(u: &UserRecord) -> Value {
-    json!({
-        "user_id": u.user_id,
-        "user_email": u.user_email,
-        "user_role": u.user_role,
-        "models": u.models,
-        "max_budget": u.limits.max_budget,
-        "budget_duration": u.limits.budget_duration,
-        "budget_reset_at": u.budget_reset_at,
-        "rpm_limit": u.limits.rpm_limit,
-        "tpm_limit": u.limits.tpm_limit,
-        "max_parallel_requests": u.limits.max_parallel_requests,
-        "spend": u.spend,
-        "teams": u.teams,
-        "metadata": u.metadata,
-        "created_at": u.created_at,
-        "updated_at": u.updated_at,
-    })
-}
-
-objects::audited!(UserRecord as "user" {
-    id: user_id,
-    shown: user_json,
-    read: get_user,
-    cache: put_user,
-    forget: remove_user,
-});
-
-#[derive(Debug, Deserialize)]
-pub(super) struct NewBody {
-    #[serde(default)]
-    user_id: Option<String>,
-    #[serde(default)]
-    user_email: Option<String>,
-    #[serde(default)]
-    user_role: Option<String>,
-    #[serde(default)]
-    models: Vec<String>,
-    #[serde(default)]
-    metadata: Option<Value>,
-    /// LiteLLM creates a key for a new user unless told not to.
-    #[serde(default = "yes")]
-    auto_create_key: bool,
-    #[serde(default)]
-    key_alias: Option<String>,
-    /// A password to sign in to the admin console with (stored as an argon2 hash).
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(flatten)]
-    limits: LimitsBody,
-}
-
-fn yes() -> bool {
-    true
-}
 
 pub(super) async fn new(
     State(state): State<AppState>,
     Admin(p): Admin,
     LimitedBody(b): LimitedBody,
 ) -> Answer {
-    let actor = Actor::of(&p);
-    let b: NewBody = body(&b)?;
-    let user_id = b.user_id.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    if user_id.trim().is_empty() {
-        return Err(bad("user_id", "must not be empty"));
-    }
-    if b.password.as_ref().is_some_and(|p| p.chars().count() < passwords::MIN_CHARS) {
-        return Err(bad("password", "must have at least 8 characters"));
-    }
-    let record = state
-        .store()
-        .create_user(NewUser {
-            user_id: user_id.clone(),
-            user_email: b.user_email,
-            user_role: b.user_role,
-            models: b.models.clone(),
-            limits: b.limits.into_limits()?,
-            metadata: b.metadata.unwrap_or(Value::Null),
-        })
-        .await
-        .map_err(store_error)?;
-    objects::created(&state, &actor, &record).await;
-    if let Some(password) = &b.password {
-        passwords::set(&state, &actor, &user_id, Some(password)).await?;
-    }
+    let (record, key) = ops::create(&state, &Actor::of(&p), body(&b)?).await?;
     let mut answer = user_json(&record);
-    if b.auto_create_key {
-        let spec = KeySpec::for_user(user_id, b.key_alias);
-        let (record, key) = crate::ops::keys::create(&state, &actor, spec).await?;
+    if let Some((record, key)) = key {
         answer["key"] = Value::String(key);
         answer["token"] = Value::String(record.token_hash);
     }
@@ -176,17 +93,6 @@ pub(super) async fn update(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
-    if b.password
-        .as_ref()
-        .is_some_and(|p| p.as_ref().is_some_and(|p| p.chars().count() < passwords::MIN_CHARS))
-    {
-        return Err(bad("password", "must have at least 8 characters"));
-    }
-    check_limits(
-        b.max_budget.flatten(),
-        &b.budget_duration.clone().flatten(),
-        [b.rpm_limit.flatten(), b.tpm_limit.flatten(), b.max_parallel_requests.flatten()],
-    )?;
     let change = UserPatch {
         user_email: b.user_email,
         user_role: b.user_role,
@@ -199,12 +105,8 @@ pub(super) async fn update(
         metadata: b.metadata,
         spend: b.spend,
     };
-    let actor = Actor::of(&p);
-    let write = state.store().update_user(&b.user_id, change);
-    let record = objects::changed(&state, &actor, "update", &b.user_id, write).await?;
-    if let Some(password) = &b.password {
-        passwords::set(&state, &actor, &b.user_id, password.as_deref()).await?;
-    }
+    let password = b.password.as_ref().map(Option::as_deref);
+    let record = ops::update(&state, &Actor::of(&p), &b.user_id, change, password).await?;
     Ok(Json(user_json(&record)))
 }
 
@@ -219,11 +121,7 @@ pub(super) async fn delete(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: DeleteBody = body(&b)?;
-    let delete = state.store().delete_users(&b.user_ids);
-    let deleted =
-        objects::deleted::<UserRecord, _>(&state, &Actor::of(&p), &b.user_ids, delete).await?;
-    // Their keys lost their owner: refresh them from the feed.
-    let _ = state.directory().refresh(state.store()).await;
+    let deleted = ops::delete(&state, &Actor::of(&p), &b.user_ids).await?;
     Ok(Json(json!({ "deleted_users": b.user_ids, "deleted": deleted })))
 }
 
@@ -239,9 +137,4 @@ pub(super) async fn list(
         "page": page,
         "page_size": size,
     })))
-}
-
-/// Reloads a user after something about them changed elsewhere (e.g. a new key).
-pub(crate) async fn reload(state: &AppState, user_id: &str) {
-    let _ = state.directory().reload(state.store(), EntityKind::User, user_id).await;
 }
