@@ -99,6 +99,9 @@ def raise_fd_limit() -> None:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--console"]:  # the admin console benchmark: its own options
+        from console.crawl import main as console_main
+        return console_main(argv[1:])
     args = parse_args(argv)
     if args.render:
         data = json.loads(args.render.read_text())

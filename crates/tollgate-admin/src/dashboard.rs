@@ -1,5 +1,7 @@
 //! The dashboard: requests, errors, spend, tokens and premium units over a range, per day
-//! and per model, key, user and team — all from the daily rollups, never the raw records.
+//! and per model, key, user and team — all from the daily rollups, never the raw records,
+//! summed by the database (`spend_summary`) so a 30-day range does not ship every rollup
+//! row to the process.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +13,7 @@ use axum::response::Response;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use tollgate_proxy::AppState;
-use tollgate_store::{DailySpend, RollupFilter};
+use tollgate_store::{RollupFilter, SpendTotals};
 
 use crate::page::{self, Base, Frame};
 use crate::session::Signed;
@@ -49,29 +51,18 @@ struct DashboardPage {
     tops: Vec<(&'static str, Vec<Top>)>,
 }
 
-fn top(rows: &[DailySpend], name: impl Fn(&DailySpend) -> String) -> Vec<Top> {
-    let mut by: BTreeMap<String, Top> = BTreeMap::new();
-    for r in rows {
-        let n = name(r);
-        if n.is_empty() {
-            continue;
-        }
-        let t = by.entry(n.clone()).or_insert(Top {
-            name: n,
-            requests: 0,
-            failures: 0,
-            cost: 0.0,
-            tokens: 0,
-        });
-        t.requests += r.requests;
-        t.failures += r.failures;
-        t.cost += r.cost;
-        t.tokens += r.prompt_tokens + r.completion_tokens;
-    }
-    let mut out: Vec<Top> = by.into_values().collect();
-    out.sort_by(|a, b| b.requests.cmp(&a.requests).then(b.cost.total_cmp(&a.cost)));
-    out.truncate(10);
-    out
+/// A ranking as the dashboard shows it.
+fn top(ranked: &[(String, SpendTotals)], name: impl Fn(&str) -> String) -> Vec<Top> {
+    ranked
+        .iter()
+        .map(|(n, t)| Top {
+            name: name(n),
+            requests: t.requests,
+            failures: t.failures,
+            cost: t.cost,
+            tokens: t.prompt_tokens + t.completion_tokens,
+        })
+        .collect()
 }
 
 pub(crate) async fn page(
@@ -92,8 +83,9 @@ pub(crate) async fn page(
     if !signed.role.sees_all() {
         filter.user_id = signed.user_id.clone();
     }
-    let rows = match state.store().daily_spend(filter).await {
-        Ok(r) => r,
+    // Summed by the database: a row per day and ten per ranking, whatever the range holds.
+    let summary = match state.store().spend_summary(filter, 10).await {
+        Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "dashboard: cannot read the rollups");
             return page::unavailable(&base);
@@ -105,11 +97,18 @@ pub(crate) async fn page(
         by_day.insert(day, (0.0, 0.0, 0.0));
         day += Duration::days(1);
     }
-    for r in &rows {
-        let e = by_day.entry(r.day).or_default();
-        e.0 += (r.requests - r.failures) as f64;
-        e.1 += r.failures as f64;
-        e.2 += r.cost;
+    let mut total = SpendTotals::default();
+    for (d, t) in &summary.days {
+        let e = by_day.entry(*d).or_default();
+        e.0 += (t.requests - t.failures) as f64;
+        e.1 += t.failures as f64;
+        e.2 += t.cost;
+        total.requests += t.requests;
+        total.failures += t.failures;
+        total.prompt_tokens += t.prompt_tokens;
+        total.completion_tokens += t.completion_tokens;
+        total.cost += t.cost;
+        total.premium_units += t.premium_units;
     }
     let label = |d: &chrono::NaiveDate| d.format("%m-%d").to_string();
     let requests_chart = svg::bars(
@@ -130,27 +129,21 @@ pub(crate) async fn page(
         160,
         "USD",
     );
-    let key_names = key_aliases(&state, &rows).await;
     let page = DashboardPage {
         frame: Frame::new(&base, &signed, "Dashboard", "dashboard").with_notice(q.done),
         range,
-        requests: rows.iter().map(|r| r.requests).sum(),
-        failures: rows.iter().map(|r| r.failures).sum(),
-        cost: rows.iter().map(|r| r.cost).sum(),
-        tokens: rows.iter().map(|r| r.prompt_tokens + r.completion_tokens).sum(),
-        premium: rows.iter().map(|r| r.premium_units).sum(),
+        requests: total.requests,
+        failures: total.failures,
+        cost: total.cost,
+        tokens: total.prompt_tokens + total.completion_tokens,
+        premium: total.premium_units,
         requests_chart,
         spend_chart,
         tops: vec![
-            ("Models", top(&rows, |r| r.model_group.clone())),
-            (
-                "Keys",
-                top(&rows, |r| {
-                    key_names.get(&r.token_hash).cloned().unwrap_or_else(|| short(&r.token_hash))
-                }),
-            ),
-            ("Users", top(&rows, |r| r.user_id.clone())),
-            ("Teams", top(&rows, |r| r.team_id.clone())),
+            ("Models", top(&summary.models, str::to_owned)),
+            ("Keys", top(&summary.keys, |h| key_name(&state, h))),
+            ("Users", top(&summary.users, str::to_owned)),
+            ("Teams", top(&summary.teams, str::to_owned)),
         ],
     };
     let nonce = page.frame.nonce.clone();
@@ -162,20 +155,10 @@ pub(crate) fn short(hash: &str) -> String {
     hash.chars().take(10).collect()
 }
 
-/// Aliases (or display names) of the keys in `rows`, from the in-memory directory.
-async fn key_aliases(
-    state: &AppState,
-    rows: &[DailySpend],
-) -> std::collections::HashMap<String, String> {
-    let mut out = std::collections::HashMap::new();
-    for r in rows {
-        if r.token_hash.is_empty() || out.contains_key(&r.token_hash) {
-            continue;
-        }
-        if let Some(k) = state.directory().key(&r.token_hash) {
-            let name = k.record.key_alias.clone().unwrap_or_else(|| k.record.key_name.clone());
-            out.insert(r.token_hash.clone(), name);
-        }
+/// A key's alias (or display name) from the in-memory directory, else its shortened hash.
+fn key_name(state: &AppState, hash: &str) -> String {
+    match state.directory().key(hash) {
+        Some(k) => k.record.key_alias.clone().unwrap_or_else(|| k.record.key_name.clone()),
+        None => short(hash),
     }
-    out
 }

@@ -156,6 +156,14 @@ pub trait StoreApi: SpendStore {
     async fn count_spend(&self) -> Result<u64, StoreError>;
     /// Daily rollup rows, by day then model.
     async fn daily_spend(&self, filter: RollupFilter) -> Result<Vec<DailySpend>, StoreError>;
+    /// The rollup rows of `filter` summed per day, with the `top` busiest model groups, keys,
+    /// users and teams; the sums are made by the database, so a long range costs one row per
+    /// day and `top` rows per ranking, not one per rollup row.
+    async fn spend_summary(
+        &self,
+        filter: RollupFilter,
+        top: u32,
+    ) -> Result<SpendSummary, StoreError>;
     /// Deletes raw spend records that started before `cutoff` (rollups are kept).
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 

@@ -408,6 +408,40 @@ pub struct RollupFilter {
     pub team_id: Option<String>,
 }
 
+/// Sums of rollup rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendTotals {
+    /// Requests.
+    pub requests: i64,
+    /// Failed requests (outcome other than success).
+    pub failures: i64,
+    /// Input tokens.
+    pub prompt_tokens: i64,
+    /// Output tokens.
+    pub completion_tokens: i64,
+    /// Cost.
+    pub cost: f64,
+    /// Premium units.
+    pub premium_units: f64,
+}
+
+/// The daily rollups of a [`RollupFilter`] summed in the database, for a dashboard: per day,
+/// and the busiest model groups, keys, users and teams (most requests, then most cost, then
+/// by name; rows without a key, user or team are not ranked).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SpendSummary {
+    /// Days that have rollup rows, in order.
+    pub days: Vec<(chrono::NaiveDate, SpendTotals)>,
+    /// The busiest model groups.
+    pub models: Vec<(String, SpendTotals)>,
+    /// The busiest keys, by hash.
+    pub keys: Vec<(String, SpendTotals)>,
+    /// The busiest users.
+    pub users: Vec<(String, SpendTotals)>,
+    /// The busiest teams.
+    pub teams: Vec<(String, SpendTotals)>,
+}
+
 /// What kind of entity changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

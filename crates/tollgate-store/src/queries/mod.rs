@@ -23,7 +23,8 @@ use crate::{
     AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch,
     KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential, NewKey, NewModel,
     NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendFilter, SpendRecord,
-    SpendStore, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
+    SpendStore, SpendSummary, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch,
+    UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -228,6 +229,14 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn daily_spend(&self, filter: RollupFilter) -> Result<Vec<DailySpend>, StoreError> {
         spend::daily::<D>(&self.pool, filter).await
+    }
+
+    async fn spend_summary(
+        &self,
+        filter: RollupFilter,
+        top: u32,
+    ) -> Result<SpendSummary, StoreError> {
+        spend::summary::<D>(&self.pool, filter, top).await
     }
 
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -10,8 +10,11 @@ use crate::rollup::{check_amounts, rows_per_statement, totals, unique_sorted, wi
 use crate::rows::{
     DAILY_COLUMN_COUNT, DAILY_COLUMNS, DailyRow, SPEND_COLUMN_COUNT, SPEND_COLUMNS, SpendRow,
 };
+use crate::sql::DecodeRow;
 use crate::sql::{Dialect, Param, Query};
-use crate::{DailySpend, RollupFilter, SpendFilter, SpendRecord, StoreError};
+use crate::{
+    DailySpend, RollupFilter, SpendFilter, SpendRecord, SpendSummary, SpendTotals, StoreError,
+};
 
 /// Rows deleted per statement when trimming old records, so a large retention run never
 /// holds one huge transaction (or SQLite's write lock for long).
@@ -170,12 +173,8 @@ pub(super) async fn count<D: Dialect>(pool: &Pool<D::Db>) -> Result<u64, StoreEr
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
-pub(super) async fn daily<D: Dialect>(
-    pool: &Pool<D::Db>,
-    filter: RollupFilter,
-) -> Result<Vec<DailySpend>, StoreError> {
-    let mut q = Query::<D>::new("SELECT ");
-    q.push(DAILY_COLUMNS).push(" FROM spend_daily WHERE TRUE");
+/// The conditions of a rollup filter, after a `WHERE TRUE`.
+fn rollup_where<'a, D: Dialect>(q: &mut Query<'a, D>, filter: &'a RollupFilter) {
     if let Some(start) = filter.start {
         q.and(" AND day >= ", start);
     }
@@ -191,10 +190,87 @@ pub(super) async fn daily<D: Dialect>(
             q.and(column, v);
         }
     }
+}
+
+pub(super) async fn daily<D: Dialect>(
+    pool: &Pool<D::Db>,
+    filter: RollupFilter,
+) -> Result<Vec<DailySpend>, StoreError> {
+    let mut q = Query::<D>::new("SELECT ");
+    q.push(DAILY_COLUMNS).push(" FROM spend_daily WHERE TRUE");
+    rollup_where(&mut q, &filter);
     q.push(" ORDER BY day, model_group, served_model, token_hash, user_id, team_id");
     let mut conn = pool.acquire().await?;
     let rows: Vec<DailyRow> = q.all(&mut conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// A rollup total as the database returns it: the grouped column, then the sums.
+type TotalsRow<K> = (K, i64, i64, i64, i64, f64, f64);
+
+/// The sums, in [`TotalsRow`] order. `SUM` of a BIGINT is NUMERIC on PostgreSQL, hence the
+/// casts.
+const SUMS: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(failures) AS BIGINT), \
+     CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
+     SUM(cost), SUM(premium_units)";
+
+/// The filter's rollup rows summed per `column`: every value in order, or with `top`, the
+/// `top` values with the most requests (then cost, then name), leaving out ''.
+async fn sums_by<D: Dialect, K>(
+    pool: &Pool<D::Db>,
+    filter: &RollupFilter,
+    column: &str,
+    top: Option<i64>,
+) -> Result<Vec<(K, SpendTotals)>, StoreError>
+where
+    TotalsRow<K>: DecodeRow,
+{
+    let mut q = Query::<D>::new("SELECT ");
+    q.push(column).push(", ").push(SUMS).push(" FROM spend_daily WHERE TRUE");
+    rollup_where(&mut q, filter);
+    match top {
+        Some(top) => {
+            q.push(" AND ").push(column).push(" <> ''").push(" GROUP BY ").push(column);
+            q.push(" ORDER BY 2 DESC, 6 DESC, 1").and(" LIMIT ", top);
+        }
+        None => {
+            q.push(" GROUP BY ").push(column).push(" ORDER BY 1");
+        }
+    }
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<TotalsRow<K>> = q.all(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, requests, failures, prompt_tokens, completion_tokens, cost, premium_units)| {
+            let t = SpendTotals {
+                requests,
+                failures,
+                prompt_tokens,
+                completion_tokens,
+                cost,
+                premium_units,
+            };
+            (k, t)
+        })
+        .collect())
+}
+
+/// Per-day sums and the rankings, as five grouped queries run side by side.
+pub(super) async fn summary<D: Dialect>(
+    pool: &Pool<D::Db>,
+    filter: RollupFilter,
+    top: u32,
+) -> Result<SpendSummary, StoreError> {
+    let top = Some(i64::from(top.clamp(1, 1000)));
+    let f = &filter;
+    let (days, models, keys, users, teams) = tokio::try_join!(
+        sums_by::<D, chrono::NaiveDate>(pool, f, "day", None),
+        sums_by::<D, String>(pool, f, "model_group", top),
+        sums_by::<D, String>(pool, f, "token_hash", top),
+        sums_by::<D, String>(pool, f, "user_id", top),
+        sums_by::<D, String>(pool, f, "team_id", top),
+    )?;
+    Ok(SpendSummary { days, models, keys, users, teams })
 }
 
 /// Drops whole partitions that end before `cutoff` where there are any, then deletes older

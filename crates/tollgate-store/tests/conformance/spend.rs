@@ -336,3 +336,56 @@ backend_tests!(spend_hostile_content, async |store| {
     }
     assert_eq!(store.count_spend().await.unwrap(), 2);
 });
+
+backend_tests!(spend_summary_sums_in_the_database, async |store| {
+    let day1 = at("2026-03-10T12:00:00Z");
+    let day2 = at("2026-03-11T12:00:00Z");
+    let claude = |id: &str, t, k: &str, u: &str, tm: &str| SpendRecord {
+        model_group: "claude".into(),
+        served_model: "anthropic/claude".into(),
+        premium_units: 2.0,
+        ..owned_record(id, t, k, u, tm)
+    };
+    store
+        .insert_spend(&[
+            owned_record("a", day1, "k1", "u1", "t1"),
+            SpendRecord { outcome: "upstream_failed".into(), cost: 0.0, ..record("b", day1) },
+            owned_record("c", day2, "k2", "u2", "t1"),
+            owned_record("d", day2, "k2", "u2", "t1"),
+            claude("e", day2, "k1", "u1", "t2"),
+            claude("f", day2, "k3", "u2", "t2"),
+        ])
+        .await
+        .unwrap();
+    let d1 = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    let d2 = NaiveDate::from_ymd_opt(2026, 3, 11).unwrap();
+    let s = store.spend_summary(RollupFilter::default(), 10).await.unwrap();
+    let days: Vec<_> = s.days.iter().map(|(d, t)| (*d, t.requests, t.failures)).collect();
+    assert_eq!(days, [(d1, 2, 1), (d2, 4, 0)]);
+    assert_eq!(s.days[1].1.cost, 2.0);
+    assert_eq!(s.days[1].1.premium_units, 4.0);
+    assert_eq!((s.days[1].1.prompt_tokens, s.days[1].1.completion_tokens), (40, 80));
+    let names = |r: &[(String, tollgate_store::SpendTotals)]| {
+        r.iter().map(|(n, t)| (n.clone(), t.requests)).collect::<Vec<_>>()
+    };
+    let pairs = |v: &[(&str, i64)]| v.iter().map(|(n, r)| (n.to_string(), *r)).collect::<Vec<_>>();
+    assert_eq!(names(&s.models), pairs(&[("gpt-4o", 4), ("claude", 2)]));
+    // Most requests first, then most cost, then by name; the anonymous record is not ranked.
+    assert_eq!(names(&s.keys), pairs(&[("k1", 2), ("k2", 2), ("k3", 1)]));
+    assert_eq!(names(&s.users), pairs(&[("u2", 3), ("u1", 2)]));
+    assert_eq!(names(&s.teams), pairs(&[("t1", 3), ("t2", 2)]));
+
+    let top1 = store.spend_summary(RollupFilter::default(), 1).await.unwrap();
+    assert_eq!(names(&top1.keys), pairs(&[("k1", 2)]));
+    assert_eq!(top1.days.len(), 2, "days are never cut by `top`");
+    let day2_u1 = RollupFilter {
+        start: Some(d2),
+        end: Some(d2),
+        user_id: Some("u1".into()),
+        ..Default::default()
+    };
+    let s = store.spend_summary(day2_u1, 10).await.unwrap();
+    assert_eq!(s.days.len(), 1);
+    assert_eq!(names(&s.keys), pairs(&[("k1", 1)]));
+    assert_eq!(names(&s.models), pairs(&[("claude", 1)]));
+});
