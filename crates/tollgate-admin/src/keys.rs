@@ -282,10 +282,10 @@ pub(crate) async fn act(
     }
     let actor = signed.actor();
     let back = format!("/keys/{hash}");
-    match action.as_str() {
+    let outcome: Result<Response, Errors> = match action.as_str() {
         // A key's limits are the admin's to set: a user may not lift their own.
         "update" if !signed.role.manages() => {
-            page::refused(&base, "Only the admin changes a key's limits.")
+            Ok(page::refused(&base, "Only the admin changes a key's limits."))
         }
         "update" => {
             let mut errors = Vec::new();
@@ -300,86 +300,38 @@ pub(crate) async fn act(
                 models: form.models.as_deref().map(page::list),
                 ..Default::default()
             };
-            if !errors.is_empty() {
-                return render_key(
-                    &state,
-                    &base,
-                    &signed,
-                    key,
-                    None,
-                    errors.into_iter().collect(),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await;
-            }
-            match ops::change(&state, &actor, "update", &hash, change).await {
-                Ok(_) => page::done(&base, &back, "Key updated."),
-                Err(e) => {
-                    render_key(
-                        &state,
-                        &base,
-                        &signed,
-                        key,
-                        None,
-                        page::field_error(&e),
-                        StatusCode::BAD_REQUEST,
-                    )
+            if errors.is_empty() {
+                ops::change(&state, &actor, "update", &hash, change)
                     .await
-                }
+                    .map(|_| page::done(&base, &back, "Key updated."))
+                    .map_err(|e| page::field_error(&e))
+            } else {
+                Err(errors.into_iter().collect())
             }
         }
         "block" | "unblock" => {
             let change = KeyPatch { blocked: Some(action == "block"), ..Default::default() };
-            match ops::change(&state, &actor, &action, &hash, change).await {
-                Ok(_) => page::done(
-                    &base,
-                    &back,
-                    if action == "block" { "Key blocked." } else { "Key unblocked." },
-                ),
-                Err(e) => {
-                    render_key(
-                        &state,
-                        &base,
-                        &signed,
-                        key,
-                        None,
-                        page::field_error(&e),
-                        StatusCode::BAD_REQUEST,
-                    )
-                    .await
-                }
-            }
+            let said = if action == "block" { "Key blocked." } else { "Key unblocked." };
+            ops::change(&state, &actor, &action, &hash, change)
+                .await
+                .map(|_| page::done(&base, &back, said))
+                .map_err(|e| page::field_error(&e))
         }
-        "regenerate" => match ops::regenerate(&state, &actor, &hash).await {
-            Ok((record, fresh)) => created_page(&base, &signed, fresh, record, true),
-            Err(e) => {
-                render_key(
-                    &state,
-                    &base,
-                    &signed,
-                    key,
-                    None,
-                    page::field_error(&e),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await
-            }
-        },
-        "delete" => match ops::delete(&state, &actor, std::slice::from_ref(&hash)).await {
-            Ok(_) => page::done(&base, "/keys", "Key deleted."),
-            Err(e) => {
-                render_key(
-                    &state,
-                    &base,
-                    &signed,
-                    key,
-                    None,
-                    page::field_error(&e),
-                    StatusCode::BAD_REQUEST,
-                )
-                .await
-            }
-        },
-        _ => page::not_found(&base, "No such action."),
+        "regenerate" => ops::regenerate(&state, &actor, &hash)
+            .await
+            .map(|(record, fresh)| created_page(&base, &signed, fresh, record, true))
+            .map_err(|e| page::field_error(&e)),
+        "delete" => ops::delete(&state, &actor, std::slice::from_ref(&hash))
+            .await
+            .map(|_| page::done(&base, "/keys", "Key deleted."))
+            .map_err(|e| page::field_error(&e)),
+        _ => Ok(page::not_found(&base, "No such action.")),
+    };
+    match outcome {
+        Ok(r) => r,
+        // Refused: the key's page again, with why next to the field, nothing changed.
+        Err(errors) => {
+            render_key(&state, &base, &signed, key, None, errors, StatusCode::BAD_REQUEST).await
+        }
     }
 }
