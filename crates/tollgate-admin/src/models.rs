@@ -113,6 +113,13 @@ struct View {
     status: StatusCode,
 }
 
+impl View {
+    /// The form sent back with why it was refused; nothing was saved.
+    fn refused(form: ModelForm, errors: Errors) -> Self {
+        Self { notice: None, form, errors, tested: None, status: StatusCode::BAD_REQUEST }
+    }
+}
+
 fn render(state: &AppState, base: &Base, signed: &Signed, view: View) -> Response {
     let View { notice, form, errors, tested, status } = view;
     let frame = Frame::new(base, signed, "Models", "models").with_notice(notice);
@@ -260,12 +267,7 @@ pub(crate) async fn create(
             "/models",
             &format!("Model {} added; it serves from the next request.", form.model_name.trim()),
         ),
-        Err(errors) => render(
-            &state,
-            &base,
-            &signed,
-            View { notice: None, form, errors, tested: None, status: StatusCode::BAD_REQUEST },
-        ),
+        Err(errors) => render(&state, &base, &signed, View::refused(form, errors)),
     }
 }
 
@@ -279,12 +281,7 @@ pub(crate) async fn test(
     let (litellm_params, _) = match params(&form) {
         Ok(p) => p,
         Err(errors) => {
-            return render(
-                &state,
-                &base,
-                &signed,
-                View { notice: None, form, errors, tested: None, status: StatusCode::BAD_REQUEST },
-            );
+            return render(&state, &base, &signed, View::refused(form, errors));
         }
     };
     let mode = if form.model.contains("embedding") { "embedding" } else { "chat" };
