@@ -21,7 +21,7 @@ use tollgate_store::{
 };
 
 use crate::page::{self, Base, DoneQuery, Errors, Frame, Submitted};
-use crate::session::{Role, Signed};
+use crate::session::Signed;
 
 /// One linked account as the page shows it.
 struct Account {
@@ -128,7 +128,7 @@ async fn render(
     let frame = Frame::new(base, signed, "Copilot", "copilot").with_notice(notice);
     let nonce = frame.nonce.clone();
     let link_page = tollgate_proxy::state::auth_page_url(state.settings());
-    let may_unlink = signed.role != Role::Viewer;
+    let may_unlink = signed.role.changes();
     page::html(status, &nonce, &CopilotPage { frame, accounts, link_page, may_unlink, errors })
 }
 
@@ -152,7 +152,7 @@ pub(crate) async fn unlink(
     State(state): State<AppState>,
     Submitted { base, signed, form }: Submitted<UnlinkForm>,
 ) -> Response {
-    if signed.role == Role::Viewer {
+    if !signed.role.changes() {
         return page::refused(&base, "Your role may look but not change this.");
     }
     let allowed = match page::read(&base, "a user's keys", own_owners(&state, &signed).await) {

@@ -85,7 +85,7 @@ fn may_see(signed: &Signed, key: &KeyRecord) -> bool {
 }
 
 fn may_change(signed: &Signed, key: &KeyRecord) -> bool {
-    signed.role.manages() || (!signed.role.sees_all() && may_see(signed, key))
+    signed.role.manages() || (signed.role.changes() && may_see(signed, key))
 }
 
 async fn render_list(
@@ -163,6 +163,8 @@ fn spec(signed: &Signed, f: &KeyForm) -> Result<KeySpec, Errors> {
     if !errors.is_empty() {
         return Err(errors.into_iter().collect());
     }
+    // A user's own key takes no limits of its own choosing; the user's limits apply to it.
+    let limits = if signed.role.manages() { limits } else { Default::default() };
     let models = page::list(f.models.as_deref().unwrap_or(""));
     let user_id =
         if signed.role.sees_all() { page::text(f.user_id.clone()) } else { signed.user_id.clone() };
@@ -181,7 +183,7 @@ pub(crate) async fn create(
     State(state): State<AppState>,
     Submitted { base, signed, form }: Submitted<KeyForm>,
 ) -> Response {
-    if signed.role == crate::Role::Viewer || (!signed.role.sees_all() && signed.user_id.is_none()) {
+    if !(signed.role.manages() || (signed.role.changes() && signed.user_id.is_some())) {
         return page::refused(&base, "Your role may not create keys.");
     }
     let created = match spec(&signed, &form) {
@@ -284,8 +286,8 @@ pub(crate) async fn act(
     let back = format!("/keys/{hash}");
     let outcome: Result<Response, Errors> = match action.as_str() {
         // A key's limits are the admin's to set: a user may not lift their own.
-        "update" if !signed.role.manages() => {
-            Ok(page::refused(&base, "Only the admin changes a key's limits."))
+        "update" | "unblock" if !signed.role.manages() => {
+            Ok(page::refused(&base, "Only the admin changes a key's limits or unblocks it."))
         }
         "update" => {
             let mut errors = Vec::new();

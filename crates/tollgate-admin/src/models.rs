@@ -168,6 +168,10 @@ pub(crate) async fn list(
     Query(q): Query<DoneQuery>,
 ) -> Response {
     let base = Base::of(&parts, &state);
+    // Upstreams, hosts and access groups are the admin's business.
+    if !signed.role.sees_all() {
+        return page::refused(&base, "The models page is for admins.");
+    }
     render(
         &state,
         &base,

@@ -38,6 +38,9 @@ pub enum Role {
     Viewer,
     /// `internal_user`: their own keys and spend only.
     User,
+    /// `internal_user_viewer`, or a role this console does not know: their own keys and spend,
+    /// changing nothing.
+    UserViewer,
 }
 
 impl Role {
@@ -47,15 +50,17 @@ impl Role {
             Self::Admin => "proxy_admin",
             Self::Viewer => "proxy_admin_viewer",
             Self::User => "internal_user",
+            Self::UserViewer => "internal_user_viewer",
         }
     }
 
-    /// A stored role; anything unknown is the least one.
+    /// A stored role; anything unknown is the least one, which changes nothing.
     pub fn parse(s: &str) -> Self {
         match s {
             "proxy_admin" => Self::Admin,
             "proxy_admin_viewer" => Self::Viewer,
-            _ => Self::User,
+            "internal_user" => Self::User,
+            _ => Self::UserViewer,
         }
     }
 
@@ -67,6 +72,11 @@ impl Role {
     /// Whether the gateway's configuration may be changed.
     pub fn manages(self) -> bool {
         self == Self::Admin
+    }
+
+    /// Whether anything may be changed: everything (the admin) or one's own keys and accounts.
+    pub fn changes(self) -> bool {
+        matches!(self, Self::Admin | Self::User)
     }
 }
 

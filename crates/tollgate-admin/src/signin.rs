@@ -32,9 +32,28 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// How long `keys` must still wait, if any of them failed too often.
-    fn wait(&self, keys: &[String], now: Instant) -> Option<Duration> {
+    /// Counts an attempt for `keys` (as a failure until [`Throttle::clear`] says otherwise)
+    /// unless one of them must still wait; answers how long, then.
+    fn attempt(&self, keys: &[String], now: Instant) -> Option<Duration> {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let wait = Self::wait(&mut map, keys, now);
+        if wait.is_none() {
+            if map.len() > 100_000 {
+                map.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < WINDOW));
+            }
+            for k in keys {
+                map.entry(k.clone()).or_default().push(now);
+            }
+        }
+        wait
+    }
+
+    /// How long `keys` must still wait, if any of them failed too often.
+    fn wait(
+        map: &mut HashMap<String, Vec<Instant>>,
+        keys: &[String],
+        now: Instant,
+    ) -> Option<Duration> {
         keys.iter()
             .filter_map(|k| {
                 let list = map.get_mut(k)?;
@@ -49,16 +68,6 @@ impl Throttle {
             })
             .filter(|w| !w.is_zero())
             .max()
-    }
-
-    fn fail(&self, keys: &[String], now: Instant) {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 100_000 {
-            map.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < WINDOW));
-        }
-        for k in keys {
-            map.entry(k.clone()).or_default().push(now);
-        }
     }
 
     fn clear(&self, keys: &[String]) {
@@ -193,7 +202,9 @@ pub(crate) async fn submit(
         format!("addr:{}", peer(&parts).map_or_else(|| "?".to_owned(), |ip| ip.to_string())),
     ];
     let now = Instant::now();
-    if let Some(wait) = console.throttle.wait(&keys, now) {
+    // Checked and counted in one step, before the password is: guesses sent side by side
+    // each count, and a success clears them.
+    if let Some(wait) = console.throttle.attempt(&keys, now) {
         let secs = wait.as_secs().max(1);
         let mut r = login_page(
             &base,
@@ -216,7 +227,6 @@ pub(crate) async fn submit(
         }
     };
     let Some((subject, user_id, role)) = who else {
-        console.throttle.fail(&keys, now);
         tracing::warn!(username = %username, "admin UI: a sign-in failed");
         return login_page(
             &base,
@@ -266,4 +276,31 @@ pub(crate) async fn logout(
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_count_before_the_password_is_checked() {
+        let t = Throttle::default();
+        let keys = ["name:boss".to_owned(), "addr:10.0.0.1".to_owned()];
+        let now = Instant::now();
+        // Five sent side by side all pass the check; the sixth waits although none has
+        // been answered yet.
+        for _ in 0..FREE_FAILURES {
+            assert!(t.attempt(&keys, now).is_none());
+        }
+        assert!(t.attempt(&keys, now).is_some());
+        // A success clears them.
+        t.clear(&keys);
+        assert!(t.attempt(&keys, now).is_none());
+        // Another address for the same name still waits once the name is over.
+        let other = ["name:boss".to_owned(), "addr:10.0.0.2".to_owned()];
+        for _ in 0..FREE_FAILURES {
+            let _ = t.attempt(&keys, now);
+        }
+        assert!(t.attempt(&other, now).is_some());
+    }
 }

@@ -255,15 +255,17 @@ async fn users_see_only_their_own_keys_and_viewers_change_nothing() {
     let (_, html) = ann.get("/ui/keys").await;
     assert!(html.contains("ann-key") && !html.contains("someone-else"), "{html}");
     assert_eq!(ann.get(&format!("/ui/keys/{other_hash}")).await.0, 403);
-    for path in ["/ui/audit", "/ui/settings"] {
+    for path in ["/ui/audit", "/ui/settings", "/ui/models"] {
         assert_eq!(ann.get(path).await.0, 403, "{path}");
     }
     let (status, _, _) =
         ann.post("/ui/models", &[("model_name", "mine"), ("model", "openai/x")]).await;
     assert_eq!(status, 403);
-    // Her own key she may create, and it is hers whatever the form says.
-    let (status, _, _) =
-        ann.post("/ui/keys", &[("key_alias", "ann-second"), ("user_id", "vic")]).await;
+    // Her own key she may create, and it is hers whatever the form says, without limits of
+    // her choosing (hers as a user apply).
+    let (status, _, _) = ann
+        .post("/ui/keys", &[("key_alias", "ann-second"), ("user_id", "vic"), ("rpm_limit", "9")])
+        .await;
     assert_eq!(status, 200);
     let hers = app
         .state
@@ -272,6 +274,21 @@ async fn users_see_only_their_own_keys_and_viewers_change_nothing() {
         .await
         .unwrap();
     assert_eq!(hers.len(), 2);
+    assert!(hers.iter().all(|k| k.limits.rpm_limit.is_none()));
+    // She may not lift a key's limits, nor unblock a key the admin blocked.
+    let mine = &hers[0].token_hash;
+    let (status, _, _) = ann.post(&format!("/ui/keys/{mine}/update"), &[("rpm_limit", "1")]).await;
+    assert_eq!(status, 403);
+    api(&app, "/key/block", json!({"key": mine})).await;
+    let (status, _, _) = ann.post(&format!("/ui/keys/{mine}/unblock"), &[]).await;
+    assert_eq!(status, 403);
+    assert!(app.state.store().get_key(mine).await.unwrap().unwrap().blocked);
+    // A new role needs a new sign-in: her session ends with the change.
+    api(&app, "/user/update", json!({"user_id": "ann", "user_role": "internal_user_viewer"})).await;
+    assert_eq!(ann.get("/ui/keys").await.0, 303);
+    let ann = Browser::sign_in(&app, "ann", "ann's password").await;
+    let (status, _, _) = ann.post("/ui/keys", &[("key_alias", "viewer-made")]).await;
+    assert_eq!(status, 403, "an internal_user_viewer changes nothing");
 
     let vic = Browser::sign_in(&app, "vic", "vic's password").await;
     for path in ["/ui/", "/ui/keys", "/ui/models", "/ui/logs", "/ui/audit", "/ui/settings"] {

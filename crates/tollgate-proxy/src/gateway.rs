@@ -225,6 +225,10 @@ async fn upkeep(store: Store, retention: Option<Duration>, every: Duration) {
         if let Err(e) = store.maintain(now).await {
             tracing::warn!(error = %e, "store upkeep failed");
         }
+        // Console sessions past their end are refused when shown; here they are removed.
+        if let Err(e) = store.delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "expired console sessions not removed");
+        }
         let Some(keep) = retention.and_then(|r| chrono::Duration::from_std(r).ok()) else {
             continue;
         };

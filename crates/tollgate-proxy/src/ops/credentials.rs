@@ -70,6 +70,9 @@ fn check_values(values: &Map<String, Value>) -> Result<(), ApiError> {
         if v.as_str() == Some(REDACTED) {
             return Err(bad(&format!("credential_values.{k}"), "is `<redacted>`: give the value"));
         }
+        if crate::models::seal::is_secret_param(k) && !v.is_string() {
+            return Err(bad(&format!("credential_values.{k}"), "must be a string"));
+        }
         if !(v.is_string() || v.is_number() || v.is_boolean()) {
             return Err(bad(
                 &format!("credential_values.{k}"),

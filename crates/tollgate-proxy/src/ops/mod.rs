@@ -180,9 +180,8 @@ fn redact_but(value: &Value, public: &[&str]) -> Value {
         Value::Object(m) => m
             .iter()
             .map(|(k, v)| {
-                let secret = (is_secret_param(k) || is_secret_header(k))
-                    && !v.is_object()
-                    && !public.contains(&k.as_str());
+                let secret =
+                    (is_secret_param(k) || is_secret_header(k)) && !public.contains(&k.as_str());
                 let v = if secret && !v.is_null() {
                     Value::String(REDACTED.to_owned())
                 } else {
@@ -209,6 +208,9 @@ mod tests {
         assert_eq!(b.unwrap(), json!({"b": 2, "litellm_params": {"api_key": "sk-1"}}));
         let a = redact(&a.unwrap());
         assert_eq!(a, json!({"b": 3, "litellm_params": {"api_key": "<redacted>"}}));
+        // A secret-named field is hidden whole, whatever it holds.
+        let nested = json!({"metadata": {"api_key": {"value": "sk-in-an-object"}}});
+        assert!(!redact(&nested).to_string().contains("sk-in-an-object"));
     }
 
     #[test]

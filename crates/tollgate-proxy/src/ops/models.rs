@@ -179,20 +179,25 @@ pub async fn create(
     let name = check_name(&body.model_name)?;
     let given_id = body.model_info.as_ref().and_then(|i| i.get("id")).and_then(Value::as_str);
     let id = match given_id.map(str::trim) {
-        Some("") => return Err(bad("model_info.id", "must not be empty")),
+        Some(id) if !valid_id(id) => {
+            return Err(bad(
+                "model_info.id",
+                "must be 1 to 128 letters, digits, `-`, `_`, `.` or `:`",
+            ));
+        }
         Some(id) => id.to_owned(),
         None => uuid::Uuid::new_v4().to_string(),
     };
     not_from_config(state, &id)?;
     let info = clean_info(body.model_info);
-    if body.litellm_params.values().any(|v| v.as_str() == Some(REDACTED)) {
-        return Err(bad("litellm_params", "holds `<redacted>`: give the credential itself"));
-    }
-    check(state, &id, &name, &body.litellm_params, &info).await?;
+    // `<redacted>` keeps a stored value; a new model has none, anywhere in its parameters.
+    let mut params = body.litellm_params;
+    keep_redacted(&mut params, &Map::new())?;
+    check(state, &id, &name, &params, &info).await?;
     let new = NewModel {
         model_id: id.clone(),
         model_name: name,
-        litellm_params: sealed(state, &id, &body.litellm_params)?,
+        litellm_params: sealed(state, &id, &params)?,
         model_info: Value::Object(info),
         created_by: Some(actor.name().to_owned()),
     };
@@ -201,6 +206,12 @@ pub async fn create(
     let answer = stored_json(&record);
     audit(state, actor, "create", subject(&id), None, Some(&answer)).await;
     Ok(answer)
+}
+
+/// Ids go into paths (`PATCH /model/{id}/update`, the console's links): plain characters only.
+fn valid_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 fn subject(id: &str) -> Subject<'_> {

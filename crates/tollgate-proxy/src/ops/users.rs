@@ -130,10 +130,15 @@ pub async fn update(
         &change.budget_duration,
         [change.rpm_limit, change.tpm_limit, change.max_parallel_requests],
     )?;
+    let role_changed = change.user_role.is_some();
     let write = state.store().update_user(user_id, change);
     let record = objects::changed(state, actor, "update", user_id, write).await?;
     if let Some(password) = password {
         passwords::set(state, actor, user_id, password).await?;
+    }
+    // A console session carries the role it was opened with: a new role needs a new sign-in.
+    if role_changed {
+        state.store().delete_user_sessions(user_id).await.map_err(store_error)?;
     }
     Ok(record)
 }

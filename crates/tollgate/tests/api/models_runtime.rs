@@ -171,6 +171,15 @@ async fn lifecycle(db: Option<&TestDatabase>) {
     let (status, text) = send(&app, reqwest::Method::POST, "/model/new", Some(bad)).await;
     assert_eq!(status, 400, "{text}");
     assert!(text.contains("frobnicate"), "{text}");
+    // A new model has no stored value for `<redacted>` to keep, however deep; ids stay plain.
+    let mut copied = new_model("copied", &a.base_url());
+    copied["litellm_params"]["extra_headers"] = json!({"Authorization": "<redacted>"});
+    let (status, text) = send(&app, reqwest::Method::POST, "/model/new", Some(copied)).await;
+    assert_eq!(status, 400, "{text}");
+    let mut odd = new_model("odd", &a.base_url());
+    odd["model_info"]["id"] = json!("x/../../keys/abc");
+    let (status, text) = send(&app, reqwest::Method::POST, "/model/new", Some(odd)).await;
+    assert_eq!(status, 400, "{text}");
     // A credential of the wrong type is named, not quoted.
     let mut typed = new_model("typed", &a.base_url());
     typed["litellm_params"]["api_key"] = json!(98765432109_u64);
@@ -263,6 +272,16 @@ async fn credentials(db: Option<&TestDatabase>) {
     )
     .await;
     assert_eq!(created["credential_values"]["api_key"], "<redacted>");
+    // A secret must be a string: a number would be quoted back by the model's parser.
+    let (status, text) = send(
+        &app,
+        reqwest::Method::POST,
+        "/credentials",
+        Some(json!({"credential_name": "numeric", "credential_values": {"api_key": 98765432109_u64}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(!text.contains("98765432109"), "{text}");
     assert_eq!(created["credential_values"]["api_base"], a.base_url());
     for name in ["cred-one", "cred-two"] {
         admin(
