@@ -16,7 +16,7 @@ use tollgate_proxy::AppState;
 use tollgate_proxy::ops::models::{self as ops, NewModelBody, TestConnection};
 use tollgate_router::Origin;
 
-use crate::page::{self, Base, Errors, Frame, Submitted};
+use crate::page::{self, Base, DoneQuery, Errors, Frame, Submitted};
 use crate::session::Signed;
 
 /// One deployment as the page lists it.
@@ -153,12 +153,6 @@ fn render(state: &AppState, base: &Base, signed: &Signed, view: View) -> Respons
     );
     let page = ModelsPage { frame, rows: rows(state), fields, errors, tested };
     page::html(status, &nonce, &page)
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct DoneQuery {
-    #[serde(default)]
-    done: Option<String>,
 }
 
 pub(crate) async fn list(

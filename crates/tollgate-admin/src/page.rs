@@ -4,8 +4,8 @@
 
 use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::de::DeserializeOwned;
 use tollgate_proxy::AppState;
@@ -122,20 +122,9 @@ pub fn html<T: Template>(status: StatusCode, nonce: &str, page: &T) -> Response 
             return (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the page").into_response();
         }
     };
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-         img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    );
     let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    if let Ok(csp) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let policy = tollgate_guard::PagePolicy { fetches: false, referrer: "same-origin" };
+    tollgate_guard::page_headers(response.headers_mut(), nonce, policy);
     response
 }
 

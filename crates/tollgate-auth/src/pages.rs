@@ -61,21 +61,11 @@ pub(crate) fn html<T: Template>(
             return (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the page").into_response();
         }
     };
-    let csp = format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-         connect-src 'self'; form-action 'self'; img-src 'self' data:; base-uri 'none'; \
-         frame-ancestors 'none'"
-    );
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    if let Ok(csp) = HeaderValue::from_str(&csp) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // The page's script polls the flow's status; `?key=` must not leak to GitHub.
+    let policy = tollgate_guard::PagePolicy { fetches: true, referrer: "no-referrer" };
+    tollgate_guard::page_headers(headers, nonce, policy);
     if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(c).ok()) {
         headers.insert(header::SET_COOKIE, cookie);
     }

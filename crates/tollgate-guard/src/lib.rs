@@ -17,6 +17,7 @@
 mod host;
 mod json;
 mod layer;
+mod page;
 mod site;
 
 use http::StatusCode;
@@ -24,6 +25,7 @@ use http::StatusCode;
 pub use host::{LocalHostsOnly, LocalNames, is_loopback};
 pub use json::{JsonBodiesOnly, is_json};
 pub use layer::{Guard, GuardLayer, Head, Rule};
+pub use page::{PagePolicy, page_headers};
 pub use site::{Origin, SameOriginOnly, SecFetchSite};
 
 /// Why a guard refused a request; says which status and message to answer with.
