@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 use tollgate_proxy::AppState;
 use tollgate_proxy::body::LimitedBody;
 
-use crate::session::Signed;
+use crate::session::{self, Signed};
 
 /// Where the UI lives and how the browser reached it.
 #[derive(Debug, Clone)]
@@ -507,4 +507,36 @@ pub fn found<T>(
     answer: Result<Option<T>, tollgate_store::StoreError>,
 ) -> Result<T, Response> {
     read(base, missing, answer)?.ok_or_else(|| not_found(base, missing))
+}
+
+/// Extractor: the signed-in person. Without a session a page view is sent to the sign-in
+/// page (and back afterwards); anything else is refused.
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let base = Base::of(parts, state);
+        let found = match session::cookie_of(parts) {
+            Some(c) => session::resume(state, &c).await,
+            None => Ok(None),
+        };
+        match found {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) if parts.method == axum::http::Method::GET => {
+                let back = parts.uri.path_and_query().map_or("", |p| p.as_str());
+                // Under SERVER_ROOT_PATH the prefix is already off the path seen here.
+                let next = back
+                    .strip_prefix(base.ui.as_str())
+                    .or_else(|| back.strip_prefix("/ui"))
+                    .unwrap_or("");
+                let target = format!("{}/login?next={}", base.ui, url_encode(next));
+                Err(Redirect::to(&target).into_response())
+            }
+            Ok(None) => Err(refused(&base, "Your session has ended; sign in again.")),
+            Err(e) => {
+                tracing::error!(error = %e, "the admin UI cannot read its sessions");
+                Err(unavailable(&base))
+            }
+        }
+    }
 }

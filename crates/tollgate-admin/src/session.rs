@@ -3,10 +3,9 @@
 //! request, and [`LONGEST`] after sign-in regardless. Each carries the CSRF token every form
 //! of that session must post back.
 
-use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+
 use chrono::{Duration, Utc};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
@@ -14,8 +13,6 @@ use subtle::ConstantTimeEq as _;
 use tollgate_proxy::AppState;
 use tollgate_proxy::ops::Actor;
 use tollgate_store::{NewSession, SessionRecord, StoreError};
-
-use crate::page::{self, Base};
 
 /// The cookie's name.
 pub const COOKIE: &str = "tollgate_ui";
@@ -150,10 +147,10 @@ pub async fn close(state: &AppState, cookie: &str) -> Result<(), StoreError> {
 
 /// The `Set-Cookie` value for `value` (empty: remove it), scoped to the UI's path, HttpOnly,
 /// SameSite=Strict, and Secure when the browser reached us over https.
-pub fn set_cookie(base: &Base, value: &str) -> String {
-    let secure = if base.https { "; Secure" } else { "" };
+pub fn set_cookie(ui_path: &str, https: bool, value: &str) -> String {
+    let secure = if https { "; Secure" } else { "" };
     let age = if value.is_empty() { "; Max-Age=0".to_owned() } else { String::new() };
-    format!("{COOKIE}={value}; Path={}; HttpOnly; SameSite=Strict{secure}{age}", base.ui)
+    format!("{COOKIE}={value}; Path={ui_path}; HttpOnly; SameSite=Strict{secure}{age}")
 }
 
 /// The session cookie of a request.
@@ -171,7 +168,7 @@ pub fn cookie_of(parts: &Parts) -> Option<String> {
 }
 
 /// Reads, checks and (now and then) extends the session of `cookie`.
-async fn resume(state: &AppState, cookie: &str) -> Result<Option<Signed>, StoreError> {
+pub(crate) async fn resume(state: &AppState, cookie: &str) -> Result<Option<Signed>, StoreError> {
     let session_hash = hash(cookie);
     let Some(s) = state.store().get_session(&session_hash).await? else { return Ok(None) };
     let now = Utc::now();
@@ -192,37 +189,5 @@ fn signed(s: SessionRecord) -> Signed {
         subject: s.subject,
         user_id: s.user_id,
         csrf: s.csrf_token,
-    }
-}
-
-/// Extractor: the signed-in person. Without a session a page view is sent to the sign-in
-/// page (and back afterwards); anything else is refused.
-impl FromRequestParts<AppState> for Signed {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let base = Base::of(parts, state);
-        let found = match cookie_of(parts) {
-            Some(c) => resume(state, &c).await,
-            None => Ok(None),
-        };
-        match found {
-            Ok(Some(s)) => Ok(s),
-            Ok(None) if parts.method == axum::http::Method::GET => {
-                let back = parts.uri.path_and_query().map_or("", |p| p.as_str());
-                // Under SERVER_ROOT_PATH the prefix is already off the path seen here.
-                let next = back
-                    .strip_prefix(base.ui.as_str())
-                    .or_else(|| back.strip_prefix("/ui"))
-                    .unwrap_or("");
-                let target = format!("{}/login?next={}", base.ui, page::url_encode(next));
-                Err(Redirect::to(&target).into_response())
-            }
-            Ok(None) => Err(page::refused(&base, "Your session has ended; sign in again.")),
-            Err(e) => {
-                tracing::error!(error = %e, "the admin UI cannot read its sessions");
-                Err(page::unavailable(&base))
-            }
-        }
     }
 }

@@ -241,7 +241,9 @@ pub(crate) async fn submit(
     match session::open(&state, subject, user_id, role).await {
         Ok(cookie) => {
             let mut r = Redirect::to(&base.to(&next)).into_response();
-            if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&base, &cookie)) {
+            if let Ok(v) =
+                HeaderValue::from_str(&session::set_cookie(&base.ui, base.https, &cookie))
+            {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
             r
@@ -272,7 +274,7 @@ pub(crate) async fn logout(
         return page::unavailable(&base);
     }
     let mut r = Redirect::to(&base.to("/login")).into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&base, "")) {
+    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&base.ui, base.https, "")) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r

@@ -6,9 +6,9 @@
 use serde_json::json;
 use tollgate_store::{GITHUB_COPILOT_PROVIDER, StoreError, key_credential_owner};
 
+use super::input::store_error;
 use super::{Actor, Subject, audit};
 use crate::error::ApiError;
-use crate::routes::admin::store_error;
 use crate::state::AppState;
 
 /// Unlinks `owner`'s account: the stored credential goes, this process stops serving with it

@@ -6,13 +6,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_store::CredentialRecord;
 
+use super::input::{MAX_FIELD_CHARS, bad, store_error};
 use super::{Actor, Subject, audit};
 use crate::error::ApiError;
 use crate::models::seal::{REDACTED, redacted};
 use crate::models::{
     CREDENTIAL_NAME_PARAM, CREDENTIAL_PROVIDER, CredentialContent, open_credential,
 };
-use crate::routes::admin::{MAX_FIELD_CHARS, bad, store_error};
 use crate::state::AppState;
 
 /// `POST /credentials`.

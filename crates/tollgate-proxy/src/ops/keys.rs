@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{KeyPatch, KeyRecord, NewKey, key_credential_owner};
 
+use super::input::{LimitsBody, bad, check_limit_changes, store_error};
 use super::{Actor, accounts, objects};
 use crate::access::keys;
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a key looks like in answers: everything but the secret.

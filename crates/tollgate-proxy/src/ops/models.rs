@@ -12,11 +12,11 @@ use tollgate_providers::{CallContext, Endpoint, UpstreamError};
 use tollgate_router::{Deployment, Origin};
 use tollgate_store::{ModelPatch, ModelRecord, NewModel, StoreError};
 
+use super::input::{bad, store_error};
 use super::{Actor, Subject, audit};
 use crate::error::ApiError;
 use crate::models::seal::{self, REDACTED, is_secret_header};
 use crate::models::{self as table, Built, load_credentials, model_scope, open_record};
-use crate::routes::admin::{bad, store_error};
 use crate::state::AppState;
 
 /// `POST /model/new`: a model in LiteLLM's shape.

@@ -7,10 +7,10 @@ use std::pin::Pin;
 use serde_json::Value;
 use tollgate_store::{StoreApi, StoreError};
 
+use super::input::store_error;
 use super::{Actor, Subject, audit};
 use crate::access::directory::Directory;
 use crate::error::ApiError;
-use crate::routes::admin::store_error;
 use crate::state::AppState;
 
 /// A store read, as the store's methods answer it.

@@ -7,9 +7,9 @@ use argon2::{Argon2, PasswordHasher as _};
 use axum::http::StatusCode;
 use serde_json::json;
 
+use super::input::{bad, store_error};
 use super::{Actor, Subject, audit};
 use crate::error::ApiError;
-use crate::routes::admin::{bad, store_error};
 use crate::state::AppState;
 
 /// Fewest characters a password may have.

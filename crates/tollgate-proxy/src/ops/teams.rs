@@ -6,9 +6,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{NewTeam, TeamMember, TeamPatch, TeamRecord};
 
+use super::input::{LimitsBody, bad, check_limit_changes, store_error};
 use super::{Actor, objects, users};
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a team looks like in answers.

@@ -5,10 +5,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tollgate_store::{EntityKind, KeyRecord, NewUser, UserPatch, UserRecord};
 
+use super::input::{LimitsBody, bad, check_limit_changes, store_error};
 use super::keys::{self, KeySpec};
 use super::{Actor, objects, passwords};
 use crate::error::ApiError;
-use crate::routes::admin::{LimitsBody, bad, check_limit_changes, store_error};
 use crate::state::AppState;
 
 /// What a user looks like in answers.
