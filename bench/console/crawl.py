@@ -156,9 +156,23 @@ def seed(args: argparse.Namespace, url: str) -> float:
 
 def counts(url: str) -> dict[str, int]:
     out = {}
-    for table in ("virtual_keys", "users", "teams", "spend_logs", "spend_daily", "audit_log"):
+    for table in ("virtual_keys", "users", "teams", "spend_logs", "spend_daily", "spend_rollup",
+                  "audit_log"):
         out[table] = int(psql(url, sql=f"SELECT count(*) FROM {table}"))
     return out
+
+
+def wait_for_windows(url: str, timeout: float = 120.0) -> float:
+    """Waits until the server has built the dashboard's ranking windows for today (it does
+    at start); returns the seconds it took."""
+    t0 = time.monotonic()
+    sql = ("SELECT count(*) FROM spend_window_state "
+           "WHERE through = (now() AT TIME ZONE 'UTC')::date")
+    while psql(url, sql=sql) != "1":
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError("the server did not build the spend windows")
+        time.sleep(0.2)
+    return time.monotonic() - t0
 
 
 def next_logs_cursor(html: str) -> str | None:
@@ -311,6 +325,8 @@ def main(argv: list[str]) -> int:
         server = Server(bins, work, url, password, "tollgate")
         client = Client(server.port)
         client.sign_in(password)
+        print(f"    ranking windows built {wait_for_windows(url):.1f} s after sign-in",
+              flush=True)
         targets = pages(client, url, args.keys)
         print(f"==> crawling {len(targets)} pages × {args.reps}", flush=True)
         client_ms, ids = crawl(client, targets, args.reps)

@@ -5,7 +5,9 @@
 -- them with the same grain and rules as the store's insert path (crates/tollgate-store/src/
 -- queries/spend.rs, rollup.rs): spend_daily per (UTC day, key, user, team, model group,
 -- served model) with '' for a missing id, failures = outcome <> 'success', spend added to
--- the key, user and team a record names.
+-- the key, user and team a record names; the narrow rollups by the store's own
+-- `tollgate_rebuild_spend_rollups()`. The running windows are left for the server to build
+-- (it does at start and at each new day).
 \set ON_ERROR_STOP on
 SET synchronous_commit = off;
 SET maintenance_work_mem = '256MB';
@@ -75,7 +77,8 @@ INSERT INTO seed_models VALUES
     (95, 100, 'copilot-gpt-4.1', 'github_copilot/gpt-4.1', 'github_copilot', 0, 0, 1);
 
 -- Records: uniform over the last `days` days; the key is drawn log-uniformly (Zipf-like:
--- a few keys carry most traffic, most keys a little); 3% fail upstream.
+-- a few keys carry most traffic, most keys a little); 3% fail upstream; 2% of the rest were
+-- answered by a fallback after gpt-4o refused them.
 INSERT INTO spend_logs (request_id, client_request_id, started_at, ended_at, token_hash, user_id,
                         team_id, api, requested_model, model_group, served_model, provider,
                         prompt_tokens, completion_tokens, cached_tokens, cost, premium_units,
@@ -93,21 +96,31 @@ SELECT gen_random_uuid()::text,
        s.lat, CASE WHEN s.stream THEN s.lat / 5 END,
        CASE WHEN s.fail THEN 502 ELSE 200 END,
        CASE WHEN s.fail THEN 'upstream_error' ELSE 'success' END,
-       jsonb_build_array(jsonb_build_object(
-           'served_model', m.served_model, 'provider', m.provider,
-           'status', CASE WHEN s.fail THEN 502 ELSE 200 END, 'latency_ms', s.lat)),
+       CASE WHEN s.fell_back THEN jsonb_build_array(
+                jsonb_build_object('model_group', 'gpt-4o', 'outcome', 'rate_limited',
+                                   'status', 429, 'latency_ms', 3.0),
+                jsonb_build_object('model_group', m.model_group, 'served_model', m.served_model,
+                                   'provider', m.provider, 'outcome', 'answered',
+                                   'latency_ms', s.lat))
+            ELSE jsonb_build_array(jsonb_build_object(
+                'model_group', m.model_group, 'served_model', m.served_model,
+                'provider', m.provider, 'status', CASE WHEN s.fail THEN 502 ELSE 200 END,
+                'latency_ms', s.lat)) END,
        s.stream, NULL, NULL
 FROM (
+    SELECT *, fell_back_draw AND NOT fail AS fell_back FROM (
     SELECT g,
            now() - random() * make_interval(days => :days) AS t,
            least(:keys, greatest(1, floor(exp(random() * ln(:keys + 1)))::int)) AS key_idx,
            floor(random() * 100)::int AS pct,
            random() < 0.03 AS fail,
+           random() < 0.02 AS fell_back_draw,
            random() < 0.6 AS stream,
            (50 + floor(random() * 3000))::bigint AS pt,
            (10 + floor(random() * 800))::bigint AS ct,
            round((200 + random() * 4000)::numeric, 1)::float8 AS lat
     FROM generate_series(1, :records) AS g
+    ) AS drawn
 ) AS s
 JOIN seed_keys AS k ON k.idx = s.key_idx
 JOIN seed_models AS m ON s.pct >= m.lo AND s.pct < m.hi;
@@ -120,6 +133,9 @@ SELECT (started_at AT TIME ZONE 'UTC')::date, coalesce(token_hash, ''), coalesce
        sum(cost), sum(premium_units)
 FROM spend_logs
 GROUP BY 1, 2, 3, 4, 5, 6;
+
+-- The narrow rollups and the fallback counts, by the function the migration used.
+SELECT tollgate_rebuild_spend_rollups();
 
 UPDATE virtual_keys AS v SET spend = s.cost
 FROM (SELECT token_hash, sum(cost) AS cost FROM spend_logs GROUP BY 1) AS s

@@ -35,6 +35,8 @@ pub struct GatewayOptions {
     pub flush_interval: Duration,
     /// How often linked Copilot accounts are read from the store.
     pub account_sync: Duration,
+    /// How often the dashboard's running windows are checked for a new day (and rebuilt).
+    pub spend_windows_every: Duration,
 }
 
 impl Default for GatewayOptions {
@@ -46,6 +48,7 @@ impl Default for GatewayOptions {
             upkeep_every: Duration::from_secs(3600),
             flush_interval: Duration::from_millis(250),
             account_sync: Duration::from_secs(2),
+            spend_windows_every: Duration::from_secs(60),
         }
     }
 }
@@ -122,6 +125,7 @@ impl Gateway {
                 ),
             ),
             after_migration(&ready, budget_resets(store.clone(), options.budget_reset_every)),
+            after_migration(&ready, spend_windows(store.clone(), options.spend_windows_every)),
             after_migration(&ready, upkeep(store, retention, options.upkeep_every)),
             tokio::spawn(cooldown_gauges(state.clone())),
         ];
@@ -212,6 +216,21 @@ async fn budget_resets(store: Store, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(reset = n, "budgets reset"),
             Err(e) => tracing::debug!(error = %e, "budget reset skipped: store unavailable"),
+        }
+    }
+}
+
+/// Keeps the running windows the dashboard ranks from ending on today (UTC): at start, then
+/// every `every`; the first process to see a new day rebuilds them, the others find it done.
+async fn spend_windows(store: Store, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match store.roll_spend_windows(Utc::now().date_naive()).await {
+            Ok(true) => tracing::info!("spend ranking windows rebuilt for the new day"),
+            Ok(false) => {}
+            Err(e) => tracing::debug!(error = %e, "spend windows not rebuilt: store unavailable"),
         }
     }
 }

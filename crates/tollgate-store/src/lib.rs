@@ -23,11 +23,12 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 pub use budget::parse_budget_duration;
 pub use connect::{SQLITE_FILE_NAME, connect, open, redact_url};
 pub use crypto::{SECRET_KEY_FILE, SecretBox};
+pub use rollup::{LATENCY_BOUNDS_MS, WINDOW_SPANS, latency_percentile};
 pub use types::*;
 pub use writer::*;
 
@@ -156,14 +157,19 @@ pub trait StoreApi: SpendStore {
     async fn count_spend(&self) -> Result<u64, StoreError>;
     /// Daily rollup rows, by day then model.
     async fn daily_spend(&self, filter: RollupFilter) -> Result<Vec<DailySpend>, StoreError>;
-    /// The rollup rows of `filter` summed per day, with the `top` busiest model groups, keys,
-    /// users and teams; the sums are made by the database, so a long range costs one row per
-    /// day and `top` rows per ranking, not one per rollup row.
+    /// A dashboard's sums over `filter`'s days: per day, per day and outcome, per day and
+    /// model group, latency histograms per model group, and the `top` busiest model groups,
+    /// keys, users and teams. Made by the database from the narrow rollups (and, for the
+    /// rankings of the last 1, 7 or 30 days, the running windows), so a long range costs a
+    /// few hundred rows however many records it holds.
     async fn spend_summary(
         &self,
         filter: RollupFilter,
         top: u32,
     ) -> Result<SpendSummary, StoreError>;
+    /// Rebuilds the running windows the rankings read so they end on `today`, unless they
+    /// already do; returns whether it rebuilt them. Cheap when they are current.
+    async fn roll_spend_windows(&self, today: NaiveDate) -> Result<bool, StoreError>;
     /// Deletes raw spend records that started before `cutoff` (rollups are kept).
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 

@@ -123,15 +123,88 @@ pub(crate) fn json_replace_nul(v: &mut Value) {
 /// missing ids).
 pub(crate) type DayKey<'a> = (NaiveDate, &'a str, &'a str, &'a str, &'a str, &'a str);
 
-/// Sums for one `spend_daily` row.
+/// A `spend_rollup` primary key: dimension, day, value, latency bucket (0 outside
+/// `latency`).
+pub(crate) type RollupKey<'a> = (&'static str, NaiveDate, &'a str, i64);
+
+/// A `spend_window` primary key: span in days, dimension, value.
+pub(crate) type WindowKey<'a> = (i64, &'static str, &'a str);
+
+/// The spans, in days, of the running windows rankings read (the dashboard's ranges).
+pub const WINDOW_SPANS: [i64; 3] = [1, 7, 30];
+
+/// Upper bounds (exclusive, in ms) of the latency buckets of `spend_rollup`'s `latency`
+/// dimension; a request slower than the last is in one more bucket. The migration that
+/// backfilled the rollup repeats them (a test checks).
+pub const LATENCY_BOUNDS_MS: [f64; 19] = [
+    25.0, 50.0, 100.0, 200.0, 300.0, 500.0, 750.0, 1000.0, 1500.0, 2000.0, 3000.0, 5000.0, 7500.0,
+    10000.0, 15000.0, 20000.0, 30000.0, 60000.0, 120000.0,
+];
+
+/// The latency bucket of `latency_ms`.
+pub(crate) fn latency_bucket(latency_ms: f64) -> i64 {
+    LATENCY_BOUNDS_MS.iter().position(|b| latency_ms < *b).unwrap_or(LATENCY_BOUNDS_MS.len()) as i64
+}
+
+/// The latency below which a share `q` (0 to 1) of a histogram's requests fall, estimated
+/// by linear interpolation inside the bucket that holds it; for the open last bucket, its
+/// lower bound. `None` for an empty histogram.
+pub fn latency_percentile(counts: &[i64], q: f64) -> Option<f64> {
+    let total: i64 = counts.iter().sum();
+    if total <= 0 {
+        return None;
+    }
+    let rank = q.clamp(0.0, 1.0) * total as f64;
+    let mut below = 0.0;
+    for (i, &n) in counts.iter().enumerate() {
+        let n = n as f64;
+        if n > 0.0 && below + n >= rank {
+            let lower = if i == 0 { 0.0 } else { LATENCY_BOUNDS_MS[i - 1] };
+            let Some(&upper) = LATENCY_BOUNDS_MS.get(i) else { return Some(lower) };
+            return Some(lower + (upper - lower) * ((rank - below) / n));
+        }
+        below += n;
+    }
+    LATENCY_BOUNDS_MS.last().copied()
+}
+
+/// Whether a record was answered by a model group other than the first one tried: a
+/// successful request whose first and last attempts name different groups.
+pub(crate) fn served_by_fallback(r: &SpendRecord) -> bool {
+    fn group(a: Option<&Value>) -> Option<&str> {
+        a.and_then(|a| a.get("model_group")).and_then(Value::as_str)
+    }
+    let attempts = r.attempts.as_array().map(Vec::as_slice).unwrap_or_default();
+    r.outcome == "success"
+        && matches!(
+            (group(attempts.first()), group(attempts.last())),
+            (Some(first), Some(last)) if first != last
+        )
+}
+
+/// Sums for one rollup row (of `spend_daily`, `spend_rollup` or `spend_window`).
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(crate) struct DayTotals {
     pub(crate) requests: i64,
     pub(crate) failures: i64,
+    pub(crate) fallbacks: i64,
     pub(crate) prompt_tokens: i64,
     pub(crate) completion_tokens: i64,
     pub(crate) cost: f64,
     pub(crate) premium_units: f64,
+}
+
+impl DayTotals {
+    /// Adds one record.
+    fn add(&mut self, r: &SpendRecord, fallback: bool) {
+        self.requests += 1;
+        self.failures += i64::from(r.outcome != "success");
+        self.fallbacks += i64::from(fallback);
+        self.prompt_tokens += r.prompt_tokens;
+        self.completion_tokens += r.completion_tokens;
+        self.cost += r.cost;
+        self.premium_units += r.premium_units;
+    }
 }
 
 /// What the newly stored records add. Ordered maps so every writer updates rows in the same
@@ -142,10 +215,17 @@ pub(crate) struct SpendTotals<'a> {
     pub(crate) users: BTreeMap<&'a str, f64>,
     pub(crate) teams: BTreeMap<&'a str, f64>,
     pub(crate) days: BTreeMap<DayKey<'a>, DayTotals>,
+    pub(crate) rollups: BTreeMap<RollupKey<'a>, DayTotals>,
+    pub(crate) windows: BTreeMap<WindowKey<'a>, DayTotals>,
 }
 
-/// Sums the new records per key, user, team and rollup row.
-pub(crate) fn totals<'a>(new: impl IntoIterator<Item = &'a SpendRecord>) -> SpendTotals<'a> {
+/// Sums the new records per key, user, team and rollup row. `windows_through` is the day the
+/// running windows end on (`spend_window_state`); a record is added to each window whose
+/// days it falls in, and to none while the windows have not been built.
+pub(crate) fn totals<'a>(
+    new: impl IntoIterator<Item = &'a SpendRecord>,
+    windows_through: Option<NaiveDate>,
+) -> SpendTotals<'a> {
     let mut t = SpendTotals::default();
     for r in new {
         if let Some(key) = r.token_hash.as_deref() {
@@ -157,21 +237,39 @@ pub(crate) fn totals<'a>(new: impl IntoIterator<Item = &'a SpendRecord>) -> Spen
         if let Some(team) = r.team_id.as_deref() {
             *t.teams.entry(team).or_default() += r.cost;
         }
+        let day = r.started_at.date_naive();
+        let fallback = served_by_fallback(r);
         let day_key = (
-            r.started_at.date_naive(),
+            day,
             r.token_hash.as_deref().unwrap_or_default(),
             r.user_id.as_deref().unwrap_or_default(),
             r.team_id.as_deref().unwrap_or_default(),
             r.model_group.as_str(),
             r.served_model.as_str(),
         );
-        let day = t.days.entry(day_key).or_default();
-        day.requests += 1;
-        day.failures += i64::from(r.outcome != "success");
-        day.prompt_tokens += r.prompt_tokens;
-        day.completion_tokens += r.completion_tokens;
-        day.cost += r.cost;
-        day.premium_units += r.premium_units;
+        t.days.entry(day_key).or_default().add(r, fallback);
+        for key in [("outcome", day, r.outcome.as_str(), 0), ("model", day, &r.model_group, 0)] {
+            t.rollups.entry(key).or_default().add(r, fallback);
+        }
+        let bucket = ("latency", day, r.model_group.as_str(), latency_bucket(r.latency_ms));
+        t.rollups.entry(bucket).or_default().requests += 1;
+        let Some(through) = windows_through else { continue };
+        let ranked = [
+            ("key", r.token_hash.as_deref()),
+            ("user", r.user_id.as_deref()),
+            ("team", r.team_id.as_deref()),
+            ("model", Some(r.model_group.as_str())),
+        ];
+        for span in WINDOW_SPANS {
+            if day <= through - chrono::Duration::days(span) {
+                continue;
+            }
+            for (dimension, value) in ranked {
+                if let Some(value) = value.filter(|v| !v.is_empty()) {
+                    t.windows.entry((span, dimension, value)).or_default().add(r, fallback);
+                }
+            }
+        }
     }
     t
 }
@@ -214,6 +312,38 @@ mod tests {
             request_body: None,
             response_body: None,
         }
+    }
+
+    #[test]
+    fn percentiles_interpolate_inside_buckets() {
+        let mut h = vec![0; LATENCY_BOUNDS_MS.len() + 1];
+        assert_eq!(latency_percentile(&h, 0.5), None);
+        // 10 requests between 1000 and 1500 ms, 10 between 1500 and 2000 ms.
+        h[8] = 10;
+        h[9] = 10;
+        assert_eq!(latency_percentile(&h, 0.5), Some(1500.0));
+        assert_eq!(latency_percentile(&h, 0.25), Some(1250.0));
+        assert_eq!(latency_percentile(&h, 0.95), Some(1950.0));
+        h[LATENCY_BOUNDS_MS.len()] = 80;
+        assert_eq!(latency_percentile(&h, 0.95), Some(120_000.0), "open bucket: its floor");
+        assert_eq!(latency_bucket(24.9), 0);
+        assert_eq!(latency_bucket(25.0), 1);
+        assert_eq!(latency_bucket(1e9), LATENCY_BOUNDS_MS.len() as i64);
+    }
+
+    #[test]
+    fn fallbacks_are_answers_from_another_group() {
+        let with = |outcome: &str, attempts| SpendRecord {
+            outcome: outcome.to_owned(),
+            attempts,
+            ..record("a")
+        };
+        let hop = json!([{"model_group": "a"}, {"model_group": "b"}]);
+        assert!(served_by_fallback(&with("success", hop.clone())));
+        assert!(!served_by_fallback(&with("upstream_failed", hop)));
+        let retry = json!([{"model_group": "a"}, {"model_group": "a"}]);
+        assert!(!served_by_fallback(&with("success", retry)));
+        assert!(!served_by_fallback(&with("success", json!([]))));
     }
 
     #[test]

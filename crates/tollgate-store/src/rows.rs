@@ -36,7 +36,7 @@ pub(crate) const SPEND_COLUMNS: &str = "request_id, client_request_id, started_a
 
 /// Columns of `spend_daily`, in [`DailyRow`] order; [`DAILY_COLUMN_COUNT`] of them.
 pub(crate) const DAILY_COLUMNS: &str = "day, token_hash, user_id, team_id, model_group, served_model, requests, failures, \
-         prompt_tokens, completion_tokens, cost, premium_units";
+         fallbacks, prompt_tokens, completion_tokens, cost, premium_units";
 
 /// Columns of `provider_credentials`, in [`CredentialRow`] order.
 pub(crate) const CREDENTIAL_COLUMNS: &str =
@@ -44,8 +44,6 @@ pub(crate) const CREDENTIAL_COLUMNS: &str =
 
 /// Bind parameters per `spend_logs` row, for chunking multi-row inserts.
 pub(crate) const SPEND_COLUMN_COUNT: usize = 25;
-/// Bind parameters per `spend_daily` row.
-pub(crate) const DAILY_COLUMN_COUNT: usize = 12;
 
 /// A `virtual_keys` row.
 #[derive(sqlx::FromRow)]
@@ -241,6 +239,7 @@ pub(crate) struct DailyRow {
     served_model: String,
     requests: i64,
     failures: i64,
+    fallbacks: i64,
     prompt_tokens: i64,
     completion_tokens: i64,
     cost: f64,
@@ -258,6 +257,7 @@ impl From<DailyRow> for DailySpend {
             served_model: r.served_model,
             requests: r.requests,
             failures: r.failures,
+            fallbacks: r.fallbacks,
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
             cost: r.cost,

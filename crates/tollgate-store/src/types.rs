@@ -383,6 +383,9 @@ pub struct DailySpend {
     pub requests: i64,
     /// Failed requests (outcome other than success).
     pub failures: i64,
+    /// Successful requests answered by a fallback (another model group than the first tried).
+    #[serde(default)]
+    pub fallbacks: i64,
     /// Input tokens.
     pub prompt_tokens: i64,
     /// Output tokens.
@@ -415,6 +418,9 @@ pub struct SpendTotals {
     pub requests: i64,
     /// Failed requests (outcome other than success).
     pub failures: i64,
+    /// Successful requests answered by a fallback.
+    #[serde(default)]
+    pub fallbacks: i64,
     /// Input tokens.
     pub prompt_tokens: i64,
     /// Output tokens.
@@ -430,8 +436,15 @@ pub struct SpendTotals {
 /// by name; rows without a key, user or team are not ranked).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SpendSummary {
-    /// Days that have rollup rows, in order.
+    /// Days that have records, in order.
     pub days: Vec<(chrono::NaiveDate, SpendTotals)>,
+    /// Requests per day and outcome, in order.
+    pub outcomes: Vec<(chrono::NaiveDate, String, i64)>,
+    /// Sums per day and model group (the one that answered), in order.
+    pub model_days: Vec<(chrono::NaiveDate, String, SpendTotals)>,
+    /// Requests per model group and latency bucket: the counts in bucket order, bucket `i`
+    /// below `LATENCY_BOUNDS_MS[i]` (the last one above them all).
+    pub latency: Vec<(String, Vec<i64>)>,
     /// The busiest model groups.
     pub models: Vec<(String, SpendTotals)>,
     /// The busiest keys, by hash.
@@ -440,6 +453,19 @@ pub struct SpendSummary {
     pub users: Vec<(String, SpendTotals)>,
     /// The busiest teams.
     pub teams: Vec<(String, SpendTotals)>,
+}
+
+impl SpendTotals {
+    /// Adds `other`'s sums to these.
+    pub fn add(&mut self, other: &SpendTotals) {
+        self.requests += other.requests;
+        self.failures += other.failures;
+        self.fallbacks += other.fallbacks;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost += other.cost;
+        self.premium_units += other.premium_units;
+    }
 }
 
 /// What kind of entity changed.

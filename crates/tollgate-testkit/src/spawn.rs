@@ -38,6 +38,7 @@ pub fn fast_options() -> GatewayOptions {
         upkeep_every: Duration::from_secs(3600),
         flush_interval: Duration::from_millis(50),
         account_sync: Duration::from_millis(100),
+        spend_windows_every: Duration::from_secs(60),
     }
 }
 

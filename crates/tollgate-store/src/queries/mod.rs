@@ -15,7 +15,7 @@ mod users;
 use std::future::Future;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Pool;
 
 use crate::sql::{Dialect, Param, Query};
@@ -237,6 +237,10 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
         top: u32,
     ) -> Result<SpendSummary, StoreError> {
         spend::summary::<D>(&self.pool, filter, top).await
+    }
+
+    async fn roll_spend_windows(&self, today: NaiveDate) -> Result<bool, StoreError> {
+        self.retrying("spend window rebuild", || spend::roll_windows::<D>(&self.pool, today)).await
     }
 
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {

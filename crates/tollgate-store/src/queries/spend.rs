@@ -1,17 +1,18 @@
 //! Spend records, their rollups, and retention.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::Pool;
 
 use crate::patch::row_limit;
-use crate::rollup::{check_amounts, rows_per_statement, totals, unique_sorted, without_nul};
-use crate::rows::{
-    DAILY_COLUMN_COUNT, DAILY_COLUMNS, DailyRow, SPEND_COLUMN_COUNT, SPEND_COLUMNS, SpendRow,
+use crate::rollup::{
+    DayTotals, LATENCY_BOUNDS_MS, WINDOW_SPANS, check_amounts, rows_per_statement, totals,
+    unique_sorted, without_nul,
 };
+use crate::rows::{DAILY_COLUMNS, DailyRow, SPEND_COLUMN_COUNT, SPEND_COLUMNS, SpendRow};
 use crate::sql::DecodeRow;
-use crate::sql::{Dialect, Param, Query};
+use crate::sql::{Conn, Dialect, Param, Query};
 use crate::{
     DailySpend, RollupFilter, SpendFilter, SpendRecord, SpendSummary, SpendTotals, StoreError,
 };
@@ -74,6 +75,9 @@ pub(super) async fn insert<D: Dialect>(
         return Ok(0);
     }
     let mut tx = D::begin_write(pool).await?;
+    // First, so a rebuild of the windows (which holds this row exclusively) waits for this
+    // insert or this insert for it, never interleaving.
+    let windows_through = windows_through::<D>(&mut tx, D::SHARE_ROWS).await?;
     let mut new_ids: HashSet<String> = HashSet::with_capacity(batch.len());
     for chunk in batch.chunks(rows_per_statement(D::MAX_BINDS, SPEND_COLUMN_COUNT)) {
         let mut q = Query::<D>::new("INSERT INTO spend_logs (");
@@ -90,7 +94,7 @@ pub(super) async fn insert<D: Dialect>(
     }
     let new: Vec<&SpendRecord> =
         batch.into_iter().filter(|r| new_ids.contains(&r.request_id)).collect();
-    let sums = totals(new.iter().copied());
+    let sums = totals(new.iter().copied(), windows_through);
     for ((table, column), amounts) in CHARGED.iter().zip([&sums.keys, &sums.users, &sums.teams]) {
         for (id, cost) in amounts {
             let mut q = Query::<D>::new("UPDATE ");
@@ -99,42 +103,95 @@ pub(super) async fn insert<D: Dialect>(
             q.execute(&mut tx).await?;
         }
     }
-    let days: Vec<_> = sums.days.iter().collect();
-    for chunk in days.chunks(rows_per_statement(D::MAX_BINDS, DAILY_COLUMN_COUNT)) {
-        let mut q = Query::<D>::new("INSERT INTO spend_daily (");
-        q.push(DAILY_COLUMNS).push(") VALUES ");
-        for (i, ((day, token, user, team, group, served), t)) in chunk.iter().enumerate() {
+    let days = sums.days.iter().map(|((day, token, user, team, group, served), t)| {
+        let key = [Param::Date(*day), (*token).into(), (*user).into(), (*team).into()];
+        (key.into_iter().chain([(*group).into(), (*served).into()]), t)
+    });
+    add_sums::<D, _>(&mut tx, "spend_daily", DAILY_KEY, days).await?;
+    let rollups = sums.rollups.iter().map(|((dimension, day, value, bucket), t)| {
+        ([(*dimension).into(), Param::Date(*day), (*value).into(), Param::Int(*bucket)], t)
+    });
+    add_sums::<D, _>(&mut tx, "spend_rollup", "dimension, day, value, bucket", rollups).await?;
+    let windows = sums.windows.iter().map(|((span, dimension, value), t)| {
+        ([Param::Int(*span), (*dimension).into(), (*value).into()], t)
+    });
+    add_sums::<D, _>(&mut tx, "spend_window", "span, dimension, value", windows).await?;
+    tx.commit().await?;
+    Ok(new.len() as u64)
+}
+
+/// The primary key of `spend_daily`.
+const DAILY_KEY: &str = "day, token_hash, user_id, team_id, model_group, served_model";
+
+/// The sums every rollup table keeps, in [`DayTotals`] order.
+const SUM_COLUMNS: [&str; 7] = [
+    "requests",
+    "failures",
+    "fallbacks",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost",
+    "premium_units",
+];
+
+fn sum_params(t: &DayTotals) -> [Param<'static>; 7] {
+    [
+        Param::Int(t.requests),
+        Param::Int(t.failures),
+        Param::Int(t.fallbacks),
+        Param::Int(t.prompt_tokens),
+        Param::Int(t.completion_tokens),
+        Param::Real(t.cost),
+        Param::Real(t.premium_units),
+    ]
+}
+
+/// Adds `rows` (each its key's values, in `key` order, and the sums) to the rollup `table`:
+/// new rows are inserted, existing ones summed into. Callers pass each key once (the sums
+/// are already grouped), as one statement may not update a row twice.
+async fn add_sums<'a, D: Dialect, K>(
+    tx: &mut Conn<D>,
+    table: &str,
+    key: &str,
+    rows: impl IntoIterator<Item = (K, &'a DayTotals)>,
+) -> Result<(), StoreError>
+where
+    K: IntoIterator<Item = Param<'a>>,
+{
+    let key_count = key.split(',').count();
+    let rows: Vec<_> = rows.into_iter().collect();
+    let sums = SUM_COLUMNS.join(", ");
+    let add = SUM_COLUMNS
+        .iter()
+        .map(|c| format!("{c} = {table}.{c} + excluded.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let per_statement = rows_per_statement(D::MAX_BINDS, key_count + SUM_COLUMNS.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let mut q = Query::<D>::new("INSERT INTO ");
+        q.push(table).push(" (").push(key).push(", ").push(&sums).push(") VALUES ");
+        for (i, (key, t)) in rows.by_ref().take(per_statement).enumerate() {
             if i > 0 {
                 q.push(", ");
             }
-            q.values([
-                Param::Date(*day),
-                Param::Text(token),
-                Param::Text(user),
-                Param::Text(team),
-                Param::Text(group),
-                Param::Text(served),
-                Param::Int(t.requests),
-                Param::Int(t.failures),
-                Param::Int(t.prompt_tokens),
-                Param::Int(t.completion_tokens),
-                Param::Real(t.cost),
-                Param::Real(t.premium_units),
-            ]);
+            q.values(key.into_iter().chain(sum_params(t)));
         }
-        q.push(
-            " ON CONFLICT (day, token_hash, user_id, team_id, model_group, served_model) \
-             DO UPDATE SET requests = spend_daily.requests + excluded.requests, \
-             failures = spend_daily.failures + excluded.failures, \
-             prompt_tokens = spend_daily.prompt_tokens + excluded.prompt_tokens, \
-             completion_tokens = spend_daily.completion_tokens + excluded.completion_tokens, \
-             cost = spend_daily.cost + excluded.cost, \
-             premium_units = spend_daily.premium_units + excluded.premium_units",
-        );
-        q.execute(&mut tx).await?;
+        q.push(" ON CONFLICT (").push(key).push(") DO UPDATE SET ").push(&add);
+        q.execute(tx).await?;
     }
-    tx.commit().await?;
-    Ok(new.len() as u64)
+    Ok(())
+}
+
+/// The day the running windows end on, `None` before they are first built; read with `lock`.
+async fn windows_through<D: Dialect>(
+    conn: &mut Conn<D>,
+    lock: &str,
+) -> Result<Option<NaiveDate>, StoreError> {
+    let mut q = Query::<D>::new("SELECT through FROM spend_window_state WHERE id = 1");
+    q.push(lock);
+    let row: Option<(Option<NaiveDate>,)> = q.optional(conn).await?;
+    Ok(row.and_then(|(d,)| d))
 }
 
 pub(super) async fn logs<D: Dialect>(
@@ -206,16 +263,41 @@ pub(super) async fn daily<D: Dialect>(
 }
 
 /// A rollup total as the database returns it: the grouped column, then the sums.
-type TotalsRow<K> = (K, i64, i64, i64, i64, f64, f64);
+type TotalsRow<K> = (K, i64, i64, i64, i64, i64, f64, f64);
 
-/// The sums, in [`TotalsRow`] order. `SUM` of a BIGINT is NUMERIC on PostgreSQL, hence the
+/// The same with two grouped columns.
+type TotalsRow2<K, L> = (K, L, i64, i64, i64, i64, i64, f64, f64);
+
+/// The sums, in [`SpendTotals`] order. `SUM` of a BIGINT is NUMERIC on PostgreSQL, hence the
 /// casts.
 const SUMS: &str = "CAST(SUM(requests) AS BIGINT), CAST(SUM(failures) AS BIGINT), \
-     CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
-     SUM(cost), SUM(premium_units)";
+     CAST(SUM(fallbacks) AS BIGINT), CAST(SUM(prompt_tokens) AS BIGINT), \
+     CAST(SUM(completion_tokens) AS BIGINT), SUM(cost), SUM(premium_units)";
 
-/// The filter's rollup rows summed per `column`: every value in order, or with `top`, the
-/// `top` values with the most requests (then cost, then name), leaving out ''.
+fn spend_totals(
+    (requests, failures, fallbacks, prompt_tokens, completion_tokens, cost, premium_units): (
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        f64,
+        f64,
+    ),
+) -> SpendTotals {
+    SpendTotals {
+        requests,
+        failures,
+        fallbacks,
+        prompt_tokens,
+        completion_tokens,
+        cost,
+        premium_units,
+    }
+}
+
+/// The filter's `spend_daily` rows summed per `column`: every value in order, or with
+/// `top`, the `top` values with the most requests (then cost, then name), leaving out ''.
 async fn sums_by<D: Dialect, K>(
     pool: &Pool<D::Db>,
     filter: &RollupFilter,
@@ -231,7 +313,7 @@ where
     match top {
         Some(top) => {
             q.push(" AND ").push(column).push(" <> ''").push(" GROUP BY ").push(column);
-            q.push(" ORDER BY 2 DESC, 6 DESC, 1").and(" LIMIT ", top);
+            q.push(" ORDER BY 2 DESC, 7 DESC, 1").and(" LIMIT ", top);
         }
         None => {
             q.push(" GROUP BY ").push(column).push(" ORDER BY 1");
@@ -241,36 +323,270 @@ where
     let rows: Vec<TotalsRow<K>> = q.all(&mut conn).await?;
     Ok(rows
         .into_iter()
-        .map(|(k, requests, failures, prompt_tokens, completion_tokens, cost, premium_units)| {
-            let t = SpendTotals {
-                requests,
-                failures,
-                prompt_tokens,
-                completion_tokens,
-                cost,
-                premium_units,
-            };
-            (k, t)
-        })
+        .map(|(k, a, b, c, d, e, f, g)| (k, spend_totals((a, b, c, d, e, f, g))))
         .collect())
 }
 
-/// Per-day sums and the rankings, as five grouped queries run side by side.
+/// `spend_rollup`'s rows of one dimension over the filter's days, per day and value.
+async fn rollup_rows<D: Dialect>(
+    pool: &Pool<D::Db>,
+    filter: &RollupFilter,
+    dimension: &str,
+) -> Result<Vec<(NaiveDate, String, SpendTotals)>, StoreError> {
+    let mut q = Query::<D>::new("SELECT day, value, ");
+    q.push(SUMS).and(" FROM spend_rollup WHERE dimension = ", dimension);
+    rollup_where(&mut q, filter);
+    q.push(" GROUP BY day, value ORDER BY day, value");
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<TotalsRow2<NaiveDate, String>> = q.all(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, v, a, b, c, d, e, f, g)| (day, v, spend_totals((a, b, c, d, e, f, g))))
+        .collect())
+}
+
+/// The filter's `spend_daily` rows summed per day and model group.
+async fn daily_models<D: Dialect>(
+    pool: &Pool<D::Db>,
+    filter: &RollupFilter,
+) -> Result<Vec<(NaiveDate, String, SpendTotals)>, StoreError> {
+    let mut q = Query::<D>::new("SELECT day, model_group, ");
+    q.push(SUMS).push(" FROM spend_daily WHERE TRUE");
+    rollup_where(&mut q, filter);
+    q.push(" GROUP BY day, model_group ORDER BY day, model_group");
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<TotalsRow2<NaiveDate, String>> = q.all(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, v, a, b, c, d, e, f, g)| (day, v, spend_totals((a, b, c, d, e, f, g))))
+        .collect())
+}
+
+/// The `top` values of a ranking `dimension` from the running window of `span` days.
+async fn window_top<D: Dialect>(
+    pool: &Pool<D::Db>,
+    span: i64,
+    dimension: &str,
+    top: i64,
+) -> Result<Vec<(String, SpendTotals)>, StoreError> {
+    let mut q = Query::<D>::new("SELECT value, ");
+    q.push(&SUM_COLUMNS.join(", ")).and(" FROM spend_window WHERE span = ", span);
+    q.and(" AND dimension = ", dimension);
+    q.push(" ORDER BY requests DESC, cost DESC, value").and(" LIMIT ", top);
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<TotalsRow<String>> = q.all(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(k, a, b, c, d, e, f, g)| (k, spend_totals((a, b, c, d, e, f, g))))
+        .collect())
+}
+
+/// `CASE` giving a record's latency bucket ([`LATENCY_BOUNDS_MS`]).
+fn latency_bucket_sql() -> String {
+    let mut sql = String::from("CAST(CASE");
+    for (i, bound) in LATENCY_BOUNDS_MS.iter().enumerate() {
+        sql.push_str(&format!(" WHEN latency_ms < {bound} THEN {i}"));
+    }
+    sql.push_str(&format!(" ELSE {} END AS BIGINT)", LATENCY_BOUNDS_MS.len()));
+    sql
+}
+
+/// Requests per model group and latency bucket over the filter's days: from `spend_rollup`
+/// for everyone, from the records themselves (through the key, user or team index) for one
+/// key, user or team, which the rollup does not split by.
+async fn latency_buckets<D: Dialect>(
+    pool: &Pool<D::Db>,
+    filter: &RollupFilter,
+) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    let mut q;
+    if is_everyone(filter) {
+        q = Query::<D>::new("SELECT value, CAST(bucket AS BIGINT), CAST(SUM(requests) AS BIGINT)");
+        q.push(" FROM spend_rollup");
+        q.push(" WHERE dimension = 'latency'");
+        rollup_where(&mut q, filter);
+        q.push(" GROUP BY value, bucket");
+    } else {
+        q = Query::<D>::new("SELECT model_group, ");
+        q.push(&latency_bucket_sql()).push(", COUNT(*) FROM spend_logs WHERE TRUE");
+        records_where(&mut q, filter);
+        q.push(" GROUP BY 1, 2");
+    }
+    q.push(" ORDER BY 1, 2");
+    let mut conn = pool.acquire().await?;
+    Ok(q.all(&mut conn).await?)
+}
+
+/// Requests per day and outcome of one key, user or team, from its records.
+async fn record_outcomes<D: Dialect>(
+    pool: &Pool<D::Db>,
+    filter: &RollupFilter,
+) -> Result<Vec<(NaiveDate, String, i64)>, StoreError> {
+    let mut q = Query::<D>::new("SELECT ");
+    q.push(D::DAY_OF_STARTED_AT).push(", outcome, COUNT(*) FROM spend_logs WHERE TRUE");
+    records_where(&mut q, filter);
+    q.push(" GROUP BY 1, 2 ORDER BY 1, 2");
+    let mut conn = pool.acquire().await?;
+    Ok(q.all(&mut conn).await?)
+}
+
+/// The conditions of a rollup filter on `spend_logs`, after a `WHERE TRUE`.
+fn records_where<'a, D: Dialect>(q: &mut Query<'a, D>, filter: &'a RollupFilter) {
+    let midnight = |d: NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    if let Some(start) = filter.start {
+        q.and(" AND started_at >= ", midnight(start));
+    }
+    if let Some(end) = filter.end.and_then(|d| d.succ_opt()) {
+        q.and(" AND started_at < ", midnight(end));
+    }
+    for (column, value) in [
+        (" AND token_hash = ", &filter.token_hash),
+        (" AND user_id = ", &filter.user_id),
+        (" AND team_id = ", &filter.team_id),
+    ] {
+        if let Some(v) = value {
+            q.and(column, v);
+        }
+    }
+}
+
+/// Whether a filter is only a range of days (the whole gateway's spend).
+fn is_everyone(filter: &RollupFilter) -> bool {
+    filter.token_hash.is_none() && filter.user_id.is_none() && filter.team_id.is_none()
+}
+
+/// The busiest first `top`: most requests, then most cost, then name.
+fn ranked(totals: BTreeMap<String, SpendTotals>, top: i64) -> Vec<(String, SpendTotals)> {
+    let mut v: Vec<_> = totals.into_iter().filter(|(k, _)| !k.is_empty()).collect();
+    v.sort_by(|(a, x), (b, y)| {
+        y.requests.cmp(&x.requests).then(y.cost.total_cmp(&x.cost)).then_with(|| a.cmp(b))
+    });
+    v.truncate(usize::try_from(top).unwrap_or(usize::MAX));
+    v
+}
+
+/// A dashboard's sums over a range of days. For the whole gateway they come from the narrow
+/// rollups, and the rankings from the running windows when the range is one of theirs
+/// (ending today, as rebuilt): a few hundred rows whatever the traffic. For one key, user
+/// or team they come from `spend_daily` and that one's records, through their indexes.
 pub(super) async fn summary<D: Dialect>(
     pool: &Pool<D::Db>,
     filter: RollupFilter,
     top: u32,
 ) -> Result<SpendSummary, StoreError> {
-    let top = Some(i64::from(top.clamp(1, 1000)));
+    let top = i64::from(top.clamp(1, 1000));
     let f = &filter;
-    let (days, models, keys, users, teams) = tokio::try_join!(
-        sums_by::<D, chrono::NaiveDate>(pool, f, "day", None),
-        sums_by::<D, String>(pool, f, "model_group", top),
-        sums_by::<D, String>(pool, f, "token_hash", top),
-        sums_by::<D, String>(pool, f, "user_id", top),
-        sums_by::<D, String>(pool, f, "team_id", top),
-    )?;
-    Ok(SpendSummary { days, models, keys, users, teams })
+    let (days, outcomes, model_days) = if is_everyone(f) {
+        let (outcomes, model_days) = tokio::try_join!(
+            rollup_rows::<D>(pool, f, "outcome"),
+            rollup_rows::<D>(pool, f, "model")
+        )?;
+        let mut days: BTreeMap<NaiveDate, SpendTotals> = BTreeMap::new();
+        for (day, _, t) in &outcomes {
+            days.entry(*day).or_default().add(t);
+        }
+        let outcomes = outcomes.into_iter().map(|(d, o, t)| (d, o, t.requests)).collect();
+        (days.into_iter().collect(), outcomes, model_days)
+    } else {
+        tokio::try_join!(
+            sums_by::<D, NaiveDate>(pool, f, "day", None),
+            record_outcomes::<D>(pool, f),
+            daily_models::<D>(pool, f),
+        )?
+    };
+    let mut models: BTreeMap<String, SpendTotals> = BTreeMap::new();
+    for (_, m, t) in &model_days {
+        models.entry(m.clone()).or_default().add(t);
+    }
+    let span = match (f.start, f.end) {
+        (Some(start), Some(end)) => Some(((end - start).num_days() + 1, end)),
+        _ => None,
+    };
+    let mut conn = pool.acquire().await?;
+    let through = windows_through::<D>(&mut conn, "").await?;
+    drop(conn);
+    let windowed = span.filter(|(span, end)| {
+        is_everyone(f) && WINDOW_SPANS.contains(span) && through == Some(*end)
+    });
+    let latency = latency_buckets::<D>(pool, f);
+    let (latency, keys, users, teams) = match windowed {
+        Some((span, _)) => tokio::try_join!(
+            latency,
+            window_top::<D>(pool, span, "key", top),
+            window_top::<D>(pool, span, "user", top),
+            window_top::<D>(pool, span, "team", top),
+        )?,
+        None => tokio::try_join!(
+            latency,
+            sums_by::<D, String>(pool, f, "token_hash", Some(top)),
+            sums_by::<D, String>(pool, f, "user_id", Some(top)),
+            sums_by::<D, String>(pool, f, "team_id", Some(top)),
+        )?,
+    };
+    let mut histograms: Vec<(String, Vec<i64>)> = Vec::new();
+    for (model, bucket, n) in latency {
+        if histograms.last().is_none_or(|(m, _)| *m != model) {
+            histograms.push((model, vec![0; LATENCY_BOUNDS_MS.len() + 1]));
+        }
+        let slot = histograms
+            .last_mut()
+            .zip(usize::try_from(bucket).ok())
+            .and_then(|((_, h), b)| h.get_mut(b));
+        if let Some(slot) = slot {
+            *slot += n;
+        }
+    }
+    Ok(SpendSummary {
+        days,
+        outcomes,
+        model_days,
+        latency: histograms,
+        models: ranked(models, top),
+        keys,
+        users,
+        teams,
+    })
+}
+
+/// Rebuilds the running windows to end on `today` unless they already do, holding
+/// `spend_window_state` exclusively so no insert interleaves; returns whether it rebuilt.
+/// Run by every process's upkeep: the first to see a new day does it, the others find it
+/// done.
+pub(super) async fn roll_windows<D: Dialect>(
+    pool: &Pool<D::Db>,
+    today: NaiveDate,
+) -> Result<bool, StoreError> {
+    let mut conn = pool.acquire().await?;
+    if windows_through::<D>(&mut conn, "").await? == Some(today) {
+        return Ok(false);
+    }
+    drop(conn);
+    let mut tx = D::begin_write(pool).await?;
+    if windows_through::<D>(&mut tx, D::LOCK_ROWS).await? == Some(today) {
+        return Ok(false);
+    }
+    Query::<D>::new("DELETE FROM spend_window").execute(&mut tx).await?;
+    let sums = SUM_COLUMNS.map(|c| format!("SUM({c})")).join(", ");
+    for span in WINDOW_SPANS {
+        let first = today - chrono::Duration::days(span - 1);
+        for (dimension, column) in [
+            ("key", "token_hash"),
+            ("user", "user_id"),
+            ("team", "team_id"),
+            ("model", "model_group"),
+        ] {
+            let mut q = Query::<D>::new("INSERT INTO spend_window (span, dimension, value, ");
+            q.push(&SUM_COLUMNS.join(", ")).push(") SELECT ").bind(span).push(", ");
+            q.bind(dimension).push(", ").push(column).push(", ").push(&sums);
+            q.and(" FROM spend_daily WHERE day >= ", first);
+            q.push(" AND ").push(column).push(" <> '' GROUP BY ").push(column);
+            q.execute(&mut tx).await?;
+        }
+    }
+    let mut q = Query::<D>::new("UPDATE spend_window_state SET through = ");
+    q.bind(today).push(" WHERE id = 1");
+    q.execute(&mut tx).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Drops whole partitions that end before `cutoff` where there are any, then deletes older

@@ -131,6 +131,11 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
     /// What follows a `SELECT` that must lock its rows until the transaction ends (nothing
     /// where a write transaction locks the whole database).
     const LOCK_ROWS: &'static str;
+    /// What locks the rows a `SELECT` reads against change but not against other readers
+    /// (empty where writers are serialised anyway).
+    const SHARE_ROWS: &'static str;
+    /// `spend_logs.started_at`'s UTC day, as a DATE (PostgreSQL) or `YYYY-MM-DD` text.
+    const DAY_OF_STARTED_AT: &'static str;
     /// The conflict target that identifies a stored spend record (partitioned tables must
     /// include their partition key).
     const SPEND_KEY: &'static str;
@@ -215,7 +220,7 @@ impl<'a, D: Dialect> Query<'a, D> {
     }
 
     /// Appends `(v, v, ...)`, the values of one row.
-    pub(crate) fn values<const N: usize>(&mut self, row: [Param<'a>; N]) -> &mut Self {
+    pub(crate) fn values(&mut self, row: impl IntoIterator<Item = Param<'a>>) -> &mut Self {
         self.push("(");
         for (i, v) in row.into_iter().enumerate() {
             if i > 0 {

@@ -23,6 +23,8 @@ impl Dialect for Pg {
     const BACKEND: Backend = Backend::Postgres;
     const MAX_BINDS: usize = 65_535;
     const LOCK_ROWS: &'static str = " FOR UPDATE";
+    const SHARE_ROWS: &'static str = " FOR SHARE";
+    const DAY_OF_STARTED_AT: &'static str = "CAST(started_at AT TIME ZONE 'UTC' AS DATE)";
     const SPEND_KEY: &'static str = "(request_id, started_at)";
     const BYTE_ORDER: &'static str = " COLLATE \"C\"";
     const REFUSES_NUL: bool = true;

@@ -28,6 +28,8 @@ impl Dialect for Lite {
     // SQLite's limit since 3.32.
     const MAX_BINDS: usize = 32_766;
     const LOCK_ROWS: &'static str = "";
+    const SHARE_ROWS: &'static str = "";
+    const DAY_OF_STARTED_AT: &'static str = "date(started_at)";
     const SPEND_KEY: &'static str = "(request_id)";
     // SQLite compares text by bytes unless told otherwise.
     const BYTE_ORDER: &'static str = "";

@@ -66,6 +66,15 @@ impl RawDb {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// Runs a script of several statements (as one implicit transaction on PostgreSQL).
+    pub async fn execute_script(&self, sql: &str) {
+        match self {
+            RawDb::Sqlite(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+            RawDb::Postgres(pool) => sqlx::raw_sql(sql).execute(pool).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
     /// Runs a query returning one integer.
     pub async fn scalar(&self, sql: &str) -> i64 {
         match self {

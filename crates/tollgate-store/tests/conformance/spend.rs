@@ -2,7 +2,9 @@
 
 use chrono::{Duration, NaiveDate};
 use serde_json::json;
-use tollgate_store::{DailySpend, NewTeam, RollupFilter, SpendFilter, SpendRecord, Store};
+use tollgate_store::{
+    DailySpend, LATENCY_BOUNDS_MS, NewTeam, RollupFilter, SpendFilter, SpendRecord, Store,
+};
 
 use crate::fixtures::{at, key, member, owned_record, record, team};
 use crate::harness::backend_tests;
@@ -388,4 +390,189 @@ backend_tests!(spend_summary_sums_in_the_database, async |store| {
     assert_eq!(s.days.len(), 1);
     assert_eq!(names(&s.keys), pairs(&[("k1", 1)]));
     assert_eq!(names(&s.models), pairs(&[("claude", 1)]));
+});
+
+backend_tests!(dashboard_rollups_split_outcomes_models_latency_and_fallbacks, async |store| {
+    let day = at("2026-03-11T12:00:00Z");
+    let fell_back = SpendRecord {
+        model_group: "claude".into(),
+        served_model: "anthropic/claude".into(),
+        latency_ms: 40.0,
+        attempts: json!([
+            {"model_group": "gpt-4o", "outcome": "rate_limited"},
+            {"model_group": "claude", "outcome": "answered"}
+        ]),
+        ..owned_record("fb", day, "k1", "u1", "t1")
+    };
+    let retried = SpendRecord {
+        attempts: json!([
+            {"model_group": "gpt-4o", "outcome": "upstream_error"},
+            {"model_group": "gpt-4o", "outcome": "answered"}
+        ]),
+        ..owned_record("retry", day, "k2", "u2", "t1")
+    };
+    let failed = SpendRecord {
+        outcome: "upstream_error".into(),
+        latency_ms: 200_000.0,
+        ..owned_record("fail", day, "k2", "u2", "t1")
+    };
+    store.insert_spend(&[fell_back, retried, failed, record("plain", day)]).await.unwrap();
+    let d = NaiveDate::from_ymd_opt(2026, 3, 11).unwrap();
+    let range = RollupFilter { start: Some(d), end: Some(d), ..Default::default() };
+    let s = store.spend_summary(range.clone(), 10).await.unwrap();
+    assert_eq!(
+        s.outcomes,
+        [(d, "success".to_owned(), 3), (d, "upstream_error".to_owned(), 1)],
+        "requests per day by outcome"
+    );
+    let t = &s.days[0].1;
+    assert_eq!((t.requests, t.failures, t.fallbacks), (4, 1, 1), "a retry is not a fallback");
+    let models: Vec<_> =
+        s.model_days.iter().map(|(_, m, t)| (m.as_str(), t.requests, t.fallbacks)).collect();
+    assert_eq!(models, [("claude", 1, 1), ("gpt-4o", 3, 0)]);
+    // 40 ms is in the second bucket, 1500 ms in the tenth, 200 s beyond the last bound.
+    let bucket = |ms: f64| LATENCY_BOUNDS_MS.iter().position(|b| ms < *b).unwrap();
+    assert_eq!((bucket(40.0), bucket(1500.0)), (1, 9));
+    let histogram = |model: &str| s.latency.iter().find(|(m, _)| m == model).unwrap().1.clone();
+    let mut claude = vec![0; LATENCY_BOUNDS_MS.len() + 1];
+    claude[1] = 1;
+    assert_eq!(histogram("claude"), claude);
+    let mut gpt = vec![0; LATENCY_BOUNDS_MS.len() + 1];
+    gpt[9] = 2;
+    gpt[LATENCY_BOUNDS_MS.len()] = 1;
+    assert_eq!(histogram("gpt-4o"), gpt);
+
+    // One user's view comes from their rows and records: the same split, only theirs.
+    let u2 = RollupFilter { user_id: Some("u2".into()), ..range };
+    let s = store.spend_summary(u2, 10).await.unwrap();
+    assert_eq!(s.outcomes, [(d, "success".to_owned(), 1), (d, "upstream_error".to_owned(), 1)]);
+    assert_eq!(s.latency.len(), 1);
+    assert_eq!(s.latency[0].1[9] + s.latency[0].1[LATENCY_BOUNDS_MS.len()], 2);
+    let daily = store.daily_spend(RollupFilter::default()).await.unwrap();
+    assert_eq!(daily.iter().map(|r| r.fallbacks).sum::<i64>(), 1);
+});
+
+backend_tests!(rankings_read_running_windows_that_match_the_rollups, async |store| {
+    let today = chrono::Utc::now().date_naive();
+    let noon =
+        |days_ago: i64| (today - Duration::days(days_ago)).and_hms_opt(12, 0, 0).unwrap().and_utc();
+    // k1 is busiest over 30 days, k2 over 7, k3 today.
+    let mut batch = Vec::new();
+    for i in 0..5 {
+        batch.push(owned_record(&format!("old{i}"), noon(20), "k1", "u1", "t1"));
+    }
+    for i in 0..3 {
+        batch.push(owned_record(&format!("week{i}"), noon(3), "k2", "u2", "t2"));
+    }
+    batch.push(owned_record("today0", noon(0), "k3", "u3", "t2"));
+    batch.push(owned_record("today1", noon(0), "k3", "u3", "t2"));
+    store.insert_spend(&batch).await.unwrap();
+
+    let last = |days: i64| RollupFilter {
+        start: Some(today - Duration::days(days - 1)),
+        end: Some(today),
+        ..Default::default()
+    };
+    let keys = |s: &tollgate_store::SpendSummary| {
+        s.keys.iter().map(|(k, t)| (k.clone(), t.requests)).collect::<Vec<_>>()
+    };
+    let owned = |v: &[(&str, i64)]| v.iter().map(|(k, n)| (k.to_string(), *n)).collect::<Vec<_>>();
+    let before: Vec<_> = {
+        let mut v = Vec::new();
+        for days in [1, 7, 30] {
+            v.push(store.spend_summary(last(days), 10).await.unwrap());
+        }
+        v
+    };
+    assert!(store.roll_spend_windows(today).await.unwrap(), "the first roll builds them");
+    assert!(!store.roll_spend_windows(today).await.unwrap(), "then there is nothing to do");
+    for (days, before) in [1, 7, 30].into_iter().zip(&before) {
+        let after = store.spend_summary(last(days), 10).await.unwrap();
+        assert_eq!(&after, before, "windows of {days} days rank as the rollups do");
+    }
+    assert_eq!(keys(&before[0]), owned(&[("k3", 2)]));
+    assert_eq!(keys(&before[1]), owned(&[("k2", 3), ("k3", 2)]));
+    assert_eq!(keys(&before[2]), owned(&[("k1", 5), ("k2", 3), ("k3", 2)]));
+
+    // Records after the roll land in every window that covers their day: a late one from
+    // 5 days ago in the 7- and 30-day windows only.
+    store
+        .insert_spend(&[
+            owned_record("late", noon(5), "k3", "u3", "t2"),
+            owned_record("now", noon(0), "k2", "u2", "t2"),
+        ])
+        .await
+        .unwrap();
+    let s = store.spend_summary(last(1), 10).await.unwrap();
+    assert_eq!(keys(&s), owned(&[("k3", 2), ("k2", 1)]));
+    let s = store.spend_summary(last(7), 10).await.unwrap();
+    assert_eq!(keys(&s), owned(&[("k2", 4), ("k3", 3)]));
+    let users: Vec<_> = s.users.iter().map(|(u, t)| (u.as_str(), t.requests)).collect();
+    assert_eq!(users, [("u2", 4), ("u3", 3)]);
+    let s = store.spend_summary(last(30), 10).await.unwrap();
+    assert_eq!(keys(&s), owned(&[("k1", 5), ("k2", 4), ("k3", 3)]));
+
+    // Windows that end on another day are not read: a range ending yesterday is summed from
+    // the rollups, and a new day's roll rebuilds from them.
+    let yesterday = RollupFilter {
+        start: Some(today - Duration::days(6)),
+        end: Some(today - Duration::days(1)),
+        ..Default::default()
+    };
+    let s = store.spend_summary(yesterday, 10).await.unwrap();
+    assert_eq!(keys(&s), owned(&[("k2", 3), ("k3", 1)]));
+    let tomorrow = today + Duration::days(1);
+    assert!(store.roll_spend_windows(tomorrow).await.unwrap());
+    let next_week = RollupFilter {
+        start: Some(tomorrow - Duration::days(6)),
+        end: Some(tomorrow),
+        ..Default::default()
+    };
+    let s = store.spend_summary(next_week, 10).await.unwrap();
+    assert_eq!(keys(&s), owned(&[("k2", 4), ("k3", 3)]));
+});
+
+backend_tests!(the_upgrade_backfill_rolls_up_as_inserts_do, async |store, db| {
+    // The migration that added the narrow rollups filled them from the records kept; run
+    // its backfill again over records stored by the insert path, and get the same sums.
+    let day = at("2026-03-11T12:00:00Z");
+    let mut batch = Vec::new();
+    for (i, ms) in [10.0, 24.9, 25.0, 999.0, 1000.0, 120_000.0, 500_000.0].into_iter().enumerate() {
+        batch.push(SpendRecord { latency_ms: ms, ..record(&format!("l{i}"), day) });
+    }
+    batch.push(SpendRecord {
+        model_group: "claude".into(),
+        attempts: json!([{"model_group": "gpt-4o"}, {"model_group": "claude"}]),
+        ..owned_record("fb", day, "k1", "u1", "t1")
+    });
+    batch.push(SpendRecord {
+        outcome: "rate_limited".into(),
+        attempts: json!([]),
+        ..owned_record("refused", day + Duration::days(1), "k1", "u1", "t1")
+    });
+    store.insert_spend(&batch).await.unwrap();
+    let everyone = RollupFilter::default();
+    let inserted = store.spend_summary(everyone.clone(), 10).await.unwrap();
+    let daily = store.daily_spend(everyone.clone()).await.unwrap();
+
+    // PostgreSQL keeps the backfill as a function (the console benchmark's seed calls it);
+    // SQLite's migration runs it inline, from this comment on.
+    let backfill = match db.backend() {
+        tollgate_store::Backend::Postgres => "SELECT tollgate_rebuild_spend_rollups()".to_owned(),
+        tollgate_store::Backend::Sqlite => {
+            let path = format!(
+                "{}/../../migrations/sqlite/20261205000001_spend_rollups.sql",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let migration = std::fs::read_to_string(&path).unwrap();
+            migration[migration.find("-- The records kept so far").unwrap()..].to_owned()
+        }
+    };
+    db.execute("DELETE FROM spend_rollup").await;
+    db.execute("UPDATE spend_daily SET fallbacks = 0").await;
+    assert_ne!(store.spend_summary(everyone.clone(), 10).await.unwrap(), inserted);
+    db.execute_script(&backfill).await;
+    assert_eq!(store.spend_summary(everyone.clone(), 10).await.unwrap(), inserted);
+    assert_eq!(store.daily_spend(everyone).await.unwrap(), daily);
+    assert_eq!(inserted.days[0].1.fallbacks, 1);
 });
