@@ -1,4 +1,5 @@
-//! Charts drawn on the server as SVG: stacked bars per day. No script, no external asset.
+//! Charts drawn on the server as SVG: stacked bars per day, and ranges per row. No script,
+//! no external asset.
 
 use std::fmt::Write as _;
 
@@ -74,6 +75,53 @@ pub fn bars(title: &str, bars: &[Bar], height: u32, unit: &str) -> String {
     out
 }
 
+/// Classes of a chart's series, in order; the last one stands for "the rest".
+pub const SERIES: [&str; 6] = ["bar-s0", "bar-s1", "bar-s2", "bar-s3", "bar-s4", "bar-s5"];
+
+/// Horizontal bars, one row per `(label, low, high)`: a light bar to `high` with a dark one
+/// to `low` on top (for p50 within p95), scaled to the largest `high`.
+pub fn ranges(title: &str, rows: &[(String, f64, f64)], unit: &str) -> String {
+    const ROW: f64 = 22.0;
+    const LABEL: f64 = 260.0;
+    let height = (rows.len().max(1) as f64 * ROW + 18.0).ceil();
+    let top = rows.iter().map(|r| r.2).fold(0.0, f64::max);
+    let scale = if top > 0.0 { (WIDTH - LABEL - 80.0) / top } else { 0.0 };
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg role="img" viewBox="0 0 {WIDTH} {height}" width="100%"><title>{}</title>"#,
+        escape(title)
+    );
+    for (i, (label, low, high)) in rows.iter().enumerate() {
+        let y = i as f64 * ROW + 4.0;
+        let name = escape(label);
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{name}</text>"#,
+            LABEL - 8.0,
+            y + 13.0
+        );
+        for (class, value, what) in [("bar-a-light", high, "p95"), ("bar-a", low, "p50")] {
+            let _ = write!(
+                out,
+                r#"<rect class="{class}" x="{LABEL}" y="{y:.1}" width="{:.1}" height="16"><title>{name} {what}: {} {unit}</title></rect>"#,
+                (value * scale).max(1.0),
+                amount(*value)
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<text x="{:.1}" y="{:.1}">{} / {} {unit}</text>"#,
+            LABEL + high * scale + 6.0,
+            y + 13.0,
+            amount(*low),
+            amount(*high)
+        );
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +141,17 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 3);
         assert!(svg.contains(r#"height="98.0""#), "{svg}");
         assert!(!svg.contains("preserveAspectRatio"));
+    }
+
+    #[test]
+    fn ranges_put_the_low_mark_inside_the_high_bar() {
+        let svg = ranges("t", &[("<m>".into(), 100.0, 400.0), ("n".into(), 50.0, 200.0)], "ms");
+        assert!(svg.contains("&lt;m&gt;") && !svg.contains("<m>"));
+        assert_eq!(svg.matches("<rect").count(), 4);
+        // The largest p95 spans the plot (1000 - 260 - 80 units); the rest scale to it.
+        assert!(svg.contains(r#"class="bar-a-light" x="260" y="4.0" width="660.0""#), "{svg}");
+        assert!(svg.contains(r#"class="bar-a" x="260" y="4.0" width="165.0""#), "{svg}");
+        assert!(svg.contains(r#"width="330.0""#), "{svg}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
+use tollgate_store::SpendRecord;
 use tollgate_testkit::{MockOpenAi, TestApp};
 
 const MASTER: &str = "sk-console-master-key";
@@ -746,4 +747,76 @@ async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audi
         .collect();
     assert!(unlinks.contains(&("ui:ann", own.as_str())), "{unlinks:?}");
     assert!(unlinks.contains(&("ui:ui_admin", "default")), "{unlinks:?}");
+}
+
+/// A stored spend record of `model` answered after `attempts` (model groups tried), for
+/// `user`'s dashboard.
+fn spend(id: &str, user: &str, model: &str, outcome: &str, ms: f64, tried: &[&str]) -> SpendRecord {
+    let now = chrono::Utc::now();
+    SpendRecord {
+        request_id: id.to_owned(),
+        client_request_id: None,
+        started_at: now,
+        ended_at: now,
+        token_hash: None,
+        user_id: Some(user.to_owned()),
+        team_id: None,
+        api: "chat_completions".to_owned(),
+        requested_model: tried.first().unwrap_or(&model).to_string(),
+        model_group: model.to_owned(),
+        served_model: format!("openai/{model}"),
+        provider: "openai".to_owned(),
+        prompt_tokens: 10,
+        completion_tokens: 5,
+        cached_tokens: 0,
+        cost: 0.25,
+        premium_units: 0.0,
+        latency_ms: ms,
+        ttft_ms: None,
+        status: if outcome == "success" { 200 } else { 502 },
+        outcome: outcome.to_owned(),
+        attempts: Value::Array(tried.iter().map(|g| json!({"model_group": g})).collect()),
+        stream: false,
+        request_body: None,
+        response_body: None,
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_charts_outcomes_spend_latency_and_fallbacks() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    api(&app, "/user/new", json!({"user_id": "dana", "password": "dana-secret-1"})).await;
+    let records = [
+        spend("a", "erin", "gpt-4o", "success", 900.0, &["gpt-4o"]),
+        spend("b", "erin", "gpt-4o", "success", 1100.0, &["gpt-4o"]),
+        spend("c", "erin", "claude", "success", 3000.0, &["gpt-4o", "claude"]),
+        spend("d", "erin", "gpt-4o", "upstream_failed", 200.0, &["gpt-4o"]),
+        spend("e", "dana", "gpt-4o", "refused", 1.0, &[]),
+    ];
+    app.state.store().insert_spend(&records).await.unwrap();
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    for range in ["24h", "7d", "30d"] {
+        let (status, html) = b.get(&format!("/ui/?range={range}")).await;
+        assert_eq!(status, 200);
+        assert!(html.contains("id=\"total-requests\">5<"), "{range}: {html}");
+        // One of the four answered was a fallback's answer: one in five requests.
+        assert!(html.contains("id=\"fallback-share\">20.0%<"), "{html}");
+        for outcome in ["success", "upstream_failed", "refused"] {
+            assert!(html.contains(&format!("</svg>{outcome}</li>")), "{outcome} in the legend");
+        }
+        assert!(html.contains(r#"class="bar-refused""#) && html.contains(r#"class="bar-bad""#));
+        // Spend per model: both groups named in the legend.
+        assert!(html.contains("</svg>gpt-4o</li>") && html.contains("</svg>claude</li>"));
+        // Latency: gpt-4o's 200, 900, 1100 ms and the refusal; claude's single 3 s.
+        assert!(html.contains("<td>claude</td><td class=\"num\">1</td>"), "{html}");
+        assert!(html.contains("<td>gpt-4o</td><td class=\"num\">4</td>"), "{html}");
+        assert!(html.contains("Top users") && html.contains("<td>erin</td>"));
+    }
+    // A user's dashboard is theirs alone: the refusal, nothing of erin's.
+    let d = Browser::sign_in(&app, "dana", "dana-secret-1").await;
+    let (_, html) = d.get("/ui/?range=24h").await;
+    assert!(html.contains("id=\"total-requests\">1<"), "{html}");
+    assert!(html.contains("id=\"fallback-share\">0.0%<"), "{html}");
+    assert!(!html.contains("claude") && !html.contains("erin"));
 }
