@@ -30,10 +30,11 @@ use tollgate_proxy::AppState;
 
 pub use session::{COOKIE, IDLE, LONGEST, Role};
 
-/// What the console keeps in memory: failed sign-ins.
+/// What the console keeps in memory: failed sign-ins, and device flows under way.
 #[derive(Debug, Default)]
 pub struct Console {
     throttle: signin::Throttle,
+    links: copilot::link::Links,
 }
 
 /// The console's routes, at `/ui` (the proxy puts them under `SERVER_ROOT_PATH`).
@@ -57,6 +58,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/teams/{id}/{action}", post(teams::act))
         .route("/ui/copilot", get(copilot::page))
         .route("/ui/copilot/unlink", post(copilot::unlink))
+        .route("/ui/copilot/link", post(copilot::link::start))
+        .route("/ui/copilot/link/{flow}", get(copilot::link::status))
         .route("/ui/logs", get(logs::list))
         .route("/ui/logs/{request_id}", get(logs::detail))
         .route("/ui/audit", get(logs::audit))

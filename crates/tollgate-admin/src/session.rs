@@ -88,6 +88,9 @@ pub struct Signed {
     pub role: Role,
     /// The token their forms carry.
     pub csrf: String,
+    /// The stored session's id (the SHA-256 of its cookie): what binds state kept in memory,
+    /// such as a device flow, to this sign-in.
+    pub session: String,
 }
 
 impl Signed {
@@ -189,5 +192,6 @@ fn signed(s: SessionRecord) -> Signed {
         subject: s.subject,
         user_id: s.user_id,
         csrf: s.csrf_token,
+        session: s.session_hash,
     }
 }

@@ -674,6 +674,267 @@ async fn viewers_see_users_and_teams_but_cannot_post_and_users_are_refused() {
     assert!(!html.contains("/ui/users\"") && html.contains("/ui/copilot\""), "{html}");
 }
 
+/// The console with no config file (every model is Copilot's), pointed at the GitHub stand-in.
+async fn copilot_console(gh: &tollgate_testkit::MockGitHub) -> TestApp {
+    let (github, github_api) = (gh.github_url(), gh.api_url());
+    let env = [
+        ("TOLLGATE_MASTER_KEY", MASTER),
+        ("UI_PASSWORD", UI_PASSWORD),
+        ("TOLLGATE_GITHUB_URL", github.as_str()),
+        ("TOLLGATE_GITHUB_API_URL", github_api.as_str()),
+    ];
+    TestApp::spawn_with_env("", &env).await.unwrap()
+}
+
+/// A chat request through the proxy with the master key; its status.
+async fn ask_copilot(app: &TestApp) -> u16 {
+    let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+/// The row of the page's accounts table that serves `serves`.
+fn row<'h>(html: &'h str, serves: &str) -> &'h str {
+    let at = html.find(serves).unwrap_or_else(|| panic!("no row for {serves}: {html}"));
+    let end = html[at..].find("</tr>").map_or(html.len(), |e| at + e);
+    &html[at..end]
+}
+
+#[tokio::test]
+async fn the_copilot_page_shows_each_tokens_validity_and_its_last_failed_exchange() {
+    let gh = tollgate_testkit::MockGitHub::start().await;
+    let app = copilot_console(&gh).await;
+    // Every token is due for renewal at once, so each request renews it in the background.
+    gh.set_refresh_in(0);
+    // Linked, but the account has no Copilot seat: the exchange is refused.
+    gh.add_account("ghu_shared_account", false);
+    app.link_copilot("default", "ghu_shared_account").await.unwrap();
+    let admin = Browser::sign_in(&app, "admin", UI_PASSWORD).await;
+    let (status, html) = admin.get("/ui/copilot").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(row(&html, "every key without its own").contains("not exchanged yet"), "{html}");
+
+    assert_eq!(ask_copilot(&app).await, 403);
+    let (_, html) = admin.get("/ui/copilot").await;
+    let shared = row(&html, "every key without its own");
+    assert!(shared.contains("Last refresh failed"), "{shared}");
+    assert!(shared.contains("this GitHub account has no Copilot seat"), "{shared}");
+    assert!(!shared.contains("not exchanged yet") && !shared.contains("valid until"), "{shared}");
+
+    // With a seat the next exchange succeeds: the error is gone, the token's validity shown.
+    gh.add_account("ghu_shared_account", true);
+    assert_eq!(ask_copilot(&app).await, 200);
+    let (_, html) = admin.get("/ui/copilot").await;
+    let shared = row(&html, "every key without its own");
+    assert!(shared.contains("valid until"), "{shared}");
+    assert!(!shared.contains("Last refresh failed"), "{shared}");
+
+    // GitHub struggles during a renewal: the token still serves, and the failure is shown
+    // beside it with when it happened.
+    gh.enqueue_exchange_error(503);
+    assert_eq!(ask_copilot(&app).await, 200);
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let mut shown = String::new();
+    for _ in 0..100 {
+        let (_, html) = admin.get("/ui/copilot").await;
+        shown = row(&html, "every key without its own").to_owned();
+        if shown.contains("Last refresh failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(shown.contains(&format!("Last refresh failed {today}")), "{shown}");
+    assert!(shown.contains("GitHub Copilot answered HTTP 503"), "{shown}");
+    assert!(shown.contains("valid until"), "{shown}");
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert!(!html.contains("ghu_") && !html.contains("tid="), "no token is shown");
+}
+
+impl Browser<'_> {
+    /// Posts the link form; answers the status page's path.
+    async fn start_link(&self, pairs: &[(&str, &str)]) -> String {
+        let (status, html, location) = self.post("/ui/copilot/link", pairs).await;
+        assert_eq!(status, 303, "{html}");
+        let location = location.unwrap();
+        assert!(location.starts_with("/ui/copilot/link/"), "{location}");
+        location
+    }
+
+    /// The status page at `path` once it no longer waits (10 s at most).
+    async fn settled(&self, path: &str) -> String {
+        for _ in 0..100 {
+            let (status, html) = self.get(path).await;
+            assert_eq!(status, 200, "{html}");
+            if !html.contains("data-stage=\"pending\"") {
+                return html;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the flow at {path} never finished");
+    }
+}
+
+#[tokio::test]
+async fn accounts_are_linked_from_the_console_by_whoever_may_link_them() {
+    let gh = tollgate_testkit::MockGitHub::start().await;
+    let app = copilot_console(&gh).await;
+    api(&app, "/user/new", json!({"user_id": "ann", "password": "ann's password", "user_role": "internal_user", "key_alias": "ann-key"})).await;
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    let other = api(&app, "/key/generate", json!({"key_alias": "someone-else"})).await;
+    let other_hash = other["token"].as_str().unwrap().to_owned();
+    let store = app.state.store();
+    let hers = store
+        .list_keys(tollgate_store::KeyFilter { user_id: Some("ann".into()), ..Default::default() })
+        .await
+        .unwrap();
+    let her_hash = hers[0].token_hash.clone();
+    let admin = Browser::sign_in(&app, "admin", UI_PASSWORD).await;
+    let ann = Browser::sign_in(&app, "ann", "ann's password").await;
+    let vic = Browser::sign_in(&app, "vic", "vic's password").await;
+
+    // The admin links the shared account: a code to enter on GitHub, a page that looks again.
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert!(html.contains("id=\"link-form\"") && html.contains("id=\"link-page\""), "{html}");
+    let flow = admin.start_link(&[("target", "default")]).await;
+    let (status, html) = admin.get(&flow).await;
+    assert_eq!(status, 200, "{html}");
+    let code = gh.latest_user_code().unwrap();
+    assert!(html.contains(&format!(">{code}</output>")), "{html}");
+    assert!(html.contains(&format!("{}/login/device", gh.github_url())), "{html}");
+    assert!(html.contains("<meta http-equiv=\"refresh\" content=\"5\">"), "{html}");
+    assert!(html.contains("the shared account"), "{html}");
+    // Posting again resumes the same flow; the list page points at it.
+    assert_eq!(admin.start_link(&[("target", "default")]).await, flow);
+    assert_eq!(gh.flow_count(), 1);
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert!(html.contains(&format!("href=\"{flow}\"")), "{html}");
+    // Nobody else sees it: not another user, not the same admin signed in elsewhere.
+    for other in [&ann, &Browser::sign_in(&app, "admin", UI_PASSWORD).await] {
+        let (status, html) = other.get(&flow).await;
+        assert_eq!(status, 404, "{html}");
+        assert!(!html.contains(&code));
+    }
+    gh.set_login("octo-admin");
+    gh.approve(&code).unwrap();
+    let html = admin.settled(&flow).await;
+    assert!(html.contains("data-stage=\"linked\"") && html.contains("octo-admin"), "{html}");
+    assert!(!html.contains("http-equiv=\"refresh\""), "a finished flow stops refreshing");
+    let stored = store.get_credential("github_copilot", "default").await.unwrap().unwrap();
+    assert_eq!(stored.label.as_deref(), Some("octo-admin"));
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert!(row(&html, "every key without its own").contains("octo-admin"), "{html}");
+    // The proxy serves with it, no restart.
+    let mut served = false;
+    for _ in 0..100 {
+        if app.state.providers().copilot().account_for(None).is_some() {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "the linked account is not served");
+
+    // A user links her own key's account, and only that.
+    let (status, _, _) = ann.post("/ui/copilot/link", &[("target", "default")]).await;
+    assert_eq!(status, 403);
+    for key in [other_hash.as_str(), "someone-else", "no-such-key"] {
+        let (status, _, _) = ann.post("/ui/copilot/link", &[("target", "key"), ("key", key)]).await;
+        assert_eq!(status, 403, "{key}");
+    }
+    let (_, html) = ann.get("/ui/copilot").await;
+    assert!(html.contains(&format!("<option value=\"{her_hash}\"")), "{html}");
+    assert!(!html.contains("name=\"target\" value=\"default\""), "{html}");
+    let flow = ann.start_link(&[("target", "key"), ("key", &her_hash)]).await;
+    let (_, html) = ann.get(&flow).await;
+    assert!(html.contains("key ann-key&#39;s own account"), "{html}");
+    gh.set_login("octo-ann");
+    gh.approve_latest().unwrap();
+    let html = ann.settled(&flow).await;
+    assert!(html.contains("data-stage=\"linked\"") && html.contains("octo-ann"), "{html}");
+    let own = format!("key:{her_hash}");
+    let (_, html) = ann.get("/ui/copilot").await;
+    assert!(row(&html, "key ann-key").contains("octo-ann"), "{html}");
+    assert!(!html.contains("every key without its own"), "{html}");
+    assert!(!html.contains("octo-admin"), "{html}");
+
+    // A viewer links nothing, and is offered nothing.
+    let (_, html) = vic.get("/ui/copilot").await;
+    assert!(!html.contains("id=\"link-form\"") && html.contains("id=\"link-page\""), "{html}");
+    let posts: [&[(&str, &str)]; 2] =
+        [&[("target", "default")], &[("target", "key"), ("key", her_hash.as_str())]];
+    for fields in posts {
+        assert_eq!(vic.post("/ui/copilot/link", fields).await.0, 403, "{fields:?}");
+    }
+    // Without the session's CSRF token nothing starts.
+    let flows = gh.flow_count();
+    let (status, _, _) = admin.post_raw("/ui/copilot/link", &form(&[("target", "default")])).await;
+    assert_eq!(status, 403);
+    assert_eq!(gh.flow_count(), flows);
+
+    // The admin names any key by alias or hash; a wrong one is said next to the field.
+    let (status, html, _) =
+        admin.post("/ui/copilot/link", &[("target", "key"), ("key", "no-such-key")]).await;
+    assert_eq!(status, 400);
+    assert!(
+        html.contains("No key has this alias or hash.") && html.contains("value=\"no-such-key\"")
+    );
+    assert_eq!(gh.flow_count(), flows);
+    let flow = admin.start_link(&[("target", "key"), ("key", "someone-else")]).await;
+    let (_, html) = admin.get(&flow).await;
+    assert!(html.contains("key someone-else&#39;s own account"), "{html}");
+    gh.deny();
+    let html = admin.settled(&flow).await;
+    assert!(
+        html.contains("Access was denied on GitHub.") && html.contains("Start again"),
+        "{html}"
+    );
+    let other_owner = format!("key:{other_hash}");
+    assert!(store.get_credential("github_copilot", &other_owner).await.unwrap().is_none());
+
+    let audit = store.audit_logs(Default::default()).await.unwrap();
+    let mut links: Vec<_> = audit
+        .iter()
+        .filter(|r| r.object_type == "linked_account" && r.action == "link")
+        .map(|r| (r.actor.as_str(), r.object_id.as_str()))
+        .collect();
+    links.sort_unstable();
+    assert_eq!(links, [("ui:ann", own.as_str()), ("ui:ui_admin", "default")], "{links:?}");
+}
+
+#[tokio::test]
+async fn a_sign_in_has_at_most_five_links_waiting_for_github() {
+    let gh = tollgate_testkit::MockGitHub::start().await;
+    let app = copilot_console(&gh).await;
+    let admin = Browser::sign_in(&app, "admin", UI_PASSWORD).await;
+    let mut waiting = vec![admin.start_link(&[("target", "default")]).await];
+    for i in 0..5 {
+        let alias = format!("bot-{i}");
+        api(&app, "/key/generate", json!({"key_alias": alias})).await;
+        if i < 4 {
+            waiting.push(admin.start_link(&[("target", "key"), ("key", &alias)]).await);
+        }
+    }
+    let (status, html, _) =
+        admin.post("/ui/copilot/link", &[("target", "key"), ("key", "bot-4")]).await;
+    assert_eq!(status, 429, "{html}");
+    assert!(html.contains("5 links already wait for GitHub"), "{html}");
+    assert_eq!(gh.flow_count(), 5);
+    // One of those five is still resumed, and once one ends there is room again.
+    assert_eq!(admin.start_link(&[("target", "default")]).await, waiting[0]);
+    let (_, html) = admin.get("/ui/copilot").await;
+    assert_eq!(html.matches("waits for your approval on GitHub").count(), 5, "{html}");
+    gh.deny();
+    admin.settled(&waiting[4]).await;
+    admin.start_link(&[("target", "key"), ("key", "bot-4")]).await;
+    assert_eq!(gh.flow_count(), 6);
+}
+
 #[tokio::test]
 async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audited() {
     let gh = tollgate_testkit::MockGitHub::start().await;

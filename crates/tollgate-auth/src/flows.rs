@@ -1,9 +1,14 @@
-//! Device flows in progress: at most one pending flow per owner, each polled by exactly one
-//! task until GitHub answers for good.
+//! Device flows in progress: at most one pending flow per owner and holder, each polled by
+//! exactly one task until GitHub answers for good.
 //!
 //! A flow's id is 128 random bits and is what the page polls `/github/status` with: it
 //! reveals only the flow's own state, and only the caller who started (or reused) the flow
-//! was shown it.
+//! was shown it. A flow may also be held by one party (the admin console binds its flows to
+//! the sign-in session that started them): only that holder finds or reuses it.
+//!
+//! Flows live in this process's memory: the device code is a short-lived secret with no
+//! business in the database, and the outcome that matters — the stored credential — reaches
+//! every process through the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use tollgate_config::Secret;
 use tollgate_providers::github::{DeviceFlowClient, GithubError, PollOutcome, next_interval};
+use tollgate_store::{SecretBox, Store};
 
 use crate::access::random_hex;
 use crate::link::Linker;
@@ -22,7 +28,7 @@ const FINISHED_TTL: Duration = Duration::from_secs(60 * 60);
 
 /// Where a flow stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FlowState {
+pub enum FlowState {
     /// Waiting for the user to approve on GitHub.
     Pending,
     /// Approved and stored.
@@ -43,27 +49,34 @@ pub(crate) enum FlowState {
 
 /// One device flow.
 #[derive(Debug)]
-pub(crate) struct Flow {
+pub struct Flow {
     /// Random id the page polls with.
-    pub(crate) id: String,
+    pub id: String,
     /// The credential owner it links.
-    pub(crate) owner: String,
+    pub owner: String,
     /// How pages and logs name that account.
-    pub(crate) owner_label: String,
+    pub owner_label: String,
     /// Who started it, as the audit log names them.
     actor: String,
+    /// Whom it is bound to, if anyone (see [`Flows::held`]).
+    holder: Option<String>,
     /// The code the user types on GitHub.
-    pub(crate) user_code: String,
+    pub user_code: String,
     /// Where they type it.
-    pub(crate) verification_uri: String,
+    pub verification_uri: String,
     expires_at: Instant,
     state: Mutex<(FlowState, Option<Instant>)>,
 }
 
 impl Flow {
     /// Its current state.
-    pub(crate) fn state(&self) -> FlowState {
+    pub fn state(&self) -> FlowState {
         self.lock().0.clone()
+    }
+
+    /// How long its code stays valid from now.
+    pub fn expires_in(&self) -> Duration {
+        self.expires_at.saturating_duration_since(Instant::now())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (FlowState, Option<Instant>)> {
@@ -88,7 +101,7 @@ impl Flow {
 
 /// The flows of this process.
 #[derive(Debug)]
-pub(crate) struct Flows {
+pub struct Flows {
     device: DeviceFlowClient,
     github_url: String,
     linker: Linker,
@@ -98,9 +111,25 @@ pub(crate) struct Flows {
 }
 
 impl Flows {
-    pub(crate) fn new(device: DeviceFlowClient, github_url: String, linker: Linker) -> Self {
+    /// Flows that talk the device flow to `github_url` (`TOLLGATE_GITHUB_URL`), ask
+    /// `github_api_url` (`TOLLGATE_GITHUB_API_URL`) for the linked login, and keep approved
+    /// tokens in `store`, sealed with `secret_box`.
+    pub fn new(
+        store: Store,
+        secret_box: Arc<SecretBox>,
+        http: reqwest::Client,
+        github_url: &str,
+        github_api_url: &str,
+    ) -> Self {
+        let github_url = github_url.trim_end_matches('/').to_owned();
+        let linker = Linker {
+            store,
+            secret_box,
+            http: http.clone(),
+            github_api_url: github_api_url.trim_end_matches('/').to_owned(),
+        };
         Self {
-            device,
+            device: DeviceFlowClient::new(http, github_url.clone()),
             github_url,
             linker,
             by_id: Mutex::new(HashMap::new()),
@@ -112,29 +141,52 @@ impl Flows {
         &self.linker
     }
 
-    /// A flow by id.
+    /// A flow by id, if nobody holds it.
     pub(crate) fn get(&self, id: &str) -> Option<Arc<Flow>> {
-        self.table().get(id).cloned()
+        self.held(id, None)
     }
 
-    /// The owner's pending flow, if any.
-    pub(crate) fn pending(&self, owner: &str) -> Option<Arc<Flow>> {
-        self.table().values().find(|f| f.owner == owner && f.is_live()).cloned()
+    /// A flow by id, only for its holder (`None`: a flow nobody holds).
+    pub fn held(&self, id: &str, holder: Option<&str>) -> Option<Arc<Flow>> {
+        self.table().get(id).filter(|f| f.holder.as_deref() == holder).cloned()
     }
 
-    /// The owner's pending flow, or a new one with its poller, started by `actor`.
-    pub(crate) async fn start_or_reuse(
+    /// The pending flows of `holder`, newest last.
+    pub fn pending_of(&self, holder: &str) -> Vec<Arc<Flow>> {
+        let mut flows: Vec<_> = self
+            .table()
+            .values()
+            .filter(|f| f.holder.as_deref() == Some(holder) && f.is_live())
+            .cloned()
+            .collect();
+        flows.sort_by_key(|f| f.expires_at);
+        flows
+    }
+
+    /// The owner's pending flow of this holder, if any.
+    pub(crate) fn pending(&self, owner: &str, holder: Option<&str>) -> Option<Arc<Flow>> {
+        let table = self.table();
+        table
+            .values()
+            .find(|f| f.owner == owner && f.holder.as_deref() == holder && f.is_live())
+            .cloned()
+    }
+
+    /// The owner's pending flow of this holder, or a new one with its poller, started by
+    /// `actor` (the audit log's name for them). A flow with a holder is found only by it.
+    pub async fn start_or_reuse(
         self: &Arc<Self>,
         owner: &str,
         owner_label: &str,
         actor: &str,
+        holder: Option<&str>,
     ) -> Result<Arc<Flow>, GithubError> {
-        if let Some(flow) = self.pending(owner) {
+        if let Some(flow) = self.pending(owner, holder) {
             return Ok(flow);
         }
         let _starting = self.start_lock.lock().await;
         // Another request may have started one while this one waited.
-        if let Some(flow) = self.pending(owner) {
+        if let Some(flow) = self.pending(owner, holder) {
             return Ok(flow);
         }
         let code = self.device.start().await?;
@@ -151,6 +203,7 @@ impl Flows {
             owner: owner.to_owned(),
             owner_label: owner_label.to_owned(),
             actor: actor.to_owned(),
+            holder: holder.map(str::to_owned),
             user_code: code.user_code,
             verification_uri,
             expires_at: Instant::now() + code.expires_in,
@@ -239,6 +292,16 @@ impl Flows {
                 }
             }
         }
+    }
+}
+
+/// A short, safe summary of why a flow could not start, for a page (the log has the details).
+pub fn start_failure(e: &GithubError) -> String {
+    match e {
+        GithubError::OAuth { code, .. } => format!("GitHub refused to start linking ({code})."),
+        GithubError::Upstream { status, .. } => format!("GitHub answered HTTP {status}."),
+        GithubError::InvalidResponse(_) => "GitHub sent an unexpected answer.".to_owned(),
+        _ => "GitHub could not be reached.".to_owned(),
     }
 }
 

@@ -18,6 +18,9 @@
 //!
 //! Routes: `GET /github`, `POST /github/relink` (link a different account),
 //! `GET /github/status?flow=<id>` (JSON for the page's live status), `/health`.
+//!
+//! The device flows themselves ([`Flows`]) are also what the admin console links accounts
+//! with, for its signed-in users: the same polling, the same sealed store, the same audit.
 
 mod access;
 mod flows;
@@ -34,6 +37,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tollgate_guard::{LocalHostsOnly, SameOriginOnly};
 
+pub use flows::{Flow, FlowState, Flows, start_failure};
 pub use import::{find_litellm_token, import_token};
 pub use state::AuthState;
 

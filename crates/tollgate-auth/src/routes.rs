@@ -11,10 +11,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tollgate_providers::github::GithubError;
 
 use crate::access::{Caller, Denied, Presented, session_cookie, session_from_cookies};
-use crate::flows::{Flow, FlowState};
+use crate::flows::{Flow, FlowState, start_failure};
 use crate::pages::{self, FlowPage, LinkedPage};
 use crate::state::{AuthState, Begin, BeginError};
 
@@ -221,18 +220,10 @@ fn begin_error(e: &BeginError) -> Response {
         ),
         BeginError::Github(e) => {
             tracing::warn!(error = %e, "cannot start GitHub's device flow");
-            let message = match e {
-                GithubError::OAuth { code, .. } => {
-                    format!("GitHub refused to start linking ({code}).")
-                }
-                GithubError::Upstream { status, .. } => format!("GitHub answered HTTP {status}."),
-                GithubError::InvalidResponse(_) => "GitHub sent an unexpected answer.".to_owned(),
-                _ => "GitHub could not be reached.".to_owned(),
-            };
             pages::error(
                 StatusCode::BAD_GATEWAY,
                 "Cannot reach GitHub",
-                &message,
+                &start_failure(e),
                 Some("Reload the page to try again."),
             )
         }

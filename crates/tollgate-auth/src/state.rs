@@ -4,12 +4,11 @@ use std::sync::Arc;
 
 use tollgate_config::Settings;
 use tollgate_guard::LocalNames;
-use tollgate_providers::github::{DeviceFlowClient, GithubError};
+use tollgate_providers::github::GithubError;
 use tollgate_store::{CredentialRecord, GITHUB_COPILOT_PROVIDER, SecretBox, Store};
 
 use crate::access::{Access, Caller};
 use crate::flows::{Flow, Flows};
-use crate::link::Linker;
 
 /// Everything the auth helper's handlers share; cheap to clone.
 #[derive(Debug, Clone)]
@@ -55,15 +54,13 @@ impl AuthState {
         github_url: String,
         github_api_url: String,
     ) -> Self {
-        let github_url = github_url.trim_end_matches('/').to_owned();
-        let linker = Linker {
-            store: Arc::clone(&store),
+        let flows = Arc::new(Flows::new(
+            Arc::clone(&store),
             secret_box,
-            http: http.clone(),
-            github_api_url: github_api_url.trim_end_matches('/').to_owned(),
-        };
-        let device = DeviceFlowClient::new(http, github_url.clone());
-        let flows = Arc::new(Flows::new(device, github_url, linker));
+            http,
+            &github_url,
+            &github_api_url,
+        ));
         let access = Access::new(settings.master_key.clone(), store);
         let local_names = LocalNames::of_this_machine(settings.host.as_deref());
         Self { inner: Arc::new(Inner { access, flows, local_names }) }
@@ -86,7 +83,7 @@ impl AuthState {
     /// `relink`); else a new flow.
     pub(crate) async fn begin(&self, caller: &Caller, relink: bool) -> Result<Begin, BeginError> {
         let flows = self.flows();
-        if let Some(flow) = flows.pending(&caller.owner) {
+        if let Some(flow) = flows.pending(&caller.owner, None) {
             return Ok(Begin::Flow(flow));
         }
         if !relink {
@@ -101,7 +98,7 @@ impl AuthState {
             }
         }
         flows
-            .start_or_reuse(&caller.owner, &caller.owner_label, &caller.actor)
+            .start_or_reuse(&caller.owner, &caller.owner_label, &caller.actor, None)
             .await
             .map(Begin::Flow)
             .map_err(BeginError::Github)

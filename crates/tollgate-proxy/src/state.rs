@@ -99,8 +99,9 @@ impl AppState {
         &self.0.store
     }
 
-    /// Seals and opens stored credentials (linked accounts' tokens).
-    pub fn secret_box(&self) -> &SecretBox {
+    /// Seals and opens stored credentials (linked accounts' tokens); shared, for what keeps
+    /// one of its own (the console's device flows).
+    pub fn secret_box(&self) -> &Arc<SecretBox> {
         &self.0.secret_box
     }
 

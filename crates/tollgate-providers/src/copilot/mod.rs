@@ -25,7 +25,10 @@ pub use models::{
 pub use quota::{Quota, QuotaBucket, fetch_quota};
 mod service;
 pub use service::{CopilotService, DEFAULT_OWNER};
-pub use token::{CopilotToken, DEFAULT_API_BASE, EXPIRY_MARGIN, TokenManager, refresh_delay};
+pub use token::{
+    CopilotToken, DEFAULT_API_BASE, EXPIRY_MARGIN, ExchangeFailure, TokenManager, TokenStatus,
+    refresh_delay,
+};
 
 use crate::github::preview;
 

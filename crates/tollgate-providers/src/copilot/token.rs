@@ -2,6 +2,10 @@
 //! 30 minutes. Tokens are cached per account and read without a lock; one due for refresh is
 //! still served while a single background exchange replaces it, and only callers that find no
 //! valid token wait, together, on one exchange.
+//!
+//! For the console, [`TokenManager::status`] tells, per account, until when this process's
+//! token is valid and what the last failed exchange said; exchanges record that, requests
+//! that find a cached token do nothing more than before.
 
 use std::{
     sync::Arc,
@@ -46,6 +50,26 @@ pub fn refresh_delay(refresh_in: Duration, lifetime: Duration) -> Duration {
     refresh_in.min(lifetime.saturating_sub(margin))
 }
 
+/// What this process knows of an account's Copilot token: a cheap read for pages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenStatus {
+    /// Until when the token this process holds is valid, as this process counts it (in the
+    /// past once it has expired unused). `None`: no token held, because none was exchanged
+    /// yet or the last one was refused.
+    pub valid_until: Option<SystemTime>,
+    /// The last exchange or refresh that failed, until one succeeds.
+    pub last_error: Option<ExchangeFailure>,
+}
+
+/// A failed token exchange, as [`TokenStatus`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeFailure {
+    /// What went wrong; never carries a token.
+    pub error: CopilotError,
+    /// When.
+    pub at: SystemTime,
+}
+
 /// Exchanges and caches Copilot tokens for any number of accounts. Cheap to share behind an
 /// `Arc`; every method takes `&self`.
 #[derive(Debug)]
@@ -59,6 +83,8 @@ pub struct TokenManager {
 struct Exchange {
     http: reqwest::Client,
     github_api_url: String,
+    /// The last failure per account; cleared by the next exchange that succeeds.
+    failures: SlotMap<ExchangeFailure>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +100,28 @@ impl TokenManager {
     /// A manager exchanging at `{github_api_url}/copilot_internal/v2/token`.
     pub fn new(http: reqwest::Client, github_api_url: String) -> Self {
         let github_api_url = github_api_url.trim_end_matches('/').to_owned();
-        Self { exchange: Arc::new(Exchange { http, github_api_url }), slots: SlotMap::default() }
+        let exchange = Exchange { http, github_api_url, failures: SlotMap::default() };
+        Self { exchange: Arc::new(exchange), slots: SlotMap::default() }
+    }
+
+    /// `account_id`'s token as this process holds it, and the last failed exchange. Reads
+    /// two atomic pointers; takes no lock and asks nobody.
+    pub fn status(&self, account_id: &str) -> TokenStatus {
+        let valid_until = self.slots.get(account_id).and_then(|slot| slot.load()).map(|cached| {
+            let (now, wall) = (Instant::now(), SystemTime::now());
+            let shifted = match cached.expires.checked_duration_since(now) {
+                Some(left) => wall.checked_add(left),
+                None => wall.checked_sub(now.duration_since(cached.expires)),
+            };
+            shifted.unwrap_or(wall)
+        });
+        let last_error = self
+            .exchange
+            .failures
+            .get(account_id)
+            .and_then(|slot| slot.load())
+            .map(|failure| ExchangeFailure::clone(&failure));
+        TokenStatus { valid_until, last_error }
     }
 
     /// A Copilot token for `account`. A cached one is returned at once while it is valid;
@@ -148,11 +195,13 @@ impl TokenManager {
         });
     }
 
-    /// Forgets `account_id`'s cached token so that the next [`TokenManager::token`] exchanges.
+    /// Forgets `account_id`'s cached token, and its last failure (it was the old link's), so
+    /// that the next [`TokenManager::token`] exchanges.
     pub fn invalidate(&self, account_id: &str) {
         if let Some(slot) = self.slots.get(account_id) {
             slot.clear();
         }
+        self.exchange.forget_failure(account_id);
     }
 
     /// Forgets the cached token only if it is still `rejected`. The 401-retry path should use
@@ -171,7 +220,26 @@ impl TokenManager {
 }
 
 impl Exchange {
+    /// Buys a token, and remembers how that went for [`TokenManager::status`].
     async fn buy(&self, account: &CopilotAccount) -> Result<Cached, CopilotError> {
+        let bought = self.try_buy(account).await;
+        match &bought {
+            Ok(_) => self.forget_failure(&account.id),
+            Err(error) => self
+                .failures
+                .get_or_add(&account.id)
+                .store(ExchangeFailure { error: error.clone(), at: SystemTime::now() }),
+        }
+        bought
+    }
+
+    fn forget_failure(&self, account_id: &str) {
+        if let Some(slot) = self.failures.get(account_id) {
+            slot.clear();
+        }
+    }
+
+    async fn try_buy(&self, account: &CopilotAccount) -> Result<Cached, CopilotError> {
         let request = self
             .http
             .get(format!("{}/copilot_internal/v2/token", self.github_api_url))

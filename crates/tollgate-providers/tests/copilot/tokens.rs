@@ -2,10 +2,10 @@
 
 use std::{
     sync::Arc,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
-use tollgate_providers::copilot::{CopilotAccount, CopilotError, TokenManager};
+use tollgate_providers::copilot::{CopilotAccount, CopilotError, TokenManager, TokenStatus};
 use tollgate_testkit::MockGitHub;
 
 use super::{account, eventually, http, manager};
@@ -178,4 +178,64 @@ async fn exchange_errors_are_classified() {
     let unreachable = TokenManager::new(http(), "http://127.0.0.1:1".to_owned());
     let error = unreachable.token(&CopilotAccount::new("c", "ghu_x")).await.unwrap_err();
     assert!(matches!(error, CopilotError::Transport(_)), "{error:?}");
+}
+
+#[tokio::test]
+async fn status_tells_validity_and_the_last_failure_until_a_success() {
+    let github = MockGitHub::start().await;
+    let tokens = manager(&github);
+    let account = account(&github, "ghu_status");
+    assert_eq!(tokens.status(&account.id), TokenStatus::default(), "not exchanged yet");
+
+    github.enqueue_exchange_error(503);
+    let error = tokens.token(&account).await.unwrap_err();
+    let status = tokens.status(&account.id);
+    assert_eq!(status.valid_until, None);
+    let failure = status.last_error.expect("the failure is kept");
+    assert_eq!(failure.error, error);
+    assert!(matches!(failure.error, CopilotError::Upstream { status: 503, .. }), "{error:?}");
+    assert!(failure.at <= SystemTime::now());
+
+    // A success clears it and tells until when the token is good (the stand-in's 1800 s).
+    let before = SystemTime::now();
+    tokens.token(&account).await.unwrap();
+    let status = tokens.status(&account.id);
+    assert_eq!(status.last_error, None);
+    let until = status.valid_until.expect("a token is held");
+    let lifetime = until.duration_since(before).unwrap();
+    assert!((1795..=1801).contains(&lifetime.as_secs()), "{lifetime:?}");
+}
+
+#[tokio::test]
+async fn a_failed_background_refresh_is_reported_beside_the_token_still_served() {
+    let github = MockGitHub::start().await;
+    github.set_refresh_in(0);
+    let tokens = manager(&github);
+    let account = account(&github, "ghu_flaky");
+    tokens.token(&account).await.unwrap();
+    github.enqueue_exchange_error(502);
+    // Due at once: served while the background refresh runs into the 502.
+    tokens.token(&account).await.unwrap();
+    assert!(eventually(|| tokens.status(&account.id).last_error.is_some()).await);
+    let status = tokens.status(&account.id);
+    assert!(status.valid_until.is_some_and(|t| t > SystemTime::now()), "{status:?}");
+    let shown = status.last_error.unwrap().error.to_string();
+    assert!(shown.contains("HTTP 502") && !shown.contains("ghu_"), "{shown}");
+
+    // A re-link starts afresh: no token, no failure of the old link.
+    tokens.invalidate(&account.id);
+    assert_eq!(tokens.status(&account.id), TokenStatus::default());
+}
+
+#[tokio::test]
+async fn a_refused_exchange_leaves_no_token_and_says_why() {
+    let github = MockGitHub::start().await;
+    let tokens = manager(&github);
+    github.add_account("ghu_seatless", false);
+    let account = CopilotAccount::new("key:abc", "ghu_seatless");
+    tokens.token(&account).await.unwrap_err();
+    let status = tokens.status("key:abc");
+    assert_eq!(status.valid_until, None);
+    assert_eq!(status.last_error.map(|f| f.error), Some(CopilotError::NoSeat));
+    assert_eq!(tokens.status("default"), TokenStatus::default(), "per account");
 }

@@ -1,5 +1,5 @@
-//! GitHub's Copilot endpoints under the API URL: the token exchange
-//! (`/copilot_internal/v2/token`) and the account's plan and quota (`/copilot_internal/user`).
+//! GitHub's endpoints under the API URL: the token exchange (`/copilot_internal/v2/token`),
+//! the account's plan and quota (`/copilot_internal/user`), and the signed-in user (`/user`).
 
 use std::{
     sync::Arc,
@@ -41,6 +41,11 @@ pub(super) async fn token(
     }
 
     let mut inner = state.lock();
+    if let Some(status) = inner.exchange_errors.pop_front() {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({"message": format!("stand-in exchange error {}", status.as_u16())});
+        return (status, Json(body)).into_response();
+    }
     let account = oauth.as_deref().and_then(|t| inner.accounts.get(t)).filter(|a| !a.revoked);
     let Some(account) = account else {
         return bad_credentials();
@@ -103,6 +108,26 @@ pub(super) async fn user(
         return bad_credentials();
     }
     Json(user_document(&inner.quota)).into_response()
+}
+
+/// `GET /user`: the login set with [`crate::MockGitHub::set_login`], for a known account.
+pub(super) async fn github_user(
+    Extract(state): Extract<Arc<State>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let oauth = oauth_token(&headers);
+    let mut inner = state.lock();
+    inner.github_requests.push(record(&method, &uri, &headers));
+    let known = oauth.as_deref().and_then(|t| inner.accounts.get(t)).is_some_and(|a| !a.revoked);
+    if !known {
+        return bad_credentials();
+    }
+    match &inner.login {
+        Some(login) => Json(json!({"login": login, "id": 1, "type": "User"})).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response(),
+    }
 }
 
 fn user_document(quota: &MockQuota) -> Value {

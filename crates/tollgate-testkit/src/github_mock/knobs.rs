@@ -127,6 +127,19 @@ impl MockGitHub {
         self.state.lock().exchange_delay = delay;
     }
 
+    /// Makes the next exchange (of any account) answer `status` with a JSON error, before
+    /// the account is looked at; queued answers are used in order. 5xx and 429 are what a
+    /// struggling GitHub answers; 401 and 403 read as a revoked link and a missing seat.
+    pub fn enqueue_exchange_error(&self, status: u16) {
+        self.state.lock().exchange_errors.push_back(status);
+    }
+
+    /// The login `GET /user` answers for every known account; without one (the default)
+    /// `/user` answers 404, as for a token that may not read the user.
+    pub fn set_login(&self, login: &str) {
+        self.state.lock().login = Some(login.to_owned());
+    }
+
     /// Exchange requests made with this OAuth token (answered or refused).
     pub fn exchange_count(&self, oauth_token: &str) -> usize {
         self.state.lock().accounts.get(oauth_token).map_or(0, |a| a.exchanges)
@@ -144,7 +157,8 @@ impl MockGitHub {
         }
     }
 
-    /// The calls to `/copilot_internal/*`, oldest first (paths relative to the API URL).
+    /// The calls to the GitHub API (`/copilot_internal/*`, `/user`), oldest first (paths
+    /// relative to the API URL).
     pub fn github_requests(&self) -> Vec<RecordedRequest> {
         self.state.lock().github_requests.clone()
     }

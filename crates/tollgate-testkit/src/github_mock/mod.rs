@@ -3,7 +3,7 @@
 //! | role | URL | routes |
 //! |---|---|---|
 //! | GitHub ([`MockGitHub::github_url`], `TOLLGATE_GITHUB_URL`) | `http://127.0.0.1:PORT` | `POST /login/device/code`, `POST /login/oauth/access_token`, `GET /login/device` |
-//! | GitHub API ([`MockGitHub::api_url`], `TOLLGATE_GITHUB_API_URL`) | `…/api` | `GET /copilot_internal/v2/token`, `GET /copilot_internal/user` |
+//! | GitHub API ([`MockGitHub::api_url`], `TOLLGATE_GITHUB_API_URL`) | `…/api` | `GET /copilot_internal/v2/token`, `GET /copilot_internal/user`, `GET /user` |
 //! | Copilot API ([`MockGitHub::copilot_api_url`], handed out as `endpoints.api`) | `…/copilot` | `GET /models`, `POST /chat/completions`, `POST /embeddings`, `POST /v1/messages` |
 //!
 //! ```no_run
@@ -141,6 +141,7 @@ fn router(state: &Arc<State>, engine: &Arc<Shared>) -> Router {
     let github_api = Router::new()
         .route("/copilot_internal/v2/token", get(internal::token))
         .route("/copilot_internal/user", get(internal::user))
+        .route("/user", get(internal::github_user))
         .with_state(Arc::clone(state));
     Router::new()
         .route("/login/device/code", post(oauth::device_code))
