@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tollgate_proxy::AppState;
 use tollgate_store::{RollupFilter, SpendTotals, latency_percentile};
 
+use crate::copilot;
 use crate::page::{self, Base, Frame};
 use crate::session::Signed;
 use crate::svg::{self, Bar};
@@ -70,6 +71,7 @@ struct DashboardPage {
     latency_chart: String,
     latency: Vec<Latency>,
     tops: Vec<(&'static str, Vec<Top>)>,
+    accounts: Vec<copilot::Account>,
 }
 
 /// A ranking as the dashboard shows it.
@@ -128,8 +130,12 @@ pub(crate) async fn page(
         filter.user_id = signed.user_id.clone();
     }
     // Summed by the database from the narrow rollups: a few hundred rows whatever the range.
-    let summary = match state.store().spend_summary(filter, 10).await {
-        Ok(s) => s,
+    let read = tokio::try_join!(
+        state.store().spend_summary(filter, 10),
+        copilot::accounts(&state, &signed)
+    );
+    let (summary, accounts) = match read {
+        Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "dashboard: cannot read the rollups");
             return page::unavailable(&base);
@@ -259,6 +265,7 @@ pub(crate) async fn page(
             ("Users", top(&summary.users, str::to_owned)),
             ("Teams", top(&summary.teams, str::to_owned)),
         ],
+        accounts,
     };
     let nonce = page.frame.nonce.clone();
     page::html(StatusCode::OK, &nonce, &page)

@@ -972,6 +972,11 @@ async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audi
     assert_eq!(html.matches("250 of 300").count(), 2, "quota of both: {html}");
     assert!(html.contains("2030-01-01") && html.contains("/github\" id=\"link-page\""), "{html}");
     assert!(!html.contains("ghu_"), "tokens are never shown");
+    // The dashboard has the same quota per account.
+    let (_, html) = admin.get("/ui/").await;
+    let quota = &html[html.find("id=\"copilot-quota\"").expect("a quota table")..];
+    assert_eq!(quota.matches("250 of 300").count(), 2, "{quota}");
+    assert!(quota.contains("every key without its own") && quota.contains("2030-01-01"));
 
     // A user sees their own key's account only, and may not unlink the shared one.
     let ann = Browser::sign_in(&app, "ann", "ann's password").await;
@@ -979,6 +984,8 @@ async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audi
     assert_eq!(status, 200);
     assert!(html.contains("key ann-key") && !html.contains("every key without its own"), "{html}");
     assert_eq!(ann.post("/ui/copilot/unlink", &[("owner", "default")]).await.0, 403);
+    let (_, html) = ann.get("/ui/").await;
+    assert!(html.contains("key ann-key") && !html.contains("every key without its own"), "{html}");
     // A viewer sees both and unlinks nothing.
     let vic = Browser::sign_in(&app, "vic", "vic's password").await;
     let (_, html) = vic.get("/ui/copilot").await;

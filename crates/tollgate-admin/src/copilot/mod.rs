@@ -30,22 +30,22 @@ use crate::page::{self, Base, DoneQuery, Errors, Frame, Submitted};
 use crate::session::Signed;
 use link::LinkForm;
 
-/// One linked account as the page shows it.
-struct Account {
+/// One linked account as the page (and the dashboard's quota table) shows it.
+pub(crate) struct Account {
     owner: String,
     /// Whom it serves: every key without its own, or one key (by alias).
-    serves: String,
+    pub(crate) serves: String,
     /// The key it belongs to, for a key's own account.
-    key_hash: Option<String>,
-    login: String,
+    pub(crate) key_hash: Option<String>,
+    pub(crate) login: String,
     linked_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     /// Premium requests left, e.g. `250 of 300`, or `unlimited`.
-    premium: Option<String>,
-    plan: Option<String>,
-    reset_date: Option<String>,
+    pub(crate) premium: Option<String>,
+    pub(crate) plan: Option<String>,
+    pub(crate) reset_date: Option<String>,
     /// Why the quota could not be read.
-    quota_error: Option<String>,
+    pub(crate) quota_error: Option<String>,
     token: Token,
     /// What links it again.
     relink: LinkForm,
@@ -166,6 +166,32 @@ async fn account(state: &AppState, r: CredentialRecord) -> Account {
     }
 }
 
+/// The linked accounts `signed` may see, with their quota and token, and (when they see
+/// only their own) their keys.
+async fn visible(
+    state: &AppState,
+    signed: &Signed,
+) -> Result<(Option<Vec<KeyRecord>>, Vec<Account>), StoreError> {
+    let mine = own_keys(state, signed).await?;
+    let records = state.store().list_credentials(GITHUB_COPILOT_PROVIDER).await?;
+    let allowed = mine.as_deref().map(owners_of);
+    let mut accounts = Vec::new();
+    for r in records {
+        if allowed.as_ref().is_none_or(|a| a.contains(&r.owner)) {
+            accounts.push(account(state, r).await);
+        }
+    }
+    Ok((mine, accounts))
+}
+
+/// The linked accounts `signed` may see, for the dashboard's quota table.
+pub(crate) async fn accounts(
+    state: &AppState,
+    signed: &Signed,
+) -> Result<Vec<Account>, StoreError> {
+    Ok(visible(state, signed).await?.1)
+}
+
 /// How the page is answered: the link form as typed, its messages, the status.
 pub(crate) struct Shown {
     form: LinkForm,
@@ -188,21 +214,10 @@ async fn render(
     notice: Option<String>,
     shown: Shown,
 ) -> Response {
-    let read = async {
-        let mine = own_keys(state, signed).await?;
-        Ok((mine, state.store().list_credentials(GITHUB_COPILOT_PROVIDER).await?))
-    };
-    let (mine, records) = match page::read(base, "linked accounts", read.await) {
+    let (mine, accounts) = match page::read(base, "linked accounts", visible(state, signed).await) {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let allowed = mine.as_deref().map(owners_of);
-    let mut accounts = Vec::new();
-    for r in records {
-        if allowed.as_ref().is_none_or(|a| a.contains(&r.owner)) {
-            accounts.push(account(state, r).await);
-        }
-    }
     let own_keys = mine
         .unwrap_or_default()
         .into_iter()
