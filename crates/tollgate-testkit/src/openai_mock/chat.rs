@@ -14,18 +14,9 @@ use serde_json::{Value, json};
 
 use super::{
     Shared,
-    reply::{Reply, ReplySpec},
+    reply::{Meta, Reply, ReplySpec},
     stream, tokens,
 };
-
-/// What every chunk and completion of one response repeats.
-pub(super) struct Meta {
-    pub id: String,
-    pub created: u64,
-    pub model: String,
-    pub include_usage: bool,
-    pub prompt_tokens: u64,
-}
 
 /// Answers a chat completion with the next programmed reply.
 pub(crate) async fn chat_completions(

@@ -2,6 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What every chunk and completion of one response repeats.
+pub(super) struct Meta {
+    pub id: String,
+    pub created: u64,
+    pub model: String,
+    pub include_usage: bool,
+    pub prompt_tokens: u64,
+}
+
 /// The text of the initial default reply.
 pub const DEFAULT_TEXT: &str = "Hello from the mock upstream.";
 

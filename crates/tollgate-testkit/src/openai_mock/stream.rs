@@ -12,8 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::{
-    chat::Meta,
-    reply::{Reply, ReplySpec, ToolCall},
+    reply::{Meta, Reply, ReplySpec, ToolCall},
     tokens,
 };
 
