@@ -164,6 +164,12 @@ pub trait StoreApi: SpendStore {
         filter: RollupFilter,
         top: u32,
     ) -> Result<SpendSummary, StoreError>;
+    /// Spend records that started at or after `since`, counted per model group and served
+    /// model, with their failures: what each deployment did recently.
+    async fn deployment_usage(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentUsage>, StoreError>;
     /// Deletes raw spend records that started before `cutoff` (rollups are kept).
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 
