@@ -75,8 +75,13 @@ async fn find(state: &AppState, base: &Base, id: &str) -> Result<Found, Response
     Ok(Found { deployment, shown: record.as_ref().map(ops::stored_json) })
 }
 
+/// When and by whom, from a stored model's `created_at`/`created_by` (or `updated_…`).
 fn stamp(info: &Value, at: &str, by: &str) -> String {
     let at = info[at].as_str().unwrap_or_default();
+    let at = match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(t) => t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => at.to_owned(),
+    };
     match info[by].as_str() {
         Some(by) => format!("{at} by {by}"),
         None => at.to_owned(),

@@ -289,7 +289,7 @@ impl ModelForm {
             })
             .collect();
         let provider = self.provider.trim();
-        let providers = std::iter::once(("", "from the model's prefix (openai/…)"))
+        let providers = std::iter::once(("", "from the model's prefix"))
             .chain(ProviderKind::PREFIXES.iter().map(|p| (*p, provider_label(p))))
             .map(|(value, label)| Choice {
                 value: value.to_owned(),
@@ -330,10 +330,10 @@ impl ModelForm {
 
 fn provider_label(prefix: &str) -> &'static str {
     match prefix {
-        "openai" => "OpenAI or an OpenAI-compatible API (openai/)",
+        "openai" => "OpenAI-compatible (openai/)",
         "openrouter" => "OpenRouter (openrouter/)",
-        "anthropic" => "Anthropic or an Anthropic-compatible API (anthropic/)",
-        "github_copilot" => "GitHub Copilot, the linked account (github_copilot/)",
+        "anthropic" => "Anthropic-compatible (anthropic/)",
+        "github_copilot" => "GitHub Copilot (github_copilot/)",
         _ => "other",
     }
 }
