@@ -1,6 +1,6 @@
 //! The admin console at `/ui`: server-rendered pages (askama templates in
 //! `templates/admin/`) for the team admin — dashboard, keys, users,
-//! teams, linked Copilot accounts, models, logs, audit, settings.
+//! teams, linked Copilot accounts, models and named credentials, logs, audit, settings.
 //! Every action is the same operation the JSON management API performs
 //! (`tollgate_proxy::ops`); pages read the store's rollups and pages of records, never one
 //! query per row. No JavaScript is needed: forms post, then redirect.
@@ -9,9 +9,12 @@
 #![allow(clippy::result_large_err)]
 
 mod copilot;
+mod credentials;
 mod dashboard;
 mod keys;
 mod logs;
+mod model;
+mod model_form;
 mod models;
 mod page;
 mod session;
@@ -49,7 +52,11 @@ pub fn router() -> Router<AppState> {
         .route("/ui/keys/{hash}/{action}", post(keys::act))
         .route("/ui/models", get(models::list).post(models::create))
         .route("/ui/models/test", post(models::test))
-        .route("/ui/models/{id}/delete", post(models::delete))
+        .route("/ui/models/{id}", get(model::detail))
+        .route("/ui/models/{id}/{action}", post(model::act))
+        .route("/ui/credentials", get(credentials::list).post(credentials::create))
+        .route("/ui/credentials/{name}", get(credentials::detail))
+        .route("/ui/credentials/{name}/{action}", post(credentials::act))
         .route("/ui/users", get(users::list).post(users::create))
         .route("/ui/users/{id}", get(users::detail))
         .route("/ui/users/{id}/{action}", post(users::act))

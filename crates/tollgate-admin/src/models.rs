@@ -1,21 +1,22 @@
 //! Models: every model group and its deployments, config.yaml's and the stored ones, with
-//! their state; add a stored model (test its connection first) and delete one — through the
-//! same operations as `/model/*`.
+//! their state (cooling down, latest failure, requests and errors of the last 24 hours); add
+//! a stored model (test its connection first) — through the same operations as `/model/*`.
+//! Editing and deleting one is on its own page ([`crate::model`]).
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
 use tollgate_proxy::AppState;
-use tollgate_proxy::ops::models::{self as ops, NewModelBody, TestConnection};
+use tollgate_proxy::ops::deployments::{self, ShownError, Usage};
+use tollgate_proxy::ops::models::{self as ops, TestConnection};
 use tollgate_router::Origin;
 
+use crate::model_form::{self, FormView, ModelForm, Tested};
 use crate::page::{self, Base, DoneQuery, Errors, Frame, Submitted};
 use crate::session::Signed;
 
@@ -32,31 +33,9 @@ pub(crate) struct Row {
     cooling: bool,
     fallbacks: String,
     access_groups: String,
-}
-
-/// What the add form holds, as typed.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub(crate) struct ModelForm {
-    #[serde(default)]
-    model_name: String,
-    #[serde(default)]
-    model: String,
-    #[serde(default)]
-    api_base: Option<String>,
-    #[serde(default)]
-    api_key: Option<String>,
-    #[serde(default)]
-    credential: Option<String>,
-    #[serde(default)]
-    fallbacks: Option<String>,
-    #[serde(default)]
-    access_groups: Option<String>,
-    #[serde(default)]
-    input_cost_per_token: Option<String>,
-    #[serde(default)]
-    output_cost_per_token: Option<String>,
-    #[serde(default)]
-    max_input_tokens: Option<String>,
+    /// Requests and errors of the last 24 hours (`None`: none, or the store did not answer).
+    usage: Option<Usage>,
+    last_error: Option<ShownError>,
 }
 
 #[derive(Template)]
@@ -64,19 +43,32 @@ pub(crate) struct ModelForm {
 struct ModelsPage {
     frame: Frame,
     rows: Vec<Row>,
-    fields: Vec<page::Field>,
-    errors: Errors,
-    tested: Option<(bool, String)>,
+    /// Whether the 24-hour counts could be read.
+    counted: bool,
+    mf: FormView,
 }
 
-fn host_of(url: &str) -> String {
+pub(crate) fn host_of(url: &str) -> String {
     url.split("://").nth(1).unwrap_or(url).split('/').next().unwrap_or("").to_owned()
 }
 
-fn rows(state: &AppState) -> Vec<Row> {
+/// The API host a deployment's requests go to.
+pub(crate) fn host(e: &tollgate_config::ModelEntry) -> String {
+    e.api_base.as_deref().or(e.provider.default_api_base()).map(host_of).unwrap_or_default()
+}
+
+/// Where a deployment is defined, as the page says it.
+pub(crate) fn origin(state: &AppState, origin: Origin) -> &'static str {
+    match origin {
+        Origin::Stored => "stored",
+        Origin::Config if state.models().file().is_default() => "built-in",
+        Origin::Config => "config.yaml",
+    }
+}
+
+fn rows(state: &AppState, mut usage: HashMap<String, Usage>) -> Vec<Row> {
     let router = state.router();
     let now = Instant::now();
-    let file_origin = if state.models().file().is_default() { "built-in" } else { "config.yaml" };
     router
         .catalog()
         .deployments()
@@ -86,21 +78,30 @@ fn rows(state: &AppState) -> Vec<Row> {
                 group: e.model_name.clone(),
                 id: d.id().to_owned(),
                 stored: d.origin == Origin::Stored,
-                from: if d.origin == Origin::Stored { "stored" } else { file_origin },
+                from: origin(state, d.origin),
                 provider: e.provider.prefix(),
                 upstream: e.upstream_model.clone(),
-                host: e
-                    .api_base
-                    .as_deref()
-                    .or(e.provider.default_api_base())
-                    .map(host_of)
-                    .unwrap_or_default(),
+                host: host(e),
                 cooling: d.health.cooling_until(now).is_some(),
                 fallbacks: e.fallbacks.join(", "),
                 access_groups: e.access_groups.join(", "),
+                usage: usage.remove(d.id()),
+                last_error: deployments::last_error(d),
             }
         })
         .collect()
+}
+
+/// The names of the named credentials, for the form's choice; none when the store does not
+/// answer (the form still takes a key).
+pub(crate) async fn credential_names(state: &AppState) -> Vec<String> {
+    match tollgate_proxy::ops::credentials::listing(state).await {
+        Ok(list) => list.into_iter().map(|c| c.name).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e.message(), "admin UI: credentials not listed for the model form");
+            Vec::new()
+        }
+    }
 }
 
 /// What the page shows besides the models: a notice, the form as typed, its messages, the
@@ -109,7 +110,7 @@ struct View {
     notice: Option<String>,
     form: ModelForm,
     errors: Errors,
-    tested: Option<(bool, String)>,
+    tested: Option<Tested>,
     status: StatusCode,
 }
 
@@ -120,38 +121,26 @@ impl View {
     }
 }
 
-fn render(state: &AppState, base: &Base, signed: &Signed, view: View) -> Response {
+async fn render(state: &AppState, base: &Base, signed: &Signed, view: View) -> Response {
     let View { notice, form, errors, tested, status } = view;
     let frame = Frame::new(base, signed, "Models", "models").with_notice(notice);
     let nonce = frame.nonce.clone();
-    let f = &form;
-    let fields = page::fields(
-        &[
-            ("model_name", "Model name clients ask for", Some(f.model_name.as_str())),
-            (
-                "model",
-                "Provider/model (openai/gpt-4o, anthropic/claude-sonnet-4-5, github_copilot/gpt-5-mini)",
-                Some(f.model.as_str()),
-            ),
-            ("api_base", "API base URL", f.api_base.as_deref()),
-            ("credential", "Named credential (instead of a key)", f.credential.as_deref()),
-            ("fallbacks", "Fallbacks (comma-separated model names)", f.fallbacks.as_deref()),
-            ("access_groups", "Access groups", f.access_groups.as_deref()),
-            (
-                "input_cost_per_token",
-                "Input price per token (USD)",
-                f.input_cost_per_token.as_deref(),
-            ),
-            (
-                "output_cost_per_token",
-                "Output price per token (USD)",
-                f.output_cost_per_token.as_deref(),
-            ),
-            ("max_input_tokens", "Context window (tokens)", f.max_input_tokens.as_deref()),
-        ],
-        &errors,
-    );
-    let page = ModelsPage { frame, rows: rows(state), fields, errors, tested };
+    let (usage, names) =
+        tokio::join!(deployments::recent_usage(state, chrono::Utc::now()), async {
+            if signed.role.manages() { credential_names(state).await } else { Vec::new() }
+        });
+    let counted = usage.is_ok();
+    let usage = usage.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "admin UI: the store did not count requests per deployment");
+        HashMap::new()
+    });
+    let mf = FormView {
+        action: "/models".to_owned(),
+        test_action: "/models/test".to_owned(),
+        tested,
+        ..form.view(errors, &names)
+    };
+    let page = ModelsPage { frame, rows: rows(state, usage), counted, mf };
     page::html(status, &nonce, &page)
 }
 
@@ -166,79 +155,14 @@ pub(crate) async fn list(
     if !signed.role.sees_all() {
         return page::refused(&base, "The models page is for admins.");
     }
-    render(
-        &state,
-        &base,
-        &signed,
-        View {
-            notice: q.done,
-            form: ModelForm::default(),
-            errors: Errors::default(),
-            tested: None,
-            status: StatusCode::OK,
-        },
-    )
-}
-
-fn list_of(v: &Option<String>) -> Vec<String> {
-    v.as_deref()
-        .unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The form as `litellm_params` and `model_info`, or the errors to show next to its fields.
-/// `litellm_params` and `model_info`.
-type Sections = (Map<String, Value>, Map<String, Value>);
-
-fn params(f: &ModelForm) -> Result<Sections, Errors> {
-    let mut errors = Vec::new();
-    let mut p = Map::new();
-    p.insert("model".into(), json!(f.model.trim()));
-    for (k, v) in [
-        ("api_base", &f.api_base),
-        ("api_key", &f.api_key),
-        ("litellm_credential_name", &f.credential),
-    ] {
-        if let Some(v) = page::text(v.clone()) {
-            p.insert(k.into(), json!(v));
-        }
-    }
-    let fallbacks = list_of(&f.fallbacks);
-    if !fallbacks.is_empty() {
-        p.insert("fallbacks".into(), json!(fallbacks));
-    }
-    let mut info = Map::new();
-    let groups = list_of(&f.access_groups);
-    if !groups.is_empty() {
-        info.insert("access_groups".into(), json!(groups));
-    }
-    for (k, v) in [
-        ("input_cost_per_token", &f.input_cost_per_token),
-        ("output_cost_per_token", &f.output_cost_per_token),
-    ] {
-        if let Some(n) = page::number::<f64>(k, v, &mut errors) {
-            info.insert(k.into(), json!(n));
-        }
-    }
-    if let Some(n) = page::number::<u64>("max_input_tokens", &f.max_input_tokens, &mut errors) {
-        info.insert("max_input_tokens".into(), json!(n));
-    }
-    if f.model.trim().is_empty() {
-        errors.push(("model".into(), "Name the provider and model, e.g. openai/gpt-4o.".into()));
-    }
-    if errors.is_empty() { Ok((p, info)) } else { Err(errors.into_iter().collect()) }
-}
-
-/// The field an operation's refusal names: `litellm_params.api_base` is the form's `api_base`.
-fn field_error(e: &tollgate_proxy::ApiError) -> Errors {
-    let param = e.param().unwrap_or("form");
-    let field = param.rsplit('.').next().unwrap_or(param);
-    let field = if field == "litellm_credential_name" { "credential" } else { field };
-    Errors(HashMap::from([(field.to_owned(), e.message().to_owned())]))
+    let view = View {
+        notice: q.done,
+        form: ModelForm::default(),
+        errors: Errors::default(),
+        tested: None,
+        status: StatusCode::OK,
+    };
+    render(&state, &base, &signed, view).await
 }
 
 pub(crate) async fn create(
@@ -248,15 +172,10 @@ pub(crate) async fn create(
     if !signed.role.manages() {
         return page::refused(&base, "Only the admin changes models.");
     }
-    let outcome = match params(&form) {
-        Ok((litellm_params, model_info)) => {
-            let body = NewModelBody {
-                model_name: form.model_name.clone(),
-                litellm_params,
-                model_info: Some(model_info),
-            };
-            ops::create(&state, &signed.actor(), body).await.map_err(|e| field_error(&e))
-        }
+    let outcome = match form.new_model() {
+        Ok(body) => ops::create(&state, &signed.actor(), body)
+            .await
+            .map_err(|e| model_form::field_error(&e)),
         Err(errors) => Err(errors),
     };
     match outcome {
@@ -265,8 +184,15 @@ pub(crate) async fn create(
             "/models",
             &format!("Model {} added; it serves from the next request.", form.model_name.trim()),
         ),
-        Err(errors) => render(&state, &base, &signed, View::refused(form, errors)),
+        Err(errors) => render(&state, &base, &signed, View::refused(form, errors)).await,
     }
+}
+
+/// What Test connection answers, for the form: whether it worked, and the provider's words.
+pub(crate) fn tested(answer: &serde_json::Value) -> Tested {
+    let ok = answer["status"] == "success";
+    let detail = if ok { "The provider answered.".to_owned() } else { answer["error"].to_string() };
+    (ok, detail)
 }
 
 pub(crate) async fn test(
@@ -276,72 +202,20 @@ pub(crate) async fn test(
     if !signed.role.manages() {
         return page::refused(&base, "Only the admin tests models.");
     }
-    let (litellm_params, _) = match params(&form) {
-        Ok(p) => p,
-        Err(errors) => {
-            return render(&state, &base, &signed, View::refused(form, errors));
-        }
+    let litellm_params = match form.new_model() {
+        Ok(body) => body.litellm_params,
+        Err(errors) => return render(&state, &base, &signed, View::refused(form, errors)).await,
     };
-    let mode = if form.model.contains("embedding") { "embedding" } else { "chat" };
-    match ops::test_connection(
-        &state,
-        TestConnection { litellm_params, mode: Some(mode.to_owned()) },
-    )
-    .await
-    {
-        Ok(answer) => {
-            let ok = answer["status"] == "success";
-            let detail =
-                if ok { "The provider answered.".to_owned() } else { answer["error"].to_string() };
-            render(
-                &state,
-                &base,
-                &signed,
-                View {
-                    notice: None,
-                    form,
-                    errors: Errors::default(),
-                    tested: Some((ok, detail)),
-                    status: StatusCode::OK,
-                },
-            )
-        }
-        Err(e) => render(
-            &state,
-            &base,
-            &signed,
-            View {
-                notice: None,
-                form,
-                errors: field_error(&e),
-                tested: None,
-                status: StatusCode::BAD_REQUEST,
-            },
-        ),
-    }
-}
-
-pub(crate) async fn delete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    Submitted { base, signed, .. }: Submitted<HashMap<String, String>>,
-) -> Response {
-    if !signed.role.manages() {
-        return page::refused(&base, "Only the admin changes models.");
-    }
-    match ops::delete(&state, &signed.actor(), &id).await {
-        Ok(_) => page::done(&base, "/models", "Model deleted."),
-        Err(e) => render(
-            &state,
-            &base,
-            &signed,
-            View {
-                notice: None,
-                form: ModelForm::default(),
-                errors: field_error(&e),
-                tested: None,
-                status: StatusCode::BAD_REQUEST,
-            },
-        ),
-    }
+    let mode = Some(form.mode().to_owned());
+    let view = match ops::test_connection(&state, TestConnection { litellm_params, mode }).await {
+        Ok(answer) => View {
+            notice: None,
+            form,
+            errors: Errors::default(),
+            tested: Some(tested(&answer)),
+            status: StatusCode::OK,
+        },
+        Err(e) => View::refused(form, model_form::field_error(&e)),
+    };
+    render(&state, &base, &signed, view).await
 }

@@ -332,6 +332,20 @@ pub fn field_error(e: &tollgate_proxy::ApiError) -> Errors {
     Errors(std::collections::HashMap::from([(field, e.message().to_owned())]))
 }
 
+/// An operation's refusal next to the form field its parameter ends with
+/// (`litellm_params.api_base` is the field `api_base`) when the form has one among `fields`;
+/// above the form, naming the parameter, when it has not.
+pub fn field_error_among(e: &tollgate_proxy::ApiError, fields: &[&str]) -> Errors {
+    let (field, message) = match e.param() {
+        None => ("form".to_owned(), e.message().to_owned()),
+        Some(param) => match param.rsplit('.').next().filter(|f| fields.contains(f)) {
+            Some(field) => (field.to_owned(), e.message().to_owned()),
+            None => ("form".to_owned(), format!("{param}: {}", e.message())),
+        },
+    };
+    Errors(std::collections::HashMap::from([(field, message)]))
+}
+
 /// The budget and rate-limit fields that key, user and team forms share, as typed.
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 pub struct LimitsForm {

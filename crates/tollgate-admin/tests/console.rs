@@ -1017,6 +1017,370 @@ async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audi
     assert!(unlinks.contains(&("ui:ui_admin", "default")), "{unlinks:?}");
 }
 
+/// The message shown next to the form field `name` in `html`, if any: the error inside the
+/// field's own block.
+fn error_next_to(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let block = &html[at..at + html[at..].find("</div>")?];
+    let marker = "class=\"error\" role=\"alert\">";
+    let start = block.find(marker)? + marker.len();
+    Some(block[start..].split('<').next().unwrap_or("").to_owned())
+}
+
+async fn chat(app: &TestApp, model: &str) -> u16 {
+    client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(MASTER)
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+const STORED_KEY: &str = "sk-stored-upstream-key-5678";
+
+/// A stored model `ui-edit` with a key, pointed at `mock`; its id.
+async fn stored_model(app: &TestApp, mock: &MockOpenAi) -> String {
+    let created = api(
+        app,
+        "/model/new",
+        json!({
+            "model_name": "ui-edit",
+            "litellm_params": {"model": "openai/gpt-4o-mini", "api_base": mock.base_url(),
+                               "api_key": STORED_KEY, "timeout": 12},
+            "model_info": {"access_groups": ["alpha"]},
+        }),
+    )
+    .await;
+    created["model_info"]["id"].as_str().unwrap().to_owned()
+}
+
+fn bearer_seen(mock: &MockOpenAi) -> String {
+    mock.last_request().unwrap().header("authorization").unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_stored_model_is_edited_on_its_page_with_its_key_kept_tested_or_cleared() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let id = stored_model(&app, &mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let page = format!("/ui/models/{id}");
+
+    let (status, html) = b.get(&page).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("id=\"edit-model\"") && html.contains(&mock.base_url()), "{html}");
+    assert!(html.contains("value=\"gpt-4o-mini\"") && html.contains("value=\"alpha\""), "{html}");
+    assert!(html.contains("a key is stored") && !html.contains(STORED_KEY), "{html}");
+    let (_, list) = b.get("/ui/models").await;
+    assert!(list.contains(&format!("/ui/models/{id}\"")), "the list links to the model's page");
+
+    // Test connection from the edit form: the stored key is used where the form keeps it.
+    let form = [
+        ("model_name", "ui-edit"),
+        ("provider", "openai"),
+        ("model", "gpt-4o-mini"),
+        ("api_base", &mock.base_url()),
+        ("access_groups", "alpha"),
+    ];
+    let (status, html, _) = b.post(&format!("{page}/test"), &form).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("Connection works"), "{html}");
+    assert_eq!(bearer_seen(&mock), format!("Bearer {STORED_KEY}"));
+    assert!(!html.contains(STORED_KEY));
+
+    // Saved: renamed, a fallback and a price, the key kept; extra parameters stay.
+    let mut edit = form.to_vec();
+    edit[0] = ("model_name", "ui-renamed");
+    edit.extend([("fallbacks", "cfg-model"), ("input_cost_per_token", "0.000002")]);
+    let (status, _, location) = b.post(&format!("{page}/edit"), &edit).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with(&format!("/ui/models/{id}?done=")));
+    let (_, html) = b.get(&page).await;
+    assert!(html.contains("Model ui-renamed") && html.contains("value=\"cfg-model\""), "{html}");
+    let (_, info) = api_get(&app, &format!("/model/info?litellm_model_id={id}")).await;
+    let m = &info["data"][0];
+    assert_eq!(m["model_name"], "ui-renamed");
+    assert_eq!(m["litellm_params"]["api_key"], "<redacted>");
+    assert_eq!(m["litellm_params"]["fallbacks"], json!(["cfg-model"]));
+    assert_eq!(m["litellm_params"]["timeout"], 12, "a parameter the form lacks is kept");
+    assert_eq!(m["model_info"]["input_cost_per_token"], 0.000002);
+    assert_eq!(chat(&app, "ui-renamed").await, 200);
+    assert_eq!(bearer_seen(&mock), format!("Bearer {STORED_KEY}"));
+
+    // Cleared on request.
+    let mut clear = edit.clone();
+    clear.push(("clear_api_key", "on"));
+    assert_eq!(b.post(&format!("{page}/edit"), &clear).await.0, 303);
+    let (_, info) = api_get(&app, &format!("/model/info?litellm_model_id={id}")).await;
+    assert!(info["data"][0]["litellm_params"].get("api_key").is_none(), "{info}");
+    let (_, html) = b.get(&page).await;
+    assert!(!html.contains("a key is stored"), "{html}");
+    let audit = app.state.store().audit_logs(Default::default()).await.unwrap();
+    assert!(audit.iter().filter(|r| r.object_type == "model" && r.action == "update").count() == 2);
+}
+
+#[tokio::test]
+async fn a_bad_edit_shows_its_error_next_to_the_field_and_changes_nothing() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let id = stored_model(&app, &mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let page = format!("/ui/models/{id}");
+    let before = app.state.store().get_model(&id).await.unwrap().unwrap();
+    let good = [("model_name", "ui-edit"), ("provider", "openai"), ("model", "gpt-4o-mini")];
+    // (fields that differ from `good`, the field the error is next to, what it says)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 5] = [
+        (&[("api_base", "ftp://nowhere")], "api_base", "http"),
+        (&[("input_cost_per_token", "cheap")], "input_cost_per_token", "not a number"),
+        (&[("model_name", "   ")], "model_name", "empty"),
+        (&[("litellm_credential_name", "no-such")], "litellm_credential_name", "no-such"),
+        (
+            &[("provider", "github_copilot"), ("api_key", "sk-typed-for-copilot-9999")],
+            "api_key",
+            "linked GitHub account",
+        ),
+    ];
+    for (fields, field, says) in cases {
+        let mut form: Vec<(&str, &str)> =
+            good.iter().filter(|(k, _)| fields.iter().all(|(f, _)| f != k)).copied().collect();
+        form.extend_from_slice(fields);
+        let (status, html, _) = b.post(&format!("{page}/edit"), &form).await;
+        assert_eq!(status, 400, "{field}: {html}");
+        let error = error_next_to(&html, field).unwrap_or_else(|| panic!("{field}: {html}"));
+        assert!(error.contains(says), "{field}: {error}");
+        assert!(!html.contains(STORED_KEY) && !html.contains("sk-typed-for-copilot-9999"));
+        // The form comes back as typed.
+        assert!(html.contains("id=\"edit-model\""), "{html}");
+    }
+    let after = app.state.store().get_model(&id).await.unwrap().unwrap();
+    assert_eq!(before, after, "nothing saved");
+    // A model config.yaml defines has a page, without a form.
+    let cfg = app
+        .state
+        .router()
+        .catalog()
+        .deployments()
+        .find(|d| d.entry.model_name == "cfg-model")
+        .unwrap()
+        .id()
+        .to_owned();
+    let (status, html) = b.get(&format!("/ui/models/{cfg}")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("config.yaml") && !html.contains("id=\"edit-model\""), "{html}");
+    let (status, html, _) = b.post(&format!("/ui/models/{cfg}/edit"), &good).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("defined in config.yaml"), "{html}");
+    assert_eq!(b.get("/ui/models/no-such-model").await.0, 404);
+}
+
+#[tokio::test]
+async fn viewers_and_users_cannot_open_or_change_models_or_credentials() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let id = stored_model(&app, &mock).await;
+    api(&app, "/credentials", json!({"credential_name": "shared", "credential_values": {"api_key": "sk-credential-secret-1111"}})).await;
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    api(&app, "/user/new", json!({"user_id": "ann", "password": "ann's password", "user_role": "internal_user", "auto_create_key": false})).await;
+    let before = app.state.store().get_model(&id).await.unwrap().unwrap();
+    let edit = [("model_name", "hijacked"), ("model", "openai/gpt-4o-mini")];
+    for (who, password) in [("vic", "vic's password"), ("ann", "ann's password")] {
+        let b = Browser::sign_in(&app, who, password).await;
+        for path in [
+            format!("/ui/models/{id}"),
+            "/ui/credentials".to_owned(),
+            "/ui/credentials/shared".to_owned(),
+        ] {
+            let (status, html) = b.get(&path).await;
+            assert_eq!(status, 403, "{who} {path}");
+            assert!(!html.contains("sk-credential-secret-1111") && !html.contains(STORED_KEY));
+        }
+        for action in ["edit", "test", "delete"] {
+            assert_eq!(
+                b.post(&format!("/ui/models/{id}/{action}"), &edit).await.0,
+                403,
+                "{who} {action}"
+            );
+        }
+        let posts: [(&str, &[(&str, &str)]); 3] = [
+            ("/ui/credentials", &[("credential_name", "sneaky"), ("api_key", "sk-x")]),
+            ("/ui/credentials/shared/update", &[("api_key", "sk-replaced")]),
+            ("/ui/credentials/shared/delete", &[]),
+        ];
+        for (path, fields) in posts {
+            assert_eq!(b.post(path, fields).await.0, 403, "{who} {path}");
+        }
+        let (_, list) = b.get(if who == "vic" { "/ui/models" } else { "/ui/keys" }).await;
+        assert!(
+            !list.contains("/ui/credentials\"") && !list.contains(&format!("/ui/models/{id}\"")),
+            "{who}: {list}"
+        );
+    }
+    assert_eq!(app.state.store().get_model(&id).await.unwrap().unwrap(), before);
+    let (_, creds) = api_get(&app, "/credentials").await;
+    assert_eq!(creds["credentials"].as_array().unwrap().len(), 1);
+    assert_eq!(chat(&app, "ui-edit").await, 200);
+}
+
+#[tokio::test]
+async fn credentials_made_in_the_console_are_the_ones_the_api_lists() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let (_, html) = b.get("/ui/models").await;
+    assert!(html.contains("/ui/credentials\""), "the models page links to the credentials");
+    let first = "sk-credential-first-1111";
+    let second = "sk-credential-second-2222";
+
+    // Refused, saving nothing: a bad API base, no key.
+    let (status, html, _) = b
+        .post(
+            "/ui/credentials",
+            &[("credential_name", "team-openai"), ("api_key", first), ("api_base", "ftp://x")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(error_next_to(&html, "api_base").unwrap().contains("http"), "{html}");
+    assert!(!html.contains(first));
+    let (status, html, _) = b.post("/ui/credentials", &[("credential_name", "team-openai")]).await;
+    assert_eq!(status, 400);
+    assert!(error_next_to(&html, "api_key").is_some(), "{html}");
+    let (_, listed) = api_get(&app, "/credentials").await;
+    assert_eq!(listed["credentials"], json!([]));
+
+    let created = [
+        ("credential_name", "team-openai"),
+        ("provider", "openai"),
+        ("api_key", first),
+        ("api_base", &mock.base_url()),
+        ("description", "the team's key"),
+    ];
+    let (status, _, location) = b.post("/ui/credentials", &created).await;
+    assert_eq!(status, 303);
+    assert!(location.unwrap().starts_with("/ui/credentials?done="));
+    let (status, html, _) = b.post("/ui/credentials", &created).await;
+    assert_eq!(status, 400, "a second one of the same name");
+    assert!(html.contains("exists") && !html.contains(first), "{html}");
+    let (_, listed) = api_get(&app, "/credentials").await;
+    let c = &listed["credentials"][0];
+    assert_eq!(c["credential_name"], "team-openai");
+    assert_eq!(
+        c["credential_values"],
+        json!({"api_key": "<redacted>", "api_base": mock.base_url()})
+    );
+    assert_eq!(
+        c["credential_info"],
+        json!({"custom_llm_provider": "openai", "description": "the team's key"})
+    );
+
+    // A model chosen to use it, through the models page.
+    let (status, html, _) = b
+        .post(
+            "/ui/models",
+            &[
+                ("model_name", "via-credential"),
+                ("provider", "openai"),
+                ("model", "gpt-4o-mini"),
+                ("litellm_credential_name", "team-openai"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{html}");
+    assert_eq!(chat(&app, "via-credential").await, 200);
+    assert_eq!(bearer_seen(&mock), format!("Bearer {first}"));
+    let (_, html) = b.get("/ui/credentials").await;
+    assert!(html.contains("team-openai") && html.contains("via-credential"), "{html}");
+    assert!(html.contains("the team") && html.contains("openai"), "{html}");
+    assert!(!html.contains(first));
+
+    // The key replaced: the model takes it from the next request; the API base is kept.
+    let update = [
+        ("provider", "openai"),
+        ("api_key", second),
+        ("api_base", &mock.base_url()),
+        ("description", "rotated"),
+    ];
+    let (status, _, _) = b.post("/ui/credentials/team-openai/update", &update).await;
+    assert_eq!(status, 303);
+    assert_eq!(chat(&app, "via-credential").await, 200);
+    assert_eq!(bearer_seen(&mock), format!("Bearer {second}"));
+    let (_, listed) = api_get(&app, "/credentials").await;
+    assert_eq!(listed["credentials"][0]["credential_info"]["description"], "rotated");
+    // An empty key keeps it; a bad API base changes nothing.
+    let (status, html, _) =
+        b.post("/ui/credentials/team-openai/update", &[("api_base", "nowhere")]).await;
+    assert_eq!(status, 400);
+    assert!(error_next_to(&html, "api_base").is_some(), "{html}");
+    assert_eq!(b.post("/ui/credentials/team-openai/update", &update[2..]).await.0, 303);
+    assert_eq!(chat(&app, "via-credential").await, 200);
+    assert_eq!(bearer_seen(&mock), format!("Bearer {second}"));
+
+    // In use, it is not deleted, and the page says why.
+    let (status, html, _) = b.post("/ui/credentials/team-openai/delete", &[]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("used by stored models"), "{html}");
+    let (status, html) = b.get("/ui/credentials/team-openai").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("via-credential") && !html.contains(first) && !html.contains(second));
+    let model = app.state.store().list_models().await.unwrap()[0].model_id.clone();
+    assert_eq!(b.post(&format!("/ui/models/{model}/delete"), &[]).await.0, 303);
+    let (status, _, _) = b.post("/ui/credentials/team-openai/delete", &[]).await;
+    assert_eq!(status, 303);
+    let (_, listed) = api_get(&app, "/credentials").await;
+    assert_eq!(listed["credentials"], json!([]));
+    for page in ["/ui/credentials", "/ui/audit", "/ui/models"] {
+        let (_, html) = b.get(page).await;
+        assert!(!html.contains(first) && !html.contains(second), "{page}");
+    }
+}
+
+#[tokio::test]
+async fn failed_requests_show_as_errors_of_the_last_24_hours_and_the_last_error() {
+    let mock = MockOpenAi::start().await;
+    let app = app(&mock).await;
+    // The upstream echoes the key it was given, as OpenAI does; the page must not.
+    for _ in 0..2 {
+        mock.enqueue(tollgate_testkit::ReplySpec::openai_error(
+            500,
+            "server_error",
+            "The server had an error with key sk-upstream while processing",
+        ));
+    }
+    assert_eq!(chat(&app, "cfg-model").await, 500);
+    assert_eq!(chat(&app, "cfg-model").await, 500);
+    assert_eq!(chat(&app, "cfg-model").await, 200);
+    assert_eq!(app.wait_for_spend_written(3, Duration::from_secs(10)).await, 3);
+
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+    let (_, html) = b.get("/ui/models").await;
+    let row = &html[html.find("cfg-model").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("3 requests") && row.contains("2 errors"), "{row}");
+    assert!(row.contains("500 server_error") && row.contains("The server had an error"), "{row}");
+    assert!(!html.contains("sk-upstream"), "the upstream key is masked out of the message");
+
+    let id = app
+        .state
+        .router()
+        .catalog()
+        .deployments()
+        .find(|d| d.entry.model_name == "cfg-model")
+        .unwrap()
+        .id()
+        .to_owned();
+    let (_, html) = b.get(&format!("/ui/models/{id}")).await;
+    assert!(html.contains("3 requests, 2 errors"), "{html}");
+    assert!(html.contains("The server had an error") && !html.contains("sk-upstream"), "{html}");
+    // A viewer sees the same on the list.
+    api(&app, "/user/new", json!({"user_id": "vic", "password": "vic's password", "user_role": "proxy_admin_viewer", "auto_create_key": false})).await;
+    let vic = Browser::sign_in(&app, "vic", "vic's password").await;
+    let (_, html) = vic.get("/ui/models").await;
+    assert!(html.contains("2 errors") && !html.contains("sk-upstream"), "{html}");
+}
+
 /// A stored spend record of `model` answered after `attempts` (model groups tried), for
 /// `user`'s dashboard.
 fn spend(id: &str, user: &str, model: &str, outcome: &str, ms: f64, tried: &[&str]) -> SpendRecord {

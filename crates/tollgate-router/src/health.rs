@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use std::sync::Arc;
 
@@ -35,6 +35,35 @@ pub struct DeploymentHealth {
     tokens: Mutex<Window>,
     /// Exponentially weighted completion tokens per answer; 0 until measured.
     completion_tokens: AtomicU64,
+    /// The latest failure, written only when an attempt fails.
+    last_error: Mutex<Option<LastError>>,
+}
+
+/// The latest failure of a deployment, as the admin sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastError {
+    /// When it happened.
+    pub at: SystemTime,
+    /// What routing made of it.
+    pub kind: FailureKind,
+    /// The HTTP status the attempt ended with.
+    pub status: u16,
+    /// What the upstream (or the gateway) said, at most [`LastError::MAX_CHARS`] characters.
+    pub message: String,
+}
+
+impl LastError {
+    /// The longest message kept.
+    pub const MAX_CHARS: usize = 300;
+
+    /// A failure at `at`, its message cut to [`LastError::MAX_CHARS`].
+    pub fn new(at: SystemTime, kind: FailureKind, status: u16, message: &str) -> Self {
+        let message = match message.char_indices().nth(Self::MAX_CHARS) {
+            Some((end, _)) => format!("{}…", &message[..end]),
+            None => message.to_owned(),
+        };
+        Self { at, kind, status, message }
+    }
 }
 
 /// A total over the last minute, to within a second: one running total per second, at most
@@ -161,6 +190,16 @@ impl DeploymentHealth {
             0 => None,
             n => Some(n),
         }
+    }
+
+    /// Remembers `error` as the deployment's latest failure.
+    pub fn note_error(&self, error: LastError) {
+        *lock(&self.last_error) = Some(error);
+    }
+
+    /// The latest failure, if any since the deployment was built.
+    pub fn last_error(&self) -> Option<LastError> {
+        lock(&self.last_error).clone()
     }
 
     /// Records a success and how long the deployment took to start answering.
@@ -293,6 +332,20 @@ mod tests {
         h.begin(t0 - Duration::from_millis(3));
         assert_eq!(lock(&h.requests).len(), 1);
         assert!(!h.has_capacity(t0, Some(2), None));
+    }
+
+    #[test]
+    fn the_latest_failure_is_kept_and_long_messages_are_cut() {
+        let h = DeploymentHealth::default();
+        assert_eq!(h.last_error(), None);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        h.note_error(LastError::new(t0, FailureKind::ServerError, 500, "first"));
+        let long = "é".repeat(LastError::MAX_CHARS + 10);
+        h.note_error(LastError::new(t0, FailureKind::RateLimited, 429, &long));
+        let last = h.last_error().unwrap();
+        assert_eq!((last.kind, last.status, last.at), (FailureKind::RateLimited, 429, t0));
+        assert_eq!(last.message.chars().count(), LastError::MAX_CHARS + 1, "cut, with an ellipsis");
+        assert!(last.message.ends_with('…'));
     }
 
     #[test]

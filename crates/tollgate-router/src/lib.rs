@@ -17,7 +17,7 @@ use tollgate_config::{Config, ModelEntry, ProviderKind};
 
 pub use failure::{FailureKind, MAX_RETRY_WAIT, backoff};
 pub use glob::Pattern;
-pub use health::{DeploymentHealth, InFlight, QUOTA_COOLDOWN};
+pub use health::{DeploymentHealth, InFlight, LastError, QUOTA_COOLDOWN};
 pub use plan::{Plan, Router, Step};
 
 /// Where a deployment is defined.
@@ -69,6 +69,19 @@ impl Deployment {
     /// A stable, low-cardinality label for metrics: the configured `litellm_params.model`.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Whether a record's `served_model` (`provider/upstream-model`) can be this deployment's:
+    /// its own name, or one its upstream pattern (`openai/*`) produces.
+    pub fn serves(&self, served_model: &str) -> bool {
+        let Some(upstream) = served_model
+            .strip_prefix(self.entry.provider.prefix())
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return false;
+        };
+        let own = &self.entry.upstream_model;
+        if own.contains('*') { Pattern::new(own).matches(upstream) } else { own == upstream }
     }
 
     /// The label, shared: metric labels and records take it without copying.

@@ -51,6 +51,20 @@ fn most_specific_pattern_wins() {
 }
 
 #[test]
+fn a_deployment_serves_its_own_name_or_what_its_pattern_makes() {
+    let c = catalog(CONFIG);
+    let d = |group: &str| c.resolve(group).unwrap().pick();
+    assert!(d("gpt-4o").serves("openai/gpt-4o-2024-08-06"));
+    assert!(!d("gpt-4o").serves("openai/gpt-4o"));
+    assert!(!d("gpt-4o").serves("openrouter/gpt-4o-2024-08-06"), "another provider");
+    let mini = d("openai/gpt-5-mini");
+    assert!(mini.serves("openrouter/openai/gpt-5-mini"));
+    assert!(!mini.serves("openrouter/openai/gpt-5"));
+    assert!(d("openai/o3").serves("openai/o3"));
+    assert!(!d("openai/o3").serves("openai"), "no model after the provider");
+}
+
+#[test]
 fn unknown_names_do_not_resolve_without_a_catch_all() {
     let c = catalog("model_list:\n  - model_name: a\n    litellm_params: { model: openai/a }\n");
     assert!(c.resolve("b").is_none());

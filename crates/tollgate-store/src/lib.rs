@@ -170,6 +170,12 @@ pub trait StoreApi: SpendStore {
     /// Rebuilds the running windows the rankings read so they end on `today`, unless they
     /// already do; returns whether it rebuilt them. Cheap when they are current.
     async fn roll_spend_windows(&self, today: NaiveDate) -> Result<bool, StoreError>;
+    /// Spend records that started at or after `since`, counted per model group and served
+    /// model, with their failures: what each deployment did recently.
+    async fn deployment_usage(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentUsage>, StoreError>;
     /// Deletes raw spend records that started before `cutoff` (rollups are kept).
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError>;
 

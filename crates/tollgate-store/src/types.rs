@@ -702,3 +702,17 @@ pub struct NewCredential {
     /// Its nonce.
     pub nonce: Vec<u8>,
 }
+
+/// Requests served by one deployment in a window: spend records grouped by the model group
+/// that matched and the `provider/model` that answered (or last failed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentUsage {
+    /// The model group.
+    pub model_group: String,
+    /// `provider/model`, as in [`SpendRecord::served_model`].
+    pub served_model: String,
+    /// Requests.
+    pub requests: i64,
+    /// Those whose outcome was not `success` (as the rollups count failures).
+    pub errors: i64,
+}

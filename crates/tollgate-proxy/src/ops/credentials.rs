@@ -2,9 +2,10 @@
 //! `litellm_params.litellm_credential_name`, so rotating one key updates every model using it.
 
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use tollgate_store::CredentialRecord;
+use tollgate_store::{CredentialRecord, ModelRecord};
 
 use super::input::{MAX_FIELD_CHARS, bad, store_error};
 use super::{Actor, Subject, audit};
@@ -73,6 +74,12 @@ fn check_values(values: &Map<String, Value>) -> Result<(), ApiError> {
         if crate::models::seal::is_secret_param(k) && !v.is_string() {
             return Err(bad(&format!("credential_values.{k}"), "must be a string"));
         }
+        if k == "api_base"
+            && let Some(url) = v.as_str()
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(bad("credential_values.api_base", "must be an http:// or https:// URL"));
+        }
         if !(v.is_string() || v.is_number() || v.is_boolean()) {
             return Err(bad(
                 &format!("credential_values.{k}"),
@@ -129,16 +136,84 @@ pub async fn create(
     Ok(answer)
 }
 
-/// Every credential, values redacted.
-pub async fn list(state: &AppState) -> Result<Value, ApiError> {
-    let records = state.store().list_credentials(CREDENTIAL_PROVIDER).await.map_err(store_error)?;
-    let mut out = Vec::with_capacity(records.len());
-    for r in &records {
-        match open_credential(state.secret_box(), r) {
-            Ok(c) => out.push(shown(&r.owner, &c)),
-            Err(e) => out.push(json!({ "credential_name": r.owner, "error": e.to_string() })),
-        }
+/// One credential as listings show it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// The name models refer to.
+    pub name: String,
+    /// Its values with every secret `"<redacted>"`; `None` when it cannot be opened (the
+    /// secret key changed), with why in `error`.
+    pub values: Option<Map<String, Value>>,
+    /// Its description (`custom_llm_provider`, `description`, ...).
+    pub info: Map<String, Value>,
+    /// Why it cannot be opened.
+    pub error: Option<String>,
+    /// First stored.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The stored models naming it, as `(id, model name)`.
+    pub used_by: Vec<(String, String)>,
+}
+
+impl Listed {
+    fn json(&self) -> Value {
+        let mut v = match (&self.values, &self.error) {
+            (Some(values), _) => json!({
+                "credential_name": self.name,
+                "credential_values": values,
+                "credential_info": self.info,
+            }),
+            (None, error) => json!({ "credential_name": self.name, "error": error }),
+        };
+        v["created_at"] = json!(self.created_at);
+        v["updated_at"] = json!(self.updated_at);
+        v
     }
+}
+
+/// The stored models among `models` that name credential `name`.
+fn users_of<'a>(
+    models: &'a [ModelRecord],
+    name: &'a str,
+) -> impl Iterator<Item = &'a ModelRecord> + 'a {
+    models.iter().filter(move |m| {
+        m.litellm_params.get(CREDENTIAL_NAME_PARAM).and_then(Value::as_str) == Some(name)
+    })
+}
+
+/// Every credential by name, values redacted, with the stored models (as this process
+/// serves them) that use it.
+pub async fn listing(state: &AppState) -> Result<Vec<Listed>, ApiError> {
+    let records = state.store().list_credentials(CREDENTIAL_PROVIDER).await.map_err(store_error)?;
+    let models = state.models().stored();
+    Ok(records
+        .iter()
+        .map(|r| {
+            let opened = open_credential(state.secret_box(), r);
+            let used_by = users_of(&models, &r.owner)
+                .map(|m| (m.model_id.clone(), m.model_name.clone()))
+                .collect();
+            let (values, info, error) = match opened {
+                Ok(c) => (Some(redacted(&c.credential_values)), c.credential_info, None),
+                Err(e) => (None, Map::new(), Some(e.to_string())),
+            };
+            Listed {
+                name: r.owner.clone(),
+                values,
+                info,
+                error,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+                used_by,
+            }
+        })
+        .collect())
+}
+
+/// Every credential, values redacted, with when it was stored and last changed.
+pub async fn list(state: &AppState) -> Result<Value, ApiError> {
+    let out: Vec<Value> = listing(state).await?.iter().map(Listed::json).collect();
     Ok(json!({ "credentials": out }))
 }
 
@@ -192,17 +267,8 @@ pub async fn update(
 /// Deletes a credential no stored model refers to.
 pub async fn delete(state: &AppState, actor: &Actor, name: &str) -> Result<Value, ApiError> {
     let old = read(state, name).await?.ok_or_else(|| not_found(name))?;
-    let users: Vec<String> = state
-        .store()
-        .list_models()
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .filter(|m| {
-            m.litellm_params.get(CREDENTIAL_NAME_PARAM).and_then(Value::as_str) == Some(name)
-        })
-        .map(|m| m.model_id)
-        .collect();
+    let models = state.store().list_models().await.map_err(store_error)?;
+    let users: Vec<&str> = users_of(&models, name).map(|m| m.model_id.as_str()).collect();
     if !users.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

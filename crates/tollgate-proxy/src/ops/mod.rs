@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod credentials;
+pub mod deployments;
 pub mod input;
 pub mod keys;
 pub mod models;

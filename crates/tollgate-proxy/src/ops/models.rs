@@ -268,14 +268,21 @@ fn merge(into: &mut Map<String, Value>, change: Map<String, Value>) {
     }
 }
 
-/// Changes a stored model; answers it as `/model/info` lists it.
-pub async fn update(
+/// A stored model with a change applied: what it was, and its name, plaintext parameters and
+/// info after the change. Nothing is checked or saved yet.
+struct Changed {
+    old: ModelRecord,
+    name: String,
+    params: Map<String, Value>,
+    info: Map<String, Value>,
+}
+
+async fn changed(
     state: &AppState,
-    actor: &Actor,
     id: &str,
     change: ModelChange,
     how: Merge,
-) -> Result<Value, ApiError> {
+) -> Result<Changed, ApiError> {
     not_from_config(state, id)?;
     let old =
         state.store().get_model(id).await.map_err(store_error)?.ok_or_else(|| not_found(id))?;
@@ -300,6 +307,18 @@ pub async fn update(
             Merge::Patch => merge(&mut info, given),
         }
     }
+    Ok(Changed { old, name, params, info })
+}
+
+/// Changes a stored model; answers it as `/model/info` lists it.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    id: &str,
+    change: ModelChange,
+    how: Merge,
+) -> Result<Value, ApiError> {
+    let Changed { old, name, params, info } = changed(state, id, change, how).await?;
     check(state, id, &name, &params, &info).await?;
     let patch = ModelPatch {
         model_name: Some(name),
@@ -315,6 +334,19 @@ pub async fn update(
     let answer = stored_json(&record);
     audit(state, actor, "update", subject(id), Some(&stored_json(&old)), Some(&answer)).await;
     Ok(answer)
+}
+
+/// [`test_connection`] of a stored model as [`update`] would leave it, with the stored
+/// credentials the change keeps; nothing is saved.
+pub async fn test_change(
+    state: &AppState,
+    id: &str,
+    change: ModelChange,
+    how: Merge,
+    mode: Option<String>,
+) -> Result<Value, ApiError> {
+    let Changed { params, .. } = changed(state, id, change, how).await?;
+    test_connection(state, TestConnection { litellm_params: params, mode }).await
 }
 
 /// Removes a stored model. Requests already planned on it finish; the next ones do not see it.
@@ -602,7 +634,8 @@ fn upstream_words(e: &UpstreamError) -> Value {
     }
 }
 
-fn secrets_of(entry: &ModelEntry) -> Vec<String> {
+/// The credentials an entry holds, to mask out of what is shown of it.
+pub(crate) fn secrets_of(entry: &ModelEntry) -> Vec<String> {
     let mut out: Vec<String> = entry.api_key.iter().map(|k| k.expose().clone()).collect();
     out.extend(
         entry
@@ -617,7 +650,7 @@ fn secrets_of(entry: &ModelEntry) -> Vec<String> {
 
 /// `value` with every credential, and any leading part of one of 6 characters or more (the
 /// "sk-abc…" a provider echoes back), replaced; key-shaped strings redacted as in logs.
-fn masked(mut value: Value, secrets: &[String]) -> Value {
+pub(crate) fn masked(mut value: Value, secrets: &[String]) -> Value {
     fn walk(v: &mut Value, secrets: &[String]) {
         match v {
             Value::String(s) => {

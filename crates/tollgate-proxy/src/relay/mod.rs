@@ -10,12 +10,12 @@ mod stream;
 mod strip;
 pub mod trail;
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tollgate_providers::{CallTerms, Endpoint};
-use tollgate_router::{InFlight, Step};
+use tollgate_router::{InFlight, LastError, Step};
 
 pub use attempt::{Answer, Failure, passthrough_credential};
 pub use shape::Shape;
@@ -275,7 +275,12 @@ fn note_passed_over(record: &mut RequestRecord, routes: Vec<tollgate_router::Rou
     record.attempts.extend(routes.iter().map(trail::not_allowed));
 }
 
+/// A failed attempt's mark on its deployment: the latest error the console shows, and a
+/// cooldown when the failures call for one.
 fn cool_down(state: &AppState, step: &Step, failure: &Failure, now: Instant) {
+    let status = failure.error.status().as_u16();
+    let last = LastError::new(SystemTime::now(), failure.kind, status, failure.error.message());
+    step.deployment.health.note_error(last);
     let router = state.router();
     if let Some(until) = step.deployment.health.record_failure(
         now,

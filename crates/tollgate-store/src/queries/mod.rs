@@ -10,6 +10,7 @@ mod models;
 mod sessions;
 mod spend;
 mod teams;
+mod usage;
 mod users;
 
 use std::future::Future;
@@ -20,11 +21,11 @@ use sqlx::Pool;
 
 use crate::sql::{Dialect, Param, Query};
 use crate::{
-    AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, KeyFilter, KeyPatch,
-    KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential, NewKey, NewModel,
-    NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendFilter, SpendRecord,
-    SpendStore, SpendSummary, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch,
-    UserRecord,
+    AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, DeploymentUsage,
+    KeyFilter, KeyPatch, KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential,
+    NewKey, NewModel, NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendFilter,
+    SpendRecord, SpendStore, SpendSummary, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord,
+    UserPatch, UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -241,6 +242,13 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn roll_spend_windows(&self, today: NaiveDate) -> Result<bool, StoreError> {
         self.retrying("spend window rebuild", || spend::roll_windows::<D>(&self.pool, today)).await
+    }
+
+    async fn deployment_usage(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<DeploymentUsage>, StoreError> {
+        usage::by_deployment::<D>(&self.pool, since).await
     }
 
     async fn delete_spend_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -20,4 +20,5 @@ mod models;
 mod sessions;
 mod spend;
 mod teams;
+mod usage;
 mod users;
