@@ -11,6 +11,7 @@
 mod copilot;
 mod dashboard;
 mod keys;
+mod lists;
 mod logs;
 mod models;
 mod page;
