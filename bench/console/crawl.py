@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import html as html_lib
 import http.client
 import json
 import math
@@ -175,9 +176,10 @@ def wait_for_windows(url: str, timeout: float = 120.0) -> float:
     return time.monotonic() - t0
 
 
-def next_logs_cursor(html: str) -> str | None:
-    m = re.search(r'href="[^"]*[?&](?:amp;)?before=([^"&]+)', html)
-    return urllib.parse.unquote(m.group(1).replace("&amp;", "&")) if m else None
+def next_link(html: str) -> str | None:
+    """The path of a list page's "next page" link."""
+    m = re.search(r'id="page-next" href="([^"]+)"', html)
+    return html_lib.unescape(m.group(1)) if m else None
 
 
 def pages(client: Client, url: str, keys: int) -> list[tuple[str, str]]:
@@ -191,33 +193,59 @@ def pages(client: Client, url: str, keys: int) -> list[tuple[str, str]]:
     audit_deep = int(psql(url, sql="SELECT max(id) FROM audit_log")) - 100 * 50
     alias = psql(url, sql="SELECT key_alias FROM virtual_keys WHERE key_alias IS NOT NULL "
                           "ORDER BY created_at LIMIT 1 OFFSET 4000")
-    # Ten pages back in the logs, by following each page's own "older" link.
-    cursor = None
+    day = psql(url, sql="SELECT to_char((now() - interval '10 days') AT TIME ZONE 'UTC', "
+                        "'YYYY-MM-DD')")
+    # Ten pages back in the logs, by following each page's own "next page" link.
+    path = "/ui/logs"
     for _ in range(10):
-        path = "/ui/logs" + (f"?before={urllib.parse.quote(cursor)}" if cursor else "")
         status, _, html, _ = client.request("GET", path)
-        cursor = next_logs_cursor(html) if status == 200 else None
-        if not cursor:
+        nxt = next_link(html) if status == 200 else None
+        if not nxt:
             raise RuntimeError(f"{path} answered {status} without a link to older records")
+        path = nxt
+    logs_deep = path
+    # The keys page 150 of 200 (50 a page, newest first), where its keyset cursor points:
+    # after the last key of page 149.
+    deep_keys = max(1, math.ceil(keys / 50) - 50)
+    after, after_id = psql(
+        url, sql="SELECT to_char(created_at AT TIME ZONE 'UTC', "
+                 "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') || '|' || token_hash "
+                 "FROM virtual_keys ORDER BY created_at DESC, token_hash DESC "
+                 f"OFFSET {(deep_keys - 1) * 50 - 1} LIMIT 1").split("|")
     q = urllib.parse.quote
-    deep_keys = max(1, math.ceil(keys / 50) - 50)  # 150 with 10,000 keys, 50 a page
     return [
         ("dashboard 24h", "/ui/?range=24h"),
         ("dashboard 7d", "/ui/?range=7d"),
         ("dashboard 30d", "/ui/?range=30d"),
         ("keys", "/ui/keys"),
-        (f"keys ?page={deep_keys}", f"/ui/keys?page={deep_keys}"),
+        (f"keys page {deep_keys}", f"/ui/keys?after={q(after)}&after_id={after_id}"),
+        ("keys ?order=name", "/ui/keys?order=name"),
+        ("keys ?order=spend", "/ui/keys?order=spend"),
         ("keys ?alias=", f"/ui/keys?alias={q(alias)}"),
         ("keys ?user=", f"/ui/keys?user={q(hot_user)}"),
         ("key detail (busiest key)", f"/ui/keys/{hot}"),
         ("key detail (quiet key)", f"/ui/keys/{cold}"),
+        ("users", "/ui/users"),
+        ("users ?order=spend", "/ui/users?order=spend"),
+        ("users ?search=", "/ui/users?search=user-009"),
+        ("teams", "/ui/teams"),
         ("models", "/ui/models"),
         ("logs", "/ui/logs"),
-        ("logs 10 pages back", f"/ui/logs?before={q(cursor)}"),
+        ("logs 10 pages back", logs_deep),
         ("logs ?key= (busiest)", f"/ui/logs?key={hot}"),
         ("logs ?key= (quiet)", f"/ui/logs?key={cold}"),
         ("logs ?user=", f"/ui/logs?user={q(hot_user)}"),
         ("logs ?request_id=", f"/ui/logs?request_id={q(request_id)}"),
+        ("logs ?model= (40% of records)", "/ui/logs?model=gpt-4o-mini"),
+        ("logs ?model= (alias asked for, 4%)", "/ui/logs?model=mini"),
+        ("logs ?model= (served model)", "/ui/logs?model=openai%2Fgpt-4o"),
+        ("logs ?model= (rare, 0.2%)", "/ui/logs?model=o1"),
+        ("logs ?outcome=failure (3%)", "/ui/logs?outcome=failure"),
+        ("logs ?outcome=client_disconnected (0.1%)", "/ui/logs?outcome=client_disconnected"),
+        ("logs ?status=5xx", "/ui/logs?status=5xx"),
+        ("logs ?status=429", "/ui/logs?status=429"),
+        ("logs ?from=&to= (one day)", f"/ui/logs?from={day}&to={day}"),
+        ("logs ?model=o1&outcome=failure", "/ui/logs?model=o1&outcome=failure"),
         ("log detail", f"/ui/logs/{q(request_id)}"),
         ("audit", "/ui/audit"),
         ("audit 100 pages back", f"/ui/audit?cursor={audit_deep}"),

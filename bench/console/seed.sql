@@ -65,20 +65,26 @@ SELECT token_hash, 'sk-...' || right(token_hash, 4),
        now() - (:keys - idx) * interval '8 minutes', now() - (:keys - idx) * interval '8 minutes'
 FROM seed_keys;
 
--- The models requests go to, with their share of traffic (percent) and price per token.
+-- The models requests go to, with their share of traffic (per mille) and price per token.
+-- `o1` is rare (0.2%), so filtering the logs by it finds few matches among many records.
 CREATE TEMP TABLE seed_models (lo int, hi int, model_group text, served_model text,
                                provider text, in_price float8, out_price float8, premium float8);
 INSERT INTO seed_models VALUES
-    (0, 40, 'gpt-4o-mini', 'openai/gpt-4o-mini', 'openai', 0.15e-6, 0.6e-6, 0),
-    (40, 60, 'gpt-4o', 'openai/gpt-4o', 'openai', 2.5e-6, 10e-6, 0),
-    (60, 75, 'claude-sonnet', 'anthropic/claude-sonnet-4', 'anthropic', 3e-6, 15e-6, 0),
-    (75, 85, 'claude-haiku', 'anthropic/claude-haiku-4', 'anthropic', 0.8e-6, 4e-6, 0),
-    (85, 95, 'gemini-flash', 'gemini/gemini-2.0-flash', 'gemini', 0.1e-6, 0.4e-6, 0),
-    (95, 100, 'copilot-gpt-4.1', 'github_copilot/gpt-4.1', 'github_copilot', 0, 0, 1);
+    (0, 400, 'gpt-4o-mini', 'openai/gpt-4o-mini', 'openai', 0.15e-6, 0.6e-6, 0),
+    (400, 600, 'gpt-4o', 'openai/gpt-4o', 'openai', 2.5e-6, 10e-6, 0),
+    (600, 750, 'claude-sonnet', 'anthropic/claude-sonnet-4', 'anthropic', 3e-6, 15e-6, 0),
+    (750, 850, 'claude-haiku', 'anthropic/claude-haiku-4', 'anthropic', 0.8e-6, 4e-6, 0),
+    (850, 948, 'gemini-flash', 'gemini/gemini-2.0-flash', 'gemini', 0.1e-6, 0.4e-6, 0),
+    (948, 998, 'copilot-gpt-4.1', 'github_copilot/gpt-4.1', 'github_copilot', 0, 0, 1),
+    (998, 1000, 'o1', 'openai/o1', 'openai', 15e-6, 60e-6, 0);
 
 -- Records: uniform over the last `days` days; the key is drawn log-uniformly (Zipf-like:
--- a few keys carry most traffic, most keys a little); 3% fail upstream; 2% of the rest were
--- answered by a fallback after gpt-4o refused them.
+-- a few keys carry most traffic, most keys a little). Outcomes as tollgate records them
+-- (crates/tollgate-proxy/src/record): 0.5% refused before any upstream (401, 403, 429, 400;
+-- no served model), 2% upstream_failed (502, 503, 504, 429), 0.5% stream_failed (200),
+-- 0.1% client_disconnected (status 0); the rest success. One gpt-4o-mini request in ten
+-- asks for it by the alias `mini`. 2% of the successful
+-- ones were answered by a fallback after gpt-4o refused them.
 INSERT INTO spend_logs (request_id, client_request_id, started_at, ended_at, token_hash, user_id,
                         team_id, api, requested_model, model_group, served_model, provider,
                         prompt_tokens, completion_tokens, cached_tokens, cost, premium_units,
@@ -89,38 +95,53 @@ SELECT gen_random_uuid()::text,
        s.t, s.t + make_interval(secs => s.lat / 1000.0),
        k.token_hash, k.user_id, k.team_id,
        CASE WHEN m.provider = 'anthropic' AND s.g % 2 = 0 THEN 'messages' ELSE 'chat_completions' END,
-       m.model_group, m.model_group, m.served_model, m.provider,
-       s.pt, CASE WHEN s.fail THEN 0 ELSE s.ct END, s.pt / 4,
-       CASE WHEN s.fail THEN 0 ELSE s.pt * m.in_price + s.ct * m.out_price END,
-       CASE WHEN s.fail THEN 0 ELSE m.premium END,
+       CASE WHEN m.model_group = 'gpt-4o-mini' AND s.g % 10 = 3 THEN 'mini' ELSE m.model_group END,
+       m.model_group,
+       CASE WHEN s.outcome = 'refused' THEN '' ELSE m.served_model END,
+       CASE WHEN s.outcome = 'refused' THEN '' ELSE m.provider END,
+       s.pt, CASE WHEN s.outcome = 'success' THEN s.ct ELSE 0 END, s.pt / 4,
+       CASE WHEN s.outcome = 'success' THEN s.pt * m.in_price + s.ct * m.out_price ELSE 0 END,
+       CASE WHEN s.outcome = 'success' THEN m.premium ELSE 0 END,
        s.lat, CASE WHEN s.stream THEN s.lat / 5 END,
-       CASE WHEN s.fail THEN 502 ELSE 200 END,
-       CASE WHEN s.fail THEN 'upstream_error' ELSE 'success' END,
-       CASE WHEN s.fell_back THEN jsonb_build_array(
-                jsonb_build_object('model_group', 'gpt-4o', 'outcome', 'rate_limited',
-                                   'status', 429, 'latency_ms', 3.0),
-                jsonb_build_object('model_group', m.model_group, 'served_model', m.served_model,
-                                   'provider', m.provider, 'outcome', 'answered',
-                                   'latency_ms', s.lat))
-            ELSE jsonb_build_array(jsonb_build_object(
-                'model_group', m.model_group, 'served_model', m.served_model,
-                'provider', m.provider, 'status', CASE WHEN s.fail THEN 502 ELSE 200 END,
-                'latency_ms', s.lat)) END,
+       s.status, s.outcome,
+       CASE WHEN s.outcome = 'refused' THEN
+           jsonb_build_array(jsonb_build_object('outcome', 'refused', 'reason', 'limit'))
+       WHEN s.fell_back THEN jsonb_build_array(
+           jsonb_build_object('model_group', 'gpt-4o', 'outcome', 'rate_limited',
+                              'status', 429, 'latency_ms', 3.0),
+           jsonb_build_object('model_group', m.model_group, 'served_model', m.served_model,
+                              'provider', m.provider, 'outcome', 'answered',
+                              'status', s.status, 'latency_ms', s.lat))
+       ELSE jsonb_build_array(jsonb_build_object(
+           'model_group', m.model_group, 'served_model', m.served_model, 'provider', m.provider,
+           'status', s.status, 'latency_ms', s.lat)) END,
        s.stream, NULL, NULL
 FROM (
-    SELECT *, fell_back_draw AND NOT fail AS fell_back FROM (
-    SELECT g,
-           now() - random() * make_interval(days => :days) AS t,
-           least(:keys, greatest(1, floor(exp(random() * ln(:keys + 1)))::int)) AS key_idx,
-           floor(random() * 100)::int AS pct,
-           random() < 0.03 AS fail,
-           random() < 0.02 AS fell_back_draw,
-           random() < 0.6 AS stream,
-           (50 + floor(random() * 3000))::bigint AS pt,
-           (10 + floor(random() * 800))::bigint AS ct,
-           round((200 + random() * 4000)::numeric, 1)::float8 AS lat
-    FROM generate_series(1, :records) AS g
-    ) AS drawn
+    SELECT r.*,
+           CASE WHEN r.o < 0.005 THEN 'refused'
+                WHEN r.o < 0.025 THEN 'upstream_failed'
+                WHEN r.o < 0.030 THEN 'stream_failed'
+                WHEN r.o < 0.031 THEN 'client_disconnected'
+                ELSE 'success' END AS outcome,
+           r.o >= 0.031 AND r.f < 0.02 AS fell_back,
+           CASE WHEN r.o < 0.005 THEN (ARRAY[401, 403, 429, 400])[r.g % 4 + 1]
+                WHEN r.o < 0.025 THEN (ARRAY[502, 503, 504, 429])[r.g % 4 + 1]
+                WHEN r.o < 0.030 THEN 200
+                WHEN r.o < 0.031 THEN 0
+                ELSE 200 END AS status
+    FROM (
+        SELECT g,
+               now() - random() * make_interval(days => :days) AS t,
+               least(:keys, greatest(1, floor(exp(random() * ln(:keys + 1)))::int)) AS key_idx,
+               floor(random() * 1000)::int AS pct,
+               random() AS o,
+               random() AS f,
+               random() < 0.6 AS stream,
+               (50 + floor(random() * 3000))::bigint AS pt,
+               (10 + floor(random() * 800))::bigint AS ct,
+               round((200 + random() * 4000)::numeric, 1)::float8 AS lat
+        FROM generate_series(1, :records) AS g
+    ) AS r
 ) AS s
 JOIN seed_keys AS k ON k.idx = s.key_idx
 JOIN seed_models AS m ON s.pct >= m.lo AND s.pct < m.hi;

@@ -11,8 +11,9 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use tollgate_proxy::AppState;
 use tollgate_proxy::ops::keys::{self as ops, KeySpec};
-use tollgate_store::{DailySpend, KeyFilter, KeyPatch, KeyRecord, RollupFilter};
+use tollgate_store::{DailySpend, KeyFilter, KeyPatch, KeyRecord, ListOrder, RollupFilter};
 
+use crate::lists::{self, Listed, Pager, Paging};
 use crate::page::{self, Base, DoneQuery, Errors, Frame, LimitsForm, Submitted};
 use crate::session::Signed;
 
@@ -24,8 +25,8 @@ pub(crate) struct ListQuery {
     user: Option<String>,
     #[serde(default)]
     team: Option<String>,
-    #[serde(default)]
-    page: Option<u32>,
+    #[serde(flatten)]
+    paging: Paging,
     #[serde(default)]
     done: Option<String>,
 }
@@ -47,16 +48,14 @@ pub(crate) struct KeyForm {
     duration: Option<String>,
 }
 
-const PAGE_SIZE: u32 = 50;
-
 #[derive(Template)]
 #[template(path = "admin/keys.html")]
 struct KeysPage {
     frame: Frame,
     keys: Vec<KeyRecord>,
     query: ListQuery,
-    page: u32,
-    more: bool,
+    pager: Pager,
+    orders: Vec<page::Choice>,
     fields: Vec<page::Field>,
     owner_fields: Vec<page::Field>,
     errors: Errors,
@@ -97,23 +96,27 @@ async fn render_list(
     errors: Errors,
     status: StatusCode,
 ) -> Response {
-    let page_no = q.page.unwrap_or(1).max(1);
     let mut filter = KeyFilter {
         key_alias: page::text(q.alias.clone()),
         user_id: page::text(q.user.clone()),
         team_id: page::text(q.team.clone()),
-        page: page_no,
-        size: PAGE_SIZE,
+        ..KeyFilter::default()
     };
     if !signed.role.sees_all() {
         filter.user_id = signed.user_id.clone();
     }
-    let keys = match page::read(base, "keys", state.store().list_keys(filter).await) {
-        Ok(k) => k,
+    let params =
+        [("alias", q.alias.as_deref()), ("user", q.user.as_deref()), ("team", q.team.as_deref())];
+    let store = state.store();
+    let read = |order, after, size| {
+        store.list_keys(KeyFilter { order: Some(order), after, size, ..filter })
+    };
+    let listed =
+        lists::read(base, "/keys", &q.paging, ListOrder::Newest, &params, read, KeyRecord::cursor);
+    let Listed { rows: keys, pager, orders } = match listed.await {
+        Ok(l) => l,
         Err(r) => return r,
     };
-    // A full page may have a next one.
-    let more = keys.len() == PAGE_SIZE as usize;
     let frame = Frame::new(base, signed, "Keys", "keys").with_notice(q.done.clone());
     let nonce = frame.nonce.clone();
     let f = &form;
@@ -140,8 +143,7 @@ async fn render_list(
         ],
         &errors,
     );
-    let page =
-        KeysPage { frame, keys, query: q, page: page_no, more, fields, owner_fields, errors };
+    let page = KeysPage { frame, keys, query: q, pager, orders, fields, owner_fields, errors };
     page::html(status, &nonce, &page)
 }
 

@@ -12,6 +12,7 @@ mod copilot;
 mod credentials;
 mod dashboard;
 mod keys;
+mod lists;
 mod logs;
 mod model;
 mod model_form;

@@ -1,5 +1,6 @@
-//! Logs: the spend records newest first, filtered and paged by time (each page continues
-//! before the last record of the previous one); a page per request with every attempt and,
+//! Logs: the spend records newest first, filtered by key, user, team, request id, model,
+//! outcome, HTTP status and time, and paged by keyset (each page continues after the last
+//! record of the previous one, `(started_at, request_id)` compared as a pair); a page per request with every attempt and,
 //! when prompt storage is on, the redacted prompt and response. Audit: the audit log, paged
 //! by id.
 
@@ -8,15 +9,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tollgate_proxy::AppState;
-use tollgate_store::{AuditFilter, AuditRecord, SpendFilter, SpendRecord};
+use tollgate_proxy::ops::spend;
+use tollgate_proxy::{ApiError, AppState};
+use tollgate_store::{AuditFilter, AuditRecord, SpendCursor, SpendFilter, SpendRecord};
 
-use crate::page::{self, Base, Frame};
+use crate::lists::{PAGE_SIZE, Pager};
+use crate::page::{self, Base, Choice, Errors, Frame};
 use crate::session::Signed;
-
-const PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct LogsQuery {
@@ -29,12 +30,38 @@ pub(crate) struct LogsQuery {
     #[serde(default)]
     request_id: Option<String>,
     #[serde(default)]
-    start: Option<String>,
+    model: Option<String>,
     #[serde(default)]
-    end: Option<String>,
+    outcome: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
     /// The `started_at` of the last record of the previous page.
     #[serde(default)]
-    before: Option<String>,
+    after: Option<String>,
+    /// Its request id, which breaks ties between records of one instant.
+    #[serde(default)]
+    after_id: Option<String>,
+}
+
+impl LogsQuery {
+    /// The filters, as links carry them to the next page.
+    fn params(&self) -> [(&'static str, Option<&str>); 9] {
+        [
+            ("key", self.key.as_deref()),
+            ("user", self.user.as_deref()),
+            ("team", self.team.as_deref()),
+            ("request_id", self.request_id.as_deref()),
+            ("model", self.model.as_deref()),
+            ("outcome", self.outcome.as_deref()),
+            ("status", self.status.as_deref()),
+            ("from", self.from.as_deref()),
+            ("to", self.to.as_deref()),
+        ]
+    }
 }
 
 /// A record as the list shows it.
@@ -50,7 +77,9 @@ struct LogsPage {
     frame: Frame,
     rows: Vec<LogRow>,
     query: LogsQuery,
-    next: Option<String>,
+    outcomes: Vec<Choice>,
+    errors: Errors,
+    pager: Pager,
 }
 
 #[derive(Template)]
@@ -64,10 +93,60 @@ struct LogPage {
     response_body: Option<String>,
 }
 
-fn day(s: &Option<String>, end: bool) -> Option<DateTime<Utc>> {
-    let d = NaiveDate::parse_from_str(s.as_deref()?.trim(), "%Y-%m-%d").ok()?;
-    let d = if end { d.succ_opt()? } else { d };
-    Some(d.and_hms_opt(0, 0, 0)?.and_utc())
+/// The outcome choices after "any": success, any failure, then each failure.
+fn outcome_choices(current: Option<&str>) -> Vec<Choice> {
+    let mut options = vec![spend::OUTCOMES[0], spend::FAILURE];
+    options.extend(&spend::OUTCOMES[1..]);
+    page::choices(&options, current.unwrap_or(""))
+}
+
+/// The value of a check, or its message next to the field it names.
+fn checked<T>(r: Result<T, ApiError>, errors: &mut Vec<(String, String)>) -> Option<T> {
+    r.map_err(|e| errors.push((e.param().unwrap_or("form").to_owned(), e.message().to_owned())))
+        .ok()
+}
+
+/// The filters of the form as the store's, or the messages to show next to the fields.
+fn filter(q: &LogsQuery, signed: &Signed) -> Result<SpendFilter, Errors> {
+    let mut errors = Vec::new();
+    let text = |v: &Option<String>| page::text(v.clone());
+    let start = text(&q.from).and_then(|s| checked(spend::time("from", &s, false), &mut errors));
+    let end = text(&q.to).and_then(|s| checked(spend::time("to", &s, true), &mut errors));
+    checked(spend::check_range(start, end, "to"), &mut errors);
+    let outcomes = text(&q.outcome)
+        .and_then(|o| checked(spend::outcomes("outcome", &o), &mut errors))
+        .unwrap_or_default();
+    let status = text(&q.status).and_then(|s| checked(spend::status("status", &s), &mut errors));
+    if !errors.is_empty() {
+        return Err(errors.into_iter().collect());
+    }
+    let mut filter = SpendFilter {
+        token_hash: text(&q.key).map(|k| tollgate_proxy::access::keys::to_hash(&k)),
+        user_id: text(&q.user),
+        team_id: text(&q.team),
+        request_id: text(&q.request_id),
+        model: text(&q.model),
+        outcomes,
+        status,
+        start,
+        end,
+        ..Default::default()
+    };
+    if !signed.role.sees_all() {
+        filter.user_id = signed.user_id.clone();
+    }
+    Ok(filter)
+}
+
+/// Where the page continues, from the link's `after`/`after_id`; `Err` for a damaged link.
+fn cursor(q: &LogsQuery) -> Result<Option<SpendCursor>, ()> {
+    match (q.after.as_deref(), q.after_id.as_deref()) {
+        (None, None) => Ok(None),
+        (Some(t), Some(id)) => DateTime::parse_from_rfc3339(t)
+            .map(|t| Some(SpendCursor { started_at: t.to_utc(), request_id: id.to_owned() }))
+            .map_err(|_| ()),
+        _ => Err(()),
+    }
 }
 
 fn key_name(state: &AppState, hash: Option<&str>) -> String {
@@ -84,38 +163,44 @@ pub(crate) async fn list(
     Query(q): Query<LogsQuery>,
 ) -> Response {
     let base = Base::of(&parts, &state);
-    let before = q
-        .before
-        .as_deref()
-        .and_then(|b| DateTime::parse_from_rfc3339(b).ok())
-        .map(|t| t.with_timezone(&Utc));
-    let end = match (day(&q.end, true), before) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    let Ok(before) = cursor(&q) else {
+        return page::invalid(&base, "This page link is damaged; start again from the first page.");
     };
-    let mut filter = SpendFilter {
-        token_hash: page::text(q.key.clone()).map(|k| tollgate_proxy::access::keys::to_hash(&k)),
-        user_id: page::text(q.user.clone()),
-        team_id: page::text(q.team.clone()),
-        request_id: page::text(q.request_id.clone()),
-        start: day(&q.start, false),
-        end,
-        limit: PAGE_SIZE,
-        ..Default::default()
-    };
-    if !signed.role.sees_all() {
-        filter.user_id = signed.user_id.clone();
-    }
-    let records = match state.store().spend_logs(filter).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "logs page: store failed");
-            return page::unavailable(&base);
+    let on_first = before.is_none();
+    let outcomes = outcome_choices(q.outcome.as_deref());
+    let frame = Frame::new(&base, &signed, "Logs", "logs");
+    let nonce = frame.nonce.clone();
+    let filter = match filter(&q, &signed) {
+        Ok(f) => f,
+        Err(errors) => {
+            let page = LogsPage {
+                frame,
+                rows: Vec::new(),
+                query: q,
+                outcomes,
+                errors,
+                pager: Pager::default(),
+            };
+            return page::html(StatusCode::BAD_REQUEST, &nonce, &page);
         }
     };
-    let next = (records.len() == PAGE_SIZE as usize)
-        .then(|| records.last().map(|r| r.started_at.to_rfc3339()))
-        .flatten();
+    // As the browser's date-time fields show them (a day typed into a link included).
+    let shown = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let mut q = q;
+    q.from = filter.start.map(shown);
+    q.to = filter.end.map(shown);
+    let filter = SpendFilter { before, limit: PAGE_SIZE + 1, ..filter };
+    let mut records = match page::read(&base, "logs", state.store().spend_logs(filter).await) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let more = records.len() > PAGE_SIZE as usize;
+    records.truncate(PAGE_SIZE as usize);
+    let next = more
+        .then(|| records.last().map(SpendCursor::after))
+        .flatten()
+        .map(|c| (c.started_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), c.request_id));
+    let pager = Pager::new(&base, "/logs", &q.params(), on_first, next);
     let rows = records
         .into_iter()
         .map(|r| LogRow {
@@ -124,9 +209,8 @@ pub(crate) async fn list(
             record: r,
         })
         .collect();
-    let frame = Frame::new(&base, &signed, "Logs", "logs");
-    let nonce = frame.nonce.clone();
-    page::html(StatusCode::OK, &nonce, &LogsPage { frame, rows, query: q, next })
+    let page = LogsPage { frame, rows, query: q, outcomes, errors: Errors::default(), pager };
+    page::html(StatusCode::OK, &nonce, &page)
 }
 
 pub(crate) async fn detail(

@@ -157,6 +157,11 @@ pub fn not_found(base: &Base, what: &str) -> Response {
     message(base, StatusCode::NOT_FOUND, "Not found", what)
 }
 
+/// 400: a query the page cannot read (a damaged link), with what to do.
+pub fn invalid(base: &Base, why: &str) -> Response {
+    message(base, StatusCode::BAD_REQUEST, "Invalid link", why)
+}
+
 /// 503: the database does not answer.
 pub fn unavailable(base: &Base) -> Response {
     message(

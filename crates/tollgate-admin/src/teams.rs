@@ -9,22 +9,13 @@ use axum::response::Response;
 use serde::Deserialize;
 use tollgate_proxy::AppState;
 use tollgate_proxy::ops::teams::{self as ops, MEMBER_ROLES, TeamSpec};
-use tollgate_store::{KeyFilter, KeyRecord, Page, TeamMember, TeamPatch, TeamRecord};
+use tollgate_store::{KeyFilter, KeyRecord, TeamMember, TeamPatch, TeamRecord};
 
+use crate::lists::{self, Listed, Pager, SearchQuery};
 use crate::page::{
     self, Base, Choice, DoneQuery, Errors, Field, Frame, LimitsForm, SeesAll, Submitted,
 };
 use crate::session::Signed;
-
-const PAGE_SIZE: u32 = 50;
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ListQuery {
-    #[serde(default)]
-    page: Option<u32>,
-    #[serde(default)]
-    done: Option<String>,
-}
 
 /// What the team forms hold, as typed: create and edit, and a member to add or remove.
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -48,8 +39,9 @@ pub(crate) struct TeamForm {
 struct TeamsPage {
     frame: Frame,
     teams: Vec<TeamRecord>,
-    page: u32,
-    more: bool,
+    search: String,
+    pager: Pager,
+    orders: Vec<Choice>,
     fields: Vec<Field>,
     errors: Errors,
 }
@@ -70,18 +62,18 @@ async fn render_list(
     state: &AppState,
     base: &Base,
     signed: &Signed,
-    q: ListQuery,
+    q: SearchQuery,
     form: TeamForm,
     errors: Errors,
     status: StatusCode,
 ) -> Response {
-    let page_no = q.page.unwrap_or(1).max(1);
-    let teams = state.store().list_teams(Page { page: page_no, size: PAGE_SIZE }).await;
-    let teams = match page::read(base, "teams", teams) {
-        Ok(t) => t,
+    let store = state.store();
+    let listed = lists::searched(base, "/teams", &q, |p| store.list_teams(p), TeamRecord::cursor);
+    let Listed { rows: teams, pager, orders } = match listed.await {
+        Ok(l) => l,
         Err(r) => return r,
     };
-    let more = teams.len() == PAGE_SIZE as usize;
+    let search = q.search();
     let frame = Frame::new(base, signed, "Teams", "teams").with_notice(q.done);
     let nonce = frame.nonce.clone();
     let f = &form;
@@ -94,14 +86,14 @@ async fn render_list(
         &errors,
     );
     fields.extend(f.limits.fields(&errors));
-    let page = TeamsPage { frame, teams, page: page_no, more, fields, errors };
+    let page = TeamsPage { frame, teams, search, pager, orders, fields, errors };
     page::html(status, &nonce, &page)
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
     SeesAll { base, signed }: SeesAll,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<SearchQuery>,
 ) -> Response {
     render_list(&state, &base, &signed, q, TeamForm::default(), Errors::default(), StatusCode::OK)
         .await
@@ -135,7 +127,7 @@ pub(crate) async fn create(
     match created {
         Ok(team) => page::done(&base, &team_path(&team.team_id), "Team created."),
         Err(errors) => {
-            let q = ListQuery::default();
+            let q = SearchQuery::default();
             render_list(&state, &base, &signed, q, form, errors, StatusCode::BAD_REQUEST).await
         }
     }

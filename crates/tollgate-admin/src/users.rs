@@ -10,23 +10,14 @@ use serde::Deserialize;
 use tollgate_proxy::AppState;
 use tollgate_proxy::ops::passwords;
 use tollgate_proxy::ops::users::{self as ops, UserSpec};
-use tollgate_store::{KeyFilter, KeyRecord, Page, UserPatch, UserRecord};
+use tollgate_store::{KeyFilter, KeyRecord, UserPatch, UserRecord};
 
+use crate::lists::{self, Listed, Pager, SearchQuery};
 use crate::page::{self, Base, DoneQuery, Errors, Field, Frame, LimitsForm, SeesAll, Submitted};
 use crate::session::{Role, Signed};
 
 /// The roles the console offers.
 const ROLES: [&str; 3] = ["proxy_admin", "proxy_admin_viewer", "internal_user"];
-
-const PAGE_SIZE: u32 = 50;
-
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ListQuery {
-    #[serde(default)]
-    page: Option<u32>,
-    #[serde(default)]
-    done: Option<String>,
-}
 
 /// What the create and edit forms hold, as typed.
 #[derive(Debug, Default, Deserialize, Clone)]
@@ -50,8 +41,9 @@ pub(crate) struct UserForm {
 struct UsersPage {
     frame: Frame,
     users: Vec<UserRecord>,
-    page: u32,
-    more: bool,
+    search: String,
+    pager: Pager,
+    orders: Vec<page::Choice>,
     fields: Vec<Field>,
     roles: Vec<page::Choice>,
     errors: Errors,
@@ -90,18 +82,18 @@ async fn render_list(
     state: &AppState,
     base: &Base,
     signed: &Signed,
-    q: ListQuery,
+    q: SearchQuery,
     form: UserForm,
     errors: Errors,
     status: StatusCode,
 ) -> Response {
-    let page_no = q.page.unwrap_or(1).max(1);
-    let users = state.store().list_users(Page { page: page_no, size: PAGE_SIZE }).await;
-    let users = match page::read(base, "users", users) {
-        Ok(u) => u,
+    let store = state.store();
+    let listed = lists::searched(base, "/users", &q, |p| store.list_users(p), UserRecord::cursor);
+    let Listed { rows: users, pager, orders } = match listed.await {
+        Ok(l) => l,
         Err(r) => return r,
     };
-    let more = users.len() == PAGE_SIZE as usize;
+    let search = q.search();
     let frame = Frame::new(base, signed, "Users", "users").with_notice(q.done);
     let nonce = frame.nonce.clone();
     let f = &form;
@@ -115,14 +107,14 @@ async fn render_list(
     );
     fields.extend(f.limits.fields(&errors));
     let roles = page::choices(&ROLES, f.user_role.as_deref().unwrap_or(Role::User.as_str()));
-    let page = UsersPage { frame, users, page: page_no, more, fields, roles, errors };
+    let page = UsersPage { frame, users, search, pager, orders, fields, roles, errors };
     page::html(status, &nonce, &page)
 }
 
 pub(crate) async fn list(
     State(state): State<AppState>,
     SeesAll { base, signed }: SeesAll,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<SearchQuery>,
 ) -> Response {
     render_list(&state, &base, &signed, q, UserForm::default(), Errors::default(), StatusCode::OK)
         .await
@@ -170,7 +162,7 @@ pub(crate) async fn create(
     match created {
         Ok((user, _)) => page::done(&base, &user_path(&user.user_id), "User created."),
         Err(errors) => {
-            let q = ListQuery::default();
+            let q = SearchQuery::default();
             render_list(&state, &base, &signed, q, form, errors, StatusCode::BAD_REQUEST).await
         }
     }

@@ -14,6 +14,9 @@ use tollgate_testkit::{MockOpenAi, TestApp};
 const MASTER: &str = "sk-console-master-key";
 const UI_PASSWORD: &str = "a console password";
 
+#[path = "console/lists.rs"]
+mod lists;
+
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()

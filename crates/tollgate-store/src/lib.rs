@@ -11,6 +11,7 @@
 mod budget;
 mod connect;
 mod crypto;
+mod paging;
 mod patch;
 mod queries;
 mod rollup;
@@ -29,6 +30,7 @@ pub use budget::parse_budget_duration;
 pub use connect::{SQLITE_FILE_NAME, connect, open, redact_url};
 pub use crypto::{SECRET_KEY_FILE, SecretBox};
 pub use rollup::{LATENCY_BOUNDS_MS, WINDOW_SPANS, latency_percentile};
+pub use paging::{ListCursor, ListOrder, SortValue, SpendCursor, StatusRange};
 pub use types::*;
 pub use writer::*;
 
@@ -113,7 +115,8 @@ pub trait StoreApi: SpendStore {
     ) -> Result<KeyRecord, StoreError>;
     /// Deletes keys; returns how many existed.
     async fn delete_keys(&self, token_hashes: &[String]) -> Result<u64, StoreError>;
-    /// Lists keys, newest first.
+    /// Lists keys, newest first unless the filter's `order` says otherwise; pages by
+    /// `page` or, with `after`, by keyset.
     async fn list_keys(&self, filter: KeyFilter) -> Result<Vec<KeyRecord>, StoreError>;
 
     /// Creates a user; `Conflict` if the id exists.
@@ -125,7 +128,8 @@ pub trait StoreApi: SpendStore {
     /// Deletes users (and their team memberships, UI sessions and passwords; their keys keep
     /// existing but lose the owner); returns how many existed.
     async fn delete_users(&self, user_ids: &[String]) -> Result<u64, StoreError>;
-    /// Lists users, oldest first.
+    /// Lists users, oldest first unless `page.order` says otherwise; pages by `page` or,
+    /// with `after`, by keyset.
     async fn list_users(&self, page: Page) -> Result<Vec<UserRecord>, StoreError>;
 
     /// Creates a team (members must exist as users, or are created bare).
@@ -136,7 +140,8 @@ pub trait StoreApi: SpendStore {
     async fn update_team(&self, team_id: &str, patch: TeamPatch) -> Result<TeamRecord, StoreError>;
     /// Deletes teams and their memberships; returns how many existed.
     async fn delete_teams(&self, team_ids: &[String]) -> Result<u64, StoreError>;
-    /// Lists teams, oldest first.
+    /// Lists teams, oldest first unless `page.order` says otherwise; pages by `page` or,
+    /// with `after`, by keyset.
     async fn list_teams(&self, page: Page) -> Result<Vec<TeamRecord>, StoreError>;
     /// Adds (or re-roles) members; users that do not exist are created bare.
     async fn add_team_members(
@@ -151,7 +156,8 @@ pub trait StoreApi: SpendStore {
         user_ids: &[String],
     ) -> Result<TeamRecord, StoreError>;
 
-    /// Spend records, newest first.
+    /// Spend records, newest first (ties by request id, descending); with `before`, the
+    /// ones after that record.
     async fn spend_logs(&self, filter: SpendFilter) -> Result<Vec<SpendRecord>, StoreError>;
     /// Number of stored spend records.
     async fn count_spend(&self) -> Result<u64, StoreError>;

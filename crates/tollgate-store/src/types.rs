@@ -116,7 +116,7 @@ pub struct KeyPatch {
 }
 
 /// Which keys to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct KeyFilter {
     /// Only this user's keys.
     pub user_id: Option<String>,
@@ -124,10 +124,16 @@ pub struct KeyFilter {
     pub team_id: Option<String>,
     /// Only keys with this alias.
     pub key_alias: Option<String>,
-    /// Page number from 1.
+    /// Page number from 1 (ignored with `after`).
     pub page: u32,
     /// Page size; 0 means the default of 100.
     pub size: u32,
+    /// The order; `None` is newest first.
+    #[serde(default)]
+    pub order: Option<crate::ListOrder>,
+    /// Keyset paging: only the keys after this one in `order`.
+    #[serde(default)]
+    pub after: Option<crate::ListCursor>,
 }
 
 /// A user.
@@ -277,13 +283,22 @@ pub struct TeamPatch {
     pub spend: Option<f64>,
 }
 
-/// Pagination for users and teams.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Pagination (and search and order) for users and teams.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Page {
-    /// Page number from 1.
+    /// Page number from 1 (ignored with `after`).
     pub page: u32,
     /// Page size; 0 means 100.
     pub size: u32,
+    /// The order; `None` is oldest first.
+    #[serde(default)]
+    pub order: Option<crate::ListOrder>,
+    /// Keyset paging: only the rows after this one in `order`.
+    #[serde(default)]
+    pub after: Option<crate::ListCursor>,
+    /// Only rows whose id, email (users) or alias (teams) contains this, ignoring ASCII case.
+    #[serde(default)]
+    pub search: Option<String>,
 }
 
 /// One proxied request, success or failure.
@@ -360,6 +375,18 @@ pub struct SpendFilter {
     pub start: Option<DateTime<Utc>>,
     /// Before this time (exclusive).
     pub end: Option<DateTime<Utc>>,
+    /// Only requests whose requested model, model group or served model is this.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Only records with one of these outcomes; empty means any.
+    #[serde(default)]
+    pub outcomes: Vec<String>,
+    /// Only records whose HTTP status is in this range.
+    #[serde(default)]
+    pub status: Option<crate::StatusRange>,
+    /// Keyset paging: only records older than this one (newest first, ties by request id).
+    #[serde(default)]
+    pub before: Option<crate::SpendCursor>,
     /// Most rows to return; 0 means 1000.
     pub limit: u32,
 }

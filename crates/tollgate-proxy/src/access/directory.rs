@@ -346,8 +346,12 @@ impl Directory {
         let keys =
             all_pages(|page, size| store.list_keys(KeyFilter { page, size, ..Default::default() }))
                 .await?;
-        let users = all_pages(|page, size| store.list_users(Page { page, size })).await?;
-        let teams = all_pages(|page, size| store.list_teams(Page { page, size })).await?;
+        let users =
+            all_pages(|page, size| store.list_users(Page { page, size, ..Default::default() }))
+                .await?;
+        let teams =
+            all_pages(|page, size| store.list_teams(Page { page, size, ..Default::default() }))
+                .await?;
 
         let key_ids: std::collections::HashSet<String> =
             keys.iter().map(|k| k.token_hash.clone()).collect();

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod models;
 pub mod objects;
 pub mod passwords;
+pub mod spend;
 pub mod teams;
 pub mod users;
 

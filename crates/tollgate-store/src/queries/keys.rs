@@ -3,11 +3,11 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::Pool;
 
-use super::{changes, limits_set, teams, users};
-use crate::patch::{self, key_not_found, key_write_error, object_or_empty, page_window};
+use super::{changes, limits_set, paging, teams, users};
+use crate::patch::{self, key_not_found, key_write_error, object_or_empty};
 use crate::rows::{KEY_COLUMNS, KeyRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
-use crate::{EntityKind, KeyFilter, KeyPatch, KeyRecord, NewKey, StoreError};
+use crate::{EntityKind, KeyFilter, KeyPatch, KeyRecord, ListOrder, NewKey, StoreError};
 
 fn select<'a, D: Dialect>(where_: &str) -> Query<'a, D> {
     let mut q = super::select(KEY_COLUMNS, "virtual_keys", " WHERE ");
@@ -189,7 +189,6 @@ pub(super) async fn list<D: Dialect>(
     pool: &Pool<D::Db>,
     filter: KeyFilter,
 ) -> Result<Vec<KeyRecord>, StoreError> {
-    let (limit, offset) = page_window(filter.page, filter.size);
     let mut q = select::<D>("TRUE");
     if let Some(user_id) = &filter.user_id {
         q.and(" AND user_id = ", user_id);
@@ -200,10 +199,17 @@ pub(super) async fn list<D: Dialect>(
     if let Some(alias) = &filter.key_alias {
         q.and(" AND key_alias = ", alias);
     }
-    q.push(" ORDER BY created_at DESC, token_hash DESC")
-        .and(" LIMIT ", limit)
-        .and(" OFFSET ", offset);
+    let order = filter.order.unwrap_or(ListOrder::Newest);
+    paging::page(&mut q, &SORTS, order, filter.after.as_ref(), filter.page, filter.size)?;
     let mut conn = pool.acquire().await?;
     let rows: Vec<KeyRow> = q.all(&mut conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
+
+/// What the key list sorts by.
+const SORTS: paging::Sorts = paging::Sorts {
+    created: "created_at",
+    name: "COALESCE(key_alias, key_name)",
+    spend: "spend",
+    id: "token_hash",
+};

@@ -7,6 +7,7 @@ mod changes;
 mod credentials;
 mod keys;
 mod models;
+mod paging;
 mod sessions;
 mod spend;
 mod teams;

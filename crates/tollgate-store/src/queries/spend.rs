@@ -217,10 +217,35 @@ pub(super) async fn logs<D: Dialect>(
     if let Some(end) = filter.end {
         q.and(" AND started_at < ", end);
     }
+    if let Some(model) = &filter.model {
+        q.and(" AND (requested_model = ", model)
+            .and(" OR model_group = ", model)
+            .and(" OR served_model = ", model)
+            .push(")");
+    }
+    if !filter.outcomes.is_empty() {
+        q.push(" AND ").is_in("outcome", &filter.outcomes);
+    }
+    match filter.status {
+        Some(s) if s.min == s.max => {
+            q.and(" AND status = ", s.min);
+        }
+        Some(s) => {
+            q.and(" AND status >= ", s.min).and(" AND status <= ", s.max);
+        }
+        None => {}
+    }
+    // A pair compared as a row: records of the cursor's own microsecond that sort after it
+    // (smaller request ids) are on this page, not lost.
+    if let Some(c) = &filter.before {
+        q.and(" AND (started_at, request_id) < (", c.started_at).and(", ", &c.request_id).push(")");
+    }
     q.push(" ORDER BY started_at DESC, request_id DESC")
         .and(" LIMIT ", row_limit(filter.limit, 1000, 10_000));
     let mut conn = pool.acquire().await?;
-    let rows: Vec<SpendRow> = q.all(&mut conn).await?;
+    // Whether walking back in time or an index of the filtered value is quicker depends on
+    // how common the value is, so each read is planned for its own values.
+    let rows: Vec<SpendRow> = q.all_planned(&mut conn).await?;
     Ok(rows.into_iter().map(Into::into).collect())
 }
 

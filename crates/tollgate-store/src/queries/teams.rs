@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
-use super::{changes, keys, limits_set, taken, users};
-use crate::patch::{self, object_or_empty, page_window, unique_members};
+use super::{changes, keys, limits_set, paging, taken, users};
+use crate::patch::{self, object_or_empty, unique_members};
 use crate::rows::{MemberRow, TEAM_COLUMNS, TeamRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
-use crate::{EntityKind, NewTeam, Page, StoreError, TeamMember, TeamPatch, TeamRecord};
+use crate::{EntityKind, ListOrder, NewTeam, Page, StoreError, TeamMember, TeamPatch, TeamRecord};
 
 fn not_found(team_id: &str) -> StoreError {
     StoreError::NotFound { kind: "team", id: team_id.to_owned() }
@@ -251,13 +251,25 @@ pub(super) async fn list<D: Dialect>(
     pool: &Pool<D::Db>,
     page: Page,
 ) -> Result<Vec<TeamRecord>, StoreError> {
-    let (limit, offset) = page_window(page.page, page.size);
-    let mut q = select::<D>(" ORDER BY created_at, team_id");
-    q.and(" LIMIT ", limit).and(" OFFSET ", offset);
+    let pattern = page.search.as_deref().map(paging::contains);
+    let mut q = select::<D>(" WHERE TRUE");
+    if let Some(p) = &pattern {
+        paging::search(&mut q, ["team_id", "team_alias"], p);
+    }
+    let order = page.order.unwrap_or(ListOrder::Oldest);
+    paging::page(&mut q, &SORTS, order, page.after.as_ref(), page.page, page.size)?;
     let mut conn = pool.acquire().await?;
     let rows: Vec<TeamRow> = q.all(&mut conn).await?;
     with_members::<D>(&mut conn, rows).await
 }
+
+/// What the team list sorts by.
+const SORTS: paging::Sorts = paging::Sorts {
+    created: "created_at",
+    name: "COALESCE(team_alias, team_id)",
+    spend: "spend",
+    id: "team_id",
+};
 
 /// Marks the team changed and locks it for the rest of the transaction; `NotFound` if missing.
 async fn touch<D: Dialect>(

@@ -5,11 +5,11 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
-use super::{changes, keys, limits_set, sessions, taken, teams};
-use crate::patch::{self, object_or_empty, page_window};
+use super::{changes, keys, limits_set, paging, sessions, taken, teams};
+use crate::patch::{self, object_or_empty};
 use crate::rows::{USER_COLUMNS, UserRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
-use crate::{EntityKind, NewUser, Page, StoreError, UserPatch, UserRecord};
+use crate::{EntityKind, ListOrder, NewUser, Page, StoreError, UserPatch, UserRecord};
 
 fn not_found(user_id: &str) -> StoreError {
     StoreError::NotFound { kind: "user", id: user_id.to_owned() }
@@ -201,10 +201,18 @@ pub(super) async fn list<D: Dialect>(
     pool: &Pool<D::Db>,
     page: Page,
 ) -> Result<Vec<UserRecord>, StoreError> {
-    let (limit, offset) = page_window(page.page, page.size);
-    let mut q = select::<D>(" ORDER BY created_at, user_id");
-    q.and(" LIMIT ", limit).and(" OFFSET ", offset);
+    let pattern = page.search.as_deref().map(paging::contains);
+    let mut q = select::<D>(" WHERE TRUE");
+    if let Some(p) = &pattern {
+        paging::search(&mut q, ["user_id", "user_email"], p);
+    }
+    let order = page.order.unwrap_or(ListOrder::Oldest);
+    paging::page(&mut q, &SORTS, order, page.after.as_ref(), page.page, page.size)?;
     let mut conn = pool.acquire().await?;
     let rows: Vec<UserRow> = q.all(&mut conn).await?;
     with_teams::<D>(&mut conn, rows).await
 }
+
+/// What the user list sorts by.
+const SORTS: paging::Sorts =
+    paging::Sorts { created: "created_at", name: "user_id", spend: "spend", id: "user_id" };

@@ -162,10 +162,13 @@ pub(crate) trait Dialect: Send + Sync + std::fmt::Debug + 'static {
         conn: &mut Conn<Self>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Runs a query, returning its rows.
+    /// Runs a query, returning its rows. A `persistent` query is prepared once per
+    /// connection and its plan may be reused for other values; one that is not is planned
+    /// for its values each time it runs.
     fn fetch_all<'c, 'q: 'c, T: DecodeRow>(
         conn: &'c mut Conn<Self>,
         q: QueryBuilder<'q, Self::Db>,
+        persistent: bool,
     ) -> impl Future<Output = Result<Vec<T>, sqlx::Error>> + Send + 'c;
 
     /// Runs a statement, returning how many rows it touched.
@@ -239,7 +242,17 @@ impl<'a, D: Dialect> Query<'a, D> {
 
     /// Runs the query, returning its rows.
     pub(crate) async fn all<T: DecodeRow>(self, conn: &mut Conn<D>) -> Result<Vec<T>, sqlx::Error> {
-        D::fetch_all(conn, self.0).await
+        D::fetch_all(conn, self.0, true).await
+    }
+
+    /// Runs the query planned for its values, not with a plan cached for other values:
+    /// for a query whose best plan depends on how common a value is (PostgreSQL would
+    /// otherwise settle on one generic plan after a few runs).
+    pub(crate) async fn all_planned<T: DecodeRow>(
+        self,
+        conn: &mut Conn<D>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        D::fetch_all(conn, self.0, false).await
     }
 
     /// Runs the query, returning its first row if any.
@@ -247,12 +260,12 @@ impl<'a, D: Dialect> Query<'a, D> {
         self,
         conn: &mut Conn<D>,
     ) -> Result<Option<T>, sqlx::Error> {
-        Ok(D::fetch_all(conn, self.0).await?.into_iter().next())
+        Ok(D::fetch_all(conn, self.0, true).await?.into_iter().next())
     }
 
     /// Runs the query, which must return a row.
     pub(crate) async fn one<T: DecodeRow>(self, conn: &mut Conn<D>) -> Result<T, sqlx::Error> {
-        D::fetch_all(conn, self.0).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)
+        D::fetch_all(conn, self.0, true).await?.into_iter().next().ok_or(sqlx::Error::RowNotFound)
     }
 
     /// Runs the statement, returning how many rows it touched.

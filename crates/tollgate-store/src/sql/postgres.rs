@@ -78,8 +78,9 @@ impl Dialect for Pg {
     async fn fetch_all<'c, 'q: 'c, T: DecodeRow>(
         conn: &'c mut Conn<Self>,
         mut q: QueryBuilder<'q, Postgres>,
+        persistent: bool,
     ) -> Result<Vec<T>, sqlx::Error> {
-        q.build().fetch_all(conn).await?.iter().map(T::from_pg).collect()
+        q.build().persistent(persistent).fetch_all(conn).await?.iter().map(T::from_pg).collect()
     }
 
     async fn execute<'c, 'q: 'c>(

@@ -88,8 +88,9 @@ impl Dialect for Lite {
     async fn fetch_all<'c, 'q: 'c, T: DecodeRow>(
         conn: &'c mut Conn<Self>,
         mut q: QueryBuilder<'q, Sqlite>,
+        persistent: bool,
     ) -> Result<Vec<T>, sqlx::Error> {
-        q.build().fetch_all(conn).await?.iter().map(T::from_sqlite).collect()
+        q.build().persistent(persistent).fetch_all(conn).await?.iter().map(T::from_sqlite).collect()
     }
 
     async fn execute<'c, 'q: 'c>(

@@ -17,6 +17,7 @@ mod fixtures;
 mod keys;
 mod maintenance;
 mod models;
+mod paging;
 mod sessions;
 mod spend;
 mod teams;

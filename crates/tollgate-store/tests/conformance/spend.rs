@@ -3,7 +3,8 @@
 use chrono::{Duration, NaiveDate};
 use serde_json::json;
 use tollgate_store::{
-    DailySpend, LATENCY_BOUNDS_MS, NewTeam, RollupFilter, SpendFilter, SpendRecord, Store,
+    DailySpend, LATENCY_BOUNDS_MS, NewTeam, RollupFilter, SpendCursor, SpendFilter, SpendRecord,
+    StatusRange, Store,
 };
 
 use crate::fixtures::{at, key, member, owned_record, record, team};
@@ -575,4 +576,109 @@ backend_tests!(the_upgrade_backfill_rolls_up_as_inserts_do, async |store, db| {
     assert_eq!(store.spend_summary(everyone.clone(), 10).await.unwrap(), inserted);
     assert_eq!(store.daily_spend(everyone).await.unwrap(), daily);
     assert_eq!(inserted.days[0].1.fallbacks, 1);
+});
+
+backend_tests!(spend_log_model_outcome_and_status_filters, async |store| {
+    let t0 = at("2026-03-10T12:00:00Z");
+    let rec = |id: &str, minutes: i64, requested: &str, group: &str, served: &str| SpendRecord {
+        requested_model: requested.into(),
+        model_group: group.into(),
+        served_model: served.into(),
+        ..record(id, t0 + Duration::minutes(minutes))
+    };
+    let failed = |r: SpendRecord, status: i32, outcome: &str| SpendRecord {
+        status,
+        outcome: outcome.into(),
+        cost: 0.0,
+        ..r
+    };
+    store
+        .insert_spend(&[
+            rec("a", 0, "gpt-4o", "gpt-4o", "openai/gpt-4o"),
+            failed(rec("b", 1, "fast", "gpt-4o-mini", "openai/gpt-4o-mini"), 429, "refused"),
+            failed(rec("c", 2, "gpt-4o", "gpt-4o", "azure/gpt-4o"), 502, "upstream_failed"),
+            failed(rec("d", 3, "claude", "claude", "anthropic/claude"), 0, "client_disconnected"),
+            failed(rec("e", 4, "claude", "claude", "anthropic/claude"), 200, "stream_failed"),
+            failed(rec("f", 5, "gpt-4o", "gpt-4o", ""), 503, "refused"),
+        ])
+        .await
+        .unwrap();
+    let f = |filter: SpendFilter| {
+        let store = store.clone();
+        async move {
+            let records = store.spend_logs(filter).await.unwrap();
+            records.into_iter().map(|r| r.request_id).collect::<Vec<_>>()
+        }
+    };
+    let model = |m: &str| SpendFilter { model: Some(m.into()), ..Default::default() };
+    // The name clients asked for, the model group, or the deployment that served it.
+    assert_eq!(f(model("gpt-4o")).await, ["f", "c", "a"]);
+    assert_eq!(f(model("fast")).await, ["b"]);
+    assert_eq!(f(model("gpt-4o-mini")).await, ["b"]);
+    assert_eq!(f(model("azure/gpt-4o")).await, ["c"]);
+    assert!(f(model("gpt")).await.is_empty(), "a model matches whole names only");
+    let outcomes = |o: &[&str]| SpendFilter {
+        outcomes: o.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    };
+    assert_eq!(f(outcomes(&["success"])).await, ["a"]);
+    assert_eq!(f(outcomes(&["refused"])).await, ["f", "b"]);
+    assert_eq!(f(outcomes(&["refused", "stream_failed"])).await, ["f", "e", "b"]);
+    let status =
+        |min, max| SpendFilter { status: Some(StatusRange { min, max }), ..Default::default() };
+    assert_eq!(f(status(429, 429)).await, ["b"]);
+    assert_eq!(f(status(0, 0)).await, ["d"]);
+    assert_eq!(f(status(500, 599)).await, ["f", "c"]);
+    assert_eq!(f(status(200, 299)).await, ["e", "a"]);
+    let all = SpendFilter {
+        model: Some("gpt-4o".into()),
+        outcomes: vec!["refused".into(), "upstream_failed".into()],
+        status: Some(StatusRange { min: 500, max: 599 }),
+        start: Some(t0 + Duration::minutes(2)),
+        end: Some(t0 + Duration::minutes(5)),
+        ..Default::default()
+    };
+    assert_eq!(f(all).await, ["c"], "filters combine");
+});
+
+backend_tests!(spend_log_cursor_never_skips_or_repeats_records_of_one_instant, async |store| {
+    // Seven records, five of them in one microsecond, read two at a time: a page boundary
+    // falls inside the tie twice.
+    let t0 = at("2026-03-10T12:00:00.123456Z");
+    let tie = t0 + Duration::seconds(1);
+    let mut records = vec![record("z-early", t0), record("a-late", t0 + Duration::seconds(2))];
+    for id in ["r3", "r1", "r5", "r2", "r4"] {
+        records.push(SpendRecord { user_id: Some("u".into()), ..record(id, tie) });
+    }
+    store.insert_spend(&records).await.unwrap();
+    let read = |filter: SpendFilter| {
+        let store = store.clone();
+        async move { store.spend_logs(filter).await.unwrap() }
+    };
+    let whole: Vec<String> =
+        read(SpendFilter::default()).await.into_iter().map(|r| r.request_id).collect();
+    assert_eq!(whole, ["a-late", "r5", "r4", "r3", "r2", "r1", "z-early"]);
+    for size in [1, 2, 3] {
+        for user in [None, Some("u".to_owned())] {
+            let mut walked = Vec::new();
+            let mut before = None;
+            loop {
+                let filter = SpendFilter {
+                    user_id: user.clone(),
+                    before,
+                    limit: size,
+                    ..Default::default()
+                };
+                let page = read(filter).await;
+                before = page.last().map(SpendCursor::after);
+                walked.extend(page.iter().map(|r| r.request_id.clone()));
+                if page.len() < size as usize {
+                    break;
+                }
+            }
+            let expected: Vec<&String> =
+                whole.iter().filter(|id| user.is_none() || id.starts_with('r')).collect();
+            assert_eq!(walked.iter().collect::<Vec<_>>(), expected, "size {size}, user {user:?}");
+        }
+    }
 });

@@ -80,7 +80,7 @@ backend_tests!(list_teams_oldest_first, async |store| {
     let ids: Vec<_> = teams.iter().map(|t| t.team_id.as_str()).collect();
     assert_eq!(ids, ["tb", "ta", "tc"]);
     assert!(teams.iter().all(|t| t.members.len() == 1), "members filled on list");
-    let second = store.list_teams(Page { page: 2, size: 1 }).await.unwrap();
+    let second = store.list_teams(Page { page: 2, size: 1, ..Page::default() }).await.unwrap();
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].team_id, "ta");
 });

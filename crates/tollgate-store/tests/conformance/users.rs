@@ -63,7 +63,7 @@ backend_tests!(user_crud, async |store| {
 /// Users on a page, with their teams.
 async fn ids(store: &Store, page: u32, size: u32) -> Vec<(String, Vec<String>)> {
     store
-        .list_users(Page { page, size })
+        .list_users(Page { page, size, ..Page::default() })
         .await
         .unwrap()
         .into_iter()

@@ -103,15 +103,18 @@ async fn list(
     json: bool,
     out: &mut String,
 ) -> anyhow::Result<()> {
-    let mut all = Vec::new();
-    for page in 1.. {
+    let mut all: Vec<tollgate_store::KeyRecord> = Vec::new();
+    // Page by keyset: a key created meanwhile cannot shift a page and repeat or hide one.
+    let order = tollgate_store::ListOrder::Newest;
+    loop {
         let batch = store
             .list_keys(KeyFilter {
                 user_id: user_id.clone(),
                 team_id: team_id.clone(),
-                key_alias: None,
-                page,
                 size: 1000,
+                order: Some(order),
+                after: all.last().map(|k| k.cursor(order)),
+                ..KeyFilter::default()
             })
             .await?;
         let done = batch.len() < 1000;

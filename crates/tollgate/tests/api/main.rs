@@ -19,4 +19,5 @@ mod ops;
 mod request_ids;
 mod resilience;
 mod shared_configs;
+mod spend_logs;
 mod streaming;

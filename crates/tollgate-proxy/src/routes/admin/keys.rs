@@ -214,8 +214,14 @@ pub(super) async fn list(
 ) -> Answer {
     let page = q.page.unwrap_or(1).max(1);
     let size = q.size.unwrap_or(100).clamp(1, 1000);
-    let filter =
-        KeyFilter { user_id: q.user_id, team_id: q.team_id, key_alias: q.key_alias, page, size };
+    let filter = KeyFilter {
+        user_id: q.user_id,
+        team_id: q.team_id,
+        key_alias: q.key_alias,
+        page,
+        size,
+        ..KeyFilter::default()
+    };
     let found = state.store().list_keys(filter).await.map_err(store_error)?;
     let keys: Vec<Value> = if q.return_full_object.unwrap_or(false) {
         found.iter().map(key_json).collect()

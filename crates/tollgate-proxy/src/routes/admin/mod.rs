@@ -116,6 +116,7 @@ impl PageQuery {
         Page {
             page: self.page.unwrap_or(1).max(1),
             size: self.page_size.unwrap_or(100).clamp(1, 1000),
+            ..Page::default()
         }
     }
 }

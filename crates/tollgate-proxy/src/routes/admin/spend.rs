@@ -7,10 +7,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tollgate_store::{RollupFilter, SpendFilter};
 
-use super::{Admin, bad, store_error};
+use super::{Admin, store_error};
 use crate::access::keys;
 use crate::error::ApiError;
 use crate::extract::Query;
+use crate::ops::spend;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -31,23 +32,26 @@ pub(super) struct LogsQuery {
     start_date: Option<String>,
     #[serde(default)]
     end_date: Option<String>,
+    /// Requested model, model group or served model.
+    #[serde(default)]
+    model: Option<String>,
+    /// `success`, `failure` (LiteLLM's words), or one of tollgate's outcomes.
+    #[serde(default)]
+    status_filter: Option<String>,
+    /// An HTTP status (`429`) or class (`5xx`).
+    #[serde(default)]
+    status_code: Option<String>,
     #[serde(default)]
     limit: Option<u32>,
 }
 
-/// `2026-11-21` (the whole day) or an RFC 3339 time.
+/// `2026-11-21` (the whole day), a UTC date and time, or an RFC 3339 time.
 pub(super) fn parse_time(
     param: &str,
     s: &str,
     end_of_day: bool,
 ) -> Result<DateTime<Utc>, ApiError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| bad(param, "must be a date (YYYY-MM-DD) or an RFC 3339 time"))?;
-    let day = if end_of_day { day.succ_opt().unwrap_or(day) } else { day };
-    Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+    spend::time(param, s, end_of_day)
 }
 
 pub(super) async fn logs(
@@ -55,14 +59,24 @@ pub(super) async fn logs(
     _: Admin,
     Query(q): Query<LogsQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let start = q.start_date.as_deref().map(|s| parse_time("start_date", s, false)).transpose()?;
+    let end = q.end_date.as_deref().map(|s| parse_time("end_date", s, true)).transpose()?;
+    spend::check_range(start, end, "end_date")?;
     let filter = SpendFilter {
         token_hash: q.api_key.as_deref().map(keys::to_hash),
         user_id: q.user_id,
         team_id: q.team_id,
         request_id: q.request_id,
         client_request_id: q.client_request_id,
-        start: q.start_date.as_deref().map(|s| parse_time("start_date", s, false)).transpose()?,
-        end: q.end_date.as_deref().map(|s| parse_time("end_date", s, true)).transpose()?,
+        start,
+        end,
+        model: q.model.filter(|m| !m.trim().is_empty()),
+        outcomes: match q.status_filter.as_deref() {
+            Some(s) => spend::outcomes("status_filter", s)?,
+            None => Vec::new(),
+        },
+        status: q.status_code.as_deref().map(|s| spend::status("status_code", s)).transpose()?,
+        before: None,
         limit: q.limit.unwrap_or(1000).clamp(1, 10_000),
     };
     let records = state.store().spend_logs(filter).await.map_err(store_error)?;

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{KeyFilter, Page, TeamMember, TeamPatch, TeamRecord};
+use tollgate_store::{KeyFilter, TeamMember, TeamPatch, TeamRecord};
 
 use super::{Admin, PageQuery, body, patch, store_error};
 use crate::body::LimitedBody;
@@ -147,8 +147,7 @@ pub(super) async fn list(
     _: Admin,
     Query(q): Query<PageQuery>,
 ) -> Answer {
-    let Page { page, size } = q.page();
-    let teams = state.store().list_teams(Page { page, size }).await.map_err(store_error)?;
+    let teams = state.store().list_teams(q.page()).await.map_err(store_error)?;
     Ok(Json(Value::Array(teams.iter().map(team_json).collect())))
 }
 

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tollgate_store::{KeyFilter, Page, UserPatch};
+use tollgate_store::{KeyFilter, UserPatch};
 
 use super::{Admin, PageQuery, body, patch, store_error};
 use crate::body::LimitedBody;
@@ -130,8 +130,9 @@ pub(super) async fn list(
     _: Admin,
     Query(q): Query<PageQuery>,
 ) -> Answer {
-    let Page { page, size } = q.page();
-    let users = state.store().list_users(Page { page, size }).await.map_err(store_error)?;
+    let list = q.page();
+    let (page, size) = (list.page, list.size);
+    let users = state.store().list_users(list).await.map_err(store_error)?;
     Ok(Json(json!({
         "users": users.iter().map(user_json).collect::<Vec<_>>(),
         "page": page,
