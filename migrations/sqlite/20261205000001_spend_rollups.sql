@@ -9,7 +9,8 @@
 --   `model` (value: the model group that served), with `bucket` 0; and `latency` (value: the
 --   model group), counting requests per latency bucket (`bucket` indexes
 --   LATENCY_BOUNDS_MS in crates/tollgate-store/src/rollup.rs, repeated in the backfill
---   below).
+--   below). `scope` is '' for everyone's requests, and a user id for that user's own (a
+--   user's dashboard reads only their rows).
 -- - `spend_window`: running sums over the last `span` days (1, 7, 30) per key, user, team and
 --   model group, for rankings. `spend_window_state.through` is the day the windows end on:
 --   they hold records of days `through - span + 1` onwards. The store rebuilds them from
@@ -22,6 +23,7 @@
 ALTER TABLE spend_daily ADD COLUMN fallbacks INTEGER NOT NULL DEFAULT 0;
 
 CREATE TABLE spend_rollup (
+    scope             TEXT NOT NULL,
     dimension         TEXT NOT NULL,
     day               TEXT NOT NULL,
     value             TEXT NOT NULL,
@@ -33,7 +35,7 @@ CREATE TABLE spend_rollup (
     completion_tokens INTEGER NOT NULL DEFAULT 0,
     cost              REAL NOT NULL DEFAULT 0,
     premium_units     REAL NOT NULL DEFAULT 0,
-    PRIMARY KEY (dimension, day, value, bucket)
+    PRIMARY KEY (scope, dimension, day, value, bucket)
 );
 
 CREATE TABLE spend_window (
@@ -62,7 +64,8 @@ INSERT INTO spend_window_state (id, through) VALUES (1, NULL);
 DELETE FROM spend_rollup;
 UPDATE spend_daily SET fallbacks = 0 WHERE fallbacks <> 0;
 CREATE TEMP TABLE spend_rollup_source AS
-SELECT date(started_at) AS day,
+SELECT CASE WHEN own = 1 THEN user_id ELSE '' END AS scope,
+       date(started_at) AS day,
        coalesce(token_hash, '') AS token_hash, coalesce(user_id, '') AS user_id,
        coalesce(team_id, '') AS team_id, model_group, served_model, outcome,
        prompt_tokens, completion_tokens, cost, premium_units,
@@ -80,24 +83,26 @@ SELECT date(started_at) AS day,
             WHEN latency_ms < 15000 THEN 14 WHEN latency_ms < 20000 THEN 15
             WHEN latency_ms < 30000 THEN 16 WHEN latency_ms < 60000 THEN 17
             WHEN latency_ms < 120000 THEN 18 ELSE 19 END AS bucket
-FROM spend_logs;
+FROM spend_logs
+CROSS JOIN (SELECT 0 AS own UNION ALL SELECT 1) AS scopes
+WHERE own = 0 OR coalesce(user_id, '') <> '';
 
-INSERT INTO spend_rollup (dimension, day, value, bucket, requests, failures, fallbacks,
-                          prompt_tokens, completion_tokens, cost, premium_units)
-SELECT 'outcome', day, outcome, 0, count(*), sum(failed), sum(fallback), sum(prompt_tokens),
-       sum(completion_tokens), sum(cost), sum(premium_units)
-FROM spend_rollup_source GROUP BY day, outcome
+INSERT INTO spend_rollup (scope, dimension, day, value, bucket, requests, failures,
+                          fallbacks, prompt_tokens, completion_tokens, cost, premium_units)
+SELECT scope, 'outcome', day, outcome, 0, count(*), sum(failed), sum(fallback),
+       sum(prompt_tokens), sum(completion_tokens), sum(cost), sum(premium_units)
+FROM spend_rollup_source GROUP BY scope, day, outcome
 UNION ALL
-SELECT 'model', day, model_group, 0, count(*), sum(failed), sum(fallback), sum(prompt_tokens),
-       sum(completion_tokens), sum(cost), sum(premium_units)
-FROM spend_rollup_source GROUP BY day, model_group
+SELECT scope, 'model', day, model_group, 0, count(*), sum(failed), sum(fallback),
+       sum(prompt_tokens), sum(completion_tokens), sum(cost), sum(premium_units)
+FROM spend_rollup_source GROUP BY scope, day, model_group
 UNION ALL
-SELECT 'latency', day, model_group, bucket, count(*), 0, 0, 0, 0, 0, 0
-FROM spend_rollup_source GROUP BY day, model_group, bucket;
+SELECT scope, 'latency', day, model_group, bucket, count(*), 0, 0, 0, 0, 0, 0
+FROM spend_rollup_source GROUP BY scope, day, model_group, bucket;
 
 UPDATE spend_daily AS d SET fallbacks = f.n
 FROM (SELECT day, token_hash, user_id, team_id, model_group, served_model, sum(fallback) AS n
-      FROM spend_rollup_source WHERE fallback = 1
+      FROM spend_rollup_source WHERE fallback = 1 AND scope = ''
       GROUP BY day, token_hash, user_id, team_id, model_group, served_model) AS f
 WHERE d.day = f.day AND d.token_hash = f.token_hash AND d.user_id = f.user_id
   AND d.team_id = f.team_id AND d.model_group = f.model_group

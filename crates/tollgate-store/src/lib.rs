@@ -29,8 +29,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use budget::parse_budget_duration;
 pub use connect::{SQLITE_FILE_NAME, connect, open, redact_url};
 pub use crypto::{SECRET_KEY_FILE, SecretBox};
-pub use rollup::{LATENCY_BOUNDS_MS, WINDOW_SPANS, latency_percentile};
 pub use paging::{ListCursor, ListOrder, SortValue, SpendCursor, StatusRange};
+pub use rollup::{LATENCY_BOUNDS_MS, WINDOW_SPANS, latency_percentile};
 pub use types::*;
 pub use writer::*;
 

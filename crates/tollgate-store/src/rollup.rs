@@ -123,9 +123,9 @@ pub(crate) fn json_replace_nul(v: &mut Value) {
 /// missing ids).
 pub(crate) type DayKey<'a> = (NaiveDate, &'a str, &'a str, &'a str, &'a str, &'a str);
 
-/// A `spend_rollup` primary key: dimension, day, value, latency bucket (0 outside
-/// `latency`).
-pub(crate) type RollupKey<'a> = (&'static str, NaiveDate, &'a str, i64);
+/// A `spend_rollup` primary key: scope ('' for everyone, else a user id), dimension, day,
+/// value, latency bucket (0 outside `latency`).
+pub(crate) type RollupKey<'a> = (&'a str, &'static str, NaiveDate, &'a str, i64);
 
 /// A `spend_window` primary key: span in days, dimension, value.
 pub(crate) type WindowKey<'a> = (i64, &'static str, &'a str);
@@ -248,11 +248,15 @@ pub(crate) fn totals<'a>(
             r.served_model.as_str(),
         );
         t.days.entry(day_key).or_default().add(r, fallback);
-        for key in [("outcome", day, r.outcome.as_str(), 0), ("model", day, &r.model_group, 0)] {
-            t.rollups.entry(key).or_default().add(r, fallback);
+        let own = r.user_id.as_deref().filter(|u| !u.is_empty());
+        for scope in std::iter::once("").chain(own) {
+            let (outcome, group) = (r.outcome.as_str(), r.model_group.as_str());
+            for key in [(scope, "outcome", day, outcome, 0), (scope, "model", day, group, 0)] {
+                t.rollups.entry(key).or_default().add(r, fallback);
+            }
+            let bucket = (scope, "latency", day, group, latency_bucket(r.latency_ms));
+            t.rollups.entry(bucket).or_default().requests += 1;
         }
-        let bucket = ("latency", day, r.model_group.as_str(), latency_bucket(r.latency_ms));
-        t.rollups.entry(bucket).or_default().requests += 1;
         let Some(through) = windows_through else { continue };
         let ranked = [
             ("key", r.token_hash.as_deref()),

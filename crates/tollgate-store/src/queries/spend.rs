@@ -108,10 +108,11 @@ pub(super) async fn insert<D: Dialect>(
         (key.into_iter().chain([(*group).into(), (*served).into()]), t)
     });
     add_sums::<D, _>(&mut tx, "spend_daily", DAILY_KEY, days).await?;
-    let rollups = sums.rollups.iter().map(|((dimension, day, value, bucket), t)| {
-        ([(*dimension).into(), Param::Date(*day), (*value).into(), Param::Int(*bucket)], t)
+    let rollups = sums.rollups.iter().map(|((scope, dimension, day, value, bucket), t)| {
+        let key = [(*scope).into(), (*dimension).into(), Param::Date(*day), (*value).into()];
+        (key.into_iter().chain([Param::Int(*bucket)]), t)
     });
-    add_sums::<D, _>(&mut tx, "spend_rollup", "dimension, day, value, bucket", rollups).await?;
+    add_sums::<D, _>(&mut tx, "spend_rollup", ROLLUP_KEY, rollups).await?;
     let windows = sums.windows.iter().map(|((span, dimension, value), t)| {
         ([Param::Int(*span), (*dimension).into(), (*value).into()], t)
     });
@@ -122,6 +123,9 @@ pub(super) async fn insert<D: Dialect>(
 
 /// The primary key of `spend_daily`.
 const DAILY_KEY: &str = "day, token_hash, user_id, team_id, model_group, served_model";
+
+/// The primary key of `spend_rollup`.
+const ROLLUP_KEY: &str = "scope, dimension, day, value, bucket";
 
 /// The sums every rollup table keeps, in [`DayTotals`] order.
 const SUM_COLUMNS: [&str; 7] = [
@@ -352,15 +356,19 @@ where
         .collect())
 }
 
-/// `spend_rollup`'s rows of one dimension over the filter's days, per day and value.
+/// `spend_rollup`'s rows of one dimension and scope over the filter's days, per day and
+/// value.
 async fn rollup_rows<D: Dialect>(
     pool: &Pool<D::Db>,
     filter: &RollupFilter,
+    scope: &str,
     dimension: &str,
 ) -> Result<Vec<(NaiveDate, String, SpendTotals)>, StoreError> {
+    let days = days_of(filter);
     let mut q = Query::<D>::new("SELECT day, value, ");
-    q.push(SUMS).and(" FROM spend_rollup WHERE dimension = ", dimension);
-    rollup_where(&mut q, filter);
+    q.push(SUMS).and(" FROM spend_rollup WHERE scope = ", scope);
+    q.and(" AND dimension = ", dimension);
+    rollup_where(&mut q, &days);
     q.push(" GROUP BY day, value ORDER BY day, value");
     let mut conn = pool.acquire().await?;
     let rows: Vec<TotalsRow2<NaiveDate, String>> = q.all(&mut conn).await?;
@@ -417,18 +425,19 @@ fn latency_bucket_sql() -> String {
 }
 
 /// Requests per model group and latency bucket over the filter's days: from `spend_rollup`
-/// for everyone, from the records themselves (through the key, user or team index) for one
-/// key, user or team, which the rollup does not split by.
+/// for everyone or one user, from the records themselves (through the key or team index)
+/// for one key or team, which the rollup does not split by.
 async fn latency_buckets<D: Dialect>(
     pool: &Pool<D::Db>,
     filter: &RollupFilter,
 ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+    let days = days_of(filter);
     let mut q;
-    if is_everyone(filter) {
+    if let Some(scope) = rollup_scope(filter) {
         q = Query::<D>::new("SELECT value, CAST(bucket AS BIGINT), CAST(SUM(requests) AS BIGINT)");
-        q.push(" FROM spend_rollup");
-        q.push(" WHERE dimension = 'latency'");
-        rollup_where(&mut q, filter);
+        q.and(" FROM spend_rollup WHERE scope = ", scope);
+        q.push(" AND dimension = 'latency'");
+        rollup_where(&mut q, &days);
         q.push(" GROUP BY value, bucket");
     } else {
         q = Query::<D>::new("SELECT model_group, ");
@@ -479,6 +488,20 @@ fn is_everyone(filter: &RollupFilter) -> bool {
     filter.token_hash.is_none() && filter.user_id.is_none() && filter.team_id.is_none()
 }
 
+/// The `spend_rollup` scope a filter reads: '' for everyone, the user's id for one user;
+/// `None` for a key or team, which it does not split by.
+fn rollup_scope(filter: &RollupFilter) -> Option<&str> {
+    if filter.token_hash.is_some() || filter.team_id.is_some() {
+        return None;
+    }
+    Some(filter.user_id.as_deref().unwrap_or_default())
+}
+
+/// The filter's days alone.
+fn days_of(filter: &RollupFilter) -> RollupFilter {
+    RollupFilter { start: filter.start, end: filter.end, ..Default::default() }
+}
+
 /// The busiest first `top`: most requests, then most cost, then name.
 fn ranked(totals: BTreeMap<String, SpendTotals>, top: i64) -> Vec<(String, SpendTotals)> {
     let mut v: Vec<_> = totals.into_iter().filter(|(k, _)| !k.is_empty()).collect();
@@ -489,10 +512,11 @@ fn ranked(totals: BTreeMap<String, SpendTotals>, top: i64) -> Vec<(String, Spend
     v
 }
 
-/// A dashboard's sums over a range of days. For the whole gateway they come from the narrow
-/// rollups, and the rankings from the running windows when the range is one of theirs
-/// (ending today, as rebuilt): a few hundred rows whatever the traffic. For one key, user
-/// or team they come from `spend_daily` and that one's records, through their indexes.
+/// A dashboard's sums over a range of days. For the whole gateway or one user they come from
+/// the narrow rollups (that user's scope), and the whole gateway's rankings from the running
+/// windows when the range is one of theirs (ending today, as rebuilt): a few hundred rows
+/// whatever the traffic. A user's rankings come from `spend_daily` through its user index;
+/// for one key or team, everything comes from `spend_daily` and that one's records.
 pub(super) async fn summary<D: Dialect>(
     pool: &Pool<D::Db>,
     filter: RollupFilter,
@@ -500,10 +524,10 @@ pub(super) async fn summary<D: Dialect>(
 ) -> Result<SpendSummary, StoreError> {
     let top = i64::from(top.clamp(1, 1000));
     let f = &filter;
-    let (days, outcomes, model_days) = if is_everyone(f) {
+    let (days, outcomes, model_days) = if let Some(scope) = rollup_scope(f) {
         let (outcomes, model_days) = tokio::try_join!(
-            rollup_rows::<D>(pool, f, "outcome"),
-            rollup_rows::<D>(pool, f, "model")
+            rollup_rows::<D>(pool, f, scope, "outcome"),
+            rollup_rows::<D>(pool, f, scope, "model")
         )?;
         let mut days: BTreeMap<NaiveDate, SpendTotals> = BTreeMap::new();
         for (day, _, t) in &outcomes {

@@ -554,6 +554,9 @@ backend_tests!(the_upgrade_backfill_rolls_up_as_inserts_do, async |store, db| {
     store.insert_spend(&batch).await.unwrap();
     let everyone = RollupFilter::default();
     let inserted = store.spend_summary(everyone.clone(), 10).await.unwrap();
+    let u1 = RollupFilter { user_id: Some("u1".into()), ..Default::default() };
+    let users_own = store.spend_summary(u1.clone(), 10).await.unwrap();
+    assert_eq!(users_own.days.iter().map(|(_, t)| t.requests).sum::<i64>(), 2);
     let daily = store.daily_spend(everyone.clone()).await.unwrap();
 
     // PostgreSQL keeps the backfill as a function (the console benchmark's seed calls it);
@@ -574,6 +577,7 @@ backend_tests!(the_upgrade_backfill_rolls_up_as_inserts_do, async |store, db| {
     assert_ne!(store.spend_summary(everyone.clone(), 10).await.unwrap(), inserted);
     db.execute_script(&backfill).await;
     assert_eq!(store.spend_summary(everyone.clone(), 10).await.unwrap(), inserted);
+    assert_eq!(store.spend_summary(u1, 10).await.unwrap(), users_own, "a user's own rollups");
     assert_eq!(store.daily_spend(everyone).await.unwrap(), daily);
     assert_eq!(inserted.days[0].1.fallbacks, 1);
 });
