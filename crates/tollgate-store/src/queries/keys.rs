@@ -1,9 +1,9 @@
 //! Virtual keys.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::SubsecRound;
 use sqlx::Pool;
 
-use super::{changes, limits_set, paging, teams, users};
+use super::{changes, limits_set, paging, ties};
 use crate::patch::{self, key_not_found, key_write_error, object_or_empty};
 use crate::rows::{KEY_COLUMNS, KeyRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
@@ -24,10 +24,10 @@ pub(super) async fn create<D: Dialect>(
     let mut tx = D::begin_write(pool).await?;
     let mut changes = Vec::new();
     if let Some(team_id) = &key.team_id {
-        teams::require::<D>(&mut tx, team_id).await?;
+        ties::require::<D>(&mut tx, team_id).await?;
     }
     if let Some(user_id) = &key.user_id {
-        changes.extend(users::ensure::<D>(&mut tx, std::slice::from_ref(user_id), now).await?);
+        changes.extend(ties::ensure::<D>(&mut tx, std::slice::from_ref(user_id), now).await?);
     }
     let (metadata, permissions) = (object_or_empty(key.metadata), object_or_empty(key.permissions));
     let q = super::insert::<D, 19>(
@@ -92,12 +92,12 @@ pub(super) async fn update<D: Dialect>(
     if rec.team_id != old_team
         && let Some(team_id) = &rec.team_id
     {
-        teams::require::<D>(&mut tx, team_id).await?;
+        ties::require::<D>(&mut tx, team_id).await?;
     }
     if rec.user_id != old_user
         && let Some(user_id) = &rec.user_id
     {
-        changes.extend(users::ensure::<D>(&mut tx, std::slice::from_ref(user_id), now).await?);
+        changes.extend(ties::ensure::<D>(&mut tx, std::slice::from_ref(user_id), now).await?);
     }
     let row = write::<D>(&mut tx, &rec).await?;
     changes.push((EntityKind::Key, rec.token_hash.clone()));
@@ -169,20 +169,6 @@ pub(super) async fn delete<D: Dialect>(
     changes::append::<D>(&mut tx, &changes, now).await?;
     tx.commit().await?;
     Ok(changes.len() as u64)
-}
-
-/// Clears `column` (`user_id` or `team_id`) on the keys whose owner is one of `ids`, which is
-/// being deleted: the keys stay, without it. Returns their hashes.
-pub(super) async fn release<D: Dialect>(
-    conn: &mut Conn<D>,
-    column: &str,
-    ids: &[String],
-    now: DateTime<Utc>,
-) -> Result<Vec<String>, StoreError> {
-    let mut q = Query::<D>::new("UPDATE virtual_keys SET ");
-    q.push(column).push(" = NULL").and(", updated_at = ", now).push(" WHERE ");
-    q.is_in(column, ids).push(" RETURNING token_hash");
-    Ok(q.all::<(String,)>(conn).await?.into_iter().map(|(h,)| h).collect())
 }
 
 pub(super) async fn list<D: Dialect>(

@@ -11,6 +11,7 @@ mod paging;
 mod sessions;
 mod spend;
 mod teams;
+mod ties;
 mod usage;
 mod users;
 

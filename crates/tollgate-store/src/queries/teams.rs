@@ -5,62 +5,14 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
-use super::{changes, keys, limits_set, paging, taken, users};
+use super::{changes, limits_set, paging, taken, ties};
 use crate::patch::{self, object_or_empty, unique_members};
-use crate::rows::{MemberRow, TEAM_COLUMNS, TeamRow};
+use crate::rows::{TEAM_COLUMNS, TeamRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
 use crate::{EntityKind, ListOrder, NewTeam, Page, StoreError, TeamMember, TeamPatch, TeamRecord};
 
 fn not_found(team_id: &str) -> StoreError {
     StoreError::NotFound { kind: "team", id: team_id.to_owned() }
-}
-
-/// `NotFound` unless the team exists (a key may only name an existing team).
-pub(super) async fn require<D: Dialect>(
-    conn: &mut Conn<D>,
-    team_id: &str,
-) -> Result<(), StoreError> {
-    let mut q = Query::<D>::new("SELECT team_id FROM teams WHERE team_id = ");
-    q.bind(team_id);
-    let found: Option<(String,)> = q.optional(conn).await?;
-    found.map(|_| ()).ok_or_else(|| not_found(team_id))
-}
-
-/// The memberships whose `by` column (`user_id` or `team_id`) is one of `ids`, ordered by
-/// `order` (the other column).
-pub(super) async fn memberships<D: Dialect>(
-    conn: &mut Conn<D>,
-    by: &str,
-    ids: &[String],
-    order: &str,
-) -> Result<Vec<MemberRow>, StoreError> {
-    let mut out = Vec::new();
-    for chunk in ids.chunks(ids_per_statement::<D>(0)) {
-        let mut q = Query::<D>::new("SELECT team_id, user_id, role FROM team_members WHERE ");
-        q.is_in(by, chunk).push(" ORDER BY ").push(order);
-        out.extend(q.all::<MemberRow>(&mut *conn).await?);
-    }
-    Ok(out)
-}
-
-/// Deletes the memberships whose `by` column is one of `ids`; the other side's ids, once each.
-async fn drop_memberships<D: Dialect>(
-    conn: &mut Conn<D>,
-    by: &str,
-    ids: &[String],
-    other: &str,
-) -> Result<BTreeSet<String>, StoreError> {
-    let mut q = Query::<D>::new("DELETE FROM team_members WHERE ");
-    q.is_in(by, ids).push(" RETURNING ").push(other);
-    Ok(q.all::<(String,)>(conn).await?.into_iter().map(|(id,)| id).collect())
-}
-
-/// Removes users (at most one statement's worth) from every team; the teams they were in.
-pub(super) async fn leave<D: Dialect>(
-    conn: &mut Conn<D>,
-    user_ids: &[String],
-) -> Result<BTreeSet<String>, StoreError> {
-    drop_memberships::<D>(conn, "user_id", user_ids, "team_id").await
 }
 
 /// The records of `rows`, each with its members.
@@ -73,7 +25,7 @@ async fn with_members<D: Dialect>(
     }
     let ids: Vec<String> = rows.iter().map(|r| r.team_id.clone()).collect();
     let mut members: HashMap<String, Vec<TeamMember>> = HashMap::new();
-    for m in memberships::<D>(conn, "team_id", &ids, "user_id").await? {
+    for m in ties::memberships::<D>(conn, "team_id", &ids, "user_id").await? {
         members.entry(m.team_id).or_default().push(TeamMember { user_id: m.user_id, role: m.role });
     }
     Ok(rows
@@ -105,7 +57,7 @@ async fn upsert_members<D: Dialect>(
         return Ok(Vec::new());
     }
     let ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
-    users::ensure::<D>(&mut *conn, &ids, now).await?;
+    ties::ensure::<D>(&mut *conn, &ids, now).await?;
     // 4 binds per row.
     for chunk in members.chunks(D::MAX_BINDS / 4) {
         let mut q =
@@ -229,8 +181,8 @@ pub(super) async fn delete<D: Dialect>(
     let mut tx = D::begin_write(pool).await?;
     let (mut keys, mut members, mut teams) = (Vec::new(), BTreeSet::new(), Vec::new());
     for chunk in team_ids.chunks(ids_per_statement::<D>(1)) {
-        keys.extend(keys::release::<D>(&mut tx, "team_id", chunk, now).await?);
-        members.extend(drop_memberships::<D>(&mut tx, "team_id", chunk, "user_id").await?);
+        keys.extend(ties::release::<D>(&mut tx, "team_id", chunk, now).await?);
+        members.extend(ties::drop_memberships::<D>(&mut tx, "team_id", chunk, "user_id").await?);
         let mut q = Query::<D>::new("DELETE FROM teams WHERE ");
         q.is_in("team_id", chunk).push(" RETURNING team_id");
         teams.extend(q.all::<(String,)>(&mut tx).await?.into_iter().map(|(id,)| id));

@@ -2,10 +2,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
-use super::{changes, keys, limits_set, paging, sessions, taken, teams};
+use super::{changes, limits_set, paging, sessions, taken, ties};
 use crate::patch::{self, object_or_empty};
 use crate::rows::{USER_COLUMNS, UserRow};
 use crate::sql::{Conn, Dialect, Param, Query, ids_per_statement};
@@ -15,37 +14,13 @@ fn not_found(user_id: &str) -> StoreError {
     StoreError::NotFound { kind: "user", id: user_id.to_owned() }
 }
 
-/// Creates the users that do not exist yet, bare (LiteLLM does the same when a key or team
-/// names an unknown user). Returns the change-feed entries for the ones created.
-pub(super) async fn ensure<D: Dialect>(
-    conn: &mut Conn<D>,
-    user_ids: &[String],
-    now: DateTime<Utc>,
-) -> Result<Vec<(EntityKind, String)>, StoreError> {
-    let mut changes = Vec::new();
-    // 3 binds per row.
-    for chunk in user_ids.chunks(D::MAX_BINDS / 3) {
-        let mut q = Query::<D>::new("INSERT INTO users (user_id, created_at, updated_at) VALUES ");
-        for (i, id) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.values([Param::from(id), Param::Time(now), Param::Time(now)]);
-        }
-        q.push(" ON CONFLICT (user_id) DO NOTHING RETURNING user_id");
-        let created: Vec<(String,)> = q.all(&mut *conn).await?;
-        changes.extend(created.into_iter().map(|(id,)| (EntityKind::User, id)));
-    }
-    Ok(changes)
-}
-
 /// Each listed user's teams, by user id.
 async fn teams_of<D: Dialect>(
     conn: &mut Conn<D>,
     user_ids: &[String],
 ) -> Result<HashMap<String, Vec<String>>, StoreError> {
     let mut teams: HashMap<String, Vec<String>> = HashMap::new();
-    for m in teams::memberships::<D>(conn, "user_id", user_ids, "team_id").await? {
+    for m in ties::memberships::<D>(conn, "user_id", user_ids, "team_id").await? {
         teams.entry(m.user_id).or_default().push(m.team_id);
     }
     Ok(teams)
@@ -176,8 +151,8 @@ pub(super) async fn delete<D: Dialect>(
     let mut tx = D::begin_write(pool).await?;
     let (mut keys, mut teams, mut users) = (Vec::new(), BTreeSet::new(), Vec::new());
     for chunk in user_ids.chunks(ids_per_statement::<D>(1)) {
-        keys.extend(keys::release::<D>(&mut tx, "user_id", chunk, now).await?);
-        teams.extend(teams::leave::<D>(&mut tx, chunk).await?);
+        keys.extend(ties::release::<D>(&mut tx, "user_id", chunk, now).await?);
+        teams.extend(ties::leave::<D>(&mut tx, chunk).await?);
         let mut q = Query::<D>::new("DELETE FROM users WHERE ");
         q.is_in("user_id", chunk).push(" RETURNING user_id");
         users.extend(q.all::<(String,)>(&mut tx).await?.into_iter().map(|(id,)| id));
