@@ -9,7 +9,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{Value, json};
 use tollgate_store::SpendRecord;
-use tollgate_testkit::{MockOpenAi, TestApp};
+use tollgate_testkit::{MockOpenAi, TestApp, spend_record};
 
 const MASTER: &str = "sk-console-master-key";
 const UI_PASSWORD: &str = "a console password";
@@ -1020,6 +1020,14 @@ async fn the_copilot_page_lists_linked_accounts_with_quota_and_unlinks_them_audi
     assert!(unlinks.contains(&("ui:ui_admin", "default")), "{unlinks:?}");
 }
 
+/// The id of the first deployment of the model group `name`.
+fn deployment_id(app: &TestApp, name: &str) -> String {
+    let router = app.state.router();
+    let catalog = router.catalog();
+    let deployment = catalog.deployments().find(|d| d.entry.model_name == name).unwrap();
+    deployment.id().to_owned()
+}
+
 /// The message shown next to the form field `name` in `html`, if any: the error inside the
 /// field's own block.
 fn error_next_to(html: &str, name: &str) -> Option<String> {
@@ -1162,15 +1170,7 @@ async fn a_bad_edit_shows_its_error_next_to_the_field_and_changes_nothing() {
     let after = app.state.store().get_model(&id).await.unwrap().unwrap();
     assert_eq!(before, after, "nothing saved");
     // A model config.yaml defines has a page, without a form.
-    let cfg = app
-        .state
-        .router()
-        .catalog()
-        .deployments()
-        .find(|d| d.entry.model_name == "cfg-model")
-        .unwrap()
-        .id()
-        .to_owned();
+    let cfg = deployment_id(&app, "cfg-model");
     let (status, html) = b.get(&format!("/ui/models/{cfg}")).await;
     assert_eq!(status, 200);
     assert!(html.contains("config.yaml") && !html.contains("id=\"edit-model\""), "{html}");
@@ -1365,15 +1365,7 @@ async fn failed_requests_show_as_errors_of_the_last_24_hours_and_the_last_error(
     assert!(row.contains("500 server_error") && row.contains("The server had an error"), "{row}");
     assert!(!html.contains("sk-upstream"), "the upstream key is masked out of the message");
 
-    let id = app
-        .state
-        .router()
-        .catalog()
-        .deployments()
-        .find(|d| d.entry.model_name == "cfg-model")
-        .unwrap()
-        .id()
-        .to_owned();
+    let id = deployment_id(&app, "cfg-model");
     let (_, html) = b.get(&format!("/ui/models/{id}")).await;
     assert!(html.contains("3 requests, 2 errors"), "{html}");
     assert!(html.contains("The server had an error") && !html.contains("sk-upstream"), "{html}");
@@ -1387,33 +1379,17 @@ async fn failed_requests_show_as_errors_of_the_last_24_hours_and_the_last_error(
 /// A stored spend record of `model` answered after `attempts` (model groups tried), for
 /// `user`'s dashboard.
 fn spend(id: &str, user: &str, model: &str, outcome: &str, ms: f64, tried: &[&str]) -> SpendRecord {
-    let now = chrono::Utc::now();
     SpendRecord {
-        request_id: id.to_owned(),
-        client_request_id: None,
-        started_at: now,
-        ended_at: now,
-        token_hash: None,
         user_id: Some(user.to_owned()),
-        team_id: None,
-        api: "chat_completions".to_owned(),
         requested_model: tried.first().unwrap_or(&model).to_string(),
-        model_group: model.to_owned(),
-        served_model: format!("openai/{model}"),
-        provider: "openai".to_owned(),
         prompt_tokens: 10,
         completion_tokens: 5,
-        cached_tokens: 0,
         cost: 0.25,
-        premium_units: 0.0,
         latency_ms: ms,
-        ttft_ms: None,
         status: if outcome == "success" { 200 } else { 502 },
         outcome: outcome.to_owned(),
         attempts: Value::Array(tried.iter().map(|g| json!({"model_group": g})).collect()),
-        stream: false,
-        request_body: None,
-        response_body: None,
+        ..spend_record(id, chrono::Utc::now(), model)
     }
 }
 

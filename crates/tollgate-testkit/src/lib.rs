@@ -6,6 +6,7 @@ pub mod flaky;
 pub mod github_mock;
 pub mod openai_mock;
 pub mod pg;
+pub mod records;
 pub mod refused;
 pub mod spawn;
 
@@ -14,5 +15,6 @@ pub use flaky::FlakyRelay;
 pub use github_mock::MockGitHub;
 pub use openai_mock::{MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ToolCall};
 pub use pg::TestDatabase;
+pub use records::spend_record;
 pub use refused::RefusingPort;
 pub use spawn::{TestApp, fast_options};

@@ -3,6 +3,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use tollgate_store::{NewKey, NewTeam, NewUser, SpendRecord};
+use tollgate_testkit::spend_record;
 
 use super::*;
 
@@ -140,31 +141,10 @@ fn logged(i: usize, at: chrono::DateTime<Utc>) -> SpendRecord {
         _ => ("claude", 200, "success"),
     };
     SpendRecord {
-        request_id: format!("req-{i:03}"),
-        client_request_id: None,
-        started_at: at,
-        ended_at: at,
-        token_hash: None,
         user_id: Some(if i < 100 { "ann" } else { "bob" }.to_owned()),
-        team_id: None,
-        api: "chat_completions".into(),
-        requested_model: model.into(),
-        model_group: model.into(),
-        served_model: format!("openai/{model}"),
-        provider: "openai".into(),
-        prompt_tokens: 1,
-        completion_tokens: 1,
-        cached_tokens: 0,
-        cost: 0.0,
-        premium_units: 0.0,
-        latency_ms: 1.0,
-        ttft_ms: None,
         status,
         outcome: outcome.into(),
-        attempts: json!([]),
-        stream: false,
-        request_body: None,
-        response_body: None,
+        ..spend_record(&format!("req-{i:03}"), at, model)
     }
 }
 

@@ -348,11 +348,35 @@ where
             q.push(" GROUP BY ").push(column).push(" ORDER BY 1");
         }
     }
+    keyed(pool, q).await
+}
+
+/// Runs a query of [`TotalsRow`]s: each key with its sums.
+async fn keyed<D: Dialect, K>(
+    pool: &Pool<D::Db>,
+    q: Query<'_, D>,
+) -> Result<Vec<(K, SpendTotals)>, StoreError>
+where
+    TotalsRow<K>: DecodeRow,
+{
     let mut conn = pool.acquire().await?;
     let rows: Vec<TotalsRow<K>> = q.all(&mut conn).await?;
     Ok(rows
         .into_iter()
         .map(|(k, a, b, c, d, e, f, g)| (k, spend_totals((a, b, c, d, e, f, g))))
+        .collect())
+}
+
+/// Runs a query of [`TotalsRow2`]s by day and value: each with its sums.
+async fn per_day<D: Dialect>(
+    pool: &Pool<D::Db>,
+    q: Query<'_, D>,
+) -> Result<Vec<(NaiveDate, String, SpendTotals)>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let rows: Vec<TotalsRow2<NaiveDate, String>> = q.all(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(day, v, a, b, c, d, e, f, g)| (day, v, spend_totals((a, b, c, d, e, f, g))))
         .collect())
 }
 
@@ -370,12 +394,7 @@ async fn rollup_rows<D: Dialect>(
     q.and(" AND dimension = ", dimension);
     rollup_where(&mut q, &days);
     q.push(" GROUP BY day, value ORDER BY day, value");
-    let mut conn = pool.acquire().await?;
-    let rows: Vec<TotalsRow2<NaiveDate, String>> = q.all(&mut conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(day, v, a, b, c, d, e, f, g)| (day, v, spend_totals((a, b, c, d, e, f, g))))
-        .collect())
+    per_day(pool, q).await
 }
 
 /// The filter's `spend_daily` rows summed per day and model group.
@@ -387,12 +406,7 @@ async fn daily_models<D: Dialect>(
     q.push(SUMS).push(" FROM spend_daily WHERE TRUE");
     rollup_where(&mut q, filter);
     q.push(" GROUP BY day, model_group ORDER BY day, model_group");
-    let mut conn = pool.acquire().await?;
-    let rows: Vec<TotalsRow2<NaiveDate, String>> = q.all(&mut conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(day, v, a, b, c, d, e, f, g)| (day, v, spend_totals((a, b, c, d, e, f, g))))
-        .collect())
+    per_day(pool, q).await
 }
 
 /// The `top` values of a ranking `dimension` from the running window of `span` days.
@@ -406,12 +420,7 @@ async fn window_top<D: Dialect>(
     q.push(&SUM_COLUMNS.join(", ")).and(" FROM spend_window WHERE span = ", span);
     q.and(" AND dimension = ", dimension);
     q.push(" ORDER BY requests DESC, cost DESC, value").and(" LIMIT ", top);
-    let mut conn = pool.acquire().await?;
-    let rows: Vec<TotalsRow<String>> = q.all(&mut conn).await?;
-    Ok(rows
-        .into_iter()
-        .map(|(k, a, b, c, d, e, f, g)| (k, spend_totals((a, b, c, d, e, f, g))))
-        .collect())
+    keyed(pool, q).await
 }
 
 /// `CASE` giving a record's latency bucket ([`LATENCY_BOUNDS_MS`]).

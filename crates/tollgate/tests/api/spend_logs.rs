@@ -3,40 +3,15 @@
 //! parameter named when malformed.
 
 use chrono::{Duration, TimeZone, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tollgate_store::SpendRecord;
+use tollgate_testkit::spend_record;
 
 use crate::keys::{admin_get, keyed_setup};
 
 fn record(id: &str, minute: i64, model: &str, status: i32, outcome: &str) -> SpendRecord {
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap() + Duration::minutes(minute);
-    SpendRecord {
-        request_id: id.into(),
-        client_request_id: None,
-        started_at: at,
-        ended_at: at,
-        token_hash: None,
-        user_id: None,
-        team_id: None,
-        api: "chat_completions".into(),
-        requested_model: model.into(),
-        model_group: model.into(),
-        served_model: format!("openai/{model}"),
-        provider: "openai".into(),
-        prompt_tokens: 1,
-        completion_tokens: 1,
-        cached_tokens: 0,
-        cost: 0.0,
-        premium_units: 0.0,
-        latency_ms: 1.0,
-        ttft_ms: None,
-        status,
-        outcome: outcome.into(),
-        attempts: json!([]),
-        stream: false,
-        request_body: None,
-        response_body: None,
-    }
+    SpendRecord { status, outcome: outcome.into(), ..spend_record(id, at, model) }
 }
 
 fn ids(v: &Value) -> Vec<&str> {
