@@ -95,9 +95,9 @@ class Server:
         data.mkdir(parents=True, exist_ok=True)
         cfg = work / "tollgate.yaml"
         cfg.write_text(CONFIG)
+        self.master_key = "sk-console-master-" + secrets.token_hex(8)
         env = clean_env(DATABASE_URL=url, UI_PASSWORD=password, TOLLGATE_LOG_FORMAT="json",
-                        TOLLGATE_DATA_DIR=str(data),
-                        TOLLGATE_MASTER_KEY="sk-console-master-" + secrets.token_hex(8))
+                        TOLLGATE_DATA_DIR=str(data), TOLLGATE_MASTER_KEY=self.master_key)
         self.proc = Proc(name, [str(bins / "tollgate"), "serve", "--config", str(cfg),
                                 "--host", "127.0.0.1", "--port", str(self.port),
                                 "--auth-port", str(free_port())], work, env=env)
@@ -137,8 +137,8 @@ class Client:
                 self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         raise AssertionError("unreachable")
 
-    def sign_in(self, password: str) -> None:
-        body = urllib.parse.urlencode({"username": "admin", "password": password}).encode()
+    def sign_in(self, password: str, username: str = "admin") -> None:
+        body = urllib.parse.urlencode({"username": username, "password": password}).encode()
         status, headers, text, _ = self.request(
             "POST", "/ui/login", body, {"content-type": "application/x-www-form-urlencoded"})
         cookie = next((v for k, v in headers.items() if k.lower() == "set-cookie"), "")
@@ -253,14 +253,17 @@ def pages(client: Client, url: str, keys: int) -> list[tuple[str, str]]:
     ]
 
 
-def crawl(client: Client, targets: list[tuple[str, str]], reps: int
+def crawl(client: Client, targets: list[tuple[str, str]], reps: int,
+          others: dict[str, Client] | None = None
           ) -> tuple[dict[str, list[float]], dict[str, str]]:
-    """Every page `reps` times, in a rotating order; client times by page, request ids."""
+    """Every page `reps` times, in a rotating order; client times by page, request ids.
+    A page named in `others` is requested by that client (another user's session)."""
+    others = others or {}
     client_ms: dict[str, list[float]] = {name: [] for name, _ in targets}
     ids: dict[str, str] = {}
     for name, path in targets:  # warm-up: plans, caches, connections
         for _ in range(2):
-            status, _, text, _ = client.request("GET", path)
+            status, _, text, _ = others.get(name, client).request("GET", path)
             if status != 200:
                 raise RuntimeError(f"{name}: GET {path} answered {status}: {text[:300]}")
     run = secrets.token_hex(3)
@@ -269,7 +272,8 @@ def crawl(client: Client, targets: list[tuple[str, str]], reps: int
         for i, (name, path) in enumerate(targets[shift:] + targets[:shift]):
             rid = f"console-{run}-{r}-{(i + shift) % len(targets)}"
             ids[rid] = name
-            status, _, text, ms = client.request("GET", path, headers={"x-request-id": rid})
+            status, _, text, ms = others.get(name, client).request(
+                "GET", path, headers={"x-request-id": rid})
             if status != 200:
                 raise RuntimeError(f"{name}: GET {path} answered {status}: {text[:300]}")
             client_ms[name].append(ms)
@@ -356,8 +360,23 @@ def main(argv: list[str]) -> int:
         print(f"    ranking windows built {wait_for_windows(url):.1f} s after sign-in",
               flush=True)
         targets = pages(client, url, args.keys)
+        # The busiest user signs in as themselves: their dashboard reads their own rollups.
+        hot_user = psql(url, sql="SELECT user_id FROM users ORDER BY spend DESC LIMIT 1")
+        user_password = "user-" + secrets.token_hex(8)
+        body = json.dumps({"user_id": hot_user, "password": user_password}).encode()
+        status, _, text, _ = client.request(
+            "POST", "/user/update", body,
+            {"content-type": "application/json",
+             "authorization": f"Bearer {server.master_key}"})
+        if status != 200:
+            raise RuntimeError(f"/user/update answered {status}: {text[:300]}")
+        user = Client(server.port)
+        user.sign_in(user_password, hot_user)
+        own = [("dashboard 7d (busiest user, own)", "/ui/?range=7d"),
+               ("dashboard 30d (busiest user, own)", "/ui/?range=30d")]
+        targets[3:3] = own
         print(f"==> crawling {len(targets)} pages × {args.reps}", flush=True)
-        client_ms, ids = crawl(client, targets, args.reps)
+        client_ms, ids = crawl(client, targets, args.reps, {name: user for name, _ in own})
         log = server.stop()
         server = None
         server_ms = server_times(log, ids)
