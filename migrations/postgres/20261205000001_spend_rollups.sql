@@ -104,6 +104,29 @@ BEGIN
     SELECT scope, 'latency', day, model_group, bucket, count(*), 0, 0, 0, 0, 0, 0
     FROM spend_rollup_source GROUP BY scope, day, model_group, bucket;
 
+    -- Days whose records retention has removed, from `spend_daily`, which keeps every day: it
+    -- knows failures but not their outcome (counted as `failed`), nor latency or fallbacks.
+    CREATE TEMP TABLE spend_rollup_days AS
+    SELECT CASE WHEN own = 1 THEN user_id ELSE '' END AS scope, day, model_group, requests,
+           failures, prompt_tokens, completion_tokens, cost, premium_units
+    FROM spend_daily
+    CROSS JOIN (SELECT 0 AS own UNION ALL SELECT 1) AS scopes
+    WHERE (own = 0 OR user_id <> '') AND day NOT IN (SELECT day FROM spend_rollup_source);
+
+    INSERT INTO spend_rollup (scope, dimension, day, value, bucket, requests, failures,
+                              fallbacks, prompt_tokens, completion_tokens, cost, premium_units)
+    SELECT scope, 'model', day, model_group, 0, sum(requests), sum(failures), 0,
+           sum(prompt_tokens), sum(completion_tokens), sum(cost), sum(premium_units)
+    FROM spend_rollup_days GROUP BY scope, day, model_group
+    UNION ALL
+    SELECT scope, 'outcome', day, 'success', 0, sum(requests - failures), 0, 0,
+           sum(prompt_tokens), sum(completion_tokens), sum(cost), sum(premium_units)
+    FROM spend_rollup_days GROUP BY scope, day HAVING sum(requests - failures) > 0
+    UNION ALL
+    SELECT scope, 'outcome', day, 'failed', 0, sum(failures), sum(failures), 0, 0, 0, 0, 0
+    FROM spend_rollup_days GROUP BY scope, day HAVING sum(failures) > 0;
+    DROP TABLE spend_rollup_days;
+
     UPDATE spend_daily AS d SET fallbacks = f.n
     FROM (SELECT day, token_hash, user_id, team_id, model_group, served_model, sum(fallback) AS n
           FROM spend_rollup_source WHERE fallback = 1 AND scope = ''

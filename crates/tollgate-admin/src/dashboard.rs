@@ -130,17 +130,20 @@ pub(crate) async fn page(
         filter.user_id = signed.user_id.clone();
     }
     // Summed by the database from the narrow rollups: a few hundred rows whatever the range.
-    let read = tokio::try_join!(
-        state.store().spend_summary(filter, 10),
-        copilot::accounts(&state, &signed)
-    );
-    let (summary, accounts) = match read {
-        Ok(r) => r,
+    let (summary, accounts) =
+        tokio::join!(state.store().spend_summary(filter, 10), copilot::accounts(&state, &signed));
+    let summary = match summary {
+        Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "dashboard: cannot read the rollups");
             return page::unavailable(&base);
         }
     };
+    // The quota table is a part of the page, not a reason to fail it.
+    let accounts = accounts.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "dashboard: linked Copilot accounts not read");
+        Vec::new()
+    });
     let mut range_days = Vec::new();
     let mut day = start;
     while day <= today {

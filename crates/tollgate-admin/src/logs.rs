@@ -184,8 +184,9 @@ pub(crate) async fn list(
             return page::html(StatusCode::BAD_REQUEST, &nonce, &page);
         }
     };
-    // As the browser's date-time fields show them (a day typed into a link included).
-    let shown = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    // As the browser's date-time fields show them (a day typed into a link included), with
+    // any fraction of a second kept so the next page filters the same.
+    let shown = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.f").to_string();
     let mut q = q;
     q.from = filter.start.map(shown);
     q.to = filter.end.map(shown);

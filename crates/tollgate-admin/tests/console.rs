@@ -1101,6 +1101,19 @@ async fn a_stored_model_is_edited_on_its_page_with_its_key_kept_tested_or_cleare
     assert!(html.contains("Connection works"), "{html}");
     assert_eq!(bearer_seen(&mock), format!("Bearer {STORED_KEY}"));
     assert!(!html.contains(STORED_KEY));
+    // The stored key goes only to the host it was stored for: a test against another one
+    // needs it typed again, and nothing reaches that host.
+    let elsewhere = MockOpenAi::start().await;
+    let mut moved = form.to_vec();
+    let other_base = elsewhere.base_url();
+    moved[3] = ("api_base", &other_base);
+    let (status, html, _) = b.post(&format!("{page}/test"), &moved).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(
+        error_next_to(&html, "api_key").is_some_and(|e| e.contains("type the key again")),
+        "{html}"
+    );
+    assert!(elsewhere.last_request().is_none(), "the stored key never left for another host");
 
     // Saved: renamed, a fallback and a price, the key kept; extra parameters stay.
     let mut edit = form.to_vec();

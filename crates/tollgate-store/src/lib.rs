@@ -174,7 +174,7 @@ pub trait StoreApi: SpendStore {
         top: u32,
     ) -> Result<SpendSummary, StoreError>;
     /// Rebuilds the running windows the rankings read so they end on `today`, unless they
-    /// already do; returns whether it rebuilt them. Cheap when they are current.
+    /// already end there or later; returns whether it rebuilt them. Cheap when current.
     async fn roll_spend_windows(&self, today: NaiveDate) -> Result<bool, StoreError>;
     /// Spend records that started at or after `since`, counted per model group and served
     /// model, with their failures: what each deployment did recently.

@@ -265,7 +265,9 @@ pub(crate) fn totals<'a>(
             ("model", Some(r.model_group.as_str())),
         ];
         for span in WINDOW_SPANS {
-            if day <= through - chrono::Duration::days(span) {
+            // A window holds the `span` days ending on `through`: a record dated later (a
+            // clock ahead, or a day the windows are not rolled to yet) waits for the rebuild.
+            if day <= through - chrono::Duration::days(span) || day > through {
                 continue;
             }
             for (dimension, value) in ranked {

@@ -30,6 +30,9 @@ use crate::page::{self, Base, DoneQuery, Errors, Frame, Submitted};
 use crate::session::Signed;
 use link::LinkForm;
 
+/// How long a page waits for one account's quota from GitHub before showing it as unread.
+const QUOTA_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// One linked account as the page (and the dashboard's quota table) shows it.
 pub(crate) struct Account {
     owner: String,
@@ -136,7 +139,11 @@ async fn account(state: &AppState, r: CredentialRecord) -> Account {
             |k| format!("key {}", k.record.key_alias.as_deref().unwrap_or(&k.record.key_name)),
         ),
     };
-    let quota = state.quota().quota(state.providers().copilot(), &r.owner).await;
+    let read = state.quota().quota(state.providers().copilot(), &r.owner);
+    let quota = match tokio::time::timeout(QUOTA_WAIT, read).await {
+        Ok(q) => q,
+        Err(_) => Err(format!("GitHub did not answer within {} s", QUOTA_WAIT.as_secs())),
+    };
     let (premium, plan, reset_date, quota_error) = match quota {
         Ok(q) => {
             let premium = q.premium.as_ref().map(|p| {
@@ -175,13 +182,17 @@ async fn visible(
     let mine = own_keys(state, signed).await?;
     let records = state.store().list_credentials(GITHUB_COPILOT_PROVIDER).await?;
     let allowed = mine.as_deref().map(owners_of);
-    let mut accounts = Vec::new();
-    for r in records {
+    // Side by side: each may wait for GitHub (a quota older than a minute is read again).
+    let mut reads = tokio::task::JoinSet::new();
+    for (i, r) in records.into_iter().enumerate() {
         if allowed.as_ref().is_none_or(|a| a.contains(&r.owner)) {
-            accounts.push(account(state, r).await);
+            let state = state.clone();
+            reads.spawn(async move { (i, account(&state, r).await) });
         }
     }
-    Ok((mine, accounts))
+    let mut accounts: Vec<(usize, Account)> = reads.join_all().await;
+    accounts.sort_by_key(|(i, _)| *i);
+    Ok((mine, accounts.into_iter().map(|(_, a)| a).collect()))
 }
 
 /// The linked accounts `signed` may see, for the dashboard's quota table.

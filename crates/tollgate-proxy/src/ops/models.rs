@@ -272,6 +272,8 @@ fn merge(into: &mut Map<String, Value>, change: Map<String, Value>) {
 /// info after the change. Nothing is checked or saved yet.
 struct Changed {
     old: ModelRecord,
+    /// The stored parameters, plaintext.
+    old_params: Map<String, Value>,
     name: String,
     params: Map<String, Value>,
     info: Map<String, Value>,
@@ -307,7 +309,7 @@ async fn changed(
             Merge::Patch => merge(&mut info, given),
         }
     }
-    Ok(Changed { old, name, params, info })
+    Ok(Changed { old, old_params, name, params, info })
 }
 
 /// Changes a stored model; answers it as `/model/info` lists it.
@@ -318,7 +320,7 @@ pub async fn update(
     change: ModelChange,
     how: Merge,
 ) -> Result<Value, ApiError> {
-    let Changed { old, name, params, info } = changed(state, id, change, how).await?;
+    let Changed { old, name, params, info, .. } = changed(state, id, change, how).await?;
     check(state, id, &name, &params, &info).await?;
     let patch = ModelPatch {
         model_name: Some(name),
@@ -337,7 +339,9 @@ pub async fn update(
 }
 
 /// [`test_connection`] of a stored model as [`update`] would leave it, with the stored
-/// credentials the change keeps; nothing is saved.
+/// credentials the change keeps; nothing is saved. A stored key is sent only to the host it
+/// was stored for: a test against another `api_base` needs the key typed again (a saved
+/// change may move it, and is audited; a test is not).
 pub async fn test_change(
     state: &AppState,
     id: &str,
@@ -345,7 +349,18 @@ pub async fn test_change(
     how: Merge,
     mode: Option<String>,
 ) -> Result<Value, ApiError> {
-    let Changed { params, .. } = changed(state, id, change, how).await?;
+    let Changed { old_params, params, .. } = changed(state, id, change, how).await?;
+    let stored_key = old_params.get("api_key").filter(|k| !k.is_null());
+    let key_kept = stored_key.is_some() && params.get("api_key") == stored_key;
+    if key_kept && params.get("api_base") != old_params.get("api_base") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid model: `api_key` is the stored one, which is only sent to the API base it \
+             was stored with: type the key again to test another host.",
+        )
+        .with_code("invalid_model")
+        .with_param("api_key"));
+    }
     test_connection(state, TestConnection { litellm_params: params, mode }).await
 }
 

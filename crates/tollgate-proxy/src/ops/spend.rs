@@ -52,7 +52,9 @@ pub fn time(param: &str, s: &str, end_of_day: bool) -> Result<DateTime<Utc>, Api
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"] {
+    for format in
+        ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
+    {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
             return Ok(t.and_utc());
         }
@@ -78,6 +80,14 @@ pub fn check_range(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_keep_their_fraction_of_a_second() {
+        let t = super::time("from", "2026-11-21T10:30:00.5", false).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-21T10:30:00.500+00:00");
+        let t = super::time("from", "2026-11-21T10:30:07", false).unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-21T10:30:07+00:00");
+    }
+
     use super::*;
     use crate::record::Outcome;
 

@@ -64,11 +64,13 @@ pub(super) fn search<'a, D: Dialect>(q: &mut Query<'a, D>, columns: [&str; 2], p
     q.push(")");
 }
 
-/// A `LIKE` pattern matching text that contains `s`, ignoring ASCII case (`\` escapes).
+/// A `LIKE` pattern matching text that contains `s`, ignoring case (`\` escapes): lowered as
+/// PostgreSQL's `lower()` lowers the column, every letter; SQLite's lowers ASCII only, so
+/// there a non-ASCII capital matches only itself.
 pub(super) fn contains(s: &str) -> String {
     let mut p = String::with_capacity(s.len() + 2);
     p.push('%');
-    for c in s.to_ascii_lowercase().chars() {
+    for c in s.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
         }

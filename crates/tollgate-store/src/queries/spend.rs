@@ -605,21 +605,24 @@ pub(super) async fn summary<D: Dialect>(
     })
 }
 
-/// Rebuilds the running windows to end on `today` unless they already do, holding
-/// `spend_window_state` exclusively so no insert interleaves; returns whether it rebuilt.
-/// Run by every process's upkeep: the first to see a new day does it, the others find it
-/// done.
+/// Rebuilds the running windows to end on `today` unless they already end there or later,
+/// holding `spend_window_state` exclusively so no insert interleaves; returns whether it
+/// rebuilt. Run by every process's upkeep: the first to see a new day does it, the others
+/// find it done.
 pub(super) async fn roll_windows<D: Dialect>(
     pool: &Pool<D::Db>,
     today: NaiveDate,
 ) -> Result<bool, StoreError> {
+    // Only forwards: a process whose clock is behind another's finds the windows already on
+    // (or past) its today and leaves them.
+    let current = |through: Option<NaiveDate>| through.is_some_and(|t| t >= today);
     let mut conn = pool.acquire().await?;
-    if windows_through::<D>(&mut conn, "").await? == Some(today) {
+    if current(windows_through::<D>(&mut conn, "").await?) {
         return Ok(false);
     }
     drop(conn);
     let mut tx = D::begin_write(pool).await?;
-    if windows_through::<D>(&mut tx, D::LOCK_ROWS).await? == Some(today) {
+    if current(windows_through::<D>(&mut tx, D::LOCK_ROWS).await?) {
         return Ok(false);
     }
     Query::<D>::new("DELETE FROM spend_window").execute(&mut tx).await?;
@@ -635,7 +638,7 @@ pub(super) async fn roll_windows<D: Dialect>(
             let mut q = Query::<D>::new("INSERT INTO spend_window (span, dimension, value, ");
             q.push(&SUM_COLUMNS.join(", ")).push(") SELECT ").bind(span).push(", ");
             q.bind(dimension).push(", ").push(column).push(", ").push(&sums);
-            q.and(" FROM spend_daily WHERE day >= ", first);
+            q.and(" FROM spend_daily WHERE day >= ", first).and(" AND day <= ", today);
             q.push(" AND ").push(column).push(" <> '' GROUP BY ").push(column);
             q.execute(&mut tx).await?;
         }

@@ -524,6 +524,10 @@ backend_tests!(rankings_read_running_windows_that_match_the_rollups, async |stor
     assert_eq!(keys(&s), owned(&[("k2", 3), ("k3", 1)]));
     let tomorrow = today + Duration::days(1);
     assert!(store.roll_spend_windows(tomorrow).await.unwrap());
+    assert!(
+        !store.roll_spend_windows(today).await.unwrap(),
+        "a process whose clock is behind never rolls the windows back"
+    );
     let next_week = RollupFilter {
         start: Some(tomorrow - Duration::days(6)),
         end: Some(tomorrow),
@@ -532,6 +536,10 @@ backend_tests!(rankings_read_running_windows_that_match_the_rollups, async |stor
     let s = store.spend_summary(next_week, 10).await.unwrap();
     assert_eq!(keys(&s), owned(&[("k2", 4), ("k3", 3)]));
 });
+
+fn u1_again() -> RollupFilter {
+    RollupFilter { user_id: Some("u1".into()), ..Default::default() }
+}
 
 backend_tests!(the_upgrade_backfill_rolls_up_as_inserts_do, async |store, db| {
     // The migration that added the narrow rollups filled them from the records kept; run
@@ -580,6 +588,18 @@ backend_tests!(the_upgrade_backfill_rolls_up_as_inserts_do, async |store, db| {
     assert_eq!(store.spend_summary(u1, 10).await.unwrap(), users_own, "a user's own rollups");
     assert_eq!(store.daily_spend(everyone).await.unwrap(), daily);
     assert_eq!(inserted.days[0].1.fallbacks, 1);
+
+    // A day whose records retention removed is rolled up from `spend_daily`, which keeps it:
+    // its failure's outcome is not known there, so it counts as `failed`.
+    db.execute("DELETE FROM spend_logs WHERE request_id = 'refused'").await;
+    db.execute_script(&backfill).await;
+    let s = store.spend_summary(RollupFilter::default(), 10).await.unwrap();
+    let d2 = NaiveDate::from_ymd_opt(2026, 3, 12).unwrap();
+    assert_eq!(s.days.last().map(|(d, t)| (*d, t.requests, t.failures)), Some((d2, 1, 1)));
+    assert!(s.outcomes.contains(&(d2, "failed".to_owned(), 1)), "{:?}", s.outcomes);
+    assert_eq!(s.days[0], inserted.days[0], "days with records are as before");
+    let own = store.spend_summary(u1_again(), 10).await.unwrap();
+    assert_eq!(own.days.last().map(|(d, t)| (*d, t.requests)), Some((d2, 1)), "the user's too");
 });
 
 backend_tests!(spend_log_model_outcome_and_status_filters, async |store| {
