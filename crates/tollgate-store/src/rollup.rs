@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use crate::{SpendRecord, StoreError};
+use crate::{SpendRecord, SpendTotals, StoreError};
 
 /// Refuses records whose amounts are not finite: NaN would poison every spend total it is
 /// added to (and SQLite stores it as NULL).
@@ -182,41 +182,30 @@ pub(crate) fn served_by_fallback(r: &SpendRecord) -> bool {
         )
 }
 
-/// Sums for one rollup row (of `spend_daily`, `spend_rollup` or `spend_window`).
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub(crate) struct DayTotals {
-    pub(crate) requests: i64,
-    pub(crate) failures: i64,
-    pub(crate) fallbacks: i64,
-    pub(crate) prompt_tokens: i64,
-    pub(crate) completion_tokens: i64,
-    pub(crate) cost: f64,
-    pub(crate) premium_units: f64,
-}
-
-impl DayTotals {
-    /// Adds one record.
-    fn add(&mut self, r: &SpendRecord, fallback: bool) {
-        self.requests += 1;
-        self.failures += i64::from(r.outcome != "success");
-        self.fallbacks += i64::from(fallback);
-        self.prompt_tokens += r.prompt_tokens;
-        self.completion_tokens += r.completion_tokens;
-        self.cost += r.cost;
-        self.premium_units += r.premium_units;
-    }
+/// Adds one record to the sums of a rollup row (of `spend_daily`, `spend_rollup` or
+/// `spend_window`).
+fn count(t: &mut SpendTotals, r: &SpendRecord, fallback: bool) {
+    t.add(&SpendTotals {
+        requests: 1,
+        failures: i64::from(r.outcome != "success"),
+        fallbacks: i64::from(fallback),
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        cost: r.cost,
+        premium_units: r.premium_units,
+    });
 }
 
 /// What the newly stored records add. Ordered maps so every writer updates rows in the same
 /// order (no lock cycles) and issues one statement per distinct id.
 #[derive(Debug, Default)]
-pub(crate) struct SpendTotals<'a> {
+pub(crate) struct BatchSums<'a> {
     pub(crate) keys: BTreeMap<&'a str, f64>,
     pub(crate) users: BTreeMap<&'a str, f64>,
     pub(crate) teams: BTreeMap<&'a str, f64>,
-    pub(crate) days: BTreeMap<DayKey<'a>, DayTotals>,
-    pub(crate) rollups: BTreeMap<RollupKey<'a>, DayTotals>,
-    pub(crate) windows: BTreeMap<WindowKey<'a>, DayTotals>,
+    pub(crate) days: BTreeMap<DayKey<'a>, SpendTotals>,
+    pub(crate) rollups: BTreeMap<RollupKey<'a>, SpendTotals>,
+    pub(crate) windows: BTreeMap<WindowKey<'a>, SpendTotals>,
 }
 
 /// Sums the new records per key, user, team and rollup row. `windows_through` is the day the
@@ -225,8 +214,8 @@ pub(crate) struct SpendTotals<'a> {
 pub(crate) fn totals<'a>(
     new: impl IntoIterator<Item = &'a SpendRecord>,
     windows_through: Option<NaiveDate>,
-) -> SpendTotals<'a> {
-    let mut t = SpendTotals::default();
+) -> BatchSums<'a> {
+    let mut t = BatchSums::default();
     for r in new {
         if let Some(key) = r.token_hash.as_deref() {
             *t.keys.entry(key).or_default() += r.cost;
@@ -247,12 +236,12 @@ pub(crate) fn totals<'a>(
             r.model_group.as_str(),
             r.served_model.as_str(),
         );
-        t.days.entry(day_key).or_default().add(r, fallback);
+        count(t.days.entry(day_key).or_default(), r, fallback);
         let own = r.user_id.as_deref().filter(|u| !u.is_empty());
         for scope in std::iter::once("").chain(own) {
             let (outcome, group) = (r.outcome.as_str(), r.model_group.as_str());
             for key in [(scope, "outcome", day, outcome, 0), (scope, "model", day, group, 0)] {
-                t.rollups.entry(key).or_default().add(r, fallback);
+                count(t.rollups.entry(key).or_default(), r, fallback);
             }
             let bucket = (scope, "latency", day, group, latency_bucket(r.latency_ms));
             t.rollups.entry(bucket).or_default().requests += 1;
@@ -272,7 +261,7 @@ pub(crate) fn totals<'a>(
             }
             for (dimension, value) in ranked {
                 if let Some(value) = value.filter(|v| !v.is_empty()) {
-                    t.windows.entry((span, dimension, value)).or_default().add(r, fallback);
+                    count(t.windows.entry((span, dimension, value)).or_default(), r, fallback);
                 }
             }
         }

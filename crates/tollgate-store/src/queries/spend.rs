@@ -7,8 +7,8 @@ use sqlx::Pool;
 
 use crate::patch::row_limit;
 use crate::rollup::{
-    DayTotals, LATENCY_BOUNDS_MS, WINDOW_SPANS, check_amounts, rows_per_statement, totals,
-    unique_sorted, without_nul,
+    LATENCY_BOUNDS_MS, WINDOW_SPANS, check_amounts, rows_per_statement, totals, unique_sorted,
+    without_nul,
 };
 use crate::rows::{DAILY_COLUMNS, DailyRow, SPEND_COLUMN_COUNT, SPEND_COLUMNS, SpendRow};
 use crate::sql::DecodeRow;
@@ -127,7 +127,7 @@ const DAILY_KEY: &str = "day, token_hash, user_id, team_id, model_group, served_
 /// The primary key of `spend_rollup`.
 const ROLLUP_KEY: &str = "scope, dimension, day, value, bucket";
 
-/// The sums every rollup table keeps, in [`DayTotals`] order.
+/// The sums every rollup table keeps, in [`SpendTotals`] order.
 const SUM_COLUMNS: [&str; 7] = [
     "requests",
     "failures",
@@ -138,7 +138,7 @@ const SUM_COLUMNS: [&str; 7] = [
     "premium_units",
 ];
 
-fn sum_params(t: &DayTotals) -> [Param<'static>; 7] {
+fn sum_params(t: &SpendTotals) -> [Param<'static>; 7] {
     [
         Param::Int(t.requests),
         Param::Int(t.failures),
@@ -157,7 +157,7 @@ async fn add_sums<'a, D: Dialect, K>(
     tx: &mut Conn<D>,
     table: &str,
     key: &str,
-    rows: impl IntoIterator<Item = (K, &'a DayTotals)>,
+    rows: impl IntoIterator<Item = (K, &'a SpendTotals)>,
 ) -> Result<(), StoreError>
 where
     K: IntoIterator<Item = Param<'a>>,
