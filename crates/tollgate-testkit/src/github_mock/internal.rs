@@ -2,7 +2,7 @@
 //! the account's plan and quota (`/copilot_internal/user`), and the signed-in user (`/user`).
 
 use std::{
-    sync::Arc,
+    sync::{Arc, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -14,7 +14,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::state::{Issued, MockQuota, State, hex};
+use super::state::{Inner, Issued, MockQuota, State, hex};
 use crate::openai_mock::RecordedRequest;
 
 /// `GET /copilot_internal/v2/token`: a fresh Copilot token for a known account with a seat;
@@ -93,6 +93,21 @@ pub(super) async fn token(
     .into_response()
 }
 
+/// Records a GitHub API request; the mock's state, locked, when its OAuth token is a known,
+/// unrevoked account's (callers answer `Bad credentials` otherwise).
+fn known_account<'a>(
+    state: &'a State,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Option<MutexGuard<'a, Inner>> {
+    let oauth = oauth_token(headers);
+    let mut inner = state.lock();
+    inner.github_requests.push(record(method, uri, headers));
+    let known = oauth.as_deref().and_then(|t| inner.accounts.get(t)).is_some_and(|a| !a.revoked);
+    known.then_some(inner)
+}
+
 /// `GET /copilot_internal/user`: plan and quota snapshots for a known account.
 pub(super) async fn user(
     Extract(state): Extract<Arc<State>>,
@@ -100,14 +115,10 @@ pub(super) async fn user(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let oauth = oauth_token(&headers);
-    let mut inner = state.lock();
-    inner.github_requests.push(record(&method, &uri, &headers));
-    let known = oauth.as_deref().and_then(|t| inner.accounts.get(t)).is_some_and(|a| !a.revoked);
-    if !known {
-        return bad_credentials();
+    match known_account(&state, &method, &uri, &headers) {
+        Some(inner) => Json(user_document(&inner.quota)).into_response(),
+        None => bad_credentials(),
     }
-    Json(user_document(&inner.quota)).into_response()
 }
 
 /// `GET /user`: the login set with [`crate::MockGitHub::set_login`], for a known account.
@@ -117,13 +128,9 @@ pub(super) async fn github_user(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let oauth = oauth_token(&headers);
-    let mut inner = state.lock();
-    inner.github_requests.push(record(&method, &uri, &headers));
-    let known = oauth.as_deref().and_then(|t| inner.accounts.get(t)).is_some_and(|a| !a.revoked);
-    if !known {
+    let Some(inner) = known_account(&state, &method, &uri, &headers) else {
         return bad_credentials();
-    }
+    };
     match &inner.login {
         Some(login) => Json(json!({"login": login, "id": 1, "type": "User"})).into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"message": "Not Found"}))).into_response(),
