@@ -23,16 +23,9 @@
 //   TOLLGATE_CHROMIUM       the Chromium binary (default /usr/bin/chromium; never downloaded)
 //   TOLLGATE_NODE_MODULES   the node_modules holding playwright-core (default <repo>/.tools/node_modules)
 
-import { createRequire } from 'node:module';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const nodeModules = path.resolve(
-  process.env.TOLLGATE_NODE_MODULES || path.join(here, '..', '..', '.tools', 'node_modules'),
-);
-const executablePath = process.env.TOLLGATE_CHROMIUM || '/usr/bin/chromium';
+import { launchChromium } from './chromium.mjs';
 
 const STEP_TIMEOUT_MS = 15_000;
 // How long spend records may take to reach the logs page and the dashboard.
@@ -76,19 +69,6 @@ for (const [k, name] of [['base', 'BASE_URL'], ['username', '--username'], ['pas
 }
 if (!Number.isInteger(opts.requests) || opts.requests < 1) usage('--requests must be a positive integer');
 mkdirSync(opts.screenshots, { recursive: true });
-
-let chromium;
-try {
-  const require = createRequire(path.join(nodeModules, 'noop.js'));
-  ({ chromium } = require('playwright-core'));
-} catch (e) {
-  console.error(
-    `error: cannot load playwright-core from ${nodeModules} (${e.message}).\n` +
-      'Install it with `npm install --prefix .tools playwright-core@<version pinned in scripts/test>`, ' +
-      'or set TOLLGATE_NODE_MODULES.',
-  );
-  process.exit(1);
-}
 
 let browser;
 let page;
@@ -169,28 +149,7 @@ async function reloadUntil(ready, what) {
   }
 }
 
-try {
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-} catch (e) {
-  console.error(
-    `error: cannot start Chromium at ${executablePath}: ${e.message}\n` +
-      'Install it with `apt-get install chromium` (Debian), or set TOLLGATE_CHROMIUM.',
-  );
-  process.exit(1);
-}
+browser = await launchChromium();
 
 try {
   const context = await browser.newContext({

@@ -13,17 +13,10 @@
 //   TOLLGATE_CHROMIUM       the Chromium binary (default /usr/bin/chromium; never downloaded)
 //   TOLLGATE_NODE_MODULES   the node_modules holding playwright-core (default <repo>/.tools/node_modules)
 
-import { createRequire } from 'node:module';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const nodeModules = path.resolve(
-  process.env.TOLLGATE_NODE_MODULES || path.join(here, '..', '..', '.tools', 'node_modules'),
-);
-const executablePath = process.env.TOLLGATE_CHROMIUM || '/usr/bin/chromium';
+import { launchChromium } from './chromium.mjs';
 
 const CODE_TIMEOUT_MS = 15_000;
 const LINKED_TIMEOUT_MS = 20_000;
@@ -49,19 +42,6 @@ for (let i = 0; i < args.length; i++) {
   }
 }
 if (!url) usage('no URL given');
-
-let chromium;
-try {
-  const require = createRequire(path.join(nodeModules, 'noop.js'));
-  ({ chromium } = require('playwright-core'));
-} catch (e) {
-  console.error(
-    `error: cannot load playwright-core from ${nodeModules} (${e.message}).\n` +
-      'Install it with `npm install --prefix .tools playwright-core@<version pinned in scripts/test>`, ' +
-      'or set TOLLGATE_NODE_MODULES.',
-  );
-  process.exit(1);
-}
 
 let browser;
 let page;
@@ -95,28 +75,7 @@ const watchdog = setTimeout(() => {
   fail(`gave up after ${OVERALL_TIMEOUT_MS / 1000} s`);
 }, OVERALL_TIMEOUT_MS);
 
-try {
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    timeout: 30_000,
-    args: [
-      '--no-sandbox',
-      '--headless',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--no-first-run',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-} catch (e) {
-  console.error(
-    `error: cannot start Chromium at ${executablePath}: ${e.message}\n` +
-      'Install it with `apt-get install chromium` (Debian), or set TOLLGATE_CHROMIUM.',
-  );
-  process.exit(1);
-}
+browser = await launchChromium();
 
 try {
   page = await browser.newPage({ viewport: { width: 900, height: 700 } });
