@@ -185,7 +185,74 @@ fn apply_sections(
     if raw.litellm_settings.json_logs == Some(true) {
         settings.log_format = LogFormat::Json;
     }
+    let r = &raw.router_settings;
+    let port = match r.redis_port {
+        Some(p) if p.fract() == 0.0 && (1.0..=65535.0).contains(&p) => Some(p as u16),
+        Some(p) => {
+            return Err(err("router_settings.redis_port", format!("expected a port, found {p}")));
+        }
+        None => None,
+    };
+    if let Some(url) = redis_url(
+        r.redis_url.as_ref().map(|u| u.expose().as_str()),
+        r.redis_host.as_deref(),
+        port,
+        r.redis_password.as_ref().map(|p| p.expose().as_str()),
+    )
+    .map_err(|e| err("router_settings.redis_url", e))?
+    {
+        settings.redis_url = Some(url);
+    }
     Ok(())
+}
+
+/// The Redis URL from a URL, or from a host with an optional port and password, checked:
+/// `redis://` only (plain TCP; `rediss://` needs TLS, which this build leaves out).
+fn redis_url(
+    url: Option<&str>,
+    host: Option<&str>,
+    port: Option<u16>,
+    password: Option<&str>,
+) -> Result<Option<Secret<String>>, String> {
+    let url = match (url.map(str::trim).filter(|u| !u.is_empty()), host.map(str::trim)) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(host)) if !host.is_empty() => {
+            if host.contains(['/', '@', ' ']) {
+                return Err(format!("expected a host name for Redis, found {host:?}"));
+            }
+            let auth = password
+                .filter(|p| !p.is_empty())
+                .map_or_else(String::new, |p| format!(":{}@", percent_encode(p)));
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            format!("redis://{auth}{host}:{}", port.unwrap_or(6379))
+        }
+        _ => return Ok(None),
+    };
+    match url.split_once("://") {
+        Some(("redis", rest)) if !rest.is_empty() => Ok(Some(Secret::new(url))),
+        Some(("rediss", _)) => {
+            Err("rediss:// (Redis over TLS) is not supported; use redis:// on a private network"
+                .to_owned())
+        }
+        _ => Err("expected a redis:// URL such as redis://localhost:6379".to_owned()),
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn router_settings(raw: &RawConfig, err: &ErrFn<'_>) -> Result<RouterSettings, ConfigError> {
@@ -316,6 +383,28 @@ fn apply_env(env: &dyn EnvSource, s: &mut Settings, err: &ErrFn<'_>) -> Result<(
     }
     if let Some(u) = env.var("DATABASE_URL") {
         s.database_url = Some(Secret::new(u));
+    }
+    let redis_port = match env.var("REDIS_PORT").map(|p| p.trim().to_owned()) {
+        Some(p) if !p.is_empty() => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| err("REDIS_PORT", format!("expected a port, found {p:?}")))?,
+        ),
+        _ => None,
+    };
+    let (url, host, password) =
+        (env.var("REDIS_URL"), env.var("REDIS_HOST"), env.var("REDIS_PASSWORD"));
+    if let Some(url) = redis_url(url.as_deref(), host.as_deref(), redis_port, password.as_deref())
+        .map_err(|e| {
+        let name = if url.as_deref().is_some_and(|u| !u.trim().is_empty()) {
+            "REDIS_URL"
+        } else {
+            "REDIS_HOST"
+        };
+        err(name, e)
+    })? {
+        s.redis_url = Some(url);
     }
     for (name, slot) in [
         ("TOLLGATE_HEADER_TIMEOUT", &mut s.header_read_timeout),

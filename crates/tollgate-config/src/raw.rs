@@ -128,6 +128,14 @@ pub(crate) struct RawRouterSettings {
     pub retry_policy: Option<BTreeMap<String, u32>>,
     #[serde(default, deserialize_with = "opt_number")]
     pub max_fallbacks: Option<f64>,
+    #[serde(default)]
+    pub redis_url: Option<Secret<String>>,
+    #[serde(default)]
+    pub redis_host: Option<String>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub redis_port: Option<f64>,
+    #[serde(default)]
+    pub redis_password: Option<Secret<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

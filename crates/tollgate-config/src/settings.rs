@@ -82,6 +82,10 @@ pub struct Settings {
     pub ui_password: Option<Secret<String>>,
     /// `SERVER_ROOT_PATH`: a path prefix every route is served under (`/tollgate`), or empty.
     pub server_root_path: String,
+    /// Redis for counters shared by replicas (`REDIS_URL`, or `REDIS_HOST`/`REDIS_PORT`/
+    /// `REDIS_PASSWORD`; `router_settings.redis_*`), as a `redis://` URL. `None`: every
+    /// process counts its own limits.
+    pub redis_url: Option<Secret<String>>,
 }
 
 impl Default for Settings {
@@ -108,6 +112,7 @@ impl Default for Settings {
             secret_key: None,
             github_url: DEFAULT_GITHUB_URL.to_owned(),
             github_api_url: DEFAULT_GITHUB_API_URL.to_owned(),
+            redis_url: None,
             ui_username: None,
             ui_password: None,
             server_root_path: String::new(),

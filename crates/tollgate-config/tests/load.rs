@@ -161,6 +161,41 @@ fn github_urls_default_to_github_and_come_from_the_environment() {
     assert!(err.reason.contains("http://"), "{err}");
 }
 
+#[test]
+fn redis_comes_from_router_settings_or_the_environment() {
+    let url =
+        |cfg: &tollgate_config::Config| cfg.settings.redis_url.as_ref().map(|u| u.expose().clone());
+    assert_eq!(url(&load(None, &env(&[])).unwrap()), None);
+    let yaml = "router_settings:\n  redis_host: os.environ/REDIS_HOST\n  redis_port: os.environ/REDIS_PORT\n  redis_password: os.environ/REDIS_PASSWORD\n";
+    let from_file = |pairs: &[(&str, &str)]| from_yaml_str(yaml, None, &env(pairs)).unwrap();
+    let cfg = from_file(&[
+        ("REDIS_HOST", "cache"),
+        ("REDIS_PORT", "6380"),
+        ("REDIS_PASSWORD", "p@ss w/rd"),
+    ]);
+    assert_eq!(url(&cfg).as_deref(), Some("redis://:p%40ss%20w%2Frd@cache:6380"));
+    let cfg = from_yaml_str("router_settings:\n  redis_url: redis://r:7000/2\n", None, &env(&[]))
+        .unwrap();
+    assert_eq!(url(&cfg).as_deref(), Some("redis://r:7000/2"));
+    // The environment alone, and over the file.
+    let cfg = load(None, &env(&[("REDIS_HOST", "10.0.0.5")])).unwrap();
+    assert_eq!(url(&cfg).as_deref(), Some("redis://10.0.0.5:6379"));
+    let cfg =
+        load(None, &env(&[("REDIS_URL", "redis://elsewhere:6379"), ("REDIS_HOST", "x")])).unwrap();
+    assert_eq!(url(&cfg).as_deref(), Some("redis://elsewhere:6379"));
+    // Mistakes name the setting.
+    let e = load(None, &env(&[("REDIS_URL", "rediss://r:6379")])).unwrap_err();
+    assert_eq!(e.key, "REDIS_URL");
+    assert!(e.reason.contains("TLS"), "{e}");
+    let e = load(None, &env(&[("REDIS_HOST", "r"), ("REDIS_PORT", "http")])).unwrap_err();
+    assert_eq!(e.key, "REDIS_PORT");
+    let e = error_of("router_settings:\n  redis_url: localhost:6379\n");
+    assert!(e.contains("router_settings.redis_url") && e.contains("redis://"), "{e}");
+    // The URL (and so the password) is a secret: it never prints.
+    let cfg = from_file(&[("REDIS_HOST", "cache"), ("REDIS_PASSWORD", "hunter2")]);
+    assert!(!format!("{:?}", cfg.settings).contains("hunter2"));
+}
+
 fn error_of(yaml: &str) -> String {
     from_yaml_str(yaml, Some(Path::new("cfg.yaml")), &env(&[])).unwrap_err().to_string()
 }

@@ -17,6 +17,7 @@ use tollgate_store::{SecretBox, ShutdownReport, SpendWriter, Store, StoreError, 
 use crate::access::Directory;
 use crate::access::snapshot::SNAPSHOT_FILE_NAME;
 use crate::copilot::AccountSync;
+use crate::counters::Counters;
 use crate::record::SpendSink;
 use crate::state::AppState;
 
@@ -84,7 +85,12 @@ impl Gateway {
         writer_config.on_written = Some(Arc::new(move |records| acked.written(records)));
         let writer = SpendWriter::start(store.clone(), writer_config)?;
         let sink = SpendSink { writer, directory: directory.clone() };
-        let state = AppState::new(config, http, store.clone(), secret_box.clone(), sink);
+        let counters = match &config.settings.redis_url {
+            Some(url) => Counters::redis(url).map_err(std::io::Error::other)?,
+            None => Counters::local(),
+        };
+        let state =
+            AppState::new(config, http, store.clone(), secret_box.clone(), sink, counters.clone());
 
         // Stored models from the last run's copy, until the database answers.
         state.models().load_snapshot(&secret_box).await;
@@ -128,6 +134,7 @@ impl Gateway {
             after_migration(&ready, spend_windows(store.clone(), options.spend_windows_every)),
             after_migration(&ready, upkeep(store, retention, options.upkeep_every)),
             tokio::spawn(cooldown_gauges(state.clone())),
+            tokio::spawn(counters.run(cooldowns_from_peers(state.clone()))),
         ];
         Ok(Self { state, tasks })
     }
@@ -139,6 +146,18 @@ impl Gateway {
             t.abort();
         }
         self.state.sink().writer.shutdown(timeout).await
+    }
+}
+
+/// Applies a cooldown another replica announced to the deployment with that id, if this
+/// replica has it.
+fn cooldowns_from_peers(state: AppState) -> impl Fn(&str, std::time::Instant) + Send + Sync {
+    move |id, until| {
+        let router = state.router();
+        if let Some(d) = router.catalog().deployments().find(|d| d.id() == id) {
+            d.health.rest_until(until);
+            tracing::debug!(deployment = d.label(), "cooldown from another replica");
+        }
     }
 }
 

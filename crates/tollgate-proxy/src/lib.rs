@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod body;
 pub mod copilot;
+pub mod counters;
 pub mod error;
 pub mod extract;
 pub mod gateway;

@@ -38,6 +38,11 @@ pub const COPILOT_PREMIUM_ENTITLEMENT: &str = "tollgate_copilot_premium_entitlem
 pub const COPILOT_PREMIUM_UNITS: &str = "tollgate_copilot_premium_units_total";
 /// Requests refused before any upstream was asked, by API and reason.
 pub const REFUSALS: &str = "tollgate_refusals_total";
+/// 1 while rate limits and cooldowns are shared through Redis, 0 while this process counts
+/// its own because Redis does not answer (absent without Redis).
+pub const REDIS_UP: &str = "tollgate_redis_up";
+/// Calls to Redis that failed or timed out.
+pub const REDIS_ERRORS: &str = "tollgate_redis_errors_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -118,6 +123,11 @@ fn describe() {
         REFUSALS,
         "Requests refused by authentication or admission (blocked or expired key, model not allowed, budget, rate limits), by API and reason."
     );
+    describe_gauge!(
+        REDIS_UP,
+        "1 while rate limits and cooldowns are shared through Redis; 0 while Redis does not answer and this process counts its own."
+    );
+    describe_counter!(REDIS_ERRORS, "Calls to Redis that failed or timed out.");
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 
@@ -259,6 +269,16 @@ pub fn record_refusal(api: &'static str, reason: &str) {
 /// be fractional (0.33), so the total is a float gauge.
 pub fn record_premium_units(labels: &RequestLabels, units: f64) {
     gauge!(COPILOT_PREMIUM_UNITS, "model_group" => labels.model_group.clone()).increment(units);
+}
+
+/// Whether Redis answers (see [`REDIS_UP`]).
+pub fn set_redis_up(up: bool) {
+    gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+/// Counts a failed or timed-out call to Redis.
+pub fn record_redis_error() {
+    counter!(REDIS_ERRORS).increment(1);
 }
 
 /// Records a move from one model group to the next.

@@ -9,6 +9,7 @@ use tollgate_store::{SecretBox, Store};
 
 use crate::access::Directory;
 use crate::auth::Authenticator;
+use crate::counters::Counters;
 use crate::models::ModelTable;
 use crate::record::SpendSink;
 
@@ -30,19 +31,22 @@ struct Inner {
     store: Store,
     secret_box: Arc<SecretBox>,
     sink: SpendSink,
+    counters: Counters,
     quota: Arc<crate::copilot::QuotaBoard>,
     started_unix: u64,
 }
 
 impl AppState {
     /// Builds the state from a validated config, an HTTP client for upstream calls, the
-    /// store, the key that seals stored credentials, and where finished requests are charged.
+    /// store, the key that seals stored credentials, where finished requests are charged, and
+    /// where rate limits are counted.
     pub fn new(
         config: &Config,
         http: reqwest::Client,
         store: Store,
         secret_box: Arc<SecretBox>,
         sink: SpendSink,
+        counters: Counters,
     ) -> Self {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -63,6 +67,7 @@ impl AppState {
             store,
             secret_box,
             sink,
+            counters,
             quota: Arc::default(),
             started_unix,
         }))
@@ -113,6 +118,11 @@ impl AppState {
     /// Where finished requests go.
     pub fn sink(&self) -> &SpendSink {
         &self.0.sink
+    }
+
+    /// Where rate limits and cooldowns are counted: here, or shared through Redis.
+    pub fn counters(&self) -> &Counters {
+        &self.0.counters
     }
 
     /// Copilot quota per linked account.

@@ -246,11 +246,17 @@ impl DeploymentHealth {
             return None;
         }
         let until = now + rest;
+        self.rest_until(until);
+        Some(until)
+    }
+
+    /// Skips the deployment until `until` (or later, if it already rests longer): how a
+    /// cooldown another replica started reaches this one.
+    pub fn rest_until(&self, until: Instant) {
         let mut c = lock(&self.cooldown_until);
         if c.is_none_or(|t| t < until) {
             *c = Some(until);
         }
-        Some(until)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod github_mock;
 pub mod openai_mock;
 pub mod pg;
 pub mod records;
+pub mod redis_server;
 pub mod refused;
 pub mod spawn;
 
@@ -16,5 +17,6 @@ pub use github_mock::MockGitHub;
 pub use openai_mock::{MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ToolCall};
 pub use pg::TestDatabase;
 pub use records::spend_record;
+pub use redis_server::TestRedis;
 pub use refused::RefusingPort;
 pub use spawn::{TestApp, fast_options};

@@ -10,6 +10,7 @@ use tollgate_router::{Pattern, Route};
 use tollgate_store::Limits;
 
 use super::directory::{Directory, EntityState, KeyEntry, TeamEntry, UserEntry};
+use crate::counters::{Counters, Denial, DenialKind, Limited, SharedHold};
 use crate::error::ApiError;
 
 /// What an admitted request holds until it ends (however it ends): its parallel-request slots
@@ -19,6 +20,17 @@ use crate::error::ApiError;
 pub struct Admitted {
     slots: Vec<Arc<EntityState>>,
     reserved: Vec<(Arc<EntityState>, f64)>,
+    shared: Option<SharedHold>,
+}
+
+impl Admitted {
+    /// Counts the tokens the request used against the shared tpm limits it was admitted
+    /// under (the in-process ones are counted by [`Directory::charge`]).
+    pub fn charge_tokens(&self, tokens: u64) {
+        if let Some(hold) = &self.shared {
+            hold.charge_tokens(tokens);
+        }
+    }
 }
 
 impl Drop for Admitted {
@@ -78,6 +90,23 @@ impl Entity {
         }
     }
 
+    /// Its rate limits as the shared counters check them, if it has any.
+    fn limited(&self) -> Option<Limited> {
+        let l = self.limits();
+        let positive = |v: Option<i64>| v.filter(|v| *v > 0).map_or(0, |v| v as u64);
+        let (rpm, tpm, parallel) =
+            (positive(l.rpm_limit), positive(l.tpm_limit), positive(l.max_parallel_requests));
+        if rpm == 0 && tpm == 0 && parallel == 0 {
+            return None;
+        }
+        let entity = match self {
+            Self::Key(k) => format!("key:{}", k.record.token_hash),
+            Self::User(u) => format!("user:{}", u.record.user_id),
+            Self::Team(t) => format!("team:{}", t.record.team_id),
+        };
+        Some(Limited { entity, rpm, tpm, parallel })
+    }
+
     fn state(&self) -> &Arc<EntityState> {
         match self {
             Self::Key(k) => &k.state,
@@ -132,9 +161,36 @@ impl Access {
     /// Checks budgets and rate limits, and takes what the request needs: a slot under each
     /// parallel-request limit and `estimate` dollars of each budget. A budget admits a request
     /// while what is spent plus what requests in flight have reserved is below it, so a burst
-    /// of concurrent requests can overrun it only by how far their estimates fall short.
-    pub fn admit(&self, estimate: f64) -> Result<Admitted, ApiError> {
+    /// of concurrent requests can overrun it only by how far their estimates fall short. Rate
+    /// limits are counted where `counters` says: in Redis while it answers, else here.
+    pub async fn admit(&self, estimate: f64, counters: &Counters) -> Result<Admitted, ApiError> {
         let estimate = if estimate.is_finite() { estimate.max(0.0) } else { 0.0 };
+        self.check_budgets()?;
+        let mut admitted = Admitted::default();
+        let (limited, whose): (Vec<Limited>, Vec<&Entity>) =
+            self.entities.iter().filter_map(|e| Some((e.limited()?, e))).unzip();
+        if !limited.is_empty() {
+            let shared = match counters.shared() {
+                Some(shared) => shared.admit(&limited).await,
+                None => Err(()),
+            };
+            match shared {
+                Ok(Ok(hold)) => admitted.shared = Some(hold),
+                Ok(Err(denial)) => return Err(denied(whose[denial.index], &denial)),
+                // No Redis, or it did not answer: counted in this process.
+                Err(()) => self.admit_locally(&mut admitted)?,
+            }
+        }
+        if estimate > 0.0 {
+            for e in self.entities.iter().filter(|e| e.limits().max_budget.is_some()) {
+                e.state().reserve(estimate);
+                admitted.reserved.push((e.state().clone(), estimate));
+            }
+        }
+        Ok(admitted)
+    }
+
+    fn check_budgets(&self) -> Result<(), ApiError> {
         for e in &self.entities {
             if let Some(max) = e.limits().max_budget {
                 let (spent, reserved) = e.state().spend_and_reserved();
@@ -158,33 +214,25 @@ impl Access {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// The rate limits counted in this process: tokens, then slots in flight, then requests
+    /// per minute. Slots taken before a later limit refuses go back with `admitted`.
+    fn admit_locally(&self, admitted: &mut Admitted) -> Result<(), ApiError> {
         let now = Instant::now();
         for e in &self.entities {
             if let Some(tpm) = e.limits().tpm_limit.filter(|l| *l > 0) {
                 let (used, wait) = e.state().tokens.used(now);
                 if used >= tpm as u64 {
-                    return Err(rate_limited(
-                        format!(
-                            "Token rate limit reached for {}: {used} of {tpm} tokens per minute.",
-                            e.name()
-                        ),
-                        wait,
-                    ));
+                    return Err(tokens_denied(e, used, tpm as u64, wait));
                 }
             }
         }
-        let mut admitted = Admitted::default();
         for e in &self.entities {
             if let Some(max) = e.limits().max_parallel_requests.filter(|l| *l > 0) {
                 if !e.state().in_flight.try_enter(max) {
-                    return Err(rate_limited(
-                        format!(
-                            "Parallel request limit reached for {}: {max} in flight.",
-                            e.name()
-                        ),
-                        Duration::from_secs(1),
-                    )
-                    .with_code("parallel_limit_exceeded"));
+                    return Err(parallel_denied(e, max as u64));
                 }
                 admitted.slots.push(e.state().clone());
             }
@@ -193,24 +241,46 @@ impl Access {
             if let Some(rate) = e.state().rpm()
                 && let Err(wait) = rate.try_acquire(now)
             {
-                return Err(rate_limited(
-                    format!(
-                        "Request rate limit reached for {}: {} requests per minute.",
-                        e.name(),
-                        rate.limit()
-                    ),
-                    wait,
-                ));
+                return Err(requests_denied(e, rate.limit(), wait));
             }
         }
-        if estimate > 0.0 {
-            for e in self.entities.iter().filter(|e| e.limits().max_budget.is_some()) {
-                e.state().reserve(estimate);
-                admitted.reserved.push((e.state().clone(), estimate));
-            }
-        }
-        Ok(admitted)
+        Ok(())
     }
+}
+
+fn denied(e: &Entity, denial: &Denial) -> ApiError {
+    match denial.kind {
+        DenialKind::Tokens => {
+            let tpm = e.limits().tpm_limit.unwrap_or_default().max(0) as u64;
+            tokens_denied(e, denial.used, tpm, denial.wait)
+        }
+        DenialKind::Parallel => {
+            parallel_denied(e, e.limits().max_parallel_requests.unwrap_or_default().max(0) as u64)
+        }
+        DenialKind::Requests => requests_denied(e, denial.used, denial.wait),
+    }
+}
+
+fn tokens_denied(e: &Entity, used: u64, tpm: u64, wait: Duration) -> ApiError {
+    rate_limited(
+        format!("Token rate limit reached for {}: {used} of {tpm} tokens per minute.", e.name()),
+        wait,
+    )
+}
+
+fn parallel_denied(e: &Entity, max: u64) -> ApiError {
+    rate_limited(
+        format!("Parallel request limit reached for {}: {max} in flight.", e.name()),
+        Duration::from_secs(1),
+    )
+    .with_code("parallel_limit_exceeded")
+}
+
+fn requests_denied(e: &Entity, limit: u64, wait: Duration) -> ApiError {
+    rate_limited(
+        format!("Request rate limit reached for {}: {limit} requests per minute.", e.name()),
+        wait,
+    )
 }
 
 fn rate_limited(message: String, wait: Duration) -> ApiError {

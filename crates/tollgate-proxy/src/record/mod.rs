@@ -163,6 +163,9 @@ impl RequestRecord {
         }
         let record = row::spend_record(self, status, outcome, cost, premium_units, latency);
         sink.directory.charge(&record);
+        if let Some(admitted) = &admitted {
+            admitted.charge_tokens((record.prompt_tokens + record.completion_tokens).max(0) as u64);
+        }
         // The cost is counted now, so the reservation can go.
         drop(admitted);
         sink.writer.record(record);

@@ -166,7 +166,7 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
                 estimate::max_output_tokens(&call.body),
                 step.deployment.health.typical_completion_tokens(),
             );
-            match access.admit(reserve) {
+            match access.admit(reserve, state.counters()).await {
                 Ok(a) => Some(a),
                 Err(e) => return Err(refuse(state, &call, &step.route.group.name, e)),
             }
@@ -288,6 +288,7 @@ fn cool_down(state: &AppState, step: &Step, failure: &Failure, now: Instant) {
         failure.retry_after,
         router.settings(),
     ) {
+        state.counters().share_cooldown(step.deployment.id(), until.saturating_duration_since(now));
         tracing::warn!(
             deployment = step.deployment.label(),
             reason = failure.kind.as_str(),

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use crate::access::Source;
+use crate::counters::SharedStatus;
 use crate::state::AppState;
 
 pub(super) async fn liveliness() -> Json<&'static str> {
@@ -44,9 +45,17 @@ pub(super) async fn readiness(State(state): State<AppState>) -> (StatusCode, Jso
                 .to_owned(),
         );
     }
+    let shared = state.counters().status();
+    if shared == SharedStatus::Unavailable {
+        reasons.push(
+            "Redis is not answering: rate limits and cooldowns are counted by each replica \
+             until it does"
+                .to_owned(),
+        );
+    }
     let (code, status) = match source {
         Source::Nothing => (StatusCode::SERVICE_UNAVAILABLE, "starting"),
-        _ if db_ok => (StatusCode::OK, "healthy"),
+        _ if db_ok && shared != SharedStatus::Unavailable => (StatusCode::OK, "healthy"),
         _ => (StatusCode::OK, "degraded"),
     };
     let body = json!({
@@ -55,6 +64,7 @@ pub(super) async fn readiness(State(state): State<AppState>) -> (StatusCode, Jso
         "version": env!("CARGO_PKG_VERSION"),
         "db": if db_ok { "connected" } else { "unavailable" },
         "backend": format!("{:?}", state.store().backend()).to_lowercase(),
+        "redis": shared.as_str(),
         "keys_loaded": directory.is_loaded(),
         "keys_from": match source {
             Source::Nothing => "none",

@@ -16,6 +16,7 @@ mod keys;
 mod messages;
 mod models_runtime;
 mod ops;
+mod replicas;
 mod request_ids;
 mod resilience;
 mod shared_configs;
