@@ -367,6 +367,26 @@ fn config_check_accepts_the_examples() {
 }
 
 #[test]
+fn config_check_names_the_redis_replicas_share_without_its_password() {
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config", &example("copilot-claude-code.yaml")])
+        .env("REDIS_URL", "redis://:hunter2@cache.internal:6380/0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("redis: redis://cache.internal:6380/0 (rate limits"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    let out = Command::new(BIN)
+        .args(["config", "check", "--config", &example("copilot-claude-code.yaml")])
+        .env_remove("REDIS_URL")
+        .env_remove("REDIS_HOST")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("redis: not configured"));
+}
+
+#[test]
 fn config_check_warns_about_fallbacks_that_go_nowhere_or_loop() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("loop.yaml");

@@ -379,10 +379,7 @@ impl SharedCounters {
         }
     }
 
-    async fn follow_cooldowns(
-        self: Arc<Self>,
-        on_cooldown: OnCooldown,
-    ) {
+    async fn follow_cooldowns(self: Arc<Self>, on_cooldown: OnCooldown) {
         loop {
             if let Err(e) = self.follow_cooldowns_once(&on_cooldown).await {
                 tracing::debug!(error = %e, "Redis cooldown channel lost; resubscribing");
@@ -391,10 +388,7 @@ impl SharedCounters {
         }
     }
 
-    async fn follow_cooldowns_once(
-        &self,
-        on_cooldown: &OnCooldown,
-    ) -> redis::RedisResult<()> {
+    async fn follow_cooldowns_once(&self, on_cooldown: &OnCooldown) -> redis::RedisResult<()> {
         let connect = self.client.get_async_pubsub();
         let mut pubsub = tokio::time::timeout(Duration::from_secs(2), connect)
             .await

@@ -185,6 +185,16 @@ pub async fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
         s.auth_port,
         s.max_request_bytes
     );
+    // The host and port only: the URL may carry a password.
+    let redis = s.redis_url.as_ref().map_or_else(
+        || "not configured (each process counts its own rate limits)".to_owned(),
+        |u| {
+            let rest = u.expose().split_once("://").map_or("", |(_, r)| r);
+            let at = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            format!("redis://{} (rate limits and cooldowns shared by replicas)", at)
+        },
+    );
+    let _ = writeln!(out, "redis: {redis}");
     let verdict = if strict
         && !(config.diagnostics.is_empty()
             && chain_warnings.is_empty()
