@@ -265,4 +265,13 @@ pub trait StoreApi: SpendStore {
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError>;
     /// The newest change's `seq`, or 0.
     async fn latest_change(&self) -> Result<i64, StoreError>;
+    /// Keys, users and teams with a budget whose spend changed at or after `since` (a spend
+    /// batch added to it or a budget reset cleared it, in any process), with their stored
+    /// spend: how spend recorded by other processes reaches this one's budgets between full
+    /// reloads. The times compared are the writing processes' clocks, so callers overlap
+    /// their windows; a row read twice is harmless.
+    async fn spend_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SpendChange>, StoreError>;
 }

@@ -303,16 +303,21 @@ pub(crate) struct ChangeRow {
 impl ChangeRow {
     /// The change, or `None` for a kind this version does not know (a newer writer's).
     pub(crate) fn into_change(self) -> Option<Change> {
-        let kind = match self.kind.as_str() {
-            "key" => EntityKind::Key,
-            "user" => EntityKind::User,
-            "team" => EntityKind::Team,
-            "credential" => EntityKind::Credential,
-            "model" => EntityKind::Model,
-            _ => return None,
-        };
+        let kind = parse_kind(&self.kind)?;
         Some(Change { seq: self.seq, kind, id: self.entity_id })
     }
+}
+
+/// A kind as [`kind_str`] spells it, or `None` for one this version does not know.
+pub(crate) fn parse_kind(text: &str) -> Option<EntityKind> {
+    Some(match text {
+        "key" => EntityKind::Key,
+        "user" => EntityKind::User,
+        "team" => EntityKind::Team,
+        "credential" => EntityKind::Credential,
+        "model" => EntityKind::Model,
+        _ => return None,
+    })
 }
 
 /// How `change_log.kind` spells a kind.

@@ -522,6 +522,18 @@ pub struct Change {
     pub id: String,
 }
 
+/// The stored spend of a key, user or team with a budget, as
+/// [`StoreApi::spend_changed_since`](crate::StoreApi::spend_changed_since) reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpendChange {
+    /// [`EntityKind::Key`], [`EntityKind::User`] or [`EntityKind::Team`].
+    pub kind: EntityKind,
+    /// Its id (a key's token hash).
+    pub id: String,
+    /// Its spend in the current budget period.
+    pub spend: f64,
+}
+
 /// A model added at runtime: one deployment, in LiteLLM's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ModelRecord {

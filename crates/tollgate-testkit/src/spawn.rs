@@ -61,14 +61,33 @@ impl TestApp {
         env: &[(&str, &str)],
         database_url: &str,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with_database_and_options(yaml, env, database_url, fast_options()).await
+    }
+
+    /// [`TestApp::spawn_with_database`] with the background intervals given, e.g. the
+    /// production defaults, for a test that measures what they allow.
+    pub async fn spawn_with_database_and_options(
+        yaml: &str,
+        env: &[(&str, &str)],
+        database_url: &str,
+        options: GatewayOptions,
+    ) -> anyhow::Result<Self> {
         let env = MapEnv::from_pairs(env.iter().copied());
         let mut config = tollgate_config::from_yaml_str(yaml, None, &env)?;
         config.settings.database_url = Some(Secret::new(database_url.to_owned()));
-        Self::spawn_config(config).await
+        Self::spawn_config_with_options(config, options).await
     }
 
     /// Starts the proxy on a config built by the caller.
-    pub async fn spawn_config(mut config: Config) -> anyhow::Result<Self> {
+    pub async fn spawn_config(config: Config) -> anyhow::Result<Self> {
+        Self::spawn_config_with_options(config, fast_options()).await
+    }
+
+    /// Starts the proxy on a config built by the caller, with these background intervals.
+    pub async fn spawn_config_with_options(
+        mut config: Config,
+        options: GatewayOptions,
+    ) -> anyhow::Result<Self> {
         let data_dir = tempfile::Builder::new().prefix("tollgate-test-").tempdir()?;
         config.settings.data_dir = data_dir.path().to_path_buf();
         tollgate_proxy::metrics::install();
@@ -80,8 +99,7 @@ impl TestApp {
             config.settings.secret_key.as_ref().map(|k| k.expose().as_str()),
             &config.settings.data_dir,
         )?);
-        let gateway =
-            Gateway::start(&config, http, store, secret_box.clone(), fast_options()).await?;
+        let gateway = Gateway::start(&config, http, store, secret_box.clone(), options).await?;
         let state = gateway.state.clone();
         let app = tollgate_proxy::router_with_ui(state.clone(), Some(tollgate_admin::router()));
         let listener = TcpListener::bind("127.0.0.1:0").await?;

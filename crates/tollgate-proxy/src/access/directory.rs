@@ -1,23 +1,30 @@
 //! Every virtual key, user and team in memory, so that authentication and admission never
 //! wait on the database. Loaded at start-up, kept fresh from the store's change feed (so
-//! changes made by other processes arrive within seconds), and fully reconciled periodically.
+//! changes made by other processes arrive within seconds) and from the spend of budgeted
+//! entities that changed (so other processes' spend counts against budgets here within
+//! about two seconds), and fully reconciled periodically.
 //! Each load and each change is also written to a snapshot on disk (see [`super::snapshot`]),
 //! which a process started while the database is down serves from until it answers.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tollgate_store::{
-    EntityKind, KeyFilter, KeyRecord, Limits, Page, SpendRecord, Store, StoreError, TeamRecord,
-    UserRecord,
+    EntityKind, KeyFilter, KeyRecord, Limits, Page, SpendChange, SpendRecord, Store, StoreError,
+    TeamRecord, UserRecord,
 };
 
 use super::limits::{InFlight, RequestRate, TokenWindow};
 use super::snapshot::{self, Snapshot};
+
+/// How far each read of changed spend looks back before the previous read began. The stamps
+/// it compares are the writing processes' clocks, taken just before their commits, so this
+/// covers clock skew between replicas and commit delay; a row read twice is harmless.
+const SPEND_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
 /// Counters of one key, user or team. They outlive record reloads: updating a key does not
 /// reset its rate limits.
@@ -40,6 +47,8 @@ struct SpendState {
     pending: f64,
     written_since_snapshot: f64,
     reserved: f64,
+    /// The [`Directory::write_epoch`] of this process's last write counted here.
+    written_epoch: u64,
 }
 
 impl EntityState {
@@ -145,6 +154,12 @@ pub struct Directory {
     /// Where the snapshot lives, if one is kept.
     snapshot_path: Option<PathBuf>,
     cursor: AtomicI64,
+    /// Counts this process's spend writes (see [`Directory::written`]), so a read of changed
+    /// spend can tell which entities a write of ours reached while it ran.
+    write_epoch: AtomicU64,
+    /// When the last successful read of changed spend began (this clock); the next one reads
+    /// from [`SPEND_LOOKBACK`] before it. Set by the first full load.
+    spend_read_at: Mutex<Option<DateTime<Utc>>>,
     base: Instant,
     /// Woken when the feed shows a stored model or a named credential changed; the model
     /// table rebuilds on it.
@@ -165,6 +180,10 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Directory {
     /// An empty directory, not yet loaded, that keeps no snapshot.
     pub fn new() -> Self {
@@ -178,6 +197,8 @@ impl Directory {
             store_ok: AtomicBool::new(false),
             snapshot_path: None,
             cursor: AtomicI64::new(0),
+            write_epoch: AtomicU64::new(0),
+            spend_read_at: Mutex::new(None),
             base: Instant::now(),
             models_changed: Arc::default(),
         }
@@ -342,6 +363,7 @@ impl Directory {
     /// are replayed by the next [`Directory::refresh`], because the feed position is taken
     /// first.
     pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
+        let started = Utc::now();
         let cursor = store.latest_change().await?;
         let keys =
             all_pages(|page, size| store.list_keys(KeyFilter { page, size, ..Default::default() }))
@@ -379,6 +401,8 @@ impl Directory {
         stale_teams.iter().for_each(|t| self.remove_team(t));
 
         self.cursor.fetch_max(cursor, Ordering::AcqRel);
+        // Spend changed after this load began is read by the next `refresh_spend`.
+        lock(&self.spend_read_at).get_or_insert(started);
         // The database's view has replaced the snapshot's, stale entries included.
         let mut from = self.from_snapshot.lock().unwrap_or_else(|e| e.into_inner());
         self.store_ok.store(true, Ordering::Release);
@@ -403,6 +427,38 @@ impl Directory {
             if let Some(last) = changes.last() {
                 self.cursor.fetch_max(last.seq, Ordering::AcqRel);
             }
+        }
+    }
+
+    /// Reads the stored spend of budgeted keys, users and teams that changed since shortly
+    /// before the last read (any process's spend batches and budget resets), and takes it as
+    /// their spend figure, as a reload would. Returns how many it read.
+    pub async fn refresh_spend(&self, store: &Store) -> Result<usize, StoreError> {
+        let Some(last) = *lock(&self.spend_read_at) else { return Ok(0) };
+        let started = Utc::now();
+        let epoch = self.write_epoch.load(Ordering::Acquire);
+        let changed = store.spend_changed_since(last - SPEND_LOOKBACK).await?;
+        self.apply_spend(&changed, epoch);
+        let mut read_at = lock(&self.spend_read_at);
+        *read_at = Some(read_at.map_or(started, |t| t.max(started)));
+        Ok(changed.len())
+    }
+
+    /// Takes stored spend figures read when the write epoch was `epoch`. An entity that a
+    /// write of this process reached since is left alone: its commit may or may not be in
+    /// the figure, and taking it could lose that write's cost. A write whose commit is in the
+    /// figure and whose acknowledgement comes after this counts twice for now. Both heal on
+    /// the next read, because each write stamps the rows it changes, so they are read again.
+    fn apply_spend(&self, changed: &[SpendChange], epoch: u64) {
+        let states = lock(&self.states);
+        for c in changed {
+            let Some(state) = states.get(&(c.kind, c.id.clone())) else { continue };
+            state.with_spend(|s| {
+                if s.written_epoch <= epoch {
+                    s.snapshot = c.spend;
+                    s.written_since_snapshot = 0.0;
+                }
+            });
         }
     }
 
@@ -468,20 +524,22 @@ impl Directory {
 
     /// Moves costs the spend writer has stored from pending to written.
     pub fn written(&self, records: &[SpendRecord]) {
+        let epoch = self.write_epoch.fetch_add(1, Ordering::AcqRel) + 1;
         for r in records.iter().filter(|r| r.cost > 0.0) {
             for state in self.states_of(r) {
                 state.with_spend(|s| {
                     s.pending = (s.pending - r.cost).max(0.0);
                     s.written_since_snapshot += r.cost;
+                    s.written_epoch = epoch;
                 });
             }
         }
     }
 
     /// Keeps the directory in step with the store until the process ends: the first full
-    /// load (retried until the database answers), the change feed every `poll`, and a full
-    /// reconciliation every `reconcile`; the snapshot is rewritten after each load and each
-    /// batch of changes.
+    /// load (retried until the database answers), the change feed and changed spend every
+    /// `poll`, and a full reconciliation every `reconcile`; the snapshot is rewritten after
+    /// each load and each batch of changes.
     pub async fn run(self: Arc<Self>, store: Store, poll: Duration, reconcile: Duration) {
         let mut failing = false;
         loop {
@@ -514,6 +572,10 @@ impl Directory {
                 self.load_all(&store).await.map(|()| 1)
             } else {
                 self.refresh(&store).await
+            };
+            let result = match result {
+                Ok(changed) => self.refresh_spend(&store).await.map(|_| changed),
+                Err(e) => Err(e),
             };
             self.store_ok.store(result.is_ok(), Ordering::Release);
             if result.as_ref().is_ok_and(|changed| *changed > 0) {
@@ -550,4 +612,109 @@ where
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn budgeted_key(spend: f64) -> KeyRecord {
+        let now = Utc::now();
+        KeyRecord {
+            token_hash: "k1".into(),
+            key_name: "sk-...k1".into(),
+            key_alias: None,
+            user_id: None,
+            team_id: None,
+            models: Vec::new(),
+            limits: Limits { max_budget: Some(10.0), ..Limits::default() },
+            spend,
+            budget_reset_at: None,
+            expires: None,
+            blocked: false,
+            metadata: serde_json::json!({}),
+            permissions: serde_json::json!({}),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn spent(cost: f64) -> SpendRecord {
+        let now = Utc::now();
+        SpendRecord {
+            request_id: "r1".into(),
+            client_request_id: None,
+            started_at: now,
+            ended_at: now,
+            token_hash: Some("k1".into()),
+            user_id: None,
+            team_id: None,
+            api: "chat_completions".into(),
+            requested_model: "m".into(),
+            model_group: "m".into(),
+            served_model: "openai/m".into(),
+            provider: "openai".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            cached_tokens: 0,
+            cost,
+            premium_units: 0.0,
+            latency_ms: 1.0,
+            ttft_ms: None,
+            status: 200,
+            outcome: "success".into(),
+            attempts: serde_json::json!([]),
+            stream: false,
+            request_body: None,
+            response_body: None,
+        }
+    }
+
+    fn stored(spend: f64) -> Vec<SpendChange> {
+        vec![SpendChange { kind: EntityKind::Key, id: "k1".into(), spend }]
+    }
+
+    fn spend_of_k1(d: &Directory) -> f64 {
+        d.key("k1").unwrap().state.spend()
+    }
+
+    #[test]
+    fn stored_spend_replaces_what_this_process_wrote_before_the_read() {
+        let d = Directory::new();
+        d.put_key(budgeted_key(1.0));
+        d.charge(&spent(0.5));
+        d.written(&[spent(0.5)]);
+        d.charge(&spent(0.25));
+        assert_eq!(spend_of_k1(&d), 1.75);
+        // Read after our write: the figure (with 2.0 from another process) includes it; the
+        // cost still queued stays on top.
+        let epoch = d.write_epoch.load(Ordering::Acquire);
+        d.apply_spend(&stored(3.5), epoch);
+        assert_eq!(spend_of_k1(&d), 3.75);
+        // Entities nobody holds, or that are not in the answer, are left alone.
+        d.apply_spend(
+            &[SpendChange { kind: EntityKind::User, id: "nobody".into(), spend: 9.0 }],
+            epoch,
+        );
+        assert_eq!(spend_of_k1(&d), 3.75);
+    }
+
+    #[test]
+    fn a_write_acknowledged_during_the_read_is_not_lost() {
+        let d = Directory::new();
+        d.put_key(budgeted_key(1.0));
+        d.charge(&spent(0.5));
+        let epoch = d.write_epoch.load(Ordering::Acquire);
+        // The read began; our write committed after it and was acknowledged before the
+        // answer arrived, so the figure (1.0) lacks its 0.5. Taking it would forget the 0.5.
+        d.written(&[spent(0.5)]);
+        d.apply_spend(&stored(1.0), epoch);
+        assert_eq!(spend_of_k1(&d), 1.5);
+        // The write stamped the row, so the next read has it and settles the figure.
+        let epoch = d.write_epoch.load(Ordering::Acquire);
+        d.apply_spend(&stored(1.5), epoch);
+        assert_eq!(spend_of_k1(&d), 1.5);
+    }
 }

@@ -5,9 +5,9 @@ use sqlx::Pool;
 
 use crate::budget::parse_budget_duration;
 use crate::patch::row_limit;
-use crate::rows::{ChangeRow, kind_str};
+use crate::rows::{ChangeRow, kind_str, parse_kind};
 use crate::sql::{Conn, Dialect, Param, Query};
-use crate::{Change, EntityKind, StoreError};
+use crate::{Change, EntityKind, SpendChange, StoreError};
 
 /// Appends changes; call it last in a transaction.
 pub(super) async fn append<D: Dialect>(
@@ -59,6 +59,30 @@ const BUDGETED: [(EntityKind, &str, &str); 3] = [
     (EntityKind::Team, "teams", "team_id"),
 ];
 
+/// One index range per table (each has a partial index on `spend_changed_at` over the rows
+/// with a budget), planned for `since` each time: a generic plan could not tell the few
+/// rows of the last seconds from a third of the table.
+pub(super) async fn spend_changed_since<D: Dialect>(
+    pool: &Pool<D::Db>,
+    since: DateTime<Utc>,
+) -> Result<Vec<SpendChange>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut q = Query::<D>::new("");
+    for (i, (kind, table, id)) in BUDGETED.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        q.push("SELECT '").push(kind_str(*kind)).push("' AS kind, ").push(id);
+        q.push(" AS id, spend FROM ").push(table);
+        q.and(" WHERE max_budget IS NOT NULL AND spend_changed_at >= ", since);
+    }
+    let rows: Vec<(String, String, f64)> = q.all_planned(&mut conn).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, id, spend)| Some(SpendChange { kind: parse_kind(&kind)?, id, spend }))
+        .collect())
+}
+
 /// Resets every budget whose period has passed and schedules its next reset: one UPDATE per
 /// distinct period rather than per row. The UPDATE re-checks `budget_reset_at <= now`, so a
 /// process racing this one skips rows it already reset.
@@ -85,8 +109,9 @@ pub(super) async fn reset_due_budgets<D: Dialect>(
             let mut q = Query::<D>::new("UPDATE ");
             q.push(table)
                 .and(" SET spend = 0, budget_reset_at = ", next)
-                .and(", updated_at = ", now)
-                .and(" WHERE budget_reset_at <= ", now)
+                .and(", updated_at = ", now);
+            super::stamp_spend_change(&mut q, now);
+            q.and(" WHERE budget_reset_at <= ", now)
                 .and(" AND budget_duration = ", period.as_str())
                 .push(" RETURNING ")
                 .push(id);

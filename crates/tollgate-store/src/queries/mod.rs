@@ -25,9 +25,9 @@ use crate::sql::{Dialect, Param, Query};
 use crate::{
     AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, DeploymentUsage,
     KeyFilter, KeyPatch, KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential,
-    NewKey, NewModel, NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendFilter,
-    SpendRecord, SpendStore, SpendSummary, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord,
-    UserPatch, UserRecord,
+    NewKey, NewModel, NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendChange,
+    SpendFilter, SpendRecord, SpendStore, SpendSummary, StoreApi, StoreError, TeamMember,
+    TeamPatch, TeamRecord, UserPatch, UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -108,6 +108,15 @@ fn limits_set<'a, D: Dialect>(q: &mut Query<'a, D>, limits: &'a Limits) {
         .and(", rpm_limit = ", limits.rpm_limit)
         .and(", tpm_limit = ", limits.tpm_limit)
         .and(", max_parallel_requests = ", limits.max_parallel_requests);
+}
+
+/// Appends `, spend_changed_at = now` for a row with a budget, to an UPDATE that changes its
+/// spend. A row without one keeps its value (NULL), so its spend updates change no indexed
+/// column and PostgreSQL can keep them HOT; a budget set later reaches other processes
+/// through the change feed, with the spend as it is then.
+fn stamp_spend_change<'a, D: Dialect>(q: &mut Query<'a, D>, now: DateTime<Utc>) {
+    q.and(", spend_changed_at = CASE WHEN max_budget IS NULL THEN spend_changed_at ELSE ", now)
+        .push(" END");
 }
 
 #[async_trait]
@@ -360,5 +369,12 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn latest_change(&self) -> Result<i64, StoreError> {
         changes::latest::<D>(&self.pool).await
+    }
+
+    async fn spend_changed_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<SpendChange>, StoreError> {
+        changes::spend_changed_since::<D>(&self.pool, since).await
     }
 }

@@ -95,11 +95,15 @@ pub(super) async fn insert<D: Dialect>(
     let new: Vec<&SpendRecord> =
         batch.into_iter().filter(|r| new_ids.contains(&r.request_id)).collect();
     let sums = totals(new.iter().copied(), windows_through);
+    // Taken as late as it can be, so the stamp trails the commit that makes it visible by as
+    // little as possible (other processes look back a few seconds from their last poll).
+    let now = Utc::now();
     for ((table, column), amounts) in CHARGED.iter().zip([&sums.keys, &sums.users, &sums.teams]) {
         for (id, cost) in amounts {
             let mut q = Query::<D>::new("UPDATE ");
-            q.push(table).and(" SET spend = spend + ", *cost).push(" WHERE ").push(column);
-            q.and(" = ", *id);
+            q.push(table).and(" SET spend = spend + ", *cost);
+            super::stamp_spend_change(&mut q, now);
+            q.push(" WHERE ").push(column).and(" = ", *id);
             q.execute(&mut tx).await?;
         }
     }

@@ -154,6 +154,60 @@ async fn a_second_process_sees_key_changes_within_seconds() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_budget_spent_on_one_replica_is_refused_on_the_other_within_two_seconds() {
+    // The production intervals: the change feed and changed spend read every second, a full
+    // reload every 30 s (far beyond what this test waits).
+    let options = tollgate_proxy::GatewayOptions::default();
+    assert_eq!(options.directory_poll, Duration::from_secs(1));
+    assert_eq!(options.reconcile, Duration::from_secs(30));
+    let db = TestDatabase::create().await.unwrap();
+    let mock = MockOpenAi::start().await;
+    mock.set_default(ReplySpec::text("one two"));
+    let (yaml, env) = (priced_config(&mock), [("TOLLGATE_MASTER_KEY", MASTER)]);
+    let a = TestApp::spawn_with_database_and_options(&yaml, &env, &db.url, options.clone())
+        .await
+        .unwrap();
+    let b = TestApp::spawn_with_database_and_options(&yaml, &env, &db.url, options).await.unwrap();
+
+    // B's probes below are admitted until it refuses and cost what they cost; 25 calls' worth
+    // means B's own probes (at most 20 in the two seconds) cannot exhaust it: only A's spend can.
+    let key = new_key(&a, json!({"max_budget": 25.0 * COST})).await;
+    let hash = tollgate_proxy::access::keys::hash(&key);
+    let known = eventually(|| async { b.state.directory().key(&hash).is_some() }).await;
+    assert!(known, "B never saw the new key");
+
+    let mut spent_on_a = 0;
+    loop {
+        let resp = call(&a, &key, "priced").await;
+        if resp.status() == 400 {
+            break;
+        }
+        assert_eq!(resp.status(), 200);
+        spent_on_a += 1;
+        assert!(spent_on_a <= 25, "A never refused the key");
+    }
+    assert_eq!(spent_on_a, 25);
+    let spent_at = std::time::Instant::now();
+
+    let mut probes = 0;
+    let refused_after = loop {
+        let resp = call(&b, &key, "priced").await;
+        let elapsed = spent_at.elapsed();
+        if resp.status() == 400 {
+            assert_eq!(openai_error(resp, 400).await["code"], "budget_exceeded");
+            break elapsed;
+        }
+        assert_eq!(resp.status(), 200, "B answered neither 200 nor a refusal");
+        probes += 1;
+        assert!(elapsed < Duration::from_secs(2), "B still admits the key after {elapsed:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!("B refused the key {refused_after:?} after A spent it, having admitted {probes}");
+    assert!(refused_after < Duration::from_secs(2), "{refused_after:?}");
+    assert!(probes < 25, "B refused on its own spend");
+}
+
 /// Polls `check` for up to three seconds.
 async fn eventually<F, Fut>(mut check: F) -> bool
 where
