@@ -81,6 +81,9 @@ pub async fn serve(
         tokio::spawn(async move {
             let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
             let mut stopping = pin!(stop.closed());
+            // `stopping` completes once; polling it again would panic, so after it has the
+            // loop only waits for the connection to finish its graceful shutdown.
+            let mut stopped = false;
             loop {
                 tokio::select! {
                     result = conn.as_mut() => {
@@ -89,7 +92,10 @@ pub async fn serve(
                         }
                         break;
                     }
-                    () = &mut stopping => conn.as_mut().graceful_shutdown(),
+                    () = &mut stopping, if !stopped => {
+                        stopped = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
                 }
             }
             drop(done);
@@ -172,5 +178,48 @@ impl AsyncWrite for FirstBytesDeadline {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_in_flight_at_shutdown_is_answered_before_serve_returns() {
+        let app = Router::new().route(
+            "/slow",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "done"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = ServeLimits { header_read: Duration::from_secs(5) };
+        let server = tokio::spawn(serve(
+            listener,
+            app,
+            async {
+                let _ = stopped.await;
+            },
+            limits,
+        ));
+        let request = tokio::spawn(async move {
+            let client = tollgate_providers::build_http_client().expect("client");
+            let resp = client.get(format!("http://{addr}/slow")).send().await?;
+            let status = resp.status();
+            Ok::<_, reqwest::Error>((status, resp.text().await?))
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        let (status, body) = request.await.unwrap().expect("the request in flight is answered");
+        assert_eq!((status.as_u16(), body.as_str()), (200, "done"));
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns once the connection is done")
+            .unwrap()
+            .unwrap();
     }
 }
