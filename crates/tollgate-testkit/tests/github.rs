@@ -361,3 +361,46 @@ async fn user_document_reports_the_configured_quota() {
     assert_eq!(body["quota_snapshots"]["chat"]["unlimited"], true);
     assert_eq!(user("ghu_other").await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn a_stand_in_driven_from_outside_approves_over_http_and_names_its_public_origin() {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let github = MockGitHub::start_with_origin(addr, Some("http://github-mock:9000/".to_owned()))
+        .await
+        .unwrap();
+    let approve = || client().post(format!("http://{}/__mock/approve", github.addr())).send();
+    assert_eq!(approve().await.unwrap().status(), 404, "nothing to approve yet");
+    let flow: Value = client()
+        .post(format!("http://{}/login/device/code", github.addr()))
+        .header("accept", "application/json")
+        .json(&json!({"client_id": CLIENT_ID, "scope": "read:user"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["verification_uri"], "http://github-mock:9000/login/device");
+    assert_eq!(approve().await.unwrap().status(), 200);
+    let device_code = flow["device_code"].as_str().unwrap();
+    let token = client()
+        .post(format!("http://{}/login/oauth/access_token", github.addr()))
+        .json(&json!({"client_id": CLIENT_ID, "device_code": device_code, "grant_type": GRANT}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let oauth = token["access_token"].as_str().unwrap();
+    let exchanged: Value = client()
+        .get(format!("http://{}/api/copilot_internal/v2/token", github.addr()))
+        .header("authorization", format!("token {oauth}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(exchanged["endpoints"]["api"], "http://github-mock:9000/copilot");
+}

@@ -1,5 +1,7 @@
 //! `tollgate-mock`: the mock OpenAI-compatible upstream as a process, for benchmarks and
-//! tests that are not written in Rust. Drive it through the `/__mock/*` endpoints.
+//! tests that are not written in Rust. Drive it through the `/__mock/*` endpoints. With
+//! `--github`, the GitHub stand-in instead: the device flow, the Copilot token exchange and
+//! the Copilot API (`POST /__mock/approve` approves the latest device flow).
 
 use std::{
     io::Write,
@@ -8,6 +10,7 @@ use std::{
 
 use anyhow::Context;
 use clap::Parser;
+use tollgate_testkit::MockGitHub;
 use tollgate_testkit::openai_mock::{
     DEFAULT_RECORD_LIMIT, DEFAULT_TEXT, MockConfig, MockOpenAi, ReplySpec,
 };
@@ -40,11 +43,29 @@ struct Args {
     /// Recent requests kept for /__mock/requests; 0 keeps none (benchmarks).
     #[arg(long, default_value_t = DEFAULT_RECORD_LIMIT)]
     record_limit: usize,
+    /// Serve the GitHub stand-in (device flow, token exchange, Copilot API) instead.
+    #[arg(long)]
+    github: bool,
+    /// With --github: the URL clients reach it by (`http://github-mock:9000`), when that is
+    /// not the address it listens on; the Copilot API base it hands out is this plus
+    /// `/copilot`.
+    #[arg(long, requires = "github")]
+    public_url: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.github {
+        let addr = SocketAddr::new(args.host, args.port);
+        let mock = MockGitHub::start_with_origin(addr, args.public_url)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        announce(mock.addr())?;
+        wait_for_signal().await?;
+        mock.shutdown().await;
+        return Ok(());
+    }
     let mut reply = ReplySpec::text(args.text)
         .delay_ms(args.delay_ms)
         .chunk_interval_ms(args.chunk_interval_ms);

@@ -72,12 +72,21 @@ impl MockGitHub {
 
     /// Starts on a fixed address.
     pub async fn start_on(addr: SocketAddr) -> io::Result<Self> {
+        Self::start_with_origin(addr, None).await
+    }
+
+    /// Starts on `addr`, telling clients it is `origin` (`http://github-mock:9000`) where
+    /// they reach it by another name than the address it listens on (a container network).
+    /// Also serves `POST /__mock/approve`, approving the most recent device flow, for
+    /// tests that drive it from outside the process.
+    pub async fn start_with_origin(addr: SocketAddr, public: Option<String>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (shutdown, stopped) = watch::channel(false);
         let engine =
             Arc::new(Shared::new(MockConfig { addr, ..MockConfig::default() }, stopped.clone()));
-        let state = Arc::new(State::new(origin(addr), Arc::clone(&engine)));
+        let origin = public.map_or_else(|| origin(addr), |o| o.trim_end_matches('/').to_owned());
+        let state = Arc::new(State::new(origin, Arc::clone(&engine)));
         let listener = listener.tap_io(|tcp| {
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::debug!(%error, "github stand-in: cannot set TCP_NODELAY");
@@ -147,6 +156,7 @@ fn router(state: &Arc<State>, engine: &Arc<Shared>) -> Router {
         .route("/login/device/code", post(oauth::device_code))
         .route("/login/oauth/access_token", post(oauth::access_token))
         .route("/login/device", get(oauth::device_page))
+        .route("/__mock/approve", post(oauth::approve_latest))
         .with_state(Arc::clone(state))
         .nest("/api", github_api)
         .nest("/copilot", api::router(state, engine))

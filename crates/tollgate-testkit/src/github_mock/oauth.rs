@@ -192,6 +192,18 @@ fn hex_value(byte: u8) -> Option<u8> {
     char::from(byte).to_digit(16).and_then(|d| u8::try_from(d).ok())
 }
 
+/// `POST /__mock/approve`: approves the most recent device flow, as the person at GitHub's
+/// page would; 404 when no flow was started.
+pub(super) async fn approve_latest(Extract(state): Extract<Arc<State>>) -> Response {
+    let mut inner = state.lock();
+    let approved = inner.flows.len().checked_sub(1).and_then(|i| inner.approve(i));
+    match approved {
+        Some(_) => Json(json!({"approved": true})).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no device flow to approve"})))
+            .into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
