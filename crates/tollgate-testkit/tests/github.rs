@@ -403,4 +403,15 @@ async fn a_stand_in_driven_from_outside_approves_over_http_and_names_its_public_
         .await
         .unwrap();
     assert_eq!(exchanged["endpoints"]["api"], "http://github-mock:9000/copilot");
+    // A restarted stand-in is told the account again.
+    let other = MockGitHub::start_with_origin(addr, None).await.unwrap();
+    let remember = client()
+        .post(format!("http://{}/__mock/account", other.addr()))
+        .json(&json!({"access_token": oauth}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(remember.status(), 200);
+    let (status, _) = exchange(&other, oauth).await;
+    assert_eq!(status, 200);
 }

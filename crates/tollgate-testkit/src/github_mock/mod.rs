@@ -77,8 +77,9 @@ impl MockGitHub {
 
     /// Starts on `addr`, telling clients it is `origin` (`http://github-mock:9000`) where
     /// they reach it by another name than the address it listens on (a container network).
-    /// Also serves `POST /__mock/approve`, approving the most recent device flow, for
-    /// tests that drive it from outside the process.
+    /// Also serves `POST /__mock/approve`, approving the most recent device flow (and
+    /// answering its token), and `POST /__mock/account`, knowing a token's account again
+    /// after a restart, for tests that drive it from outside the process.
     pub async fn start_with_origin(addr: SocketAddr, public: Option<String>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -157,6 +158,7 @@ fn router(state: &Arc<State>, engine: &Arc<Shared>) -> Router {
         .route("/login/oauth/access_token", post(oauth::access_token))
         .route("/login/device", get(oauth::device_page))
         .route("/__mock/approve", post(oauth::approve_latest))
+        .route("/__mock/account", post(oauth::remember_account))
         .with_state(Arc::clone(state))
         .nest("/api", github_api)
         .nest("/copilot", api::router(state, engine))

@@ -198,10 +198,27 @@ pub(super) async fn approve_latest(Extract(state): Extract<Arc<State>>) -> Respo
     let mut inner = state.lock();
     let approved = inner.flows.len().checked_sub(1).and_then(|i| inner.approve(i));
     match approved {
-        Some(_) => Json(json!({"approved": true})).into_response(),
+        Some(token) => Json(json!({"approved": true, "access_token": token})).into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "no device flow to approve"})))
             .into_response(),
     }
+}
+
+/// `POST /__mock/account` `{"access_token": "ghu_…"}`: knows that account again (with a seat),
+/// as GitHub would after this stand-in restarted and forgot it.
+pub(super) async fn remember_account(
+    Extract(state): Extract<Arc<State>>,
+    Json(body): Json<Value>,
+) -> Response {
+    let Some(token) = body.get("access_token").and_then(Value::as_str) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "access_token is required"})))
+            .into_response();
+    };
+    let mut inner = state.lock();
+    let account = inner.accounts.entry(token.to_owned()).or_default();
+    account.seat = true;
+    account.revoked = false;
+    Json(json!({"remembered": true})).into_response()
 }
 
 #[cfg(test)]
