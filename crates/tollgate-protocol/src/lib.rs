@@ -2,6 +2,7 @@
 //! two. Pure: no I/O, no clocks, so every rule is testable with recorded fixtures.
 
 pub mod anthropic;
+pub mod api;
 pub mod error;
 pub mod json_edit;
 pub mod openai;
@@ -9,5 +10,6 @@ pub mod sse;
 pub mod translate;
 mod wire;
 
+pub use api::{Operation, Protocol};
 pub use error::RequestError;
 pub use wire::TextOr;

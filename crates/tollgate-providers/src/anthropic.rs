@@ -7,7 +7,9 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue}
 use tollgate_config::ModelEntry;
 
 use crate::headers::{apply_extra_headers, sensitive, set};
-use crate::{CallContext, Endpoint};
+use tollgate_protocol::Operation;
+
+use crate::CallContext;
 
 /// The Messages API version sent when the client did not say.
 pub const DEFAULT_VERSION: &str = "2023-06-01";
@@ -26,14 +28,14 @@ pub fn is_oauth_token(credential: &str) -> bool {
 pub(crate) fn build(
     http: &reqwest::Client,
     entry: &ModelEntry,
-    endpoint: Endpoint,
+    operation: Operation,
     body: Bytes,
     ctx: &CallContext,
     credential: Option<&str>,
 ) -> reqwest::RequestBuilder {
     let base = entry.api_base.as_deref().or(entry.provider.default_api_base()).unwrap_or_default();
-    let path = match endpoint {
-        Endpoint::CountTokens => "/v1/messages/count_tokens",
+    let path = match operation {
+        Operation::CountTokens => "/v1/messages/count_tokens",
         _ => "/v1/messages",
     };
     let mut headers = HeaderMap::with_capacity(5 + entry.extra_headers.len());

@@ -15,38 +15,17 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tollgate_config::{ModelEntry, ProviderKind};
+use tollgate_protocol::{Operation, Protocol};
 
 pub use error::{MAX_RETRY_AFTER, UpstreamError, retry_after};
 pub use headers::apply_extra_headers;
 pub use http::build_http_client;
 
-/// An upstream API operation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
-    /// OpenAI `POST /chat/completions`.
-    ChatCompletions,
-    /// OpenAI `POST /embeddings`.
-    Embeddings,
-    /// Anthropic `POST /v1/messages`.
-    Messages,
-    /// Anthropic `POST /v1/messages/count_tokens`.
-    CountTokens,
-}
-
-/// The wire protocol of an upstream call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wire {
-    /// OpenAI chat completions.
-    OpenAi,
-    /// Anthropic messages.
-    Anthropic,
-}
-
 /// What one attempt on a deployment is, settled before it is sent; see [`Providers::terms`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CallTerms {
-    /// The wire protocol the upstream is spoken to in.
-    pub wire: Wire,
+    /// The protocol the upstream is spoken to in.
+    pub protocol: Protocol,
     /// Copilot premium requests the call uses (its model's `billing.multiplier`), when the
     /// deployment is Copilot's and the catalog says.
     pub premium_multiplier: Option<f64>,
@@ -109,16 +88,16 @@ impl Providers {
     pub async fn send(
         &self,
         entry: &ModelEntry,
-        endpoint: Endpoint,
+        operation: Operation,
         body: Bytes,
         ctx: &CallContext,
         timeout: Duration,
     ) -> Result<reqwest::Response, UpstreamError> {
         if entry.provider == ProviderKind::GithubCopilot {
-            return self.copilot.send(entry, endpoint, body, ctx, timeout).await;
+            return self.copilot.send(entry, operation, body, ctx, timeout).await;
         }
-        if self.static_wire(entry) == Wire::OpenAi {
-            let request = openai::build(&self.http, entry, endpoint, body, ctx);
+        if self.static_protocol(entry) == Protocol::Chat {
+            let request = openai::build(&self.http, entry, operation, body, ctx);
             return http::execute(request, timeout).await;
         }
         // Anthropic: the deployment's own key, else the client's token (pass-through), else
@@ -126,8 +105,14 @@ impl Providers {
         let pooled =
             entry.api_key.is_none() && ctx.credential.is_none() && !self.claude_pool.is_empty();
         if !pooled {
-            let request =
-                anthropic::build(&self.http, entry, endpoint, body, ctx, ctx.credential.as_deref());
+            let request = anthropic::build(
+                &self.http,
+                entry,
+                operation,
+                body,
+                ctx,
+                ctx.credential.as_deref(),
+            );
             return http::execute(request, timeout).await;
         }
         let mut tries = 0;
@@ -139,7 +124,7 @@ impl Providers {
             let request = anthropic::build(
                 &self.http,
                 entry,
-                endpoint,
+                operation,
                 body.clone(),
                 ctx,
                 Some(token.expose()),
@@ -163,36 +148,36 @@ impl Providers {
         }
     }
 
-    fn static_wire(&self, entry: &ModelEntry) -> Wire {
+    fn static_protocol(&self, entry: &ModelEntry) -> Protocol {
         match entry.provider {
-            ProviderKind::Anthropic => Wire::Anthropic,
-            _ => Wire::OpenAi,
+            ProviderKind::Anthropic => Protocol::Messages,
+            _ => Protocol::Chat,
         }
     }
 
-    /// How one attempt on `entry` goes: the wire format it speaks and what it bills, settled
-    /// once per attempt. Anthropic-format providers speak Anthropic's wire, OpenAI-format
-    /// ones OpenAI's. For Copilot both come from one read of the account's model catalog: a
+    /// How one attempt on `entry` goes: the protocol it speaks and what it bills, settled
+    /// once per attempt. Anthropic-format providers speak Messages, OpenAI-format ones Chat
+    /// Completions. For Copilot both come from one read of the account's model catalog: a
     /// model whose entry lists `/v1/messages` takes Anthropic requests natively, and its
     /// `billing.multiplier` is the call's premium requests.
     pub async fn terms(
         &self,
         entry: &ModelEntry,
-        endpoint: Endpoint,
+        operation: Operation,
         upstream_model: &str,
         owner: Option<&str>,
     ) -> CallTerms {
         if entry.provider != ProviderKind::GithubCopilot {
-            return CallTerms { wire: self.static_wire(entry), premium_multiplier: None };
+            return CallTerms { protocol: self.static_protocol(entry), premium_multiplier: None };
         }
-        // No catalog (not linked, or Copilot unreachable): OpenAI's wire, which every Copilot
+        // No catalog (not linked, or Copilot unreachable): Chat Completions, which every Copilot
         // model speaks; the send itself reports what is wrong.
         let models = self.copilot.models_for(owner).await.ok();
         let model = models.as_deref().and_then(|ms| ms.iter().find(|m| m.id == upstream_model));
-        let native =
-            endpoint == Endpoint::Messages && model.is_some_and(|m| m.supports_messages_api());
+        let native = operation == Operation::Generate(Protocol::Messages)
+            && model.is_some_and(|m| m.supports_messages_api());
         CallTerms {
-            wire: if native { Wire::Anthropic } else { Wire::OpenAi },
+            protocol: if native { Protocol::Messages } else { Protocol::Chat },
             premium_multiplier: model.and_then(copilot::CopilotModel::premium_multiplier),
         }
     }

@@ -7,23 +7,24 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue}
 use tollgate_config::ModelEntry;
 
 use crate::headers::{apply_extra_headers, sensitive, set};
-use crate::{CallContext, Endpoint};
+use tollgate_protocol::Operation;
+
+use crate::CallContext;
 
 /// Builds the request: `{api_base}/chat/completions` (or `/embeddings`), the deployment's key
 /// as a bearer token, then its `extra_headers`, which replace anything before them.
 pub(crate) fn build(
     http: &reqwest::Client,
     entry: &ModelEntry,
-    endpoint: Endpoint,
+    operation: Operation,
     body: Bytes,
     ctx: &CallContext,
 ) -> reqwest::RequestBuilder {
     let base = entry.api_base.as_deref().or(entry.provider.default_api_base()).unwrap_or_default();
-    let path = match endpoint {
-        Endpoint::Embeddings => "/embeddings",
-        Endpoint::ChatCompletions | Endpoint::Messages | Endpoint::CountTokens => {
-            "/chat/completions"
-        }
+    let path = match operation {
+        Operation::Embeddings => "/embeddings",
+        // The gateway translates every other operation to a chat completion first.
+        Operation::Generate(_) | Operation::CountTokens => "/chat/completions",
     };
     let mut headers = HeaderMap::with_capacity(4 + entry.extra_headers.len());
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -10,7 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde_json::json;
 use tollgate_config::{MapEnv, ModelEntry, Secret};
-use tollgate_providers::{CallContext, Endpoint, Providers, build_http_client};
+use tollgate_protocol::{Operation, Protocol};
+use tollgate_providers::{CallContext, Providers, build_http_client};
 use tollgate_testkit::{MockAnthropic, MockGitHub, MockOpenAi, RecordedRequest};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +58,7 @@ async fn openai_format_extra_headers_replace_and_remove() {
     );
     let ctx = CallContext { request_id: "req-1".to_owned(), ..Default::default() };
     let response = providers("http://127.0.0.1:9".to_owned())
-        .send(&entry, Endpoint::ChatCompletions, chat_body(), &ctx, TIMEOUT)
+        .send(&entry, Operation::Generate(Protocol::Chat), chat_body(), &ctx, TIMEOUT)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -87,7 +88,7 @@ async fn anthropic_format_extra_headers_replace_and_remove() {
         ..Default::default()
     };
     let response = providers("http://127.0.0.1:9".to_owned())
-        .send(&entry, Endpoint::Messages, chat_body(), &ctx, TIMEOUT)
+        .send(&entry, Operation::Generate(Protocol::Messages), chat_body(), &ctx, TIMEOUT)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
@@ -110,7 +111,7 @@ async fn github_copilot_extra_headers_replace_and_remove() {
     );
     let ctx = CallContext { request_id: "req-3".to_owned(), ..Default::default() };
     let response = providers
-        .send(&entry, Endpoint::ChatCompletions, chat_body(), &ctx, TIMEOUT)
+        .send(&entry, Operation::Generate(Protocol::Chat), chat_body(), &ctx, TIMEOUT)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use bytes::Bytes;
 
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Largest body a management call takes: its fields are names, limits and a little metadata.
@@ -37,7 +37,6 @@ pub struct PendingBody {
     declared: Option<u64>,
     limit: usize,
     timeout: Duration,
-    protocol: Protocol,
 }
 
 impl FromRequest<AppState> for PendingBody {
@@ -53,7 +52,6 @@ impl FromRequest<AppState> for PendingBody {
             declared,
             limit: state.settings().max_request_bytes,
             timeout: state.settings().body_read_timeout,
-            protocol: Protocol::for_path(req.uri().path()),
             body: req.into_body(),
         })
     }
@@ -64,12 +62,12 @@ impl PendingBody {
     /// `body_read_timeout` to send all of it, however it paces the bytes.
     pub async fn read(self) -> Result<Bytes, ApiError> {
         if self.declared.is_some_and(|n| n > self.limit as u64) {
-            return Err(ApiError::too_large(self.limit).in_protocol(self.protocol));
+            return Err(ApiError::too_large(self.limit));
         }
         let read =
             tokio::time::timeout(self.timeout, read_limited(self.body, self.limit, self.declared));
         match read.await {
-            Ok(result) => result.map_err(|e| e.in_protocol(self.protocol)),
+            Ok(result) => result,
             Err(_) => Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
@@ -77,8 +75,7 @@ impl PendingBody {
                     self.timeout.as_secs_f64()
                 ),
             )
-            .with_code("request_timeout")
-            .in_protocol(self.protocol)),
+            .with_code("request_timeout")),
         }
     }
 }

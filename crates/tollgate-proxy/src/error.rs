@@ -3,36 +3,19 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use tollgate_protocol::RequestError;
+use tollgate_protocol::{Protocol, RequestError};
 use tollgate_providers::UpstreamError;
 
-/// Which API a caller speaks, so errors reach it in a shape its client parses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Protocol {
-    /// `{"error": {"message", "type", "param", "code"}}`.
-    #[default]
-    OpenAi,
-    /// `{"type": "error", "error": {"type", "message"}}`.
-    Anthropic,
-}
-
-impl Protocol {
-    /// The protocol of a route, from its path.
-    pub fn for_path(path: &str) -> Self {
-        if path.starts_with("/v1/messages") || path.starts_with("/messages") {
-            Self::Anthropic
-        } else {
-            Self::OpenAi
-        }
-    }
-}
-
-/// An error answer: status, message and the machine-readable parts both protocols need.
+/// An error answer: status, message and the machine-readable parts every protocol needs.
 /// Boxed, so results that carry it stay small on the happy path.
-#[derive(Debug)]
+///
+/// It is rendered in the protocol of the route that answers it, in one place: a handler,
+/// extractor or guard returns it as it is, and the request middleware (`routes::track`)
+/// renders it for the route's protocol — see [`ApiError::render`] and [`for_route`].
+#[derive(Debug, Clone)]
 pub struct ApiError(Box<Repr>);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Repr {
     status: StatusCode,
     message: String,
@@ -42,7 +25,6 @@ struct Repr {
     /// An upstream's own error body, its content type and its protocol: passed on unchanged
     /// when the caller speaks the same protocol.
     passthrough: Option<(Bytes, String, Protocol)>,
-    protocol: Protocol,
 }
 
 impl ApiError {
@@ -55,7 +37,6 @@ impl ApiError {
             code: None,
             retry_after: None,
             passthrough: None,
-            protocol: Protocol::OpenAi,
         }))
     }
 
@@ -74,12 +55,6 @@ impl ApiError {
     /// Sets `retry-after` in whole seconds.
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.0.retry_after = Some(secs);
-        self
-    }
-
-    /// Renders in `protocol`.
-    pub fn in_protocol(mut self, protocol: Protocol) -> Self {
-        self.0.protocol = protocol;
         self
     }
 
@@ -210,8 +185,9 @@ impl From<UpstreamError> for ApiError {
                 err.0.retry_after = retry_after.map(|d| d.as_secs_f64().ceil() as u64);
                 if is_json_error_body(&body) {
                     let content_type = content_type.unwrap_or_else(|| "application/json".into());
-                    // Assumed OpenAI's until the caller says otherwise (`from_protocol`).
-                    err.0.passthrough = Some((body, content_type, Protocol::OpenAi));
+                    // Assumed Chat Completions' until the caller says otherwise
+                    // (`from_protocol`).
+                    err.0.passthrough = Some((body, content_type, Protocol::Chat));
                 }
                 err
             }
@@ -239,9 +215,44 @@ fn upstream_message(body: &[u8]) -> Option<String> {
     (!text.is_empty()).then(|| text.chars().take(500).collect())
 }
 
+/// An error response's error, kept so that the request middleware can render it again in the
+/// route's protocol.
+#[derive(Debug, Clone)]
+struct Unrendered(ApiError);
+
+/// Rendered in OpenAI's shape (every route's but the Anthropic ones'), with the error kept
+/// for [`for_route`].
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = match (&self.0.passthrough, self.0.protocol) {
+        let mut response = self.render(Protocol::Chat);
+        response.extensions_mut().insert(Unrendered(self));
+        response
+    }
+}
+
+/// An answer of a route speaking `protocol`: an error answer rendered in that protocol's
+/// shape, keeping the headers and extensions set on it since; any other answer unchanged.
+pub fn for_route(mut response: Response, protocol: Protocol) -> Response {
+    let Some(Unrendered(error)) = response.extensions_mut().remove::<Unrendered>() else {
+        return response;
+    };
+    if protocol == Protocol::Chat {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let (rendered, body) = error.render(protocol).into_parts();
+    parts.status = rendered.status;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &rendered.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    Response::from_parts(parts, body)
+}
+
+impl ApiError {
+    /// The response for a caller speaking `protocol`.
+    pub fn render(&self, protocol: Protocol) -> Response {
+        let mut response = match (&self.0.passthrough, protocol) {
             // Same protocol as the upstream: its body reaches the client unchanged.
             (Some((body, content_type, upstream)), caller) if *upstream == caller => {
                 let mut r = (self.0.status, body.clone()).into_response();
@@ -250,7 +261,7 @@ impl IntoResponse for ApiError {
                 }
                 r
             }
-            (_, Protocol::OpenAi) => {
+            (_, Protocol::Chat) => {
                 let body = tollgate_protocol::openai::error_body(
                     &self.0.message,
                     self.openai_type(),
@@ -259,7 +270,7 @@ impl IntoResponse for ApiError {
                 );
                 (self.0.status, axum::Json(body)).into_response()
             }
-            (_, Protocol::Anthropic) => {
+            (_, Protocol::Messages) => {
                 let body = serde_json::json!({
                     "type": "error",
                     "error": { "type": self.anthropic_type(), "message": self.0.message },
@@ -271,5 +282,73 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    async fn json(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[derive(Clone)]
+    struct Mark;
+
+    #[tokio::test]
+    async fn an_error_is_rendered_in_the_route_protocol_keeping_what_was_added_since() {
+        let error = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "slow down")
+            .with_code("rate_limited")
+            .with_retry_after(7);
+        let mut response = error.into_response();
+        response.headers_mut().insert("x-extra", HeaderValue::from_static("kept"));
+        response.extensions_mut().insert(Mark);
+
+        let anthropic = for_route(response, Protocol::Messages);
+        assert_eq!(anthropic.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(anthropic.headers()["x-extra"], "kept");
+        assert_eq!(anthropic.headers()[header::RETRY_AFTER], "7");
+        assert!(anthropic.extensions().get::<Mark>().is_some());
+        let body = json(anthropic).await;
+        assert_eq!(body["type"], "error");
+        assert_eq!(body["error"]["type"], "rate_limit_error");
+        assert_eq!(body["error"]["message"], "slow down");
+    }
+
+    #[tokio::test]
+    async fn openai_routes_and_answers_that_are_not_errors_pass_unchanged() {
+        let response = ApiError::unauthorized("no key").into_response();
+        let body = json(for_route(response, Protocol::Chat)).await;
+        assert_eq!(body["error"]["code"], "invalid_api_key");
+        assert_eq!(body["error"]["type"], "authentication_error");
+
+        let ok = (StatusCode::OK, "fine").into_response();
+        let ok = for_route(ok, Protocol::Messages);
+        let bytes = axum::body::to_bytes(ok.into_body(), 64).await.unwrap();
+        assert_eq!(&bytes[..], b"fine");
+    }
+
+    #[tokio::test]
+    async fn an_upstream_body_passes_only_to_clients_of_its_protocol() {
+        let body = Bytes::from_static(
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"busy"}}"#,
+        );
+        let upstream = UpstreamError::Status {
+            status: 529,
+            body: body.clone(),
+            content_type: Some("application/json".into()),
+            retry_after: None,
+        };
+        let error = ApiError::from(upstream).from_protocol(Protocol::Messages);
+        let same = for_route(error.clone().into_response(), Protocol::Messages);
+        let bytes = axum::body::to_bytes(same.into_body(), 1 << 16).await.unwrap();
+        assert_eq!(bytes, body);
+        let other = json(for_route(error.into_response(), Protocol::Chat)).await;
+        assert_eq!(other["error"]["message"], "busy");
+        assert_eq!(other["error"]["code"], "upstream_error");
     }
 }

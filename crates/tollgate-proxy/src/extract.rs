@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
 use crate::auth::{Denied, Principal, credential};
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 fn authenticate(parts: &Parts, state: &AppState) -> Result<Principal, Denied> {
@@ -22,9 +22,7 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(parts, state)
-            .map(Caller)
-            .map_err(|d| d.error.in_protocol(Protocol::for_path(parts.uri.path())))
+        authenticate(parts, state).map(Caller).map_err(|d| d.error)
     }
 }
 
@@ -61,7 +59,6 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Que
                 format!("Invalid query string: {e}."),
             )
             .with_code("invalid_query")
-            .in_protocol(Protocol::for_path(parts.uri.path()))
         })
     }
 }

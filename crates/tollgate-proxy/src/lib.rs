@@ -22,8 +22,9 @@ pub mod serve;
 pub mod state;
 pub mod tokens;
 
-pub use error::{ApiError, Protocol};
+pub use error::ApiError;
 pub use gateway::{Gateway, GatewayOptions, migrate_until_done, migrate_with_retry};
 pub use routes::{router, router_with_ui};
 pub use serve::{ServeLimits, serve};
 pub use state::AppState;
+pub use tollgate_protocol::Protocol;

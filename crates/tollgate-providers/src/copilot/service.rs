@@ -15,7 +15,9 @@ use super::{
     CopilotAccount, CopilotError, CopilotModel, Initiator, ModelCatalog, TokenManager,
     copilot_headers,
 };
-use crate::{CallContext, Endpoint, UpstreamError, apply_extra_headers};
+use tollgate_protocol::{Operation, Protocol};
+
+use crate::{CallContext, UpstreamError, apply_extra_headers};
 
 /// The owner of the shared account every caller without one of its own uses.
 pub const DEFAULT_OWNER: &str = "default";
@@ -131,7 +133,7 @@ impl CopilotService {
     pub async fn send(
         &self,
         entry: &ModelEntry,
-        endpoint: Endpoint,
+        operation: Operation,
         body: Bytes,
         ctx: &CallContext,
         timeout: Duration,
@@ -141,17 +143,17 @@ impl CopilotService {
         let mut retried = false;
         loop {
             let token = self.tokens.token(&account).await.map_err(to_upstream)?;
-            let path = match endpoint {
-                Endpoint::ChatCompletions => "/chat/completions",
-                Endpoint::Embeddings => "/embeddings",
-                Endpoint::Messages => "/v1/messages",
-                Endpoint::CountTokens => "/v1/messages/count_tokens",
+            let path = match operation {
+                Operation::Generate(Protocol::Chat) => "/chat/completions",
+                Operation::Generate(Protocol::Messages) => "/v1/messages",
+                Operation::Embeddings => "/embeddings",
+                Operation::CountTokens => "/v1/messages/count_tokens",
             };
             let initiator = Initiator::from_last_message_is_user_text(ctx.initiator_user);
             let mut headers = copilot_headers(&token, &ctx.request_id, initiator, ctx.vision);
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
             headers.insert(ACCEPT, HeaderValue::from_static(crate::openai::accept(ctx)));
-            if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
+            if operation.protocol() == Protocol::Messages {
                 crate::anthropic::version_and_betas(&mut headers, ctx, &[]);
             }
             apply_extra_headers(&mut headers, &entry.extra_headers);

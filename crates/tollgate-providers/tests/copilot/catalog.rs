@@ -172,7 +172,8 @@ async fn models_for_renews_the_token_after_a_401() {
 #[tokio::test]
 async fn call_terms_come_from_the_catalog_for_copilot_only() {
     use tollgate_config::{MapEnv, Secret};
-    use tollgate_providers::{CallTerms, Endpoint, Providers, Wire};
+    use tollgate_protocol::{Operation, Protocol};
+    use tollgate_providers::{CallTerms, Providers};
 
     let entry = |model: &str| {
         let yaml =
@@ -187,26 +188,29 @@ async fn call_terms_come_from_the_catalog_for_copilot_only() {
         async move { providers.terms(copilot, endpoint, model, None).await }
     };
     // Not linked yet: OpenAI's wire, nothing billed; the send says what is wrong.
-    let plain = CallTerms { wire: Wire::OpenAi, premium_multiplier: None };
-    assert_eq!(terms(Endpoint::Messages, "claude-opus-4.5").await, plain);
+    let plain = CallTerms { protocol: Protocol::Chat, premium_multiplier: None };
+    assert_eq!(terms(Operation::Generate(Protocol::Messages), "claude-opus-4.5").await, plain);
 
     github.add_account("ghu_terms", true);
     providers.copilot().set_account("default", Secret::new("ghu_terms".to_owned()));
-    let native = CallTerms { wire: Wire::Anthropic, premium_multiplier: Some(3.0) };
-    assert_eq!(terms(Endpoint::Messages, "claude-opus-4.5").await, native);
-    let translated = CallTerms { wire: Wire::OpenAi, premium_multiplier: Some(3.0) };
-    assert_eq!(terms(Endpoint::ChatCompletions, "claude-opus-4.5").await, translated);
-    let included = CallTerms { wire: Wire::OpenAi, premium_multiplier: Some(0.0) };
-    assert_eq!(terms(Endpoint::Messages, "gpt-4o").await, included);
-    assert_eq!(terms(Endpoint::Messages, "not-in-the-catalog").await, plain);
+    let native = CallTerms { protocol: Protocol::Messages, premium_multiplier: Some(3.0) };
+    assert_eq!(terms(Operation::Generate(Protocol::Messages), "claude-opus-4.5").await, native);
+    let translated = CallTerms { protocol: Protocol::Chat, premium_multiplier: Some(3.0) };
+    assert_eq!(terms(Operation::Generate(Protocol::Chat), "claude-opus-4.5").await, translated);
+    let included = CallTerms { protocol: Protocol::Chat, premium_multiplier: Some(0.0) };
+    assert_eq!(terms(Operation::Generate(Protocol::Messages), "gpt-4o").await, included);
+    assert_eq!(terms(Operation::Generate(Protocol::Messages), "not-in-the-catalog").await, plain);
     assert_eq!(github.requests().iter().filter(|r| r.path == "/models").count(), 1);
 
     let anthropic = entry("anthropic/claude-sonnet-4-5");
     let openai = entry("openai/gpt-4o");
-    let ask = |e| providers.terms(e, Endpoint::Messages, "m", None);
+    let ask = |e| providers.terms(e, Operation::Generate(Protocol::Messages), "m", None);
     assert_eq!(
         ask(&anthropic).await,
-        CallTerms { wire: Wire::Anthropic, premium_multiplier: None }
+        CallTerms { protocol: Protocol::Messages, premium_multiplier: None }
     );
-    assert_eq!(ask(&openai).await, CallTerms { wire: Wire::OpenAi, premium_multiplier: None });
+    assert_eq!(
+        ask(&openai).await,
+        CallTerms { protocol: Protocol::Chat, premium_multiplier: None }
+    );
 }

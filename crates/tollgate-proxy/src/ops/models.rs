@@ -8,7 +8,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tollgate_config::{Diagnostic, ModelEntry, ProviderKind};
-use tollgate_providers::{CallContext, Endpoint, UpstreamError};
+use tollgate_protocol::{Operation, Protocol};
+use tollgate_providers::{CallContext, UpstreamError};
 use tollgate_router::{Deployment, Origin};
 use tollgate_store::{ModelPatch, ModelRecord, NewModel, StoreError};
 
@@ -620,17 +621,20 @@ pub async fn test_connection(state: &AppState, body: TestConnection) -> Result<V
 }
 
 /// The smallest request of `mode` the deployment's wire takes.
-fn probe(entry: &ModelEntry, mode: &str) -> (Endpoint, Bytes) {
+fn probe(entry: &ModelEntry, mode: &str) -> (Operation, Bytes) {
     let model = entry.upstream_model.as_str();
     let (endpoint, body) = if mode == "embedding" {
-        (Endpoint::Embeddings, json!({ "model": model, "input": "ping" }))
+        (Operation::Embeddings, json!({ "model": model, "input": "ping" }))
     } else if entry.provider == ProviderKind::Anthropic {
         let messages = json!([{ "role": "user", "content": "ping" }]);
-        (Endpoint::Messages, json!({ "model": model, "max_tokens": 5, "messages": messages }))
+        (
+            Operation::Generate(Protocol::Messages),
+            json!({ "model": model, "max_tokens": 5, "messages": messages }),
+        )
     } else {
         let messages = json!([{ "role": "user", "content": "ping" }]);
         (
-            Endpoint::ChatCompletions,
+            Operation::Generate(Protocol::Chat),
             json!({ "model": model, "max_tokens": 5, "messages": messages }),
         )
     };

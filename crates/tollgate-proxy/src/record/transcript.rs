@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 use tollgate_protocol::sse::SseEvent;
 
-use crate::error::Protocol;
+use tollgate_protocol::Protocol;
 
 /// The answer so far, in the client's protocol's terms.
 #[derive(Debug)]
@@ -37,8 +37,8 @@ impl Transcript {
         let event = SseEvent::parse(frame);
         let Ok(data) = serde_json::from_str::<Value>(&event.data) else { return };
         match self.protocol {
-            Protocol::OpenAi => self.openai(&data),
-            Protocol::Anthropic => self.anthropic(&data),
+            Protocol::Chat => self.openai(&data),
+            Protocol::Messages => self.anthropic(&data),
         }
     }
 
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn assembles_openai_chunks() {
-        let mut t = Transcript::new(Protocol::OpenAi);
+        let mut t = Transcript::new(Protocol::Chat);
         for data in [
             r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hel"}}]}"#,
             r#"{"choices":[{"index":0,"delta":{"content":"lo"}}]}"#,
@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn assembles_anthropic_events() {
-        let mut t = Transcript::new(Protocol::Anthropic);
+        let mut t = Transcript::new(Protocol::Messages);
         for (event, data) in [
             (
                 "content_block_delta",

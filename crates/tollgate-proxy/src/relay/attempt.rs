@@ -12,7 +12,8 @@ use tollgate_protocol::translate::{
     AnthropicToOpenAiStream, OpenAiToAnthropicStream, anthropic_request_to_openai,
     openai_request_to_anthropic,
 };
-use tollgate_providers::{CallContext, CallTerms, Endpoint, UpstreamError, Wire};
+use tollgate_protocol::{Operation, Protocol};
+use tollgate_providers::{CallContext, CallTerms, UpstreamError};
 use tollgate_router::{FailureKind, Step};
 
 use tollgate_protocol::openai::Usage;
@@ -20,7 +21,7 @@ use tollgate_protocol::openai::Usage;
 use super::shape::Shape;
 use super::stream::OpenStream;
 use super::{Call, strip};
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// What a deployment answered, and how to carry it back to the client.
@@ -53,13 +54,11 @@ pub struct Failure {
 }
 
 impl Failure {
-    /// A failure from an upstream speaking `wire`: its own error body reaches clients of the
-    /// same protocol unchanged.
-    fn upstream(e: UpstreamError, wire: Wire) -> Self {
+    /// A failure from an upstream speaking `protocol`: its own error body reaches clients of
+    /// the same protocol unchanged.
+    fn upstream(e: UpstreamError, protocol: Protocol) -> Self {
         let mut f = Self::from(e);
-        if wire == Wire::Anthropic {
-            f.error = f.error.from_protocol(Protocol::Anthropic);
-        }
+        f.error = f.error.from_protocol(protocol);
         f
     }
 
@@ -98,23 +97,23 @@ fn timeout_for(state: &AppState, e: &ModelEntry, stream: bool) -> Duration {
         .unwrap_or(state.settings().request_timeout)
 }
 
-/// The body for the deployment, the endpoint to call and the shape of the answer: the
-/// client's own bytes with only `model` changed when protocols match (and, for OpenAI
-/// streams, a request for the usage chunk so the request can be accounted), a translation
-/// when they differ.
+/// The body for the deployment, the operation to call and the shape of the answer, by the
+/// row of the (client, upstream) protocol pair: the client's own bytes with only `model`
+/// changed when the protocols match (and, for Chat Completions streams, a request for the
+/// usage chunk so the request can be accounted), a translation when they differ.
 fn prepare(
     call: &Call,
-    wire: Wire,
+    upstream: Protocol,
     upstream_model: &str,
-) -> Result<(Endpoint, Bytes, Shape), Failure> {
+) -> Result<(Operation, Bytes, Shape), Failure> {
     let model = serde_json::to_string(upstream_model).unwrap_or_default();
     let splice = |raw: &[u8], key: &str, value: &str| {
         set_top_level(raw, key, value)
             .map(Bytes::from)
             .unwrap_or_else(|| Bytes::copy_from_slice(raw))
     };
-    match (call.protocol, wire) {
-        (Protocol::OpenAi, Wire::OpenAi) => {
+    match (call.protocol(), upstream) {
+        (Protocol::Chat, Protocol::Chat) => {
             let mut body = splice(&call.raw, "model", &model);
             if call.stream && !call.include_usage {
                 let mut options = call.body.get("stream_options").cloned().unwrap_or(Value::Null);
@@ -124,10 +123,10 @@ fn prepare(
                 options["include_usage"] = Value::Bool(true);
                 body = splice(&body, "stream_options", &options.to_string());
             }
-            let shape = Shape::OpenAiPass { include_usage: call.include_usage, usage: None };
-            Ok((call.endpoint, body, shape))
+            let shape = Shape::ChatPass { include_usage: call.include_usage, usage: None };
+            Ok((call.operation, body, shape))
         }
-        (Protocol::Anthropic, Wire::Anthropic) => {
+        (Protocol::Messages, Protocol::Messages) => {
             let mut body = if call.model == upstream_model {
                 call.raw.clone()
             } else {
@@ -139,9 +138,9 @@ fn prepare(
                 tracing::debug!(request_id = %call.request_id, "thinking blocks without a signature were dropped");
                 body = splice(&body, "messages", &messages.to_string());
             }
-            Ok((call.endpoint, body, Shape::AnthropicPass(StreamUsageObserver::new())))
+            Ok((call.operation, body, Shape::MessagesPass(StreamUsageObserver::new())))
         }
-        (Protocol::Anthropic, Wire::OpenAi) => {
+        (Protocol::Messages, Protocol::Chat) => {
             let (body, dropped) = anthropic_request_to_openai(&call.body, upstream_model)
                 .map_err(|e| Failure::unsupported(e.into()))?;
             if !dropped.is_empty() {
@@ -149,11 +148,11 @@ fn prepare(
             }
             let id = format!("msg_{}", call.request_id.id.replace('-', ""));
             let shape =
-                Shape::OpenAiToAnthropic(Box::new(OpenAiToAnthropicStream::new(&call.model, &id)));
-            Ok((Endpoint::ChatCompletions, Bytes::from(body.to_string()), shape))
+                Shape::MessagesOnChat(Box::new(OpenAiToAnthropicStream::new(&call.model, &id)));
+            Ok((Operation::Generate(Protocol::Chat), Bytes::from(body.to_string()), shape))
         }
-        (Protocol::OpenAi, Wire::Anthropic) => {
-            if call.endpoint == Endpoint::Embeddings {
+        (Protocol::Chat, Protocol::Messages) => {
+            if call.operation == Operation::Embeddings {
                 return Err(Failure::unsupported(
                     ApiError::new(
                         StatusCode::BAD_REQUEST,
@@ -169,12 +168,12 @@ fn prepare(
                 tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Anthropic upstream cannot take were dropped");
             }
             let created = chrono::Utc::now().timestamp().max(0) as u64;
-            let shape = Shape::AnthropicToOpenAi(Box::new(AnthropicToOpenAiStream::new(
+            let shape = Shape::ChatOnMessages(Box::new(AnthropicToOpenAiStream::new(
                 &call.model,
                 created,
                 call.include_usage,
             )));
-            Ok((Endpoint::Messages, Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(Protocol::Messages), Bytes::from(body.to_string()), shape))
         }
     }
 }
@@ -218,8 +217,8 @@ pub async fn send(
     let timeout = timeout_for(state, entry, call.stream);
     let deadline = tokio::time::Instant::now() + timeout;
     let owner = call.account_owner();
-    let wire = terms.wire;
-    let (endpoint, body, shape) = prepare(call, wire, upstream_model)?;
+    let upstream = terms.protocol;
+    let (operation, body, shape) = prepare(call, upstream, upstream_model)?;
     let ctx = CallContext {
         request_id: call.request_id.shown().to_owned(),
         stream: call.stream,
@@ -230,23 +229,23 @@ pub async fn send(
         initiator_user: call.initiator_user,
         vision: call.vision,
     };
-    let fail = |e: UpstreamError| Failure::upstream(e, wire);
-    let upstream =
-        state.providers().send(entry, endpoint, body, &ctx, timeout).await.map_err(fail)?;
+    let fail = |e: UpstreamError| Failure::upstream(e, upstream);
+    let answer =
+        state.providers().send(entry, operation, body, &ctx, timeout).await.map_err(fail)?;
     if call.stream {
-        let open = OpenStream::open(upstream, deadline, timeout).await.map_err(fail)?;
+        let open = OpenStream::open(answer, deadline, timeout).await.map_err(fail)?;
         return Ok(Answer::Stream(open, shape, entry.strip_thinking));
     }
-    let status = upstream.status();
-    let body = match tokio::time::timeout_at(deadline, upstream.bytes()).await {
+    let status = answer.status();
+    let body = match tokio::time::timeout_at(deadline, answer.bytes()).await {
         Ok(Ok(body)) => body,
         Ok(Err(e)) => return Err(fail(UpstreamError::Io(e.without_url().to_string()))),
         Err(_) => return Err(fail(UpstreamError::Timeout(timeout))),
     };
-    let body = match (entry.strip_thinking, shape.upstream_is_anthropic()) {
+    let body = match (entry.strip_thinking, upstream) {
         (false, _) => body,
-        (true, true) => strip::anthropic_whole(body),
-        (true, false) => strip::openai_whole(body),
+        (true, Protocol::Messages) => strip::anthropic_whole(body),
+        (true, Protocol::Chat) => strip::openai_whole(body),
     };
     let created = chrono::Utc::now().timestamp().max(0) as u64;
     let (body, usage) = shape.whole(body, &call.model, created).map_err(Failure::invalid_answer)?;

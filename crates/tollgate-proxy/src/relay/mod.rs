@@ -14,7 +14,8 @@ use std::time::{Instant, SystemTime};
 
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use tollgate_providers::{CallTerms, Endpoint};
+use tollgate_protocol::{Operation, Protocol};
+use tollgate_providers::CallTerms;
 use tollgate_router::{InFlight, LastError, Step};
 
 pub use attempt::{Answer, Failure, passthrough_credential};
@@ -25,7 +26,7 @@ pub use trail::{ATTEMPTED, ATTEMPTS, Accounted, SERVED_MODEL};
 use crate::access::{Access, estimate};
 use crate::auth::{Denied, Principal};
 use crate::body::PendingBody;
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::metrics::{self, RequestLabels};
 use crate::record::{Outcome, RecordGuard, Refusal, RequestRecord, Transcript};
 use crate::request_id::RequestId;
@@ -36,10 +37,8 @@ use crate::state::AppState;
 pub struct Call {
     /// API name for metrics and logs.
     pub api: &'static str,
-    /// Upstream operation.
-    pub endpoint: Endpoint,
-    /// The caller's protocol, for errors.
-    pub protocol: Protocol,
+    /// What the client asked for, in its protocol.
+    pub operation: Operation,
     /// The model the client asked for.
     pub model: String,
     /// The request as the client sent it, parsed.
@@ -71,6 +70,11 @@ pub struct Call {
 }
 
 impl Call {
+    /// The client's protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.operation.protocol()
+    }
+
     /// Whose Copilot account serves the call: the key's own when it linked one.
     pub fn account_owner(&self) -> Option<String> {
         self.caller.copilot_owner()
@@ -79,11 +83,7 @@ impl Call {
 
 /// Resolves the model's plan, admits the caller, and tries deployments until one answers.
 pub async fn forward(state: &AppState, call: Call) -> Response {
-    let protocol = call.protocol;
-    match run(state, call).await {
-        Ok(r) => r,
-        Err(e) => e.in_protocol(protocol).into_response(),
-    }
+    run(state, call).await.unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Answers a model API request whose credential was refused. Every refusal is counted and
@@ -92,7 +92,6 @@ pub async fn forward(state: &AppState, call: Call) -> Response {
 pub async fn denied(
     state: &AppState,
     api: &'static str,
-    protocol: Protocol,
     request_id: &RequestId,
     body: PendingBody,
     denied: Denied,
@@ -122,7 +121,7 @@ pub async fn denied(
         started_at: chrono::Utc::now(),
     }
     .record(state.sink(), &denied.error);
-    denied.error.in_protocol(protocol).into_response()
+    denied.error.into_response()
 }
 
 /// Records a refusal of `call` and hands back the error to answer with.
@@ -194,7 +193,8 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
             body
         }),
         response_body: None,
-        transcript: (keep_bodies && call.stream).then(|| Box::new(Transcript::new(call.protocol))),
+        transcript: (keep_bodies && call.stream)
+            .then(|| Box::new(Transcript::new(call.protocol()))),
         attempts: Vec::new(),
         premium_units: 0.0,
         slot: None,
@@ -240,7 +240,7 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
                         let status = failure.error.status().as_u16();
                         RecordGuard::new(record)
                             .finish(status, Outcome::UpstreamFailed(failure.reason));
-                        let response = failure.error.in_protocol(call.protocol).into_response();
+                        let response = failure.error.into_response();
                         return Ok(summary.decorate(response));
                     }
                 }
@@ -261,7 +261,7 @@ async fn aim(
     let entry = &step.deployment.entry;
     let terms = state
         .providers()
-        .terms(entry, call.endpoint, upstream_model, call.account_owner().as_deref())
+        .terms(entry, call.operation, upstream_model, call.account_owner().as_deref())
         .await;
     record.labels = labels(call.api, step);
     record.served_model = step.route.served_model(&step.deployment);

@@ -11,33 +11,37 @@ use tollgate_protocol::translate::{
     openai_response_to_anthropic,
 };
 
-use crate::error::{ApiError, Protocol};
+use tollgate_protocol::Protocol;
 
-/// The client's protocol and the deployment's, and the state a stream needs between them.
+use crate::error::ApiError;
+
+/// One row of the (client, upstream) protocol pairs, with the state a stream needs between
+/// them. Variants are named client first: `MessagesOnChat` is a Messages client answered by
+/// a Chat Completions upstream.
 pub enum Shape {
-    /// OpenAI to OpenAI: events pass as they are; the usage-only chunk is dropped unless
-    /// the client asked for it.
-    OpenAiPass {
+    /// Chat Completions on both sides: events pass as they are; the usage-only chunk is
+    /// dropped unless the client asked for it.
+    ChatPass {
         /// Whether the client asked for the usage chunk.
         include_usage: bool,
         /// Usage seen so far.
         usage: Option<Usage>,
     },
-    /// Anthropic to Anthropic: events pass as they are, byte for byte.
-    AnthropicPass(StreamUsageObserver),
-    /// An Anthropic client on an OpenAI upstream.
-    OpenAiToAnthropic(Box<OpenAiToAnthropicStream>),
-    /// An OpenAI client on an Anthropic upstream.
-    AnthropicToOpenAi(Box<AnthropicToOpenAiStream>),
+    /// Messages on both sides: events pass as they are, byte for byte.
+    MessagesPass(StreamUsageObserver),
+    /// A Messages client on a Chat Completions upstream.
+    MessagesOnChat(Box<OpenAiToAnthropicStream>),
+    /// A Chat Completions client on a Messages upstream.
+    ChatOnMessages(Box<AnthropicToOpenAiStream>),
 }
 
 impl std::fmt::Debug for Shape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Self::OpenAiPass { .. } => "OpenAiPass",
-            Self::AnthropicPass(_) => "AnthropicPass",
-            Self::OpenAiToAnthropic(_) => "OpenAiToAnthropic",
-            Self::AnthropicToOpenAi(_) => "AnthropicToOpenAi",
+            Self::ChatPass { .. } => "ChatPass",
+            Self::MessagesPass(_) => "MessagesPass",
+            Self::MessagesOnChat(_) => "MessagesOnChat",
+            Self::ChatOnMessages(_) => "ChatOnMessages",
         })
     }
 }
@@ -46,30 +50,33 @@ impl Shape {
     /// The client's protocol.
     pub fn client(&self) -> Protocol {
         match self {
-            Self::OpenAiPass { .. } | Self::AnthropicToOpenAi(_) => Protocol::OpenAi,
-            Self::AnthropicPass(_) | Self::OpenAiToAnthropic(_) => Protocol::Anthropic,
+            Self::ChatPass { .. } | Self::ChatOnMessages(_) => Protocol::Chat,
+            Self::MessagesPass(_) | Self::MessagesOnChat(_) => Protocol::Messages,
         }
     }
 
-    /// Whether the upstream speaks Anthropic's protocol.
-    pub fn upstream_is_anthropic(&self) -> bool {
-        matches!(self, Self::AnthropicPass(_) | Self::AnthropicToOpenAi(_))
+    /// The upstream's protocol.
+    pub fn upstream(&self) -> Protocol {
+        match self {
+            Self::ChatPass { .. } | Self::MessagesOnChat(_) => Protocol::Chat,
+            Self::MessagesPass(_) | Self::ChatOnMessages(_) => Protocol::Messages,
+        }
     }
 
     /// Usage reported so far.
     pub fn usage(&self) -> Option<Usage> {
         match self {
-            Self::OpenAiPass { usage, .. } => *usage,
-            Self::AnthropicPass(o) => o.usage(),
-            Self::OpenAiToAnthropic(t) => t.usage(),
-            Self::AnthropicToOpenAi(t) => t.usage(),
+            Self::ChatPass { usage, .. } => *usage,
+            Self::MessagesPass(o) => o.usage(),
+            Self::MessagesOnChat(t) => t.usage(),
+            Self::ChatOnMessages(t) => t.usage(),
         }
     }
 
     /// One upstream event in, what the client gets out.
     pub fn frame(&mut self, frame: Bytes) -> Vec<Bytes> {
         match self {
-            Self::OpenAiPass { include_usage, usage } => {
+            Self::ChatPass { include_usage, usage } => {
                 let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
                 if !mentions(b"\"usage\"") {
                     return vec![frame];
@@ -86,31 +93,31 @@ impl Shape {
                     StreamChunkKind::Done | StreamChunkKind::Other => vec![frame],
                 }
             }
-            Self::AnthropicPass(observer) => {
+            Self::MessagesPass(observer) => {
                 let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
                 if mentions(b"usage") {
                     observer.observe(&SseEvent::parse(&frame).data);
                 }
                 vec![frame]
             }
-            Self::OpenAiToAnthropic(t) => t.push_chunk(&SseEvent::parse(&frame).data),
-            Self::AnthropicToOpenAi(t) => t.push_event(&SseEvent::parse(&frame)),
+            Self::MessagesOnChat(t) => t.push_chunk(&SseEvent::parse(&frame).data),
+            Self::ChatOnMessages(t) => t.push_event(&SseEvent::parse(&frame)),
         }
     }
 
     /// The upstream ended cleanly.
     pub fn end(&mut self) -> Vec<Bytes> {
         match self {
-            Self::OpenAiPass { .. } | Self::AnthropicPass(_) => Vec::new(),
-            Self::OpenAiToAnthropic(t) => t.finish(),
-            Self::AnthropicToOpenAi(t) => t.finish(),
+            Self::ChatPass { .. } | Self::MessagesPass(_) => Vec::new(),
+            Self::MessagesOnChat(t) => t.finish(),
+            Self::ChatOnMessages(t) => t.finish(),
         }
     }
 
     /// The upstream failed mid-stream: the client's protocol's error event.
     pub fn fail(&mut self, message: &str) -> Vec<Bytes> {
         match self {
-            Self::OpenAiPass { .. } => {
+            Self::ChatPass { .. } => {
                 let body = tollgate_protocol::openai::error_body(
                     message,
                     "api_error",
@@ -119,20 +126,20 @@ impl Shape {
                 );
                 vec![tollgate_protocol::sse::encode(None, &body.to_string())]
             }
-            Self::AnthropicPass(_) => {
+            Self::MessagesPass(_) => {
                 let body = tollgate_protocol::anthropic::error_body("api_error", message);
                 vec![tollgate_protocol::sse::encode(Some("error"), &body.to_string())]
             }
-            Self::OpenAiToAnthropic(t) => t.fail(message),
-            Self::AnthropicToOpenAi(t) => t.fail(message),
+            Self::MessagesOnChat(t) => t.fail(message),
+            Self::ChatOnMessages(t) => t.fail(message),
         }
     }
 
     /// A keep-alive for a quiet upstream, where the client's protocol has one.
     pub fn keepalive(&self) -> Option<Bytes> {
         match self.client() {
-            Protocol::Anthropic => Some(OpenAiToAnthropicStream::ping()),
-            Protocol::OpenAi => None,
+            Protocol::Messages => Some(OpenAiToAnthropicStream::ping()),
+            Protocol::Chat => None,
         }
     }
 
@@ -144,17 +151,17 @@ impl Shape {
         created: u64,
     ) -> Result<(Bytes, Usage), ApiError> {
         match self {
-            Self::OpenAiPass { .. } => {
+            Self::ChatPass { .. } => {
                 let usage =
                     tollgate_protocol::openai::response_usage(&body).map_err(bad_upstream)?;
                 Ok((body, usage.unwrap_or_default()))
             }
-            Self::AnthropicPass(_) => {
+            Self::MessagesPass(_) => {
                 let usage =
                     tollgate_protocol::anthropic::response_usage(&body).map_err(bad_upstream)?;
                 Ok((body, usage.unwrap_or_default()))
             }
-            Self::OpenAiToAnthropic(_) => {
+            Self::MessagesOnChat(_) => {
                 let usage =
                     tollgate_protocol::openai::usage_from_response(&body).unwrap_or_default();
                 let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
@@ -162,7 +169,7 @@ impl Shape {
                     openai_response_to_anthropic(&v, requested_model).map_err(bad_upstream)?;
                 Ok((Bytes::from(out.to_string()), usage))
             }
-            Self::AnthropicToOpenAi(_) => {
+            Self::ChatOnMessages(_) => {
                 let usage =
                     tollgate_protocol::anthropic::usage_from_response(&body).unwrap_or_default();
                 let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;

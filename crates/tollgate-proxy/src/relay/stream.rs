@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
+use tollgate_protocol::Protocol;
 use tollgate_protocol::sse::SseFramer;
 use tollgate_providers::UpstreamError;
 
@@ -131,12 +132,11 @@ fn is_sse(frame: &[u8]) -> bool {
 
 /// Whether an upstream frame is the one that ends its protocol's stream: `[DONE]` for
 /// OpenAI, `message_stop` for Anthropic. A stream that ends without it was cut short.
-fn ends_stream(frame: &[u8], anthropic: bool) -> bool {
+fn ends_stream(frame: &[u8], upstream: Protocol) -> bool {
     let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
-    if anthropic {
-        frame.len() < 256 && mentions(b"message_stop")
-    } else {
-        frame.len() < 64 && mentions(b"[DONE]")
+    match upstream {
+        Protocol::Messages => frame.len() < 256 && mentions(b"message_stop"),
+        Protocol::Chat => frame.len() < 64 && mentions(b"[DONE]"),
     }
 }
 
@@ -165,15 +165,15 @@ impl StreamRelay {
                 return Some(event);
             }
             if let Some(frame) = self.stream.pending.pop_front() {
-                self.complete |= ends_stream(&frame, self.shape.upstream_is_anthropic());
-                let frame = match &mut self.strip {
-                    None => frame,
-                    Some(s) if self.shape.upstream_is_anthropic() => match s.anthropic_frame(frame)
-                    {
+                let upstream = self.shape.upstream();
+                self.complete |= ends_stream(&frame, upstream);
+                let frame = match (&mut self.strip, upstream) {
+                    (None, _) => frame,
+                    (Some(s), Protocol::Messages) => match s.anthropic_frame(frame) {
                         Some(f) => f,
                         None => continue,
                     },
-                    Some(s) => s.openai_frame(frame),
+                    (Some(s), Protocol::Chat) => s.openai_frame(frame),
                 };
                 let events = self.shape.frame(frame);
                 self.emit(events);

@@ -4,12 +4,12 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
 use tollgate_protocol::openai::{parse_object, validate_chat_request};
-use tollgate_providers::Endpoint;
+use tollgate_protocol::{Operation, Protocol};
 
 use super::{RequestId, respond};
 use crate::auth::Principal;
 use crate::body::PendingBody;
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::extract::ModelCaller;
 use crate::relay::{Call, denied, forward};
 use crate::state::AppState;
@@ -22,7 +22,7 @@ pub(super) async fn chat_completions(
 ) -> Response {
     match caller {
         Ok(caller) => respond(handle(&state, request_id, caller, body).await),
-        Err(d) => denied(&state, "chat_completions", Protocol::OpenAi, &request_id, body, d).await,
+        Err(d) => denied(&state, "chat_completions", &request_id, body, d).await,
     }
 }
 
@@ -37,7 +37,7 @@ async fn handle(
     let summary = validate_chat_request(&body)?;
     let call = Call {
         api: "chat_completions",
-        endpoint: Endpoint::ChatCompletions,
+        operation: Operation::Generate(Protocol::Chat),
         model: summary.model,
         body,
         raw,
@@ -47,7 +47,6 @@ async fn handle(
         include_usage: summary.include_usage,
         request_id,
         caller,
-        protocol: Protocol::OpenAi,
         initiator_user: summary.last_is_user_text,
         vision: summary.has_images,
         claude_token: None,

@@ -9,14 +9,15 @@ use bytes::Bytes;
 use serde_json::json;
 use tollgate_protocol::json_edit::set_top_level;
 use tollgate_protocol::openai::parse_object;
-use tollgate_providers::{CallContext, Endpoint};
+use tollgate_protocol::{Operation, Protocol};
+use tollgate_providers::CallContext;
 
-use super::RequestId;
 use super::messages::{anthropic_headers, passthrough_token};
+use super::{RequestId, respond};
 use crate::access::Access;
 use crate::auth::Principal;
 use crate::body::PendingBody;
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::extract::ModelCaller;
 use crate::metrics::RequestLabels;
 use crate::record::{Outcome, RecordGuard, Refusal, RequestRecord};
@@ -32,13 +33,9 @@ pub(super) async fn count_tokens(
     headers: HeaderMap,
     body: PendingBody,
 ) -> Response {
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(d) => return denied(&state, API, Protocol::Anthropic, &request_id, body, d).await,
-    };
-    match handle(&state, request_id, caller, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.in_protocol(Protocol::Anthropic).into_response(),
+    match caller {
+        Ok(caller) => respond(handle(&state, request_id, caller, &headers, body).await),
+        Err(d) => denied(&state, API, &request_id, body, d).await,
     }
 }
 
@@ -151,7 +148,7 @@ async fn handle(
         };
         let timeout = entry.timeout.unwrap_or(state.settings().request_timeout);
         let sent =
-            state.providers().send(entry, Endpoint::CountTokens, forwarded, &ctx, timeout).await;
+            state.providers().send(entry, Operation::CountTokens, forwarded, &ctx, timeout).await;
         match counted_upstream(sent).await {
             Ok((status, bytes)) => {
                 RecordGuard::new(record).finish(status.as_u16(), Outcome::Success);
@@ -164,7 +161,7 @@ async fn handle(
                 return Ok(response);
             }
             Err(Counted::Refused(e)) => {
-                let e = e.from_protocol(Protocol::Anthropic);
+                let e = e.from_protocol(Protocol::Messages);
                 RecordGuard::new(record)
                     .finish(e.status().as_u16(), Outcome::UpstreamFailed("status_4xx"));
                 return Err(e);

@@ -3,13 +3,13 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
+use tollgate_protocol::Operation;
 use tollgate_protocol::openai::{parse_object, validate_embeddings_request};
-use tollgate_providers::Endpoint;
 
 use super::{RequestId, respond};
 use crate::auth::Principal;
 use crate::body::PendingBody;
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::extract::ModelCaller;
 use crate::relay::{Call, denied, forward};
 use crate::state::AppState;
@@ -22,7 +22,7 @@ pub(super) async fn embeddings(
 ) -> Response {
     match caller {
         Ok(caller) => respond(handle(&state, request_id, caller, body).await),
-        Err(d) => denied(&state, "embeddings", Protocol::OpenAi, &request_id, body, d).await,
+        Err(d) => denied(&state, "embeddings", &request_id, body, d).await,
     }
 }
 
@@ -37,7 +37,7 @@ async fn handle(
     let summary = validate_embeddings_request(&body)?;
     let call = Call {
         api: "embeddings",
-        endpoint: Endpoint::Embeddings,
+        operation: Operation::Embeddings,
         model: summary.model,
         body,
         raw,
@@ -47,7 +47,6 @@ async fn handle(
         include_usage: false,
         request_id,
         caller,
-        protocol: Protocol::OpenAi,
         initiator_user: true,
         vision: false,
         claude_token: None,

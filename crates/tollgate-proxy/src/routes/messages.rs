@@ -3,15 +3,15 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tollgate_protocol::anthropic::validate_messages_request;
 use tollgate_protocol::openai::parse_object;
-use tollgate_providers::Endpoint;
+use tollgate_protocol::{Operation, Protocol};
 
-use super::RequestId;
+use super::{RequestId, respond};
 use crate::auth::Principal;
 use crate::body::PendingBody;
-use crate::error::{ApiError, Protocol};
+use crate::error::ApiError;
 use crate::extract::ModelCaller;
 use crate::relay::{Call, denied, forward};
 use crate::state::AppState;
@@ -23,15 +23,9 @@ pub(super) async fn messages(
     headers: HeaderMap,
     body: PendingBody,
 ) -> Response {
-    let caller = match caller {
-        Ok(caller) => caller,
-        Err(d) => {
-            return denied(&state, "messages", Protocol::Anthropic, &request_id, body, d).await;
-        }
-    };
-    match handle(&state, request_id, caller, &headers, body).await {
-        Ok(r) => r,
-        Err(e) => e.in_protocol(Protocol::Anthropic).into_response(),
+    match caller {
+        Ok(caller) => respond(handle(&state, request_id, caller, &headers, body).await),
+        Err(d) => denied(&state, "messages", &request_id, body, d).await,
     }
 }
 
@@ -76,8 +70,7 @@ async fn handle(
     let (anthropic_version, anthropic_beta) = anthropic_headers(headers);
     let call = Call {
         api: "messages",
-        endpoint: Endpoint::Messages,
-        protocol: Protocol::Anthropic,
+        operation: Operation::Generate(Protocol::Messages),
         model: summary.model,
         body,
         raw,

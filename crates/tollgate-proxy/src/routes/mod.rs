@@ -19,7 +19,9 @@ use axum::routing::{get, post};
 
 use tollgate_guard::{LocalHostsOnly, LocalNames, SameOriginOnly};
 
-use crate::error::{ApiError, Protocol};
+use tollgate_protocol::Protocol;
+
+use crate::error::{self, ApiError};
 use crate::guard;
 use crate::relay::Accounted;
 pub use crate::request_id::RequestId;
@@ -77,7 +79,6 @@ async fn not_found(req: Request) -> ApiError {
         format!("No route for {} {}.", req.method(), req.uri().path()),
     )
     .with_code("not_found")
-    .in_protocol(Protocol::for_path(req.uri().path()))
 }
 
 async fn method_not_allowed(req: Request) -> ApiError {
@@ -86,13 +87,12 @@ async fn method_not_allowed(req: Request) -> ApiError {
         format!("{} is not allowed on {}.", req.method(), req.uri().path()),
     )
     .with_code("method_not_allowed")
-    .in_protocol(Protocol::for_path(req.uri().path()))
 }
 
-/// Assigns the request's ids, counts the request, and writes its log line unless its record
-/// already did. (tower-http's request-id layers carry one id in one header; a request here has
+/// Assigns the request's ids, renders an error answer in the route's protocol, counts the
+/// request, and writes its log line unless its record already did. (tower-http's request-id layers carry one id in one header; a request here has
 /// two, and only a well-formed client id may be echoed.)
-async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = RequestId::from_headers(req.headers());
     let route = req
@@ -100,9 +100,13 @@ async fn track(State(_): State<AppState>, mut req: Request, next: Next) -> Respo
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().clone();
+    let path = req.uri().path();
+    let protocol = Protocol::for_path(
+        path.strip_prefix(state.settings().server_root_path.as_str()).unwrap_or(path),
+    );
     req.extensions_mut().insert(id.clone());
 
-    let mut response = next.run(req).await;
+    let mut response = error::for_route(next.run(req).await, protocol);
 
     let status = response.status().as_u16();
     crate::metrics::record_http(&route, &method, status);
