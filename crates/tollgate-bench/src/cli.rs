@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration}
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::{Parser, ValueEnum};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header, uri::Authority};
 use serde::Deserialize;
 
 /// An HTTP load generator for gateway benchmarks: open loop at a fixed rate (latency from
@@ -104,7 +104,9 @@ impl Load {
 #[derive(Debug)]
 pub struct Target {
     pub name: String,
-    pub addr: SocketAddr,
+    /// Where connections go: connection `i` to `addrs[i % addrs.len()]` (one address unless
+    /// the target spreads its load over replicas).
+    pub addrs: Vec<SocketAddr>,
     pub method: Method,
     /// Origin-form: path and query.
     pub path: Uri,
@@ -121,6 +123,10 @@ pub struct Target {
 struct TargetSpec {
     name: String,
     url: String,
+    /// More servers (`http://host:port`) answering the same path: the target's connections
+    /// are spread over `url`'s server and these in turn, as a load balancer would.
+    #[serde(default)]
+    spread: Vec<String>,
     #[serde(default)]
     method: Option<String>,
     #[serde(default)]
@@ -210,6 +216,7 @@ impl Args {
         Ok(TargetSpec {
             name: self.name.clone(),
             url: self.url.clone().unwrap_or_default(),
+            spread: Vec::new(),
             method: self.method.clone(),
             headers,
             body,
@@ -228,11 +235,15 @@ impl TargetSpec {
             bail!("{what}: only http:// URLs are supported, got {}", self.url);
         }
         let authority = uri.authority().with_context(|| format!("{what}: url has no host"))?;
-        let port = authority.port_u16().unwrap_or(80);
-        let addr = std::net::ToSocketAddrs::to_socket_addrs(&(authority.host(), port))
-            .with_context(|| format!("{what}: resolving {}", authority.host()))?
-            .next()
-            .with_context(|| format!("{what}: {} has no address", authority.host()))?;
+        let mut addrs = vec![resolve(&what, authority)?];
+        for other in &self.spread {
+            let other: Uri = other.parse().with_context(|| format!("{what}: bad spread url"))?;
+            let host = other.authority().with_context(|| format!("{what}: {other} has no host"))?;
+            if other.scheme_str() != Some("http") {
+                bail!("{what}: only http:// URLs are supported, got {other}");
+            }
+            addrs.push(resolve(&what, host)?);
+        }
         let path: Uri = uri.path_and_query().map_or("/", |p| p.as_str()).parse()?;
 
         let body = match (self.body, self.body_json) {
@@ -267,7 +278,7 @@ impl TargetSpec {
         };
         Ok(Target {
             name: self.name,
-            addr,
+            addrs,
             method,
             path,
             headers,
@@ -275,5 +286,43 @@ impl TargetSpec {
             mode: self.mode,
             done_marker,
         })
+    }
+}
+
+fn resolve(what: &str, authority: &Authority) -> anyhow::Result<SocketAddr> {
+    let port = authority.port_u16().unwrap_or(80);
+    std::net::ToSocketAddrs::to_socket_addrs(&(authority.host(), port))
+        .with_context(|| format!("{what}: resolving {}", authority.host()))?
+        .next()
+        .with_context(|| format!("{what}: {} has no address", authority.host()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> anyhow::Result<Target> {
+        serde_json::from_str::<TargetSpec>(json)?.resolve()
+    }
+
+    #[test]
+    fn a_spread_target_lists_every_server_in_order() {
+        let t = spec(
+            r#"{"name": "pair", "url": "http://127.0.0.1:4000/v1/chat/completions",
+                "spread": ["http://127.0.0.1:4001", "http://127.0.0.1:4002/"]}"#,
+        )
+        .unwrap();
+        let ports: Vec<u16> = t.addrs.iter().map(SocketAddr::port).collect();
+        assert_eq!(ports, [4000, 4001, 4002]);
+        assert_eq!(t.path, "/v1/chat/completions");
+    }
+
+    #[test]
+    fn a_target_without_spread_has_one_server_and_https_is_refused() {
+        let t = spec(r#"{"name": "one", "url": "http://127.0.0.1:4000/"}"#).unwrap();
+        assert_eq!(t.addrs.len(), 1);
+        let err = spec(r#"{"name": "x", "url": "http://127.0.0.1:1/", "spread": ["https://a:1"]}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("only http://"), "{err}");
     }
 }

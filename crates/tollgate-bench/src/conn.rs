@@ -1,6 +1,9 @@
 //! One keep-alive HTTP/1.1 connection per worker, and one request on it, timed.
 
-use std::time::{Duration, Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -17,8 +20,8 @@ use crate::{
 /// A worker's connection; `None` until the first request or after a failure.
 pub type Slot = Option<SendRequest<Full<Bytes>>>;
 
-async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, &'static str> {
-    let stream = TcpStream::connect(target.addr).await.map_err(|_| "connect")?;
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, &'static str> {
+    let stream = TcpStream::connect(addr).await.map_err(|_| "connect")?;
     // Small requests and SSE events must leave at once; Nagle would batch them.
     stream.set_nodelay(true).map_err(|_| "connect")?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -32,29 +35,31 @@ async fn connect(target: &Target) -> Result<SendRequest<Full<Bytes>>, &'static s
 }
 
 /// Returns a connection ready for a request: the slot's if it is still open, else a new one.
-async fn ready(target: &Target, slot: &mut Slot) -> Result<(), &'static str> {
+async fn ready(addr: SocketAddr, slot: &mut Slot) -> Result<(), &'static str> {
     if let Some(sender) = slot.as_mut()
         && sender.ready().await.is_ok()
     {
         return Ok(());
     }
     // Closed by the server (idle timeout, `connection: close`) or never opened: not an error.
-    let mut sender = connect(target).await?;
+    let mut sender = connect(addr).await?;
     sender.ready().await.map_err(|_| "handshake")?;
     *slot = Some(sender);
     Ok(())
 }
 
-/// Sends one request and reads the whole response. `scheduled` is the open-loop send time
-/// latency counts from; closed loop counts from the actual send.
+/// Sends one request (on a connection to `addr`, one of the target's) and reads the whole
+/// response. `scheduled` is the open-loop send time latency counts from; closed loop counts
+/// from the actual send.
 pub async fn request(
     target: &Target,
+    addr: SocketAddr,
     slot: &mut Slot,
     scheduled: Option<Instant>,
     timeout: Duration,
 ) -> Outcome {
     let mut outcome = Outcome::default();
-    if let Err(kind) = ready(target, slot).await {
+    if let Err(kind) = ready(addr, slot).await {
         *slot = None;
         outcome.error = Some(kind.to_owned());
         return outcome;

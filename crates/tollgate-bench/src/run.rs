@@ -128,8 +128,10 @@ impl Phase {
         let pacer = Rc::new(Pacer { start, rate, issued: Cell::new(0), limit: self.requests, end });
         let handles: Vec<_> = slots
             .iter_mut()
-            .map(|slot| {
+            .enumerate()
+            .map(|(i, slot)| {
                 let worker = Worker {
+                    addr: target.addrs[i % target.addrs.len()],
                     target: Rc::clone(target),
                     pacer: Rc::clone(&pacer),
                     stats: Rc::clone(stats),
@@ -154,6 +156,8 @@ impl Phase {
 
 struct Worker {
     target: Rc<Target>,
+    /// The one of the target's servers this worker's connection goes to.
+    addr: std::net::SocketAddr,
     pacer: Rc<Pacer>,
     stats: Rc<RefCell<Stats>>,
     measure_from: Instant,
@@ -171,7 +175,8 @@ impl Worker {
                 Ticket::Now => None,
             };
             let started = scheduled.unwrap_or_else(Instant::now);
-            let outcome = conn::request(&self.target, &mut slot, scheduled, self.timeout).await;
+            let outcome =
+                conn::request(&self.target, self.addr, &mut slot, scheduled, self.timeout).await;
             self.record(&outcome, started);
             if scheduled.is_none() && outcome.error.as_deref() == Some("connect") {
                 // A closed loop against a server that refuses connections would spin.
