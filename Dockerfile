@@ -22,8 +22,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
-    && groupadd --system --gid 10001 tollgate \
-    && useradd --system --uid 10001 --gid tollgate --home-dir /data --no-create-home \
+    && groupadd --gid 10001 tollgate \
+    && useradd --uid 10001 --gid tollgate --home-dir /data --no-create-home --no-log-init \
         --shell /usr/sbin/nologin tollgate \
     && mkdir -p /data /app \
     && chown tollgate:tollgate /data
