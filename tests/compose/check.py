@@ -6,12 +6,16 @@
                         the admin UI's sign-in; remembers the key and counts in COMPOSE_STATE
     check.py survived   after a restart: the same key, the linked account and the spend are
                         still there, and the UI signs in
+    check.py replicas   examples/compose-replicas: a key with rpm_limit 5 gets exactly 5 of
+                        15 chats through the load balancer, which spread them over the proxy
+                        and both replicas (each container's own request counter)
 """
 
 import http.cookiejar
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import urllib.error
@@ -197,5 +201,63 @@ def survived():
         json.dump({**state, "records": records}, f)
 
 
+def in_container(container, path, key):
+    """GET on a container's own proxy port, from inside it (the replicas publish nothing)."""
+    out = subprocess.run(
+        ["/usr/bin/docker", "exec", container, "curl", "-sS", "-o", "-", "-w", "\n%{http_code}",
+         "-H", f"Authorization: Bearer {key}", f"http://127.0.0.1:4000{path}"],
+        capture_output=True, text=True, timeout=30, check=False)
+    body, _, status = out.stdout.rpartition("\n")
+    return (int(status) if status.isdigit() else 0), body or out.stderr
+
+
+def chats_served(container):
+    status, text = in_container(container, "/metrics", MASTER)
+    if status != 200:
+        fail(f"/metrics in {container[:12]} answered {status}: {text[:300]}")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("tollgate_http_requests_total{")
+               and 'route="/v1/chat/completions"' in line)
+
+
+def replicas():
+    lb = os.environ["COMPOSE_LB_URL"]
+    containers = os.environ["COMPOSE_PROXY_IDS"].split()
+    if len(containers) != 3:
+        fail(f"expected the proxy and two replicas, found {len(containers)} containers")
+
+    def lb_ready():
+        try:
+            s, _, b = request("GET", f"{lb}/health/readiness")
+        except OSError as e:
+            return False, str(e)
+        return s == 200 and json.loads(b).get("redis") == "connected", f"{s} {b[:300]}"
+
+    eventually("the load balancer never reached a ready proxy", lb_ready, 60)
+    status, _, body = request("POST", f"{PROXY}/key/generate",
+                              {"key_alias": "replicas", "rpm_limit": 5},
+                              {"Authorization": f"Bearer {MASTER}"})
+    if status != 200:
+        fail(f"/key/generate answered {status}: {body[:300]}")
+    key = json.loads(body)["key"]
+    for c in containers:  # each replica learns the key from PostgreSQL (no request counted)
+        eventually(f"container {c[:12]} never knew the new key",
+                   lambda: (lambda r: (r[0] == 200, r))(in_container(c, "/v1/models", key)))
+    before = {c: chats_served(c) for c in containers}
+    statuses = []
+    for _ in range(15):
+        s, _, b = request("POST", f"{lb}/v1/chat/completions",
+                          {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+                          {"Authorization": f"Bearer {key}"})
+        statuses.append(s)
+    served = {c: chats_served(c) - before[c] for c in containers}
+    if sum(served.values()) != 15 or min(served.values()) < 1:
+        fail(f"the load balancer did not spread the 15 chats over all three: {served}")
+    if statuses.count(200) != 5 or statuses.count(429) != 10:
+        fail(f"rpm_limit 5 over three replicas: expected 5 × 200 and 10 × 429, got {statuses}")
+    ok(f"rpm_limit 5 held across the proxy and two replicas: 5 of 15 chats answered, "
+       f"spread {sorted(int(v) for v in served.values())}")
+
+
 if __name__ == "__main__":
-    {"first": first, "survived": survived}[sys.argv[1]]()
+    {"first": first, "survived": survived, "replicas": replicas}[sys.argv[1]]()
