@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,15 +266,25 @@ model_list:
 class Tollgate(Gateway):
     """tollgate, bare (no credentials: loopback only, no limits) or with every feature on."""
 
-    def __init__(self, ctx: Ctx, features: bool):
+    def __init__(self, ctx: Ctx, features: bool, *, key: str | None = None,
+                 label: str | None = None, pg_url: str | None = None,
+                 env: dict | None = None, master: str | None = None,
+                 api_key: str | None = None):
+        """`key`/`label` name the row; `pg_url` overrides the context's database; `env` adds
+        variables (REDIS_URL); `master` and `api_key` make a second replica of a first one:
+        same master key, and the first one's virtual key instead of a new one."""
         super().__init__(ctx)
         self.features = features
-        self.key = "tollgate-features" if features else "tollgate-bare"
-        store = "PostgreSQL" if ctx.pg_url else "SQLite"
+        self.key = key or ("tollgate-features" if features else "tollgate-bare")
+        self.pg_url = pg_url or ctx.pg_url
+        store = "PostgreSQL" if self.pg_url else "SQLite"
         # Bare still records spend: tollgate has no switch for that, and with no DATABASE_URL
         # it writes to its embedded SQLite, inside its own process.
-        self.label = (f"tollgate features-on ({store})" if features
-                      else "tollgate bare (no auth; spend → SQLite)")
+        self.label = label or (f"tollgate features-on ({store})" if features
+                               else "tollgate bare (no auth; spend → SQLite)")
+        self.extra_env = env or {}
+        self.master = master
+        self.api_key = api_key
         self.anthropic: str | None = None  # why the Anthropic variant is skipped
         self.probes_proxied = 0
 
@@ -299,13 +310,14 @@ model_list:
       api_base: {self.ctx.mock_url}/v1
       api_key: sk-mock
 """)
-        extra = {"TOLLGATE_DATA_DIR": str(data)}
+        extra = {"TOLLGATE_DATA_DIR": str(data), **self.extra_env}
         master = None
         if self.features:
-            master = "sk-bench-master-" + secrets.token_hex(8)
+            master = self.master or "sk-bench-master-" + secrets.token_hex(8)
+            self.master = master
             extra["TOLLGATE_MASTER_KEY"] = master
-            if self.ctx.pg_url:
-                extra["DATABASE_URL"] = self.ctx.pg_url
+            if self.pg_url:
+                extra["DATABASE_URL"] = self.pg_url
         binary = self.ctx.bins / "tollgate"
         proc = Proc(self.key, [str(binary), "serve", "--config", str(cfg), "--host", "127.0.0.1",
                                "--port", str(port), "--auth-port", str(auth_port)],
@@ -317,7 +329,9 @@ model_list:
         out = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
                              check=False)
         self.version = out.stdout.strip() + git_revision(self.ctx.repo)
-        if master:
+        if master and self.api_key:
+            self.wait_for_key()
+        elif master:
             status, body = http("POST", self.base + "/key/generate",
                                 {"key_alias": "bench", "rpm_limit": 1_000_000_000,
                                  "max_budget": 1_000_000_000.0},
@@ -326,6 +340,18 @@ model_list:
                 raise RuntimeError(f"{self.key}: /key/generate answered {status}: {body}")
             self.api_key = body["key"]
             self.anthropic = self.probe_anthropic()
+
+    def wait_for_key(self, timeout: float = 30.0) -> None:
+        """A replica learns a key made through another one from the shared database."""
+        deadline = time.monotonic() + timeout
+        status, body = 0, None
+        while time.monotonic() < deadline:
+            status, body = http("GET", self.base + "/v1/models", None, self.headers())
+            if status == 200:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.key}: the shared key was not accepted in {timeout:.0f}s "
+                           f"({status}: {str(body)[:200]})")
 
     def probe_anthropic(self) -> str | None:
         """None when `/v1/messages` answers; otherwise why the Anthropic scenario is skipped."""

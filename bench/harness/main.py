@@ -102,6 +102,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--console"]:  # the admin console benchmark: its own options
         from console.crawl import main as console_main
         return console_main(argv[1:])
+    if argv[:1] == ["--replicas"]:  # two replicas sharing Redis against one: its own options
+        from .replicas import main as replicas_main
+        return replicas_main(argv[1:], REPO, build, wait_for_quiet, raise_fd_limit)
     args = parse_args(argv)
     if args.render:
         data = json.loads(args.render.read_text())
