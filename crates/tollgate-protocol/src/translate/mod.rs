@@ -1,7 +1,8 @@
-//! Translation between the client protocols (Anthropic Messages, OpenAI Chat Completions,
-//! OpenAI Responses) and Chat Completions or Anthropic deployments, for the paths where the
-//! client's protocol differs from the deployment's. Pure functions and state machines over
-//! JSON and SSE payloads: no I/O, no clocks.
+//! Translation between Anthropic Messages, OpenAI Chat Completions and the OpenAI Responses
+//! API, for the paths where the client's protocol differs from the deployment's: each
+//! `*_client` module serves that client on a chat (or, for OpenAI clients, Anthropic)
+//! deployment, and `responses_upstream` serves chat clients on a Responses deployment.
+//! Pure functions and state machines over JSON and SSE payloads: no I/O, no clocks.
 //!
 //! Requests come back with the list of fields the target protocol cannot take. They are
 //! dropped deliberately (the caller logs them at debug) rather than forwarded to fail
