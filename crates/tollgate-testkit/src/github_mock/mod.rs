@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | GitHub ([`MockGitHub::github_url`], `TOLLGATE_GITHUB_URL`) | `http://127.0.0.1:PORT` | `POST /login/device/code`, `POST /login/oauth/access_token`, `GET /login/device` |
 //! | GitHub API ([`MockGitHub::api_url`], `TOLLGATE_GITHUB_API_URL`) | `…/api` | `GET /copilot_internal/v2/token`, `GET /copilot_internal/user`, `GET /user` |
-//! | Copilot API ([`MockGitHub::copilot_api_url`], handed out as `endpoints.api`) | `…/copilot` | `GET /models`, `POST /chat/completions`, `POST /embeddings`, `POST /v1/messages` |
+//! | Copilot API ([`MockGitHub::copilot_api_url`], handed out as `endpoints.api`) | `…/copilot` | `GET /models`, `POST /chat/completions`, `POST /responses`, `POST /embeddings`, `POST /v1/messages` |
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -16,14 +16,17 @@
 //! # }
 //! ```
 //!
-//! Chat completions and embeddings are answered by [`crate::MockOpenAi`]'s reply engine, so
-//! [`MockGitHub::enqueue`] takes the same [`crate::ReplySpec`]s. Every Copilot API call must
+//! Chat completions, responses and embeddings are answered by [`crate::MockOpenAi`]'s reply
+//! engine, so [`MockGitHub::enqueue`] takes the same [`crate::ReplySpec`]s. A model the
+//! catalog lists is answered only on the endpoints its `supported_endpoints` names: sent to
+//! another, it gets Copilot's 400 `unsupported_api_for_model` (see [`endpoints`]). Every Copilot API call must
 //! carry `Authorization: Bearer <a valid issued Copilot token>` (else 401) and, unless
 //! [`MockGitHub::require_editor_headers`] turns it off, an `editor-version` header (else 400,
 //! as Copilot answers). API calls are recorded with paths relative to the API base.
 
 mod api;
 mod catalog;
+pub mod endpoints;
 mod internal;
 mod knobs;
 mod messages;
@@ -40,7 +43,7 @@ use axum::{
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-pub use catalog::{copilot_model, default_models, embeddings_model};
+pub use catalog::{copilot_model, default_models, embeddings_model, responses_model};
 pub use state::{DEFAULT_MESSAGES_TEXT, DeviceRequest, MockQuota, ScriptedPoll};
 
 use crate::openai_mock::{MockConfig, Shared};
