@@ -154,9 +154,10 @@ async fn responses_take_the_guard_the_error_queue_and_stream() {
     let events: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
     assert_eq!(events.first(), Some(&"response.created"));
     assert_eq!(events.last(), Some(&"response.completed"));
-    let completed: Value =
-        serde_json::from_str(text.lines().filter_map(|l| l.strip_prefix("data: ")).last().unwrap())
-            .unwrap();
+    let completed: Value = serde_json::from_str(
+        text.lines().filter_map(|l| l.strip_prefix("data: ")).next_back().unwrap(),
+    )
+    .unwrap();
     let output = &completed["response"]["output"];
     assert_eq!(output[0]["encrypted_content"], encrypted_reasoning("look around"));
     assert_eq!(output[1]["call_id"], "call_9");
