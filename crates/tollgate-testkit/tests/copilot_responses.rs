@@ -169,3 +169,62 @@ async fn responses_take_the_guard_the_error_queue_and_stream() {
     assert_eq!(events.len(), 4);
     assert_eq!(events.last(), Some(&"response.failed"));
 }
+
+#[tokio::test]
+async fn catalog_replies_and_errors_are_programmable_over_http() {
+    let github = MockGitHub::start().await;
+    let token = copilot_token(&github).await;
+    let control = |path: &str| format!("{}/__mock/{path}", github.github_url());
+    let added: Value = client()
+        .post(control("models"))
+        .json(&responses_model("gpt-6", 5.0))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(added, json!({"models": 9}));
+    assert_eq!(post(&github, &token, "/chat/completions", &chat("gpt-6")).await.status(), 400);
+
+    let queued: Value = client()
+        .post(control("enqueue"))
+        .json(&json!({"reply": {"kind": "text", "text": "over http"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(queued, json!({"queued": 1}));
+    let body: Value =
+        post(&github, &token, "/responses", &responses("gpt-6")).await.json().await.unwrap();
+    assert_eq!(body["output"][0]["content"][0]["text"], "over http");
+
+    let status = client()
+        .post(control("error"))
+        .json(&json!({"status": 503, "body": "upstream down"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    let failed = post(&github, &token, "/responses", &responses("gpt-6")).await;
+    assert_eq!(failed.status(), 503);
+    assert_eq!(failed.text().await.unwrap(), "upstream down");
+
+    // The whole catalog replaced by an array.
+    let replaced = client()
+        .post(control("models"))
+        .json(&json!([copilot_model("only", "OpenAI", 0.0, &["/chat/completions"])]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.json::<Value>().await.unwrap(), json!({"models": 1}));
+    assert_eq!(post(&github, &token, "/chat/completions", &chat("gpt-6")).await.status(), 200);
+
+    let recorded: Vec<Value> =
+        client().get(control("requests")).send().await.unwrap().json().await.unwrap();
+    let paths: Vec<&str> = recorded.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["/chat/completions", "/responses", "/responses", "/chat/completions"]);
+}

@@ -179,13 +179,7 @@ impl MockGitHub {
     /// Adds a `/models` entry, or replaces the one with the same `id`, e.g.
     /// [`super::responses_model`]`("gpt-5.5", 1.0)` for a model served on `/responses` only.
     pub fn add_model(&self, model: Value) {
-        let mut inner = self.state.lock();
-        let mut models = inner.models.to_vec();
-        match models.iter_mut().find(|m| m.get("id") == model.get("id")) {
-            Some(entry) => *entry = model,
-            None => models.push(model),
-        }
-        inner.models = models.into();
+        self.state.lock().add_model(model);
     }
 
     /// Makes every `/models` answer take this long (it is recorded on arrival).

@@ -26,6 +26,7 @@
 
 mod api;
 mod catalog;
+mod control;
 pub mod endpoints;
 mod internal;
 mod knobs;
@@ -81,8 +82,10 @@ impl MockGitHub {
     /// Starts on `addr`, telling clients it is `origin` (`http://github-mock:9000`) where
     /// they reach it by another name than the address it listens on (a container network).
     /// Also serves `POST /__mock/approve`, approving the most recent device flow (and
-    /// answering its token), and `POST /__mock/account`, knowing a token's account again
-    /// after a restart, for tests that drive it from outside the process.
+    /// answering its token), `POST /__mock/account`, knowing a token's account again
+    /// after a restart, `POST /__mock/models`, `/__mock/enqueue` and `/__mock/error`,
+    /// programming the catalog, replies and errors, and `GET /__mock/requests`, the Copilot
+    /// API calls so far, for tests that drive it from outside the process.
     pub async fn start_with_origin(addr: SocketAddr, public: Option<String>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -162,6 +165,10 @@ fn router(state: &Arc<State>, engine: &Arc<Shared>) -> Router {
         .route("/login/device", get(oauth::device_page))
         .route("/__mock/approve", post(oauth::approve_latest))
         .route("/__mock/account", post(oauth::remember_account))
+        .route("/__mock/models", post(control::models))
+        .route("/__mock/enqueue", post(control::enqueue))
+        .route("/__mock/error", post(control::error))
+        .route("/__mock/requests", get(control::requests))
         .with_state(Arc::clone(state))
         .nest("/api", github_api)
         .nest("/copilot", api::router(state, engine))
