@@ -14,7 +14,9 @@ pub mod spawn;
 pub use anthropic_mock::MockAnthropic;
 pub use flaky::FlakyRelay;
 pub use github_mock::MockGitHub;
-pub use openai_mock::{MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ToolCall};
+pub use openai_mock::{
+    MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ResponseFailure, ToolCall,
+};
 pub use pg::TestDatabase;
 pub use records::spend_record;
 pub use redis_server::TestRedis;

@@ -218,13 +218,16 @@ async fn api_requires_a_valid_token_and_editor_headers() {
         [
             "gpt-4o",
             "gpt-5-mini",
+            "gpt-5.4",
+            "gpt-5.1-codex",
             "claude-sonnet-4.5",
             "claude-opus-4.5",
             "gemini-3-pro-preview",
             "text-embedding-3-small"
         ]
     );
-    assert_eq!(models["data"][3]["billing"]["multiplier"], 3.0);
+    assert_eq!(models["data"][5]["billing"]["multiplier"], 3.0);
+    assert_eq!(models["data"][2]["supported_endpoints"], json!(["/responses"]));
 
     github.set_models(vec![copilot_model("only-one", "OpenAI", 0.0, &["/chat/completions"])]);
     let models: Value =

@@ -1,6 +1,8 @@
-//! Translation between Anthropic's Messages API and OpenAI's Chat Completions API, for the
-//! paths where the client's protocol differs from the deployment's. Pure functions and
-//! state machines over JSON and SSE payloads: no I/O, no clocks.
+//! Translation between Anthropic Messages, OpenAI Chat Completions and the OpenAI Responses
+//! API, for the paths where the client's protocol differs from the deployment's: each
+//! `*_client` module serves that client on a chat (or, for OpenAI clients, Anthropic)
+//! deployment, and `responses_upstream` serves chat clients on a Responses deployment.
+//! Pure functions and state machines over JSON and SSE payloads: no I/O, no clocks.
 //!
 //! Requests come back with the list of fields the target protocol cannot take. They are
 //! dropped deliberately (the caller logs them at debug) rather than forwarded to fail
@@ -9,6 +11,8 @@
 
 mod anthropic_client;
 mod openai_client;
+mod responses_client;
+mod responses_upstream;
 mod schema;
 
 pub use anthropic_client::{
@@ -18,6 +22,14 @@ pub use anthropic_client::{
 pub use openai_client::{
     AnthropicToOpenAiStream, anthropic_response_to_openai, chat_request_to_messages,
     message_to_chat_completion, openai_request_to_anthropic,
+};
+pub use responses_client::{
+    ChatToResponsesStream, chat_completion_to_response, chat_response_to_responses,
+    responses_request_to_chat, responses_to_chat_request,
+};
+pub use responses_upstream::{
+    ResponsesToChatStream, chat_request_to_responses, chat_to_responses_request,
+    response_to_chat_completion, responses_response_to_chat,
 };
 
 /// An upstream response that cannot be translated. The gateway answers it as a bad gateway.
@@ -97,6 +109,32 @@ pub(crate) fn finish_reason_for(stop_reason: Option<&str>) -> &'static str {
         Some("max_tokens" | "model_context_window_exceeded") => "length",
         Some("tool_use") => "tool_calls",
         Some("refusal") => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// The Responses API's `incomplete_details.reason` for a chat `finish_reason`, when the
+/// answer stopped early; `None` for an answer that completed.
+pub(crate) fn incomplete_reason_for(finish_reason: Option<&str>) -> Option<&'static str> {
+    match finish_reason {
+        Some("length") => Some("max_output_tokens"),
+        Some("content_filter") => Some("content_filter"),
+        _ => None,
+    }
+}
+
+/// A chat `finish_reason` for a Response's `status` and `incomplete_details.reason`. Tool
+/// calls win over a completed status: the Responses API has no stop reason of its own for
+/// them, and chat clients run tools only on `tool_calls`.
+pub(crate) fn finish_reason_for_status(
+    status: &str,
+    incomplete_reason: Option<&str>,
+    has_tool_calls: bool,
+) -> &'static str {
+    match (status, incomplete_reason) {
+        ("incomplete", Some("content_filter")) => "content_filter",
+        ("incomplete", _) => "length",
+        _ if has_tool_calls => "tool_calls",
         _ => "stop",
     }
 }

@@ -1,7 +1,8 @@
 //! `tollgate-mock`: the mock OpenAI-compatible upstream as a process, for benchmarks and
 //! tests that are not written in Rust. Drive it through the `/__mock/*` endpoints. With
 //! `--github`, the GitHub stand-in instead: the device flow, the Copilot token exchange and
-//! the Copilot API (`POST /__mock/approve` approves the latest device flow).
+//! the Copilot API (`POST /__mock/approve` approves the latest device flow; `/__mock/models`,
+//! `/__mock/enqueue`, `/__mock/error` and `/__mock/requests` program and observe the API).
 
 use std::{
     io::Write,

@@ -1,6 +1,6 @@
 //! The Copilot API under the base URL the token exchange hands out: a guard that checks the
 //! Copilot token and editor headers and serves enqueued errors, `/models`, and the router
-//! that puts them together with the OpenAI engine's chat and embeddings handlers.
+//! that puts them together with the OpenAI engine's chat, responses and embeddings handlers.
 
 use std::sync::Arc;
 
@@ -15,19 +15,19 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{messages, state::State};
-use crate::openai_mock::{Shared, chat_completions, embeddings};
+use super::{endpoints, messages, state::State};
+use crate::openai_mock::{Shared, embeddings};
 
 /// Large enough for image-bearing requests.
 const BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The Copilot API routes, relative to the API base.
 pub(super) fn router(state: &Arc<State>, engine: &Arc<Shared>) -> Router {
-    let engine_routes = Router::new()
-        .route("/chat/completions", post(chat_completions))
-        .route("/embeddings", post(embeddings))
-        .with_state(Arc::clone(engine));
+    let engine_routes =
+        Router::new().route("/embeddings", post(embeddings)).with_state(Arc::clone(engine));
     let own_routes = Router::new()
+        .route("/chat/completions", post(endpoints::chat))
+        .route("/responses", post(endpoints::responses))
         .route("/models", get(models))
         .route("/v1/messages", post(messages::messages))
         .with_state(Arc::clone(state));

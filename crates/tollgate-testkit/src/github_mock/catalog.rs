@@ -18,6 +18,21 @@ pub fn copilot_model(id: &str, vendor: &str, multiplier: f64, endpoints: &[&str]
     })
 }
 
+/// A model Copilot serves on the Responses API only (`supported_endpoints: ["/responses"]`),
+/// as it does its Codex and newest GPT models; 400k context, 128k output.
+pub fn responses_model(id: &str, multiplier: f64) -> Value {
+    chat_model(&Spec {
+        id,
+        name: id,
+        vendor: "Azure OpenAI",
+        multiplier,
+        context: 400_000,
+        output: 128_000,
+        endpoints: &["/responses"],
+        preview: false,
+    })
+}
+
 /// An embeddings model entry.
 pub fn embeddings_model(id: &str) -> Value {
     json!({
@@ -41,8 +56,9 @@ pub fn embeddings_model(id: &str) -> Value {
 }
 
 /// What the stand-in lists until [`crate::MockGitHub::set_models`] changes it: two included
-/// OpenAI models, two Claude models that also speak `/v1/messages`, a Gemini preview and an
-/// embeddings model.
+/// OpenAI models (`gpt-5-mini` also on `/responses`), two premium models served on
+/// `/responses` only (`gpt-5.4`, `gpt-5.1-codex`), two Claude models that also speak
+/// `/v1/messages`, a Gemini preview and an embeddings model.
 pub fn default_models() -> Vec<Value> {
     let chat = ["/chat/completions"];
     let messages = ["/chat/completions", "/v1/messages"];
@@ -67,6 +83,8 @@ pub fn default_models() -> Vec<Value> {
             endpoints: &["/chat/completions", "/responses"],
             preview: false,
         }),
+        responses_model("gpt-5.4", 1.0),
+        responses_model("gpt-5.1-codex", 1.0),
         chat_model(&Spec {
             id: "claude-sonnet-4.5",
             name: "Claude Sonnet 4.5",

@@ -176,23 +176,30 @@ impl MockGitHub {
         self.state.lock().models = models.into();
     }
 
+    /// Adds a `/models` entry, or replaces the one with the same `id`, e.g.
+    /// [`super::responses_model`]`("gpt-5.5", 1.0)` for a model served on `/responses` only.
+    pub fn add_model(&self, model: Value) {
+        self.state.lock().add_model(model);
+    }
+
     /// Makes every `/models` answer take this long (it is recorded on arrival).
     pub fn set_models_delay(&self, delay: Duration) {
         self.state.lock().models_delay = delay;
     }
 
-    /// Queues a reply for chat completions and embeddings, as [`crate::MockOpenAi::enqueue`].
+    /// Queues a reply for chat completions, responses and embeddings, as
+    /// [`crate::MockOpenAi::enqueue`].
     pub fn enqueue(&self, spec: impl Into<ReplySpec>) {
         self.engine.enqueue(spec.into());
     }
 
-    /// Replaces the chat reply used when the queue is empty.
+    /// Replaces the chat and responses reply used when the queue is empty.
     pub fn set_default(&self, spec: impl Into<ReplySpec>) {
         self.engine.set_default(spec.into());
     }
 
-    /// Queues an error for the next model call (chat, embeddings or messages, not
-    /// `/models`): `status` with a JSON `body`, or `text/plain` when `body` is a string.
+    /// Queues an error for the next model call (chat, responses, embeddings or messages,
+    /// not `/models`): `status` with a JSON `body`, or `text/plain` when `body` is a string.
     /// E.g. 402 `{"error":{"message":"You have no quota","code":"quota_exceeded"}}`.
     pub fn enqueue_error(&self, status: u16, body: Value) {
         self.state.lock().errors.push_back((status, body));
@@ -218,7 +225,7 @@ impl MockGitHub {
         self.engine.last_request()
     }
 
-    /// The most chat completions and messages calls that were being answered at once (until
+    /// The most chat completions, responses and messages calls that were being answered at once (until
     /// their response head).
     pub fn peak_concurrency(&self) -> usize {
         self.engine.peak_concurrency()

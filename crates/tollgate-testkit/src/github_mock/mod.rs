@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | GitHub ([`MockGitHub::github_url`], `TOLLGATE_GITHUB_URL`) | `http://127.0.0.1:PORT` | `POST /login/device/code`, `POST /login/oauth/access_token`, `GET /login/device` |
 //! | GitHub API ([`MockGitHub::api_url`], `TOLLGATE_GITHUB_API_URL`) | `…/api` | `GET /copilot_internal/v2/token`, `GET /copilot_internal/user`, `GET /user` |
-//! | Copilot API ([`MockGitHub::copilot_api_url`], handed out as `endpoints.api`) | `…/copilot` | `GET /models`, `POST /chat/completions`, `POST /embeddings`, `POST /v1/messages` |
+//! | Copilot API ([`MockGitHub::copilot_api_url`], handed out as `endpoints.api`) | `…/copilot` | `GET /models`, `POST /chat/completions`, `POST /responses`, `POST /embeddings`, `POST /v1/messages` |
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -16,14 +16,18 @@
 //! # }
 //! ```
 //!
-//! Chat completions and embeddings are answered by [`crate::MockOpenAi`]'s reply engine, so
-//! [`MockGitHub::enqueue`] takes the same [`crate::ReplySpec`]s. Every Copilot API call must
+//! Chat completions, responses and embeddings are answered by [`crate::MockOpenAi`]'s reply
+//! engine, so [`MockGitHub::enqueue`] takes the same [`crate::ReplySpec`]s. A model the
+//! catalog lists is answered only on the endpoints its `supported_endpoints` names: sent to
+//! another, it gets Copilot's 400 `unsupported_api_for_model` (see [`endpoints`]). Every Copilot API call must
 //! carry `Authorization: Bearer <a valid issued Copilot token>` (else 401) and, unless
 //! [`MockGitHub::require_editor_headers`] turns it off, an `editor-version` header (else 400,
 //! as Copilot answers). API calls are recorded with paths relative to the API base.
 
 mod api;
 mod catalog;
+mod control;
+pub mod endpoints;
 mod internal;
 mod knobs;
 mod messages;
@@ -40,7 +44,7 @@ use axum::{
 };
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-pub use catalog::{copilot_model, default_models, embeddings_model};
+pub use catalog::{copilot_model, default_models, embeddings_model, responses_model};
 pub use state::{DEFAULT_MESSAGES_TEXT, DeviceRequest, MockQuota, ScriptedPoll};
 
 use crate::openai_mock::{MockConfig, Shared};
@@ -78,8 +82,10 @@ impl MockGitHub {
     /// Starts on `addr`, telling clients it is `origin` (`http://github-mock:9000`) where
     /// they reach it by another name than the address it listens on (a container network).
     /// Also serves `POST /__mock/approve`, approving the most recent device flow (and
-    /// answering its token), and `POST /__mock/account`, knowing a token's account again
-    /// after a restart, for tests that drive it from outside the process.
+    /// answering its token), `POST /__mock/account`, knowing a token's account again
+    /// after a restart, `POST /__mock/models`, `/__mock/enqueue` and `/__mock/error`,
+    /// programming the catalog, replies and errors, and `GET /__mock/requests`, the Copilot
+    /// API calls so far, for tests that drive it from outside the process.
     pub async fn start_with_origin(addr: SocketAddr, public: Option<String>) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -159,6 +165,10 @@ fn router(state: &Arc<State>, engine: &Arc<Shared>) -> Router {
         .route("/login/device", get(oauth::device_page))
         .route("/__mock/approve", post(oauth::approve_latest))
         .route("/__mock/account", post(oauth::remember_account))
+        .route("/__mock/models", post(control::models))
+        .route("/__mock/enqueue", post(control::enqueue))
+        .route("/__mock/error", post(control::error))
+        .route("/__mock/requests", get(control::requests))
         .with_state(Arc::clone(state))
         .nest("/api", github_api)
         .nest("/copilot", api::router(state, engine))

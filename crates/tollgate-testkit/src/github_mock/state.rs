@@ -192,6 +192,16 @@ impl Inner {
         Some(token)
     }
 
+    /// Adds a `/models` entry, or replaces the one with the same `id` where it stands.
+    pub fn add_model(&mut self, model: Value) {
+        let mut models = self.models.to_vec();
+        match models.iter_mut().find(|m| m.get("id") == model.get("id")) {
+            Some(entry) => *entry = model,
+            None => models.push(model),
+        }
+        self.models = models.into();
+    }
+
     /// Whether `token` is an issued Copilot token that has neither expired nor been revoked.
     pub fn token_valid(&self, token: &str) -> bool {
         self.tokens

@@ -150,8 +150,13 @@ pub fn embed(text: &str) -> [f32; EMBEDDING_DIMENSIONS] {
 
 /// `encoding_format: "base64"`: little-endian f32s, standard base64 with padding.
 fn encode_base64(vector: &[f32]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let bytes: Vec<u8> = vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+    base64(&bytes)
+}
+
+/// Standard base64 with padding.
+pub(super) fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for group in bytes.chunks(3) {
         let b = [group[0], *group.get(1).unwrap_or(&0), *group.get(2).unwrap_or(&0)];

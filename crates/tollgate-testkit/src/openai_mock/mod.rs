@@ -1,5 +1,6 @@
-//! A mock OpenAI-compatible upstream: chat completions (JSON and SSE, text, tool calls,
-//! reasoning), embeddings and models, answering with replies a test programs in advance.
+//! A mock OpenAI-compatible upstream: chat completions and the Responses API (JSON and SSE,
+//! text, tool calls, reasoning), embeddings and models, answering with replies a test
+//! programs in advance.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -11,14 +12,15 @@
 //! # }
 //! ```
 //!
-//! Chat completions and embeddings each take the next reply from the queue, or the default
-//! when the queue is empty; `/v1/models` and the `/__mock/*` control endpoints take none.
+//! Chat completions, responses and embeddings each take the next reply from the queue, or
+//! the default when the queue is empty; `/v1/models` and the `/__mock/*` control endpoints take none.
 //! Token counts follow the rule documented in [`tokens`].
 
 mod chat;
 mod control;
 mod extras;
 mod reply;
+pub mod responses;
 mod shared;
 mod stream;
 pub mod tokens;
@@ -34,11 +36,14 @@ use axum::{
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use extras::{EMBEDDING_DIMENSIONS, embed};
-pub use reply::{DEFAULT_TEXT, Reply, ReplySpec, ToolCall};
+pub use reply::{DEFAULT_TEXT, Reply, ReplySpec, ResponseFailure, ToolCall};
+pub use responses::encrypted_reasoning;
 pub use shared::RecordedRequest;
 pub(crate) use shared::Shared;
-// The Copilot stand-in answers chat and embeddings with this same engine.
-pub(crate) use {chat::chat_completions, extras::embeddings};
+// The Copilot stand-in answers chat, responses and embeddings with this same engine.
+pub(crate) use {
+    chat::chat_completions, extras::embeddings, responses::responses as create_response,
+};
 
 /// Requests kept for [`MockOpenAi::requests`] unless configured otherwise; older ones are
 /// dropped so a long benchmark run cannot grow without bound.
@@ -143,7 +148,8 @@ impl MockOpenAi {
         format!("{}/v1", self.origin())
     }
 
-    /// Appends a reply to the queue; each chat or embeddings request takes the oldest.
+    /// Appends a reply to the queue; each chat, responses or embeddings request takes the
+    /// oldest.
     pub fn enqueue(&self, spec: impl Into<ReplySpec>) {
         self.shared.enqueue(spec.into());
     }
@@ -178,7 +184,7 @@ impl MockOpenAi {
         self.shared.request_count()
     }
 
-    /// The most chat completions that were being answered at once (until their response
+    /// The most chat completions and responses that were being answered at once (until their response
     /// head), since start or the last reset.
     pub fn peak_concurrency(&self) -> usize {
         self.shared.peak_concurrency()
@@ -214,6 +220,8 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::chat_completions))
         .route("/chat/completions", post(chat::chat_completions))
+        .route("/v1/responses", post(responses::responses))
+        .route("/responses", post(responses::responses))
         .route("/v1/embeddings", post(extras::embeddings))
         .route("/embeddings", post(extras::embeddings))
         .route("/v1/models", get(extras::models))

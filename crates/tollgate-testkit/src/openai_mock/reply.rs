@@ -90,17 +90,47 @@ pub struct ReplySpec {
     /// End a streamed reply cleanly after this many SSE events, without `[DONE]`: the body
     /// ends as if complete, which it is not.
     pub end_after_chunks: Option<usize>,
-    /// Reasoning text sent as `reasoning_content` before the content.
+    /// Reasoning text sent as `reasoning_content` before the content; in the Responses API, a
+    /// `reasoning` output item whose summary is this text.
     pub reasoning: Option<String>,
     /// How many deltas to split the content (and the reasoning) into; default one per
     /// word. For tool calls: argument fragments per call, default 4.
     pub chunks: Option<usize>,
-    /// Overrides `finish_reason` (e.g. `"length"`).
+    /// Overrides `finish_reason` (e.g. `"length"`). In the Responses API, `"length"` and
+    /// `"content_filter"` make the response `incomplete` for `max_output_tokens` and
+    /// `content_filter`; any other value leaves it `completed`.
     pub finish_reason: Option<String>,
     /// More headers on an error reply, e.g. a `retry-after` that is not a whole number of
     /// seconds; sent after `retry_after`, each as a header of its own.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
+    /// Responses API only: the response fails. A stream sends `response.failed` in place
+    /// of its event number `after_chunks` and ends; a JSON answer is a Response with
+    /// `status: "failed"`. Chat completions ignore it.
+    pub failure: Option<ResponseFailure>,
+}
+
+/// How a Responses API reply fails (see [`ReplySpec::failure`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFailure {
+    /// SSE events sent before `response.failed`, counting `response.created`.
+    pub after_chunks: usize,
+    /// `error.code` of the failed response, e.g. `server_error`.
+    #[serde(default = "ResponseFailure::default_code")]
+    pub code: String,
+    /// `error.message` of the failed response.
+    #[serde(default = "ResponseFailure::default_message")]
+    pub message: String,
+}
+
+impl ResponseFailure {
+    fn default_code() -> String {
+        "server_error".to_owned()
+    }
+
+    fn default_message() -> String {
+        "The mock upstream failed while generating the response.".to_owned()
+    }
 }
 
 impl Default for ReplySpec {
@@ -121,6 +151,7 @@ impl From<Reply> for ReplySpec {
             chunks: None,
             finish_reason: None,
             headers: Vec::new(),
+            failure: None,
         }
     }
 }
@@ -220,6 +251,24 @@ impl ReplySpec {
     #[must_use]
     pub fn chunks(mut self, n: usize) -> Self {
         self.chunks = Some(n);
+        self
+    }
+
+    /// Makes a Responses API reply fail after `n` SSE events with `server_error` (see
+    /// [`ReplySpec::failure`]).
+    #[must_use]
+    pub fn fail_after_chunks(self, n: usize) -> Self {
+        self.failure(n, &ResponseFailure::default_code(), &ResponseFailure::default_message())
+    }
+
+    /// Makes a Responses API reply fail after `n` SSE events with this error code and message.
+    #[must_use]
+    pub fn failure(mut self, n: usize, code: &str, message: &str) -> Self {
+        self.failure = Some(ResponseFailure {
+            after_chunks: n,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
         self
     }
 

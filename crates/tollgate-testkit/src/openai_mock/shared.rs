@@ -115,6 +115,11 @@ impl Shared {
         format!("chatcmpl-mock{}", self.next_id.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// A fresh number for a Responses API reply, from the same sequence as completion ids.
+    pub(super) fn serial(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
     /// Queues a reply and returns the new queue length.
     pub(crate) fn enqueue(&self, spec: ReplySpec) -> usize {
         let mut queue = lock(&self.queue);

@@ -7,6 +7,11 @@
 //! - `completion_tokens` = the words of the reply text plus the words of the reasoning, at
 //!   least 1. For tool calls the reply text is each call's name and arguments.
 //! - `total_tokens` = the sum of both.
+//!
+//! The Responses API reports the same counts as `input_tokens` and `output_tokens`, where
+//! the messages are the items of `input` (a string `input` is one message) plus
+//! `instructions` when given. An item's text is its string `content`, the `text` of every
+//! part of an array `content`, a function call's `arguments` or a call output's `output`.
 
 use std::ops::Range;
 
@@ -47,6 +52,37 @@ pub fn prompt_tokens(body: &Value) -> u64 {
         .sum()
 }
 
+/// `input_tokens` of a Responses API request body, by the rule in the module docs.
+pub fn input_tokens(body: &Value) -> u64 {
+    let instructions = match body.get("instructions") {
+        Some(Value::String(text)) => words(text) + PER_MESSAGE,
+        _ => 0,
+    };
+    let items = match body.get("input") {
+        Some(Value::String(text)) => words(text) + PER_MESSAGE,
+        Some(Value::Array(items)) => items.iter().map(|item| item_words(item) + PER_MESSAGE).sum(),
+        _ => 0,
+    };
+    instructions + items
+}
+
+fn item_words(item: &Value) -> u64 {
+    if let Some(text) =
+        ["arguments", "output"].iter().find_map(|field| item.get(*field).and_then(Value::as_str))
+    {
+        return words(text);
+    }
+    match item.get("content") {
+        Some(Value::String(text)) => words(text),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|part| part.get("text").and_then(Value::as_str))
+            .map(words)
+            .sum(),
+        _ => 0,
+    }
+}
+
 /// Reasoning tokens of a reply: the words of its reasoning text.
 pub fn reasoning_tokens(spec: &ReplySpec) -> u64 {
     spec.reasoning.as_deref().map_or(0, words)
@@ -77,6 +113,18 @@ pub fn usage(spec: &ReplySpec, prompt_tokens: u64) -> Value {
             serde_json::json!({"reasoning_tokens": reasoning_tokens(spec)});
     }
     usage
+}
+
+/// The `usage` object of a Responses API reply.
+pub fn response_usage(spec: &ReplySpec, input_tokens: u64) -> Value {
+    let output_tokens = completion_tokens(spec);
+    serde_json::json!({
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": reasoning_tokens(spec)},
+        "total_tokens": input_tokens + output_tokens,
+    })
 }
 
 /// Byte ranges that split `text` into deltas: `n` near-equal pieces by characters when
@@ -155,5 +203,16 @@ mod tests {
             {"role": "user", "content": [{"type": "text", "text": "one two three"}]}
         ]});
         assert_eq!(prompt_tokens(&body), 2 + 3 + 3 + 3);
+    }
+
+    #[test]
+    fn counts_responses_input_tokens() {
+        assert_eq!(input_tokens(&serde_json::json!({"input": "one two"})), 2 + 3);
+        let body = serde_json::json!({"instructions": "be brief", "input": [
+            {"role": "user", "content": [{"type": "input_text", "text": "one two three"}]},
+            {"type": "function_call", "call_id": "c", "name": "f", "arguments": "{\"a\": 1}"},
+            {"type": "function_call_output", "call_id": "c", "output": "sunny and warm"},
+        ]});
+        assert_eq!(input_tokens(&body), (2 + 3) + (3 + 3) + (2 + 3) + (3 + 3));
     }
 }

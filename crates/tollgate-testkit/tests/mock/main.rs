@@ -5,4 +5,5 @@
 
 mod behaviour;
 mod chat;
+mod responses;
 mod support;

@@ -91,3 +91,62 @@ pub fn delta_texts(chunks: &[Value], field: &str) -> String {
         .filter_map(|c| c.pointer(&format!("/choices/0/delta/{field}")).and_then(Value::as_str))
         .collect()
 }
+
+/// One named SSE event of a Responses API stream.
+pub struct Named {
+    pub event: String,
+    pub data: Value,
+    pub at: Instant,
+}
+
+/// Reads a stream of `event:` + `data:` pairs; the flag says whether it ended in a transport
+/// error. Panics when an event's name and its `data.type` differ.
+pub async fn read_named(response: reqwest::Response) -> (Vec<Named>, bool) {
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while let Some(item) = body.next().await {
+        let Ok(bytes) = item else {
+            return (events, true);
+        };
+        buffer.push_str(std::str::from_utf8(&bytes).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let (name, data) = frame.trim_end().split_once('\n').unwrap();
+            let event = name.strip_prefix("event: ").unwrap().to_owned();
+            let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+            assert_eq!(data["type"], event.as_str());
+            events.push(Named { event, data, at: Instant::now() });
+        }
+    }
+    (events, false)
+}
+
+/// The event names, in order.
+pub fn names(events: &[Named]) -> Vec<&str> {
+    events.iter().map(|e| e.event.as_str()).collect()
+}
+
+/// The `delta`s of events named `name`, joined.
+pub fn deltas(events: &[Named], name: &str) -> String {
+    events.iter().filter(|e| e.event == name).map(|e| e.data["delta"].as_str().unwrap()).collect()
+}
+
+pub async fn post_responses(mock: &MockOpenAi, body: &Value) -> reqwest::Response {
+    client().post(format!("{}/responses", mock.base_url())).json(body).send().await.unwrap()
+}
+
+/// A Responses API request: instructions and one user message, 2 + 3 and 3 + 3 tokens.
+pub fn responses_body(stream: bool) -> Value {
+    json!({
+        "model": "gpt-5.4",
+        "instructions": "be brief",
+        "input": [{"role": "user", "content": [{"type": "input_text", "text": "hello there friend"}]}],
+        "stream": stream,
+    })
+}
+
+/// `input_tokens` of `responses_body`.
+pub const INPUT_TOKENS: u64 = 11;

@@ -127,7 +127,7 @@ pub(super) fn tool_message(
 
 /// Parts as message content: one string when they are all text (joined by blank lines,
 /// the form every OpenAI-compatible server accepts), the parts otherwise.
-pub(super) fn collapse(parts: Vec<ContentPart>) -> TextOr<ContentPart> {
+pub(in crate::translate) fn collapse(parts: Vec<ContentPart>) -> TextOr<ContentPart> {
     if parts.iter().all(|p| matches!(p, ContentPart::Text(_))) {
         let texts: Vec<String> = parts
             .into_iter()

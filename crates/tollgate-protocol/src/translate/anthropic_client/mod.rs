@@ -1,7 +1,7 @@
 //! Anthropic clients served by OpenAI-format deployments: the request goes Anthropic →
 //! OpenAI, the response and stream come back OpenAI → Anthropic.
 
-mod content;
+pub(super) mod content;
 mod request;
 mod response;
 mod stream;
