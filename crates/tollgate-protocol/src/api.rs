@@ -12,18 +12,29 @@ pub enum Protocol {
     Chat,
     /// Anthropic Messages (`/v1/messages`); errors `{"type": "error", "error": {…}}`.
     Messages,
+    /// OpenAI Responses (`/responses`); errors in OpenAI's shape, as Chat Completions'.
+    Responses,
 }
 
 impl Protocol {
     /// The protocol a route speaks, from its path (without any `SERVER_ROOT_PATH`): the
-    /// Anthropic routes (`/v1/messages…`, `/messages…`) speak Messages, every other route
-    /// answers in OpenAI's shape.
+    /// Anthropic routes (`/v1/messages…`, `/messages…`) speak Messages, the Responses routes
+    /// Responses, every other route answers in OpenAI's shape.
     pub fn for_path(path: &str) -> Self {
-        if path.starts_with("/v1/messages") || path.starts_with("/messages") {
+        let path = path.strip_prefix("/v1").unwrap_or(path);
+        if path.starts_with("/messages") {
             Self::Messages
+        } else if path == "/responses" || path.starts_with("/responses/") {
+            Self::Responses
         } else {
             Self::Chat
         }
+    }
+
+    /// Whether errors take OpenAI's shape, `{"error": {"message", "type", "param", "code"}}`
+    /// (Chat Completions and Responses), rather than Anthropic's.
+    pub fn openai_errors(self) -> bool {
+        matches!(self, Self::Chat | Self::Responses)
     }
 }
 
@@ -58,9 +69,13 @@ mod tests {
         for path in ["/v1/messages", "/messages", "/v1/messages/count_tokens"] {
             assert_eq!(Protocol::for_path(path), Protocol::Messages, "{path}");
         }
+        for path in ["/v1/responses", "/responses"] {
+            assert_eq!(Protocol::for_path(path), Protocol::Responses, "{path}");
+        }
         for path in ["/v1/chat/completions", "/v1/embeddings", "/key/info", "/nope", "/"] {
             assert_eq!(Protocol::for_path(path), Protocol::Chat, "{path}");
         }
+        assert_eq!(Protocol::for_path("/v1/responsesx"), Protocol::Chat);
     }
 
     #[test]

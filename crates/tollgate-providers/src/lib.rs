@@ -96,7 +96,7 @@ impl Providers {
         if entry.provider == ProviderKind::GithubCopilot {
             return self.copilot.send(entry, operation, body, ctx, timeout).await;
         }
-        if self.static_protocol(entry) == Protocol::Chat {
+        if self.static_protocol(entry) != Protocol::Messages {
             let request = openai::build(&self.http, entry, operation, body, ctx);
             return http::execute(request, timeout).await;
         }
@@ -148,18 +148,22 @@ impl Providers {
         }
     }
 
+    /// Anthropic-format providers speak Messages; OpenAI-compatible ones Chat Completions,
+    /// or the Responses API with `model_info.mode: responses` (LiteLLM's setting).
     fn static_protocol(&self, entry: &ModelEntry) -> Protocol {
         match entry.provider {
             ProviderKind::Anthropic => Protocol::Messages,
+            _ if entry.described.mode.as_deref() == Some("responses") => Protocol::Responses,
             _ => Protocol::Chat,
         }
     }
 
     /// How one attempt on `entry` goes: the protocol it speaks and what it bills, settled
     /// once per attempt. Anthropic-format providers speak Messages, OpenAI-format ones Chat
-    /// Completions. For Copilot both come from one read of the account's model catalog: a
-    /// model whose entry lists `/v1/messages` takes Anthropic requests natively, and its
-    /// `billing.multiplier` is the call's premium requests.
+    /// Completions (or Responses, by `model_info.mode`). For Copilot both come from one read
+    /// of the account's model catalog: its `supported_endpoints` choose the protocol
+    /// ([`copilot::CopilotModel::protocol_for`]), and its `billing.multiplier` is the call's
+    /// premium requests.
     pub async fn terms(
         &self,
         entry: &ModelEntry,
@@ -174,10 +178,12 @@ impl Providers {
         // model speaks; the send itself reports what is wrong.
         let models = self.copilot.models_for(owner).await.ok();
         let model = models.as_deref().and_then(|ms| ms.iter().find(|m| m.id == upstream_model));
-        let native = operation == Operation::Generate(Protocol::Messages)
-            && model.is_some_and(|m| m.supports_messages_api());
+        let protocol = match (operation, model) {
+            (Operation::Generate(client), Some(m)) => m.protocol_for(client),
+            _ => Protocol::Chat,
+        };
         CallTerms {
-            protocol: if native { Protocol::Messages } else { Protocol::Chat },
+            protocol,
             premium_multiplier: model.and_then(copilot::CopilotModel::premium_multiplier),
         }
     }

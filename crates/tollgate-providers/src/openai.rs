@@ -7,12 +7,13 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue}
 use tollgate_config::ModelEntry;
 
 use crate::headers::{apply_extra_headers, sensitive, set};
-use tollgate_protocol::Operation;
+use tollgate_protocol::{Operation, Protocol};
 
 use crate::CallContext;
 
-/// Builds the request: `{api_base}/chat/completions` (or `/embeddings`), the deployment's key
-/// as a bearer token, then its `extra_headers`, which replace anything before them.
+/// Builds the request: `{api_base}/chat/completions` (or `/responses`, `/embeddings`), the
+/// deployment's key as a bearer token, then its `extra_headers`, which replace anything
+/// before them.
 pub(crate) fn build(
     http: &reqwest::Client,
     entry: &ModelEntry,
@@ -23,6 +24,7 @@ pub(crate) fn build(
     let base = entry.api_base.as_deref().or(entry.provider.default_api_base()).unwrap_or_default();
     let path = match operation {
         Operation::Embeddings => "/embeddings",
+        Operation::Generate(Protocol::Responses) => "/responses",
         // The gateway translates every other operation to a chat completion first.
         Operation::Generate(_) | Operation::CountTokens => "/chat/completions",
     };

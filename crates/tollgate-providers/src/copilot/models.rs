@@ -11,6 +11,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+use tollgate_protocol::Protocol;
 
 use super::cache::{Slot, SlotMap};
 use super::{
@@ -19,6 +20,14 @@ use super::{
 
 /// The `supported_endpoints` entry of models that speak Anthropic's Messages API natively.
 pub const MESSAGES_ENDPOINT: &str = "/v1/messages";
+/// The `supported_endpoints` entry of each protocol.
+fn endpoint_of(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Chat => "/chat/completions",
+        Protocol::Messages => MESSAGES_ENDPOINT,
+        Protocol::Responses => "/responses",
+    }
+}
 /// How long a fetched catalog is current; after it, reads start a background refresh.
 pub const MODELS_TTL: Duration = Duration::from_secs(10 * 60);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,6 +114,25 @@ impl CopilotModel {
     /// Whether Anthropic requests can go to `{api}/v1/messages` natively.
     pub fn supports_messages_api(&self) -> bool {
         self.supported_endpoints.iter().any(|e| e == MESSAGES_ENDPOINT)
+    }
+
+    /// The protocol to speak to this model for a client speaking `client`: the client's own
+    /// when the catalog lists its endpoint, else Chat Completions when listed, else the
+    /// Responses API when listed (the `gpt-5.x-codex` family answers nothing else), else
+    /// Messages. An entry that lists no endpoints is spoken to in Chat Completions, which
+    /// every model of older catalogs takes.
+    pub fn protocol_for(&self, client: Protocol) -> Protocol {
+        let lists = |p: Protocol| self.supported_endpoints.iter().any(|e| e == endpoint_of(p));
+        if self.supported_endpoints.is_empty() {
+            return Protocol::Chat;
+        }
+        if lists(client) {
+            return client;
+        }
+        [Protocol::Chat, Protocol::Responses, Protocol::Messages]
+            .into_iter()
+            .find(|&p| lists(p))
+            .unwrap_or(Protocol::Chat)
     }
 
     /// Premium requests per request, when the catalog states it.
@@ -365,6 +393,30 @@ mod tests {
         assert!(!embedding.supports_messages_api());
         assert_eq!(embedding.premium_multiplier(), None);
         assert_eq!(embedding.context_window(), None);
+    }
+
+    #[test]
+    fn the_catalog_chooses_the_protocol_the_client_speaks_when_it_can() {
+        let model = |endpoints: &[&str]| CopilotModel {
+            supported_endpoints: endpoints.iter().map(|e| (*e).to_owned()).collect(),
+            ..CopilotModel::default()
+        };
+        let (chat, messages, responses) = (Protocol::Chat, Protocol::Messages, Protocol::Responses);
+        let claude = model(&["/chat/completions", "/v1/messages"]);
+        assert_eq!(claude.protocol_for(messages), messages);
+        assert_eq!(claude.protocol_for(chat), chat);
+        assert_eq!(claude.protocol_for(responses), chat);
+        let codex = model(&["/responses"]);
+        for client in [chat, messages, responses] {
+            assert_eq!(codex.protocol_for(client), responses, "{client:?}");
+        }
+        let both = model(&["/chat/completions", "/responses"]);
+        assert_eq!(both.protocol_for(responses), responses);
+        assert_eq!(both.protocol_for(messages), chat);
+        let old = model(&[]);
+        for client in [chat, messages, responses] {
+            assert_eq!(old.protocol_for(client), chat, "{client:?}");
+        }
     }
 
     #[test]

@@ -146,6 +146,7 @@ impl CopilotService {
             let path = match operation {
                 Operation::Generate(Protocol::Chat) => "/chat/completions",
                 Operation::Generate(Protocol::Messages) => "/v1/messages",
+                Operation::Generate(Protocol::Responses) => "/responses",
                 Operation::Embeddings => "/embeddings",
                 Operation::CountTokens => "/v1/messages/count_tokens",
             };

@@ -10,6 +10,11 @@ use tollgate_testkit::{MockGitHub, github_mock::copilot_model};
 
 use super::{account, eventually, http, manager};
 
+/// How many models the stand-in's catalog lists unless a test changes it.
+fn listed() -> usize {
+    tollgate_testkit::github_mock::default_models().len()
+}
+
 #[tokio::test]
 async fn model_catalog_fetches_caches_and_refreshes() {
     let github = MockGitHub::start().await;
@@ -18,7 +23,7 @@ async fn model_catalog_fetches_caches_and_refreshes() {
     let catalog = ModelCatalog::new(http());
     let token = tokens.token(&account).await.unwrap();
     let models = catalog.models(&token, &account.id).await.unwrap();
-    assert_eq!(models.len(), 6);
+    assert_eq!(models.len(), listed());
     let sonnet = models.iter().find(|m| m.id == "claude-sonnet-4.5").unwrap();
     assert!(sonnet.supports_messages_api());
     assert_eq!(sonnet.premium_multiplier(), Some(1.0));
@@ -48,7 +53,7 @@ async fn model_catalog_fetches_caches_and_refreshes() {
         0.0,
         &["/chat/completions"],
     )]);
-    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), 6);
+    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), listed());
     assert_eq!(catalog.refresh(&token, &account.id).await.unwrap()[0].id, "new");
     assert_eq!(github.request_count(), 2);
 
@@ -67,7 +72,7 @@ async fn a_stale_catalog_is_served_while_one_slow_refresh_runs() {
     let account = account(&github, "ghu_stale");
     let token = tokens.token(&account).await.unwrap();
     let catalog = Arc::new(ModelCatalog::new(http()).with_ttl(Duration::from_millis(50)));
-    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), 6);
+    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), listed());
     tokio::time::sleep(Duration::from_millis(60)).await;
     github.set_models(vec![copilot_model("new", "OpenAI", 0.0, &["/chat/completions"])]);
     github.set_models_delay(Duration::from_secs(1));
@@ -111,7 +116,7 @@ async fn readers_do_not_wait_for_a_forced_refresh() {
     };
     assert!(eventually(|| github.request_count() == 2).await, "the refresh is under way");
     let started = Instant::now();
-    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), 6);
+    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), listed());
     assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
     assert_eq!(refresh.await.unwrap(), Ok(6));
 }
@@ -129,7 +134,7 @@ async fn concurrent_callers_without_a_catalog_share_one_fetch() {
         tokio::spawn(async move { catalog.models(&token, &id).await.unwrap().len() })
     });
     let lens = futures_util::future::join_all(reads).await;
-    assert!(lens.iter().all(|n| *n.as_ref().unwrap() == 6));
+    assert!(lens.iter().all(|n| *n.as_ref().unwrap() == listed()));
     assert_eq!(github.request_count(), 1);
 }
 
@@ -143,10 +148,10 @@ async fn a_failed_background_refresh_keeps_the_catalog() {
     catalog.models(&token, &account.id).await.unwrap();
     // Copilot now refuses the token: the refresh fails, the list stays.
     github.expire_all_tokens();
-    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), 6);
+    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), listed());
     assert!(eventually(|| github.request_count() == 2).await);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), 6);
+    assert_eq!(catalog.models(&token, &account.id).await.unwrap().len(), listed());
     // It is not retried on every read.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(github.request_count(), 2);
@@ -163,7 +168,7 @@ async fn models_for_renews_the_token_after_a_401() {
     // Without a cached list the fetch itself meets the 401.
     catalog.invalidate(&account.id);
     let models = catalog.models_for(&tokens, &account).await.unwrap();
-    assert_eq!(models.len(), 6);
+    assert_eq!(models.len(), listed());
     assert_eq!(github.exchange_count("ghu_401"), 2);
     let paths: Vec<_> = github.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/models", "/models", "/models"]);
