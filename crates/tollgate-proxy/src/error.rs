@@ -236,7 +236,7 @@ pub fn for_route(mut response: Response, protocol: Protocol) -> Response {
     let Some(Unrendered(error)) = response.extensions_mut().remove::<Unrendered>() else {
         return response;
     };
-    if protocol == Protocol::Chat {
+    if protocol.openai_errors() {
         return response;
     }
     let (mut parts, _) = response.into_parts();
@@ -254,14 +254,16 @@ impl ApiError {
     pub fn render(&self, protocol: Protocol) -> Response {
         let mut response = match (&self.0.passthrough, protocol) {
             // Same protocol as the upstream: its body reaches the client unchanged.
-            (Some((body, content_type, upstream)), caller) if *upstream == caller => {
+            (Some((body, content_type, upstream)), caller)
+                if *upstream == caller || (upstream.openai_errors() && caller.openai_errors()) =>
+            {
                 let mut r = (self.0.status, body.clone()).into_response();
                 if let Ok(v) = HeaderValue::from_str(content_type) {
                     r.headers_mut().insert(header::CONTENT_TYPE, v);
                 }
                 r
             }
-            (_, Protocol::Chat) => {
+            (_, Protocol::Chat | Protocol::Responses) => {
                 let body = tollgate_protocol::openai::error_body(
                     &self.0.message,
                     self.openai_type(),

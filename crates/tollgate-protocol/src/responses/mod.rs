@@ -10,6 +10,7 @@ mod items;
 mod request;
 mod response;
 mod stream;
+mod usage;
 mod validate;
 
 pub use items::{FunctionCallItem, FunctionCallOutputItem, Item, ItemRole, MessageItem, Part};
@@ -23,5 +24,6 @@ pub use stream::{
     ArgumentsDelta, ArgumentsDone, ErrorEvent, ItemEvent, PartEvent, ResponseEvent, StreamEvent,
     SummaryPartEvent, SummaryTextDelta, SummaryTextDone, TextDelta, TextDone,
 };
+pub use usage::{ResponsesUsageObserver, response_usage};
 pub use validate::{ResponsesSummary, validate_responses_request};
 pub(crate) use validate::{refuse_stored_fields, refuse_stored_state};

@@ -39,6 +39,7 @@ impl Transcript {
         match self.protocol {
             Protocol::Chat => self.openai(&data),
             Protocol::Messages => self.anthropic(&data),
+            Protocol::Responses => self.responses(&data),
         }
     }
 
@@ -116,6 +117,38 @@ impl Transcript {
                 }
             }
             Some("error") => self.error = Some(data["error"].clone()),
+            _ => {}
+        }
+    }
+
+    fn responses(&mut self, data: &Value) {
+        let index = data["output_index"].as_u64().unwrap_or_default();
+        match data["type"].as_str() {
+            Some("response.output_text.delta") => {
+                self.text.push_str(data["delta"].as_str().unwrap_or_default())
+            }
+            Some("response.reasoning_summary_text.delta" | "response.reasoning_text.delta") => {
+                self.reasoning.push_str(data["delta"].as_str().unwrap_or_default())
+            }
+            Some("response.output_item.added") if data["item"]["type"] == "function_call" => {
+                let item = &data["item"];
+                let tool = self.tool(index);
+                tool.1.push_str(item["call_id"].as_str().unwrap_or_default());
+                tool.2.push_str(item["name"].as_str().unwrap_or_default());
+            }
+            Some("response.function_call_arguments.delta") => {
+                let part = data["delta"].as_str().unwrap_or_default().to_owned();
+                self.tool(index).3.push_str(&part);
+            }
+            Some("response.completed" | "response.incomplete" | "response.failed") => {
+                let response = &data["response"];
+                let reason = response["incomplete_details"]["reason"].as_str();
+                self.stop_reason = reason.or(response["status"].as_str()).map(str::to_owned);
+                if !response["error"].is_null() {
+                    self.error = Some(response["error"].clone());
+                }
+            }
+            Some("error") => self.error = Some(data.clone()),
             _ => {}
         }
     }

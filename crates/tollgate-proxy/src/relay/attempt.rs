@@ -8,9 +8,11 @@ use serde_json::Value;
 use tollgate_config::ModelEntry;
 use tollgate_protocol::anthropic::StreamUsageObserver;
 use tollgate_protocol::json_edit::set_top_level;
+use tollgate_protocol::responses::ResponsesUsageObserver;
 use tollgate_protocol::translate::{
-    AnthropicToOpenAiStream, OpenAiToAnthropicStream, anthropic_request_to_openai,
-    openai_request_to_anthropic,
+    AnthropicToOpenAiStream, ChatToResponsesStream, OpenAiToAnthropicStream, ResponsesToChatStream,
+    anthropic_request_to_openai, chat_request_to_responses, openai_request_to_anthropic,
+    responses_request_to_chat,
 };
 use tollgate_protocol::{Operation, Protocol};
 use tollgate_providers::{CallContext, CallTerms, UpstreamError};
@@ -153,14 +155,7 @@ fn prepare(
         }
         (Protocol::Chat, Protocol::Messages) => {
             if call.operation == Operation::Embeddings {
-                return Err(Failure::unsupported(
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        format!("The model `{}` does not serve embeddings.", call.model),
-                    )
-                    .with_code("model_not_supported")
-                    .with_param("model"),
-                ));
+                return Err(no_embeddings(call));
             }
             let (body, dropped) = openai_request_to_anthropic(&call.body, upstream_model)
                 .map_err(|e| Failure::unsupported(e.into()))?;
@@ -175,7 +170,69 @@ fn prepare(
             )));
             Ok((Operation::Generate(Protocol::Messages), Bytes::from(body.to_string()), shape))
         }
+        (Protocol::Responses, Protocol::Responses) => {
+            let body = splice(&call.raw, "model", &model);
+            Ok((call.operation, body, Shape::ResponsesPass(ResponsesUsageObserver::new())))
+        }
+        (Protocol::Responses, Protocol::Chat) => {
+            let (body, dropped) = responses_request_to_chat(&call.body, upstream_model)
+                .map_err(|e| Failure::unsupported(e.into()))?;
+            if !dropped.is_empty() {
+                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Chat Completions upstream cannot take were dropped");
+            }
+            let id = format!("resp_{}", call.request_id.id.replace('-', ""));
+            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let shape = Shape::ResponsesOnChat(Box::new(ChatToResponsesStream::new(
+                &call.model,
+                &id,
+                created,
+            )));
+            Ok((Operation::Generate(Protocol::Chat), Bytes::from(body.to_string()), shape))
+        }
+        (Protocol::Chat, Protocol::Responses) => {
+            if call.operation == Operation::Embeddings {
+                return Err(no_embeddings(call));
+            }
+            let (body, dropped) = chat_request_to_responses(&call.body, upstream_model)
+                .map_err(|e| Failure::unsupported(e.into()))?;
+            if !dropped.is_empty() {
+                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Responses upstream cannot take were dropped");
+            }
+            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let shape = Shape::ChatOnResponses(Box::new(ResponsesToChatStream::new(
+                &call.model,
+                created,
+                call.include_usage,
+            )));
+            Ok((Operation::Generate(Protocol::Responses), Bytes::from(body.to_string()), shape))
+        }
+        (client @ (Protocol::Messages | Protocol::Responses), upstream) => {
+            Err(Failure::unsupported(
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "The model `{}` is served by a {upstream:?} API, and this gateway does \
+                         not translate {client:?} requests to it yet.",
+                        call.model
+                    ),
+                )
+                .with_code("unsupported_api_for_model")
+                .with_param("model"),
+            ))
+        }
     }
+}
+
+/// The refusal of an embeddings request by a deployment that only generates.
+fn no_embeddings(call: &Call) -> Failure {
+    Failure::unsupported(
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("The model `{}` does not serve embeddings.", call.model),
+        )
+        .with_code("model_not_supported")
+        .with_param("model"),
+    )
 }
 
 /// The history without thinking blocks that carry no signature: they were produced by
@@ -246,6 +303,7 @@ pub async fn send(
         (false, _) => body,
         (true, Protocol::Messages) => strip::anthropic_whole(body),
         (true, Protocol::Chat) => strip::openai_whole(body),
+        (true, Protocol::Responses) => body,
     };
     let created = chrono::Utc::now().timestamp().max(0) as u64;
     let (body, usage) = shape.whole(body, &call.model, created).map_err(Failure::invalid_answer)?;

@@ -5,10 +5,12 @@ use bytes::Bytes;
 use serde_json::Value;
 use tollgate_protocol::anthropic::StreamUsageObserver;
 use tollgate_protocol::openai::{StreamChunkKind, Usage, classify_chunk};
+use tollgate_protocol::responses::{ResponsesUsageObserver, response_usage};
 use tollgate_protocol::sse::SseEvent;
 use tollgate_protocol::translate::{
-    AnthropicToOpenAiStream, OpenAiToAnthropicStream, anthropic_response_to_openai,
-    openai_response_to_anthropic,
+    AnthropicToOpenAiStream, ChatToResponsesStream, OpenAiToAnthropicStream, ResponsesToChatStream,
+    anthropic_response_to_openai, chat_response_to_responses, openai_response_to_anthropic,
+    responses_response_to_chat,
 };
 
 use tollgate_protocol::Protocol;
@@ -33,6 +35,12 @@ pub enum Shape {
     MessagesOnChat(Box<OpenAiToAnthropicStream>),
     /// A Chat Completions client on a Messages upstream.
     ChatOnMessages(Box<AnthropicToOpenAiStream>),
+    /// Responses on both sides: events pass as they are, byte for byte.
+    ResponsesPass(ResponsesUsageObserver),
+    /// A Responses client on a Chat Completions upstream.
+    ResponsesOnChat(Box<ChatToResponsesStream>),
+    /// A Chat Completions client on a Responses upstream.
+    ChatOnResponses(Box<ResponsesToChatStream>),
 }
 
 impl std::fmt::Debug for Shape {
@@ -42,6 +50,9 @@ impl std::fmt::Debug for Shape {
             Self::MessagesPass(_) => "MessagesPass",
             Self::MessagesOnChat(_) => "MessagesOnChat",
             Self::ChatOnMessages(_) => "ChatOnMessages",
+            Self::ResponsesPass(_) => "ResponsesPass",
+            Self::ResponsesOnChat(_) => "ResponsesOnChat",
+            Self::ChatOnResponses(_) => "ChatOnResponses",
         })
     }
 }
@@ -50,16 +61,22 @@ impl Shape {
     /// The client's protocol.
     pub fn client(&self) -> Protocol {
         match self {
-            Self::ChatPass { .. } | Self::ChatOnMessages(_) => Protocol::Chat,
+            Self::ChatPass { .. } | Self::ChatOnMessages(_) | Self::ChatOnResponses(_) => {
+                Protocol::Chat
+            }
             Self::MessagesPass(_) | Self::MessagesOnChat(_) => Protocol::Messages,
+            Self::ResponsesPass(_) | Self::ResponsesOnChat(_) => Protocol::Responses,
         }
     }
 
     /// The upstream's protocol.
     pub fn upstream(&self) -> Protocol {
         match self {
-            Self::ChatPass { .. } | Self::MessagesOnChat(_) => Protocol::Chat,
+            Self::ChatPass { .. } | Self::MessagesOnChat(_) | Self::ResponsesOnChat(_) => {
+                Protocol::Chat
+            }
             Self::MessagesPass(_) | Self::ChatOnMessages(_) => Protocol::Messages,
+            Self::ResponsesPass(_) | Self::ChatOnResponses(_) => Protocol::Responses,
         }
     }
 
@@ -70,6 +87,9 @@ impl Shape {
             Self::MessagesPass(o) => o.usage(),
             Self::MessagesOnChat(t) => t.usage(),
             Self::ChatOnMessages(t) => t.usage(),
+            Self::ResponsesPass(o) => o.usage(),
+            Self::ResponsesOnChat(t) => t.usage(),
+            Self::ChatOnResponses(t) => t.usage(),
         }
     }
 
@@ -102,15 +122,26 @@ impl Shape {
             }
             Self::MessagesOnChat(t) => t.push_chunk(&SseEvent::parse(&frame).data),
             Self::ChatOnMessages(t) => t.push_event(&SseEvent::parse(&frame)),
+            Self::ResponsesPass(observer) => {
+                let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
+                if mentions(b"\"response.") {
+                    observer.observe(&SseEvent::parse(&frame).data);
+                }
+                vec![frame]
+            }
+            Self::ResponsesOnChat(t) => t.push_chunk(&SseEvent::parse(&frame).data),
+            Self::ChatOnResponses(t) => t.push_event(&SseEvent::parse(&frame)),
         }
     }
 
     /// The upstream ended cleanly.
     pub fn end(&mut self) -> Vec<Bytes> {
         match self {
-            Self::ChatPass { .. } | Self::MessagesPass(_) => Vec::new(),
+            Self::ChatPass { .. } | Self::MessagesPass(_) | Self::ResponsesPass(_) => Vec::new(),
             Self::MessagesOnChat(t) => t.finish(),
             Self::ChatOnMessages(t) => t.finish(),
+            Self::ResponsesOnChat(t) => t.finish(),
+            Self::ChatOnResponses(t) => t.finish(),
         }
     }
 
@@ -132,6 +163,17 @@ impl Shape {
             }
             Self::MessagesOnChat(t) => t.fail(message),
             Self::ChatOnMessages(t) => t.fail(message),
+            Self::ResponsesPass(_) => {
+                let body = serde_json::json!({
+                    "type": "error",
+                    "code": "upstream_stream_interrupted",
+                    "message": message,
+                    "param": null,
+                });
+                vec![tollgate_protocol::sse::encode(Some("error"), &body.to_string())]
+            }
+            Self::ResponsesOnChat(t) => t.fail(message),
+            Self::ChatOnResponses(t) => t.fail(message),
         }
     }
 
@@ -139,7 +181,7 @@ impl Shape {
     pub fn keepalive(&self) -> Option<Bytes> {
         match self.client() {
             Protocol::Messages => Some(OpenAiToAnthropicStream::ping()),
-            Protocol::Chat => None,
+            Protocol::Chat | Protocol::Responses => None,
         }
     }
 
@@ -175,6 +217,23 @@ impl Shape {
                 let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
                 let out = anthropic_response_to_openai(&v, requested_model, created)
                     .map_err(bad_upstream)?;
+                Ok((Bytes::from(out.to_string()), usage))
+            }
+            Self::ResponsesPass(_) => {
+                let usage = response_usage(&body).map_err(bad_upstream)?;
+                Ok((body, usage.unwrap_or_default()))
+            }
+            Self::ResponsesOnChat(_) => {
+                let usage =
+                    tollgate_protocol::openai::usage_from_response(&body).unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
+                let out = chat_response_to_responses(&v, requested_model).map_err(bad_upstream)?;
+                Ok((Bytes::from(out.to_string()), usage))
+            }
+            Self::ChatOnResponses(_) => {
+                let usage = response_usage(&body).map_err(bad_upstream)?.unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
+                let out = responses_response_to_chat(&v, requested_model).map_err(bad_upstream)?;
                 Ok((Bytes::from(out.to_string()), usage))
             }
         }

@@ -137,6 +137,12 @@ fn ends_stream(frame: &[u8], upstream: Protocol) -> bool {
     match upstream {
         Protocol::Messages => frame.len() < 256 && mentions(b"message_stop"),
         Protocol::Chat => frame.len() < 64 && mentions(b"[DONE]"),
+        // The terminal event carries the whole response, so it is not small.
+        Protocol::Responses => {
+            mentions(b"\"response.completed\"")
+                || mentions(b"\"response.incomplete\"")
+                || mentions(b"\"response.failed\"")
+        }
     }
 }
 
@@ -174,6 +180,9 @@ impl StreamRelay {
                         None => continue,
                     },
                     (Some(s), Protocol::Chat) => s.openai_frame(frame),
+                    // Reasoning items of a Responses upstream are the client's to pass back
+                    // (their encrypted content carries the model's state): never stripped.
+                    (Some(_), Protocol::Responses) => frame,
                 };
                 let events = self.shape.frame(frame);
                 self.emit(events);

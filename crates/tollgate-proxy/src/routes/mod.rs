@@ -7,6 +7,7 @@ mod embeddings;
 mod health;
 mod messages;
 mod models;
+mod responses;
 
 use std::time::Instant;
 
@@ -43,6 +44,8 @@ pub fn router_with_ui(state: AppState, ui: Option<Router<AppState>>) -> Router {
         .route("/messages", post(messages::messages))
         .route("/v1/messages/count_tokens", post(count_tokens::count_tokens))
         .route("/messages/count_tokens", post(count_tokens::count_tokens))
+        .route("/v1/responses", post(responses::responses))
+        .route("/responses", post(responses::responses))
         .route("/v1/embeddings", post(embeddings::embeddings))
         .route("/embeddings", post(embeddings::embeddings))
         .route("/v1/models", get(models::list))

@@ -19,6 +19,7 @@ mod ops;
 mod replicas;
 mod request_ids;
 mod resilience;
+mod responses;
 mod shared_configs;
 mod spend_logs;
 mod streaming;
