@@ -38,6 +38,8 @@ UPSTREAM_ERROR_MODEL = "gpt-4o-mini-upstream-error"
 # Names the Anthropic SDK tests ask for (served by the same OpenAI-format mock, translated).
 MESSAGES_MODEL = "claude-sonnet-via-mock"
 MESSAGES_RATE_LIMITED_MODEL = "claude-sonnet-via-mock-ratelimited"
+# A deployment that speaks the Responses API (`model_info.mode: responses`).
+RESPONSES_MODEL = "gpt-5-via-responses"
 CONFIGURED_MODELS = {
     CHAT_MODEL: "gpt-4o-mini",
     EMBEDDING_MODEL: "text-embedding-3-small",
@@ -46,6 +48,7 @@ CONFIGURED_MODELS = {
     UPSTREAM_ERROR_MODEL: "gpt-4o-mini-err",
     MESSAGES_MODEL: "gpt-4o-for-messages",
     MESSAGES_RATE_LIMITED_MODEL: "gpt-4o-for-messages-rl",
+    RESPONSES_MODEL: "gpt-5.4",
 }
 
 _stderr_log_key = pytest.StashKey[Path]()
@@ -218,6 +221,8 @@ def _config_yaml(mock: Mock) -> str:
             f"      api_base: {mock.base_url}",
             f"      api_key: {UPSTREAM_KEY}",
         ]
+        if name == RESPONSES_MODEL:
+            lines += ["    model_info:", "      mode: responses"]
     return "\n".join(lines) + "\n"
 
 
