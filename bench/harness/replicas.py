@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from . import mock
+from .main import create_database, drop_database
 from .gateways import Ctx, Direct, Gateway, Tollgate, Variant
 from .loadgen import Loadgen, chat_target
 from .procs import CLK_TCK, NPROC, Proc, free_port, http, postgres_cpu_ticks
@@ -160,18 +161,6 @@ def median_of(runs: list[dict]) -> dict:
     out["n"] = sum(r["n"] for r in runs)
     out["rounds"] = runs
     return out
-
-
-def create_database(admin_url: str, name: str) -> str:
-    subprocess.run(["psql", admin_url, "-XqAt", "-c", f'CREATE DATABASE "{name}"'],
-                   check=True, capture_output=True, text=True, timeout=60)
-    return admin_url.rsplit("/", 1)[0] + "/" + name
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    subprocess.run(["psql", admin_url, "-XqAt", "-c",
-                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-                   check=False, capture_output=True, text=True, timeout=60)
 
 
 def spend_rows(url: str) -> int | None:
