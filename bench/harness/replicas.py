@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from . import mock
-from .main import create_database, drop_database
+from .setup import REPO, build, create_database, drop_database, raise_fd_limit, wait_for_quiet
 from .gateways import Ctx, Direct, Gateway, Tollgate, Variant
 from .loadgen import Loadgen, chat_target
 from .procs import CLK_TCK, NPROC, Proc, free_port, http, postgres_cpu_ticks
@@ -169,7 +169,8 @@ def spend_rows(url: str) -> int | None:
     return int(out.stdout.strip()) if out.returncode == 0 else None
 
 
-def main(argv: list[str], repo: Path, build, wait_for_quiet, raise_fd_limit) -> int:
+def main(argv: list[str]) -> int:
+    repo = REPO
     bench_dir = repo / "bench"
     args = parse_args(argv, bench_dir)
     started = time.monotonic()
