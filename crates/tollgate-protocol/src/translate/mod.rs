@@ -14,6 +14,7 @@ mod openai_client;
 mod responses_client;
 mod responses_upstream;
 mod schema;
+mod through_chat;
 
 pub use anthropic_client::{
     OpenAiToAnthropicStream, anthropic_request_to_openai, chat_completion_to_message,
@@ -30,6 +31,11 @@ pub use responses_client::{
 pub use responses_upstream::{
     ResponsesToChatStream, chat_request_to_responses, chat_to_responses_request,
     response_to_chat_completion, responses_response_to_chat,
+};
+pub use through_chat::{
+    AnthropicToResponsesStream, ResponsesToAnthropicStream, anthropic_request_to_responses,
+    anthropic_response_to_responses, responses_request_to_anthropic,
+    responses_response_to_anthropic,
 };
 
 /// An upstream response that cannot be translated. The gateway answers it as a bad gateway.

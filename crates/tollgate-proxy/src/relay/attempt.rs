@@ -10,9 +10,10 @@ use tollgate_protocol::anthropic::StreamUsageObserver;
 use tollgate_protocol::json_edit::set_top_level;
 use tollgate_protocol::responses::ResponsesUsageObserver;
 use tollgate_protocol::translate::{
-    AnthropicToOpenAiStream, ChatToResponsesStream, OpenAiToAnthropicStream, ResponsesToChatStream,
-    anthropic_request_to_openai, chat_request_to_responses, openai_request_to_anthropic,
-    responses_request_to_chat,
+    AnthropicToOpenAiStream, AnthropicToResponsesStream, ChatToResponsesStream,
+    OpenAiToAnthropicStream, ResponsesToAnthropicStream, ResponsesToChatStream,
+    anthropic_request_to_openai, anthropic_request_to_responses, chat_request_to_responses,
+    openai_request_to_anthropic, responses_request_to_anthropic, responses_request_to_chat,
 };
 use tollgate_protocol::{Operation, Protocol};
 use tollgate_providers::{CallContext, CallTerms, UpstreamError};
@@ -206,19 +207,33 @@ fn prepare(
             )));
             Ok((Operation::Generate(Protocol::Responses), Bytes::from(body.to_string()), shape))
         }
-        (client @ (Protocol::Messages | Protocol::Responses), upstream) => {
-            Err(Failure::unsupported(
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!(
-                        "The model `{}` is served by a {upstream:?} API, and this gateway does \
-                         not translate {client:?} requests to it yet.",
-                        call.model
-                    ),
-                )
-                .with_code("unsupported_api_for_model")
-                .with_param("model"),
-            ))
+        (Protocol::Messages, Protocol::Responses) => {
+            let (body, dropped) = anthropic_request_to_responses(&call.body, upstream_model)
+                .map_err(|e| Failure::unsupported(e.into()))?;
+            if !dropped.is_empty() {
+                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Responses upstream cannot take were dropped");
+            }
+            let id = format!("msg_{}", call.request_id.id.replace('-', ""));
+            let shape = Shape::MessagesOnResponses(Box::new(ResponsesToAnthropicStream::new(
+                &call.model,
+                &id,
+            )));
+            Ok((Operation::Generate(Protocol::Responses), Bytes::from(body.to_string()), shape))
+        }
+        (Protocol::Responses, Protocol::Messages) => {
+            let (body, dropped) = responses_request_to_anthropic(&call.body, upstream_model)
+                .map_err(|e| Failure::unsupported(e.into()))?;
+            if !dropped.is_empty() {
+                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Messages upstream cannot take were dropped");
+            }
+            let id = format!("resp_{}", call.request_id.id.replace('-', ""));
+            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let shape = Shape::ResponsesOnMessages(Box::new(AnthropicToResponsesStream::new(
+                &call.model,
+                &id,
+                created,
+            )));
+            Ok((Operation::Generate(Protocol::Messages), Bytes::from(body.to_string()), shape))
         }
     }
 }

@@ -8,9 +8,10 @@ use tollgate_protocol::openai::{StreamChunkKind, Usage, classify_chunk};
 use tollgate_protocol::responses::{ResponsesUsageObserver, response_usage};
 use tollgate_protocol::sse::SseEvent;
 use tollgate_protocol::translate::{
-    AnthropicToOpenAiStream, ChatToResponsesStream, OpenAiToAnthropicStream, ResponsesToChatStream,
-    anthropic_response_to_openai, chat_response_to_responses, openai_response_to_anthropic,
-    responses_response_to_chat,
+    AnthropicToOpenAiStream, AnthropicToResponsesStream, ChatToResponsesStream,
+    OpenAiToAnthropicStream, ResponsesToAnthropicStream, ResponsesToChatStream,
+    anthropic_response_to_openai, anthropic_response_to_responses, chat_response_to_responses,
+    openai_response_to_anthropic, responses_response_to_anthropic, responses_response_to_chat,
 };
 
 use tollgate_protocol::Protocol;
@@ -41,6 +42,10 @@ pub enum Shape {
     ResponsesOnChat(Box<ChatToResponsesStream>),
     /// A Chat Completions client on a Responses upstream.
     ChatOnResponses(Box<ResponsesToChatStream>),
+    /// A Messages client on a Responses upstream (through Chat Completions' shapes).
+    MessagesOnResponses(Box<ResponsesToAnthropicStream>),
+    /// A Responses client on a Messages upstream (through Chat Completions' shapes).
+    ResponsesOnMessages(Box<AnthropicToResponsesStream>),
 }
 
 impl std::fmt::Debug for Shape {
@@ -53,6 +58,8 @@ impl std::fmt::Debug for Shape {
             Self::ResponsesPass(_) => "ResponsesPass",
             Self::ResponsesOnChat(_) => "ResponsesOnChat",
             Self::ChatOnResponses(_) => "ChatOnResponses",
+            Self::MessagesOnResponses(_) => "MessagesOnResponses",
+            Self::ResponsesOnMessages(_) => "ResponsesOnMessages",
         })
     }
 }
@@ -64,8 +71,12 @@ impl Shape {
             Self::ChatPass { .. } | Self::ChatOnMessages(_) | Self::ChatOnResponses(_) => {
                 Protocol::Chat
             }
-            Self::MessagesPass(_) | Self::MessagesOnChat(_) => Protocol::Messages,
-            Self::ResponsesPass(_) | Self::ResponsesOnChat(_) => Protocol::Responses,
+            Self::MessagesPass(_) | Self::MessagesOnChat(_) | Self::MessagesOnResponses(_) => {
+                Protocol::Messages
+            }
+            Self::ResponsesPass(_) | Self::ResponsesOnChat(_) | Self::ResponsesOnMessages(_) => {
+                Protocol::Responses
+            }
         }
     }
 
@@ -75,8 +86,12 @@ impl Shape {
             Self::ChatPass { .. } | Self::MessagesOnChat(_) | Self::ResponsesOnChat(_) => {
                 Protocol::Chat
             }
-            Self::MessagesPass(_) | Self::ChatOnMessages(_) => Protocol::Messages,
-            Self::ResponsesPass(_) | Self::ChatOnResponses(_) => Protocol::Responses,
+            Self::MessagesPass(_) | Self::ChatOnMessages(_) | Self::ResponsesOnMessages(_) => {
+                Protocol::Messages
+            }
+            Self::ResponsesPass(_) | Self::ChatOnResponses(_) | Self::MessagesOnResponses(_) => {
+                Protocol::Responses
+            }
         }
     }
 
@@ -90,6 +105,8 @@ impl Shape {
             Self::ResponsesPass(o) => o.usage(),
             Self::ResponsesOnChat(t) => t.usage(),
             Self::ChatOnResponses(t) => t.usage(),
+            Self::MessagesOnResponses(t) => t.usage(),
+            Self::ResponsesOnMessages(t) => t.usage(),
         }
     }
 
@@ -131,6 +148,8 @@ impl Shape {
             }
             Self::ResponsesOnChat(t) => t.push_chunk(&SseEvent::parse(&frame).data),
             Self::ChatOnResponses(t) => t.push_event(&SseEvent::parse(&frame)),
+            Self::MessagesOnResponses(t) => t.push_event(&SseEvent::parse(&frame)),
+            Self::ResponsesOnMessages(t) => t.push_event(&SseEvent::parse(&frame)),
         }
     }
 
@@ -142,6 +161,8 @@ impl Shape {
             Self::ChatOnMessages(t) => t.finish(),
             Self::ResponsesOnChat(t) => t.finish(),
             Self::ChatOnResponses(t) => t.finish(),
+            Self::MessagesOnResponses(t) => t.finish(),
+            Self::ResponsesOnMessages(t) => t.finish(),
         }
     }
 
@@ -174,6 +195,8 @@ impl Shape {
             }
             Self::ResponsesOnChat(t) => t.fail(message),
             Self::ChatOnResponses(t) => t.fail(message),
+            Self::MessagesOnResponses(t) => t.fail(message),
+            Self::ResponsesOnMessages(t) => t.fail(message),
         }
     }
 
@@ -234,6 +257,21 @@ impl Shape {
                 let usage = response_usage(&body).map_err(bad_upstream)?.unwrap_or_default();
                 let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
                 let out = responses_response_to_chat(&v, requested_model).map_err(bad_upstream)?;
+                Ok((Bytes::from(out.to_string()), usage))
+            }
+            Self::MessagesOnResponses(_) => {
+                let usage = response_usage(&body).map_err(bad_upstream)?.unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
+                let out =
+                    responses_response_to_anthropic(&v, requested_model).map_err(bad_upstream)?;
+                Ok((Bytes::from(out.to_string()), usage))
+            }
+            Self::ResponsesOnMessages(_) => {
+                let usage =
+                    tollgate_protocol::anthropic::usage_from_response(&body).unwrap_or_default();
+                let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
+                let out = anthropic_response_to_responses(&v, requested_model, created)
+                    .map_err(bad_upstream)?;
                 Ok((Bytes::from(out.to_string()), usage))
             }
         }

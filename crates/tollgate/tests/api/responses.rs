@@ -180,3 +180,82 @@ async fn copilot_models_that_list_only_responses_are_spoken_to_in_it() {
     assert_eq!(resp.status(), 200);
     assert_eq!(gh.last_request().unwrap().path, "/chat/completions");
 }
+
+#[tokio::test]
+async fn a_messages_client_is_served_by_a_responses_deployment() {
+    let (mock, app) = app().await;
+    mock.enqueue(ReplySpec::text("Claude Code, answered by gpt-5.4"));
+    let body = json!({"model": "responses-model", "max_tokens": 200, "system": "Be brief.",
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let resp = client()
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", MASTER)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["type"], "message");
+    assert_eq!(v["content"][0]["text"], "Claude Code, answered by gpt-5.4");
+    assert_eq!(v["stop_reason"], "end_turn");
+    let sent = mock.last_request().unwrap();
+    assert_eq!(sent.path, "/v1/responses");
+    assert_eq!(sent.body["instructions"], "Be brief.");
+    assert_eq!(sent.body["max_output_tokens"], 200);
+
+    mock.enqueue(ReplySpec::text("streamed through").chunks(2));
+    let mut body = body;
+    body["stream"] = json!(true);
+    let resp = client()
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", MASTER)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("event: message_stop"), "{text}");
+    assert!(text.contains("streamed") && text.contains("through"), "{text}");
+}
+
+#[tokio::test]
+async fn a_responses_client_is_served_by_an_anthropic_deployment() {
+    let anthropic = tollgate_testkit::MockAnthropic::start().await;
+    let yaml = format!(
+        r#"
+model_list:
+  - model_name: claude
+    litellm_params:
+      model: anthropic/claude-sonnet-4-5
+      api_base: {a}
+      api_key: sk-ant-api-upstream
+"#,
+        a = anthropic.base_url()
+    );
+    let app = TestApp::spawn_with_env(&yaml, &[("TOLLGATE_MASTER_KEY", MASTER)]).await.unwrap();
+    anthropic.enqueue(ReplySpec::text("Codex, answered by Claude"));
+    let resp = post(&app, "/v1/responses", json!({"model": "claude", "input": "hi"})).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["status"], "completed");
+    let message = v["output"].as_array().unwrap().iter().find(|i| i["type"] == "message").unwrap();
+    assert_eq!(message["content"][0]["text"], "Codex, answered by Claude");
+    assert_eq!(anthropic.last_request().unwrap().body["model"], "claude-sonnet-4-5");
+
+    anthropic.enqueue(ReplySpec::text("a streamed answer").chunks(3));
+    let body = json!({"model": "claude", "input": "hi", "stream": true});
+    let events = events(post(&app, "/v1/responses", body).await).await;
+    let (last, done) = events.last().unwrap();
+    assert_eq!(last, "response.completed");
+    let text: String = events
+        .iter()
+        .filter(|(k, _)| k == "response.output_text.delta")
+        .map(|(_, d)| d["delta"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(text, "a streamed answer");
+    assert!(done["response"]["usage"]["output_tokens"].as_u64().is_some(), "{done}");
+}
