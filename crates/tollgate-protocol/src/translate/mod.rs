@@ -15,6 +15,7 @@ mod responses_client;
 mod responses_upstream;
 mod schema;
 mod through_chat;
+mod tool_calls;
 
 pub use anthropic_client::{
     OpenAiToAnthropicStream, anthropic_request_to_openai, chat_completion_to_message,

@@ -10,6 +10,7 @@ use crate::anthropic::{
 };
 use crate::openai::types::{ChatCompletionChunk, ChatUsage, ToolCallDelta};
 use crate::translate::stop_reason_for;
+use crate::translate::tool_calls::PendingCalls;
 
 /// Turns the `data` payloads of an OpenAI chat stream into Anthropic SSE events, in the
 /// exact order Anthropic sends them: `message_start`, then per block `content_block_start`,
@@ -33,7 +34,7 @@ pub struct OpenAiToAnthropicStream {
     done: bool,
     next_index: usize,
     open: Open,
-    tools: Vec<ToolState>,
+    tools: PendingCalls,
     signature: Option<String>,
     finish_reason: Option<String>,
     usage: Option<ChatUsage>,
@@ -48,19 +49,6 @@ enum Open {
     Tool(usize),
 }
 
-#[derive(Debug)]
-struct ToolState {
-    /// Choice index and tool call index: GitHub Copilot may stream tool calls in a choice
-    /// of their own, numbering them from 0 again.
-    key: (u32, u32),
-    id: String,
-    name: String,
-    arguments: String,
-    /// Bytes of `arguments` already sent.
-    sent: usize,
-    block: Option<usize>,
-}
-
 impl OpenAiToAnthropicStream {
     /// A translator for one response. `requested_model` is the name the client asked for;
     /// `message_id` the id to give the message, prefixed with `msg_` when it lacks it
@@ -73,7 +61,7 @@ impl OpenAiToAnthropicStream {
             done: false,
             next_index: 0,
             open: Open::None,
-            tools: Vec::new(),
+            tools: PendingCalls::default(),
             signature: None,
             finish_reason: None,
             usage: None,
@@ -227,34 +215,7 @@ impl OpenAiToAnthropicStream {
     }
 
     fn tool_call(&mut self, choice: u32, call: ToolCallDelta, out: &mut Vec<StreamEvent>) {
-        let function = call.function.unwrap_or_default();
-        let key = (choice, call.index);
-        let pos = match self.tools.iter().position(|t| t.key == key) {
-            Some(p) => p,
-            None => {
-                self.tools.push(ToolState {
-                    key,
-                    id: String::new(),
-                    name: String::new(),
-                    arguments: String::new(),
-                    sent: 0,
-                    block: None,
-                });
-                self.tools.len() - 1
-            }
-        };
-        let tool = &mut self.tools[pos];
-        if tool.block.is_none() {
-            if let Some(id) = call.id.filter(|s| !s.is_empty()) {
-                tool.id = id;
-            }
-            if let Some(name) = function.name.filter(|s| !s.is_empty()) {
-                tool.name = name;
-            }
-        }
-        if let Some(fragment) = function.arguments {
-            tool.arguments.push_str(&fragment);
-        }
+        self.tools.merge(choice, call);
         self.advance_tools(out);
     }
 
@@ -262,14 +223,11 @@ impl OpenAiToAnthropicStream {
     /// block is open, or when the open call's arguments are complete JSON.
     fn advance_tools(&mut self, out: &mut Vec<StreamEvent>) {
         loop {
-            let waiting = self.tools.iter().position(|t| t.block.is_none());
+            let waiting = self.tools.waiting();
             match self.open {
                 Open::Tool(p) => {
                     self.flush_tool(p, out);
-                    let complete =
-                        serde_json::from_str::<serde::de::IgnoredAny>(&self.tools[p].arguments)
-                            .is_ok();
-                    if waiting.is_none() || !complete {
+                    if waiting.is_none() || !self.tools[p].arguments_complete() {
                         return;
                     }
                     self.close(out);
@@ -296,13 +254,13 @@ impl OpenAiToAnthropicStream {
             extra: Map::new(),
         });
         let index = self.open_block(|_| Open::Tool(pos), block, out);
-        self.tools[pos].block = Some(index);
+        self.tools[pos].opened = Some(index);
         self.flush_tool(pos, out);
     }
 
     fn flush_tool(&mut self, pos: usize, out: &mut Vec<StreamEvent>) {
         let tool = &mut self.tools[pos];
-        if let (Some(index), Some(rest)) = (tool.block, tool.arguments.get(tool.sent..))
+        if let (Some(index), Some(rest)) = (tool.opened, tool.arguments.get(tool.sent..))
             && !rest.is_empty()
         {
             out.push(StreamEvent::ContentBlockDelta {
@@ -341,7 +299,7 @@ impl OpenAiToAnthropicStream {
                 i
             }
             Open::Text(i) => i,
-            Open::Tool(p) => match self.tools[p].block {
+            Open::Tool(p) => match self.tools[p].opened {
                 Some(i) => i,
                 None => return,
             },
@@ -355,7 +313,7 @@ impl OpenAiToAnthropicStream {
             self.flush_tool(p, out);
         }
         self.close(out);
-        while let Some(next) = self.tools.iter().position(|t| t.block.is_none()) {
+        while let Some(next) = self.tools.waiting() {
             self.open_tool(next, out);
             self.close(out);
         }

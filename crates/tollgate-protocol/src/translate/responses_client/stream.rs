@@ -11,6 +11,7 @@ use crate::responses::{
     StreamEvent, SummaryPartEvent, SummaryTextDelta, SummaryTextDone, TextDelta, TextDone,
 };
 use crate::translate::incomplete_reason_for;
+use crate::translate::tool_calls::PendingCalls;
 use crate::wire::TextOr;
 
 /// Turns the `data` payloads of a chat stream into Responses SSE events:
@@ -39,7 +40,7 @@ pub struct ChatToResponsesStream {
     summary_open: bool,
     opaque: Option<String>,
     text: String,
-    tools: Vec<ToolState>,
+    tools: PendingCalls,
     finish_reason: Option<String>,
     usage: Option<ChatUsage>,
 }
@@ -53,18 +54,6 @@ enum Open {
     Text(usize),
     /// Position in `tools`.
     Tool(usize),
-}
-
-#[derive(Debug)]
-struct ToolState {
-    /// Choice index and tool call index (Copilot numbers calls from 0 in each choice).
-    key: (u32, u32),
-    call_id: String,
-    name: String,
-    arguments: String,
-    /// Bytes of `arguments` already sent.
-    sent: usize,
-    output_index: Option<usize>,
 }
 
 impl ChatToResponsesStream {
@@ -84,7 +73,7 @@ impl ChatToResponsesStream {
             summary_open: false,
             opaque: None,
             text: String::new(),
-            tools: Vec::new(),
+            tools: PendingCalls::default(),
             finish_reason: None,
             usage: None,
         }
@@ -285,34 +274,7 @@ impl ChatToResponsesStream {
     }
 
     fn tool_call(&mut self, choice: u32, call: ToolCallDelta, out: &mut Vec<Bytes>) {
-        let function = call.function.unwrap_or_default();
-        let key = (choice, call.index);
-        let pos = match self.tools.iter().position(|t| t.key == key) {
-            Some(p) => p,
-            None => {
-                self.tools.push(ToolState {
-                    key,
-                    call_id: String::new(),
-                    name: String::new(),
-                    arguments: String::new(),
-                    sent: 0,
-                    output_index: None,
-                });
-                self.tools.len() - 1
-            }
-        };
-        let tool = &mut self.tools[pos];
-        if tool.output_index.is_none() {
-            if let Some(id) = call.id.filter(|s| !s.is_empty()) {
-                tool.call_id = id;
-            }
-            if let Some(name) = function.name.filter(|s| !s.is_empty()) {
-                tool.name = name;
-            }
-        }
-        if let Some(fragment) = function.arguments {
-            tool.arguments.push_str(&fragment);
-        }
+        self.tools.merge(choice, call);
         self.advance_tools(out);
     }
 
@@ -320,14 +282,11 @@ impl ChatToResponsesStream {
     /// open, or when the open call's arguments are complete JSON.
     fn advance_tools(&mut self, out: &mut Vec<Bytes>) {
         loop {
-            let waiting = self.tools.iter().position(|t| t.output_index.is_none());
+            let waiting = self.tools.waiting();
             match self.open {
                 Open::Tool(p) => {
                     self.flush_tool(p, out);
-                    let complete =
-                        serde_json::from_str::<serde::de::IgnoredAny>(&self.tools[p].arguments)
-                            .is_ok();
-                    if waiting.is_none() || !complete {
+                    if waiting.is_none() || !self.tools[p].arguments_complete() {
                         return;
                     }
                     self.close(out);
@@ -345,13 +304,13 @@ impl ChatToResponsesStream {
         let output_index = self.next_index();
         let fallback = format!("call_{}_{output_index}", self.base);
         let tool = &mut self.tools[pos];
-        if tool.call_id.is_empty() {
-            tool.call_id = fallback;
+        if tool.id.is_empty() {
+            tool.id = fallback;
         }
-        tool.output_index = Some(output_index);
+        tool.opened = Some(output_index);
         let item = Item::FunctionCall(FunctionCallItem {
-            id: Some(function_call_id(&tool.call_id)),
-            call_id: tool.call_id.clone(),
+            id: Some(function_call_id(&tool.id)),
+            call_id: tool.id.clone(),
             name: tool.name.clone(),
             arguments: String::new(),
             status: Some("in_progress".to_owned()),
@@ -363,7 +322,7 @@ impl ChatToResponsesStream {
 
     fn flush_tool(&mut self, pos: usize, out: &mut Vec<Bytes>) {
         let tool = &mut self.tools[pos];
-        let (Some(output_index), Some(rest)) = (tool.output_index, tool.arguments.get(tool.sent..))
+        let (Some(output_index), Some(rest)) = (tool.opened, tool.arguments.get(tool.sent..))
         else {
             return;
         };
@@ -371,7 +330,7 @@ impl ChatToResponsesStream {
             return;
         }
         let delta = ArgumentsDelta {
-            item_id: function_call_id(&tool.call_id),
+            item_id: function_call_id(&tool.id),
             output_index,
             delta: rest.to_owned(),
         };
@@ -447,10 +406,10 @@ impl ChatToResponsesStream {
             Open::Tool(pos) => {
                 self.flush_tool(pos, out);
                 let tool = &self.tools[pos];
-                let Some(output_index) = tool.output_index else {
+                let Some(output_index) = tool.opened else {
                     return;
                 };
-                let item_id = function_call_id(&tool.call_id);
+                let item_id = function_call_id(&tool.id);
                 let done = ArgumentsDone {
                     item_id: item_id.clone(),
                     output_index,
@@ -459,7 +418,7 @@ impl ChatToResponsesStream {
                 };
                 let item = Item::FunctionCall(FunctionCallItem {
                     id: Some(item_id),
-                    call_id: tool.call_id.clone(),
+                    call_id: tool.id.clone(),
                     name: tool.name.clone(),
                     arguments: tool.arguments.clone(),
                     status: Some(status.to_owned()),
@@ -475,7 +434,7 @@ impl ChatToResponsesStream {
     /// Closes the open item and sends every call still waiting, one after another.
     fn close_all(&mut self, out: &mut Vec<Bytes>) {
         self.close(out);
-        while let Some(next) = self.tools.iter().position(|t| t.output_index.is_none()) {
+        while let Some(next) = self.tools.waiting() {
             self.open_tool(next, out);
             self.close(out);
         }

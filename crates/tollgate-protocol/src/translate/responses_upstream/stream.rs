@@ -157,11 +157,7 @@ impl ResponsesToChatStream {
 
     /// The usage reported so far, in the gateway's terms.
     pub fn usage(&self) -> Option<crate::openai::Usage> {
-        self.usage.as_ref().map(|u| crate::openai::Usage {
-            prompt_tokens: u.input_tokens,
-            completion_tokens: u.output_tokens,
-            cached_tokens: u.cached_tokens(),
-        })
+        self.usage.as_ref().map(crate::openai::Usage::from)
     }
 
     /// Whether the stream has ended, normally or not.
