@@ -15,7 +15,7 @@ use tollgate_protocol::translate::{
     anthropic_request_to_openai, anthropic_request_to_responses, chat_request_to_responses,
     openai_request_to_anthropic, responses_request_to_anthropic, responses_request_to_chat,
 };
-use tollgate_protocol::{Operation, Protocol};
+use tollgate_protocol::{Operation, Protocol, RequestError};
 use tollgate_providers::{CallContext, CallTerms, UpstreamError};
 use tollgate_router::{FailureKind, Step};
 
@@ -144,98 +144,111 @@ fn prepare(
             Ok((call.operation, body, Shape::MessagesPass(StreamUsageObserver::new())))
         }
         (Protocol::Messages, Protocol::Chat) => {
-            let (body, dropped) = anthropic_request_to_openai(&call.body, upstream_model)
-                .map_err(|e| Failure::unsupported(e.into()))?;
-            if !dropped.is_empty() {
-                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the OpenAI upstream cannot take were dropped");
-            }
+            let body = translated(
+                call,
+                upstream,
+                anthropic_request_to_openai(&call.body, upstream_model),
+            )?;
             let id = format!("msg_{}", call.request_id.id.replace('-', ""));
             let shape =
                 Shape::MessagesOnChat(Box::new(OpenAiToAnthropicStream::new(&call.model, &id)));
-            Ok((Operation::Generate(Protocol::Chat), Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(upstream), body, shape))
         }
         (Protocol::Chat, Protocol::Messages) => {
             if call.operation == Operation::Embeddings {
                 return Err(no_embeddings(call));
             }
-            let (body, dropped) = openai_request_to_anthropic(&call.body, upstream_model)
-                .map_err(|e| Failure::unsupported(e.into()))?;
-            if !dropped.is_empty() {
-                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Anthropic upstream cannot take were dropped");
-            }
-            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let body = translated(
+                call,
+                upstream,
+                openai_request_to_anthropic(&call.body, upstream_model),
+            )?;
+            let created = unix_now();
             let shape = Shape::ChatOnMessages(Box::new(AnthropicToOpenAiStream::new(
                 &call.model,
                 created,
                 call.include_usage,
             )));
-            Ok((Operation::Generate(Protocol::Messages), Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(upstream), body, shape))
         }
         (Protocol::Responses, Protocol::Responses) => {
             let body = splice(&call.raw, "model", &model);
             Ok((call.operation, body, Shape::ResponsesPass(ResponsesUsageObserver::new())))
         }
         (Protocol::Responses, Protocol::Chat) => {
-            let (body, dropped) = responses_request_to_chat(&call.body, upstream_model)
-                .map_err(|e| Failure::unsupported(e.into()))?;
-            if !dropped.is_empty() {
-                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Chat Completions upstream cannot take were dropped");
-            }
+            let body =
+                translated(call, upstream, responses_request_to_chat(&call.body, upstream_model))?;
             let id = format!("resp_{}", call.request_id.id.replace('-', ""));
-            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let created = unix_now();
             let shape = Shape::ResponsesOnChat(Box::new(ChatToResponsesStream::new(
                 &call.model,
                 &id,
                 created,
             )));
-            Ok((Operation::Generate(Protocol::Chat), Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(upstream), body, shape))
         }
         (Protocol::Chat, Protocol::Responses) => {
             if call.operation == Operation::Embeddings {
                 return Err(no_embeddings(call));
             }
-            let (body, dropped) = chat_request_to_responses(&call.body, upstream_model)
-                .map_err(|e| Failure::unsupported(e.into()))?;
-            if !dropped.is_empty() {
-                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Responses upstream cannot take were dropped");
-            }
-            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let body =
+                translated(call, upstream, chat_request_to_responses(&call.body, upstream_model))?;
+            let created = unix_now();
             let shape = Shape::ChatOnResponses(Box::new(ResponsesToChatStream::new(
                 &call.model,
                 created,
                 call.include_usage,
             )));
-            Ok((Operation::Generate(Protocol::Responses), Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(upstream), body, shape))
         }
         (Protocol::Messages, Protocol::Responses) => {
-            let (body, dropped) = anthropic_request_to_responses(&call.body, upstream_model)
-                .map_err(|e| Failure::unsupported(e.into()))?;
-            if !dropped.is_empty() {
-                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Responses upstream cannot take were dropped");
-            }
+            let body = translated(
+                call,
+                upstream,
+                anthropic_request_to_responses(&call.body, upstream_model),
+            )?;
             let id = format!("msg_{}", call.request_id.id.replace('-', ""));
             let shape = Shape::MessagesOnResponses(Box::new(ResponsesToAnthropicStream::new(
                 &call.model,
                 &id,
             )));
-            Ok((Operation::Generate(Protocol::Responses), Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(upstream), body, shape))
         }
         (Protocol::Responses, Protocol::Messages) => {
-            let (body, dropped) = responses_request_to_anthropic(&call.body, upstream_model)
-                .map_err(|e| Failure::unsupported(e.into()))?;
-            if !dropped.is_empty() {
-                tracing::debug!(request_id = %call.request_id, dropped = ?dropped, "fields the Messages upstream cannot take were dropped");
-            }
+            let body = translated(
+                call,
+                upstream,
+                responses_request_to_anthropic(&call.body, upstream_model),
+            )?;
             let id = format!("resp_{}", call.request_id.id.replace('-', ""));
-            let created = chrono::Utc::now().timestamp().max(0) as u64;
+            let created = unix_now();
             let shape = Shape::ResponsesOnMessages(Box::new(AnthropicToResponsesStream::new(
                 &call.model,
                 &id,
                 created,
             )));
-            Ok((Operation::Generate(Protocol::Messages), Bytes::from(body.to_string()), shape))
+            Ok((Operation::Generate(upstream), body, shape))
         }
     }
+}
+
+/// A request translated for an upstream speaking `upstream`, as bytes; the fields the
+/// translation had to drop are logged at debug, a request it cannot express refused.
+fn translated(
+    call: &Call,
+    upstream: Protocol,
+    translation: Result<(Value, Vec<String>), RequestError>,
+) -> Result<Bytes, Failure> {
+    let (body, dropped) = translation.map_err(|e| Failure::unsupported(e.into()))?;
+    if !dropped.is_empty() {
+        tracing::debug!(request_id = %call.request_id, dropped = ?dropped, upstream = ?upstream, "fields the upstream cannot take were dropped");
+    }
+    Ok(Bytes::from(body.to_string()))
+}
+
+/// Seconds since the Unix epoch, for the `created` of translated answers.
+fn unix_now() -> u64 {
+    chrono::Utc::now().timestamp().max(0) as u64
 }
 
 /// The refusal of an embeddings request by a deployment that only generates.
@@ -320,7 +333,7 @@ pub async fn send(
         (true, Protocol::Chat) => strip::openai_whole(body),
         (true, Protocol::Responses) => body,
     };
-    let created = chrono::Utc::now().timestamp().max(0) as u64;
+    let created = unix_now();
     let (body, usage) = shape.whole(body, &call.model, created).map_err(Failure::invalid_answer)?;
     Ok(Answer::Whole { status, body, usage })
 }

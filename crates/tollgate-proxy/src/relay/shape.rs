@@ -114,8 +114,7 @@ impl Shape {
     pub fn frame(&mut self, frame: Bytes) -> Vec<Bytes> {
         match self {
             Self::ChatPass { include_usage, usage } => {
-                let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
-                if !mentions(b"\"usage\"") {
+                if !mentions(&frame, b"\"usage\"") {
                     return vec![frame];
                 }
                 match classify_chunk(&SseEvent::parse(&frame).data) {
@@ -131,8 +130,7 @@ impl Shape {
                 }
             }
             Self::MessagesPass(observer) => {
-                let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
-                if mentions(b"usage") {
+                if mentions(&frame, b"usage") {
                     observer.observe(&SseEvent::parse(&frame).data);
                 }
                 vec![frame]
@@ -140,8 +138,7 @@ impl Shape {
             Self::MessagesOnChat(t) => t.push_chunk(&SseEvent::parse(&frame).data),
             Self::ChatOnMessages(t) => t.push_event(&SseEvent::parse(&frame)),
             Self::ResponsesPass(observer) => {
-                let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
-                if mentions(b"\"response.") {
+                if mentions(&frame, b"\"response.") {
                     observer.observe(&SseEvent::parse(&frame).data);
                 }
                 vec![frame]
@@ -276,6 +273,11 @@ impl Shape {
             }
         }
     }
+}
+
+/// Whether `needle` occurs in `frame`: a cheap look before parsing an event.
+pub(super) fn mentions(frame: &[u8], needle: &[u8]) -> bool {
+    frame.windows(needle.len()).any(|w| w == needle)
 }
 
 fn bad_upstream(e: impl std::fmt::Display) -> ApiError {

@@ -133,7 +133,7 @@ fn is_sse(frame: &[u8]) -> bool {
 /// Whether an upstream frame is the one that ends its protocol's stream: `[DONE]` for
 /// OpenAI, `message_stop` for Anthropic. A stream that ends without it was cut short.
 fn ends_stream(frame: &[u8], upstream: Protocol) -> bool {
-    let mentions = |needle: &[u8]| frame.windows(needle.len()).any(|w| w == needle);
+    let mentions = |needle: &[u8]| super::shape::mentions(frame, needle);
     match upstream {
         Protocol::Messages => frame.len() < 256 && mentions(b"message_stop"),
         Protocol::Chat => frame.len() < 64 && mentions(b"[DONE]"),
