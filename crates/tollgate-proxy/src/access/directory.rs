@@ -26,6 +26,11 @@ use super::snapshot::{self, Snapshot};
 /// covers clock skew between replicas and commit delay; a row read twice is harmless.
 const SPEND_LOOKBACK: chrono::TimeDelta = chrono::TimeDelta::seconds(10);
 
+/// This process's spend writes counted when a store read began (see [`Directory::mark`]):
+/// a figure read after it is taken only for entities no later write of ours reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMark(u64);
+
 /// Counters of one key, user or team. They outlive record reloads: updating a key does not
 /// reset its rate limits.
 #[derive(Debug)]
@@ -49,6 +54,21 @@ struct SpendState {
     reserved: f64,
     /// The [`Directory::write_epoch`] of this process's last write counted here.
     written_epoch: u64,
+}
+
+impl SpendState {
+    /// Takes a stored figure read by a read that began at `mark`. If a write of this process
+    /// reached the entity since, the figure is left alone: that write's commit may or may
+    /// not be in it, and taking it could lose the write's cost. A write whose commit is in
+    /// the figure and whose acknowledgement comes after this counts twice for now. Both
+    /// heal on the next read of changed spend, because each write stamps the rows it
+    /// changes, so they are read again.
+    fn take_stored(&mut self, spend: f64, mark: ReadMark) {
+        if self.written_epoch <= mark.0 {
+            self.snapshot = spend;
+            self.written_since_snapshot = 0.0;
+        }
+    }
 }
 
 impl EntityState {
@@ -248,9 +268,10 @@ impl Directory {
             return Ok(false);
         }
         let counts = (snapshot.keys.len(), snapshot.users.len(), snapshot.teams.len());
-        snapshot.keys.into_iter().for_each(|k| self.put_key(k));
-        snapshot.users.into_iter().for_each(|u| self.put_user(u));
-        snapshot.teams.into_iter().for_each(|t| self.put_team(t));
+        let mark = self.mark();
+        snapshot.keys.into_iter().for_each(|k| self.put_key(k, mark));
+        snapshot.users.into_iter().for_each(|u| self.put_user(u, mark));
+        snapshot.teams.into_iter().for_each(|t| self.put_team(t, mark));
         *from = Some(snapshot.taken_at);
         tracing::info!(
             keys = counts.0,
@@ -301,18 +322,27 @@ impl Directory {
         read(&self.teams).get(team_id).cloned()
     }
 
-    fn state(&self, kind: EntityKind, id: &str, limits: &Limits, spend: f64) -> Arc<EntityState> {
+    /// Where this process's spend writes stand; take it before a store read whose records
+    /// are then put with it.
+    pub fn mark(&self) -> ReadMark {
+        ReadMark(self.write_epoch.load(Ordering::Acquire))
+    }
+
+    fn state(
+        &self,
+        kind: EntityKind,
+        id: &str,
+        limits: &Limits,
+        spend: f64,
+        mark: ReadMark,
+    ) -> Arc<EntityState> {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
         let state = states
             .entry((kind, id.to_owned()))
             .or_insert_with(|| Arc::new(EntityState::new(self.base)))
             .clone();
         state.set_rpm(limits.rpm_limit);
-        // The stored figure now includes everything written so far.
-        state.with_spend(|s| {
-            s.snapshot = spend;
-            s.written_since_snapshot = 0.0;
-        });
+        state.with_spend(|s| s.take_stored(spend, mark));
         state
     }
 
@@ -320,23 +350,26 @@ impl Directory {
         self.states.lock().unwrap_or_else(|e| e.into_inner()).remove(&(kind, id.to_owned()));
     }
 
-    /// Puts a key as read from the store.
-    pub fn put_key(&self, record: KeyRecord) {
-        let state = self.state(EntityKind::Key, &record.token_hash, &record.limits, record.spend);
+    /// Puts a key as read from the store by a read that began at `mark`.
+    pub fn put_key(&self, record: KeyRecord, mark: ReadMark) {
+        let state =
+            self.state(EntityKind::Key, &record.token_hash, &record.limits, record.spend, mark);
         let hash = record.token_hash.clone();
         write(&self.keys).insert(hash, Arc::new(KeyEntry { record, state }));
     }
 
-    /// Puts a user as read from the store.
-    pub fn put_user(&self, record: UserRecord) {
-        let state = self.state(EntityKind::User, &record.user_id, &record.limits, record.spend);
+    /// Puts a user as read from the store by a read that began at `mark`.
+    pub fn put_user(&self, record: UserRecord, mark: ReadMark) {
+        let state =
+            self.state(EntityKind::User, &record.user_id, &record.limits, record.spend, mark);
         let id = record.user_id.clone();
         write(&self.users).insert(id, Arc::new(UserEntry { record, state }));
     }
 
-    /// Puts a team as read from the store.
-    pub fn put_team(&self, record: TeamRecord) {
-        let state = self.state(EntityKind::Team, &record.team_id, &record.limits, record.spend);
+    /// Puts a team as read from the store by a read that began at `mark`.
+    pub fn put_team(&self, record: TeamRecord, mark: ReadMark) {
+        let state =
+            self.state(EntityKind::Team, &record.team_id, &record.limits, record.spend, mark);
         let id = record.team_id.clone();
         write(&self.teams).insert(id, Arc::new(TeamEntry { record, state }));
     }
@@ -364,6 +397,7 @@ impl Directory {
     /// first.
     pub async fn load_all(&self, store: &Store) -> Result<(), StoreError> {
         let started = Utc::now();
+        let mark = self.mark();
         let cursor = store.latest_change().await?;
         let keys =
             all_pages(|page, size| store.list_keys(KeyFilter { page, size, ..Default::default() }))
@@ -382,13 +416,13 @@ impl Directory {
         let team_ids: std::collections::HashSet<String> =
             teams.iter().map(|t| t.team_id.clone()).collect();
         for k in keys {
-            self.put_key(k);
+            self.put_key(k, mark);
         }
         for u in users {
-            self.put_user(u);
+            self.put_user(u, mark);
         }
         for t in teams {
-            self.put_team(t);
+            self.put_team(t, mark);
         }
         let stale_keys: Vec<String> =
             read(&self.keys).keys().filter(|k| !key_ids.contains(*k)).cloned().collect();
@@ -436,29 +470,20 @@ impl Directory {
     pub async fn refresh_spend(&self, store: &Store) -> Result<usize, StoreError> {
         let Some(last) = *lock(&self.spend_read_at) else { return Ok(0) };
         let started = Utc::now();
-        let epoch = self.write_epoch.load(Ordering::Acquire);
+        let mark = self.mark();
         let changed = store.spend_changed_since(last - SPEND_LOOKBACK).await?;
-        self.apply_spend(&changed, epoch);
+        self.apply_spend(&changed, mark);
         let mut read_at = lock(&self.spend_read_at);
         *read_at = Some(read_at.map_or(started, |t| t.max(started)));
         Ok(changed.len())
     }
 
-    /// Takes stored spend figures read when the write epoch was `epoch`. An entity that a
-    /// write of this process reached since is left alone: its commit may or may not be in
-    /// the figure, and taking it could lose that write's cost. A write whose commit is in the
-    /// figure and whose acknowledgement comes after this counts twice for now. Both heal on
-    /// the next read, because each write stamps the rows it changes, so they are read again.
-    fn apply_spend(&self, changed: &[SpendChange], epoch: u64) {
+    /// Takes stored spend figures read by a read that began at `mark`.
+    fn apply_spend(&self, changed: &[SpendChange], mark: ReadMark) {
         let states = lock(&self.states);
         for c in changed {
             let Some(state) = states.get(&(c.kind, c.id.clone())) else { continue };
-            state.with_spend(|s| {
-                if s.written_epoch <= epoch {
-                    s.snapshot = c.spend;
-                    s.written_since_snapshot = 0.0;
-                }
-            });
+            state.with_spend(|s| s.take_stored(c.spend, mark));
         }
     }
 
@@ -469,17 +494,18 @@ impl Directory {
         kind: EntityKind,
         id: &str,
     ) -> Result<(), StoreError> {
+        let mark = self.mark();
         match kind {
             EntityKind::Key => match store.get_key(id).await? {
-                Some(k) => self.put_key(k),
+                Some(k) => self.put_key(k, mark),
                 None => self.remove_key(id),
             },
             EntityKind::User => match store.get_user(id).await? {
-                Some(u) => self.put_user(u),
+                Some(u) => self.put_user(u, mark),
                 None => self.remove_user(id),
             },
             EntityKind::Team => match store.get_team(id).await? {
-                Some(t) => self.put_team(t),
+                Some(t) => self.put_team(t, mark),
                 None => self.remove_team(id),
             },
             // Models and named credentials belong to the model table, told here; linked
@@ -683,20 +709,20 @@ mod tests {
     #[test]
     fn stored_spend_replaces_what_this_process_wrote_before_the_read() {
         let d = Directory::new();
-        d.put_key(budgeted_key(1.0));
+        d.put_key(budgeted_key(1.0), d.mark());
         d.charge(&spent(0.5));
         d.written(&[spent(0.5)]);
         d.charge(&spent(0.25));
         assert_eq!(spend_of_k1(&d), 1.75);
         // Read after our write: the figure (with 2.0 from another process) includes it; the
         // cost still queued stays on top.
-        let epoch = d.write_epoch.load(Ordering::Acquire);
-        d.apply_spend(&stored(3.5), epoch);
+        let mark = d.mark();
+        d.apply_spend(&stored(3.5), mark);
         assert_eq!(spend_of_k1(&d), 3.75);
         // Entities nobody holds, or that are not in the answer, are left alone.
         d.apply_spend(
             &[SpendChange { kind: EntityKind::User, id: "nobody".into(), spend: 9.0 }],
-            epoch,
+            mark,
         );
         assert_eq!(spend_of_k1(&d), 3.75);
     }
@@ -704,17 +730,35 @@ mod tests {
     #[test]
     fn a_write_acknowledged_during_the_read_is_not_lost() {
         let d = Directory::new();
-        d.put_key(budgeted_key(1.0));
+        d.put_key(budgeted_key(1.0), d.mark());
         d.charge(&spent(0.5));
-        let epoch = d.write_epoch.load(Ordering::Acquire);
+        let mark = d.mark();
         // The read began; our write committed after it and was acknowledged before the
         // answer arrived, so the figure (1.0) lacks its 0.5. Taking it would forget the 0.5.
         d.written(&[spent(0.5)]);
-        d.apply_spend(&stored(1.0), epoch);
+        d.apply_spend(&stored(1.0), mark);
         assert_eq!(spend_of_k1(&d), 1.5);
         // The write stamped the row, so the next read has it and settles the figure.
-        let epoch = d.write_epoch.load(Ordering::Acquire);
-        d.apply_spend(&stored(1.5), epoch);
+        let mark = d.mark();
+        d.apply_spend(&stored(1.5), mark);
         assert_eq!(spend_of_k1(&d), 1.5);
+    }
+
+    #[test]
+    fn a_reload_that_raced_a_write_keeps_the_writes_cost() {
+        let d = Directory::new();
+        d.put_key(budgeted_key(0.0), d.mark());
+        d.charge(&spent(0.5));
+        // A reload of the key (a change from the feed) began; our write committed after its
+        // read and was acknowledged before the record arrived without the 0.5.
+        let mark = d.mark();
+        d.written(&[spent(0.5)]);
+        d.put_key(budgeted_key(0.0), mark);
+        assert_eq!(spend_of_k1(&d), 0.5);
+        // A reload that began after the write takes the stored figure.
+        d.put_key(budgeted_key(0.5), d.mark());
+        assert_eq!(spend_of_k1(&d), 0.5);
+        d.put_key(budgeted_key(2.0), d.mark());
+        assert_eq!(spend_of_k1(&d), 2.0);
     }
 }

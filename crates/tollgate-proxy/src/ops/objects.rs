@@ -9,7 +9,7 @@ use tollgate_store::{StoreApi, StoreError};
 
 use super::input::store_error;
 use super::{Actor, Subject, audit};
-use crate::access::directory::Directory;
+use crate::access::directory::{Directory, ReadMark};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,8 +31,9 @@ pub trait Audited: Sized {
     /// Reads the object `id` names.
     fn read<'a>(store: &'a dyn StoreApi, id: &'a str) -> Read<'a, Self>;
 
-    /// Tells the directory the object as it now is.
-    fn cache(&self, directory: &Directory);
+    /// Tells the directory the object as it now is, as a store operation that began at
+    /// `mark` answered it.
+    fn cache(&self, directory: &Directory, mark: ReadMark);
 
     /// Tells the directory the object `id` names is gone.
     fn forget(directory: &Directory, id: &str);
@@ -67,8 +68,12 @@ macro_rules! audited {
                 store.$read(id)
             }
 
-            fn cache(&self, directory: &$crate::access::directory::Directory) {
-                directory.$put(self.clone());
+            fn cache(
+                &self,
+                directory: &$crate::access::directory::Directory,
+                mark: $crate::access::directory::ReadMark,
+            ) {
+                directory.$put(self.clone(), mark);
             }
 
             fn forget(directory: &$crate::access::directory::Directory, id: &str) {
@@ -83,9 +88,10 @@ fn subject<T: Audited>(object: &T) -> Subject<'_> {
     Subject { object_type: T::OBJECT_TYPE, object_id: object.id() }
 }
 
-/// Serves `object`, just created, and audits its creation.
+/// Serves `object`, just created, and audits its creation. Nothing of this process has
+/// spent on an object that did not exist, so its stored figure stands.
 pub async fn created<T: Audited>(state: &AppState, actor: &Actor, object: &T) {
-    object.cache(state.directory());
+    object.cache(state.directory(), state.directory().mark());
     audit(state, actor, "create", subject(object), None, Some(&object.shown())).await;
 }
 
@@ -100,8 +106,9 @@ pub async fn changed<T: Audited>(
     write: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, ApiError> {
     let before = T::read(state.store().as_ref(), id).await.map_err(store_error)?;
+    let mark = state.directory().mark();
     let after = write.await.map_err(store_error)?;
-    after.cache(state.directory());
+    after.cache(state.directory(), mark);
     let before = before.map(|b| b.shown());
     audit(state, actor, action, subject(&after), before.as_ref(), Some(&after.shown())).await;
     Ok(after)
