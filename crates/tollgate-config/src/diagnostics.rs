@@ -99,6 +99,8 @@ const DESCRIPTIVE_MODEL_INFO: &[&str] = &[
     "updated_at",
     "created_by",
     "updated_by",
+    "upstream_endpoints",
+    "premium_multiplier",
 ];
 
 /// Classifies a key that the typed config did not take.

@@ -96,7 +96,7 @@ impl Providers {
         if entry.provider == ProviderKind::GithubCopilot {
             return self.copilot.send(entry, operation, body, ctx, timeout).await;
         }
-        if self.static_protocol(entry) != Protocol::Messages {
+        if static_protocol(entry) != Protocol::Messages {
             let request = openai::build(&self.http, entry, operation, body, ctx);
             return http::execute(request, timeout).await;
         }
@@ -148,16 +148,6 @@ impl Providers {
         }
     }
 
-    /// Anthropic-format providers speak Messages; OpenAI-compatible ones Chat Completions,
-    /// or the Responses API with `model_info.mode: responses` (LiteLLM's setting).
-    fn static_protocol(&self, entry: &ModelEntry) -> Protocol {
-        match entry.provider {
-            ProviderKind::Anthropic => Protocol::Messages,
-            _ if entry.described.mode.as_deref() == Some("responses") => Protocol::Responses,
-            _ => Protocol::Chat,
-        }
-    }
-
     /// How one attempt on `entry` goes: the protocol it speaks and what it bills, settled
     /// once per attempt. Anthropic-format providers speak Messages, OpenAI-format ones Chat
     /// Completions (or Responses, by `model_info.mode`). For Copilot both come from one read
@@ -172,7 +162,7 @@ impl Providers {
         owner: Option<&str>,
     ) -> CallTerms {
         if entry.provider != ProviderKind::GithubCopilot {
-            return CallTerms { protocol: self.static_protocol(entry), premium_multiplier: None };
+            return CallTerms { protocol: static_protocol(entry), premium_multiplier: None };
         }
         // No catalog (not linked, or Copilot unreachable): Chat Completions, which every Copilot
         // model speaks; the send itself reports what is wrong.
@@ -187,4 +177,28 @@ impl Providers {
             premium_multiplier: model.and_then(copilot::CopilotModel::premium_multiplier),
         }
     }
+}
+
+/// Anthropic-format providers speak Messages; OpenAI-compatible ones Chat Completions, or the
+/// Responses API with `model_info.mode: responses` (LiteLLM's setting). Copilot's come from
+/// its catalog instead.
+fn static_protocol(entry: &ModelEntry) -> Protocol {
+    match entry.provider {
+        ProviderKind::Anthropic => Protocol::Messages,
+        _ if entry.described.mode.as_deref() == Some("responses") => Protocol::Responses,
+        _ => Protocol::Chat,
+    }
+}
+
+/// The upstream API paths a model generates on, as listings show them: a Copilot model's
+/// from its catalog entry (`catalog`; `None` when the catalog cannot be read), the others'
+/// from their provider and `mode`.
+pub fn upstream_endpoints(
+    entry: &ModelEntry,
+    catalog: Option<&copilot::CopilotModel>,
+) -> Option<Vec<String>> {
+    if entry.provider == ProviderKind::GithubCopilot {
+        return catalog.map(copilot::CopilotModel::endpoints);
+    }
+    Some(vec![copilot::endpoint_of(static_protocol(entry)).to_owned()])
 }

@@ -19,8 +19,8 @@ pub use headers::{
     USER_AGENT, copilot_headers, github_api_headers,
 };
 pub use models::{
-    Billing, Capabilities, CopilotModel, Limits, MESSAGES_ENDPOINT, MODELS_TTL, ModelCatalog,
-    Supports,
+    Billing, Capabilities, CopilotModel, EMBEDDINGS_ENDPOINT, Limits, MESSAGES_ENDPOINT,
+    MODELS_TTL, ModelCatalog, Supports, endpoint_of,
 };
 pub use quota::{Quota, QuotaBucket, fetch_quota};
 mod service;

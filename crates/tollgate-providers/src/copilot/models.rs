@@ -18,10 +18,12 @@ use super::{
     CopilotAccount, CopilotError, CopilotToken, Initiator, TokenManager, copilot_headers, fetch,
 };
 
+/// The `supported_endpoints` entry of embeddings models.
+pub const EMBEDDINGS_ENDPOINT: &str = "/embeddings";
 /// The `supported_endpoints` entry of models that speak Anthropic's Messages API natively.
 pub const MESSAGES_ENDPOINT: &str = "/v1/messages";
 /// The `supported_endpoints` entry of each protocol.
-fn endpoint_of(protocol: Protocol) -> &'static str {
+pub fn endpoint_of(protocol: Protocol) -> &'static str {
     match protocol {
         Protocol::Chat => "/chat/completions",
         Protocol::Messages => MESSAGES_ENDPOINT,
@@ -133,6 +135,18 @@ impl CopilotModel {
             .into_iter()
             .find(|&p| lists(p))
             .unwrap_or(Protocol::Chat)
+    }
+
+    /// The upstream paths this model is spoken to on: the catalog's list, or for an entry
+    /// that lists none, what [`CopilotModel::protocol_for`] then speaks (embeddings models
+    /// their own endpoint).
+    pub fn endpoints(&self) -> Vec<String> {
+        if !self.supported_endpoints.is_empty() {
+            return self.supported_endpoints.clone();
+        }
+        let only =
+            if self.is_embeddings() { EMBEDDINGS_ENDPOINT } else { endpoint_of(Protocol::Chat) };
+        vec![only.to_owned()]
     }
 
     /// Premium requests per request, when the catalog states it.

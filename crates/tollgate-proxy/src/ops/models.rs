@@ -56,8 +56,16 @@ pub enum Merge {
 }
 
 /// Fields `/model/info` adds to `model_info`, dropped from what is stored.
-const COMPUTED_INFO: &[&str] =
-    &["id", "db_model", "created_at", "updated_at", "created_by", "updated_by"];
+const COMPUTED_INFO: &[&str] = &[
+    "id",
+    "db_model",
+    "created_at",
+    "updated_at",
+    "created_by",
+    "updated_by",
+    "upstream_endpoints",
+    "premium_multiplier",
+];
 
 fn defined_in_config(id: &str) -> ApiError {
     ApiError::new(
@@ -435,17 +443,23 @@ fn config_params(e: &ModelEntry) -> Map<String, Value> {
 }
 
 /// Copilot's catalog entries by id, for what config and stored entries do not say.
-type CopilotCatalog = std::collections::HashMap<String, tollgate_providers::copilot::CopilotModel>;
+pub(crate) type CopilotCatalog =
+    std::collections::HashMap<String, tollgate_providers::copilot::CopilotModel>;
 
-/// The shared account's catalog when some deployment is Copilot's; empty when Copilot is not
-/// linked or does not answer within a second (the listing then says only what entries say).
-async fn copilot_catalog(state: &AppState, router: &tollgate_router::Router) -> CopilotCatalog {
+/// The catalog of `owner`'s account (the shared one for `None`) when some deployment is
+/// Copilot's; empty when Copilot is not linked or does not answer within a second (the
+/// listing then says only what entries say).
+pub(crate) async fn copilot_catalog(
+    state: &AppState,
+    router: &tollgate_router::Router,
+    owner: Option<&str>,
+) -> CopilotCatalog {
     let any =
         router.catalog().deployments().any(|d| d.entry.provider == ProviderKind::GithubCopilot);
     if !any {
         return CopilotCatalog::new();
     }
-    let read = state.providers().copilot().models_for(None);
+    let read = state.providers().copilot().models_for(owner);
     match tokio::time::timeout(Duration::from_secs(1), read).await {
         Ok(Ok(models)) => models.iter().map(|m| (m.id.clone(), m.clone())).collect(),
         _ => CopilotCatalog::new(),
@@ -458,9 +472,7 @@ async fn copilot_catalog(state: &AppState, router: &tollgate_router::Router) -> 
 fn info_of(d: &Deployment, copilot: &CopilotCatalog) -> Map<String, Value> {
     let e = &d.entry;
     let price = tollgate_router::pricing::price_for(e, &e.upstream_model);
-    let mode = e.described.mode.clone().unwrap_or_else(|| {
-        if e.upstream_model.contains("embedding") { "embedding" } else { "chat" }.to_owned()
-    });
+    let mode = mode_of(d, copilot);
     let mut info = Map::new();
     info.insert("id".into(), json!(d.id()));
     info.insert("db_model".into(), json!(d.origin == Origin::Stored));
@@ -492,12 +504,45 @@ fn info_of(d: &Deployment, copilot: &CopilotCatalog) -> Map<String, Value> {
                 info.insert(k.into(), json!(v));
             }
         }
-        if e.described.mode.is_none() && m.is_embeddings() {
-            info.insert("mode".into(), json!("embedding"));
-        }
         info.insert("premium_multiplier".into(), json!(m.premium_multiplier()));
     }
+    info.insert("upstream_endpoints".into(), json!(upstream_endpoints(d, copilot)));
     info
+}
+
+/// A deployment's `mode`: as its entry says; else a Copilot model's from the catalog, and
+/// otherwise `embedding` for a model named so, `chat` for the rest.
+pub(crate) fn mode_of(d: &Deployment, copilot: &CopilotCatalog) -> String {
+    let e = &d.entry;
+    if let Some(mode) = &e.described.mode {
+        return mode.clone();
+    }
+    let in_catalog = e.provider == ProviderKind::GithubCopilot;
+    let embeddings = match copilot.get(&e.upstream_model) {
+        Some(m) if in_catalog => m.is_embeddings(),
+        _ => e.upstream_model.contains("embedding"),
+    };
+    if embeddings { "embedding" } else { "chat" }.to_owned()
+}
+
+/// The upstream paths a deployment is spoken to on (`None` for a Copilot model missing from
+/// the catalog read).
+pub(crate) fn upstream_endpoints(d: &Deployment, copilot: &CopilotCatalog) -> Option<Vec<String>> {
+    let m = copilot.get(&d.entry.upstream_model);
+    if d.entry.provider != ProviderKind::GithubCopilot && mode_of(d, copilot) == "embedding" {
+        return Some(vec![tollgate_providers::copilot::EMBEDDINGS_ENDPOINT.to_owned()]);
+    }
+    tollgate_providers::upstream_endpoints(&d.entry, m)
+}
+
+/// The endpoints of this gateway a client may call for a model of `mode`: the three
+/// generation APIs (translated as the upstream needs) or, for embedding models, embeddings.
+pub(crate) fn client_endpoints(mode: &str) -> &'static [&'static str] {
+    if mode == "embedding" {
+        &["/v1/embeddings"]
+    } else {
+        &["/v1/chat/completions", "/v1/messages", "/v1/responses"]
+    }
 }
 
 /// One listed model: stored ones as stored (redacted), config ones as the file gives them.
@@ -530,7 +575,7 @@ pub async fn info(
 ) -> Value {
     let router = state.router();
     let stored = state.models().stored();
-    let copilot = copilot_catalog(state, &router).await;
+    let copilot = copilot_catalog(state, &router, None).await;
     let data: Vec<Value> = router
         .catalog()
         .deployments()
@@ -544,7 +589,7 @@ pub async fn info(
 /// `GET /model_group/info`: one row per model name, over its deployments.
 pub async fn group_info(state: &AppState, visible: &(dyn Fn(&str) -> bool + Sync)) -> Value {
     let router = state.router();
-    let copilot = copilot_catalog(state, &router).await;
+    let copilot = copilot_catalog(state, &router, None).await;
     let catalog = router.catalog();
     let data: Vec<Value> = catalog
         .group_names()

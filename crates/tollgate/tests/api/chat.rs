@@ -154,6 +154,20 @@ async fn models_lists_configured_names() {
     assert_eq!(ids, ["gpt-4o-mini", "text-embedding-3-small", "copilot-model"]);
     assert_eq!(v["data"][0]["object"], "model");
     assert_eq!(v["data"][0]["owned_by"], "openai");
+    // What a client may call here for each, and what the upstream is spoken to on; a Copilot
+    // model with no linked account has no catalog to say.
+    let endpoints = |i: usize| {
+        (v["data"][i]["supported_endpoints"].clone(), v["data"][i]["upstream_endpoints"].clone())
+    };
+    assert_eq!(
+        endpoints(0),
+        (
+            json!(["/v1/chat/completions", "/v1/messages", "/v1/responses"]),
+            json!(["/chat/completions"])
+        )
+    );
+    assert_eq!(endpoints(1), (json!(["/v1/embeddings"]), json!(["/embeddings"])));
+    assert_eq!(endpoints(2).1, Value::Null);
 
     let resp = client().get(app.url("/models")).bearer_auth(MASTER).send().await.unwrap();
     assert_eq!(resp.status(), 200);

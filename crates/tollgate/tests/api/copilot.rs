@@ -213,6 +213,18 @@ async fn models_embeddings_and_quota_come_from_the_account() {
     let ids: Vec<&str> =
         v["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
     assert!(ids.contains(&"gpt-4o") && ids.contains(&"claude-sonnet-4.5"), "{ids:?}");
+    // Each model says which of this gateway's endpoints serve it and what Copilot is spoken
+    // to on: the responses-only models take every client API, translated to `/responses`.
+    let model =
+        |id: &str| v["data"].as_array().unwrap().iter().find(|m| m["id"] == id).unwrap().clone();
+    let generation = json!(["/v1/chat/completions", "/v1/messages", "/v1/responses"]);
+    assert_eq!(model("gpt-5.4")["supported_endpoints"], generation);
+    assert_eq!(model("gpt-5.4")["upstream_endpoints"], json!(["/responses"]));
+    assert_eq!(
+        model("claude-sonnet-4.5")["upstream_endpoints"],
+        json!(["/chat/completions", "/v1/messages"])
+    );
+    assert_eq!(model("text-embedding-3-small")["supported_endpoints"], json!(["/v1/embeddings"]));
 
     let resp =
         post(&app, "/v1/embeddings", json!({"model": "text-embedding-3-small", "input": "hi"}))
