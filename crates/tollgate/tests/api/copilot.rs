@@ -104,6 +104,39 @@ async fn requests_carry_the_editor_headers_and_the_initiator() {
 }
 
 #[tokio::test]
+async fn responses_requests_carry_the_initiator_and_vision_headers_and_reasoning_unchanged() {
+    let (gh, app, _) = linked().await;
+    // gpt-5.4 speaks only `/responses`: the Responses body goes as it came.
+    let resp = post(&app, "/v1/responses", json!({"model": "gpt-5.4", "input": "hi"})).await;
+    assert_eq!(resp.status(), 200);
+    let r = gh.last_request().unwrap();
+    assert_eq!((r.path.as_str(), r.header("x-initiator")), ("/responses", Some("user")));
+    assert_eq!(r.header("copilot-vision-request"), None);
+
+    // A later turn of an agent: reasoning with its encrypted content, the call and its output.
+    let reasoning = json!({"type": "reasoning", "id": "rs_1", "summary": [],
+                           "encrypted_content": "gAAAAB-opaque"});
+    let tool_turn = json!({"model": "gpt-5.4", "include": ["reasoning.encrypted_content"],
+        "input": [
+            {"role": "user", "content": "weather?"},
+            reasoning,
+            {"type": "function_call", "call_id": "c1", "name": "w", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "sunny"}]});
+    assert_eq!(post(&app, "/v1/responses", tool_turn).await.status(), 200);
+    let r = gh.last_request().unwrap();
+    assert_eq!(r.header("x-initiator"), Some("agent"));
+    assert_eq!(r.body["input"][1], reasoning);
+
+    let image = json!({"model": "gpt-5.4", "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "what is this?"},
+        {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo="}]}]});
+    assert_eq!(post(&app, "/v1/responses", image).await.status(), 200);
+    let r = gh.last_request().unwrap();
+    assert_eq!(r.header("copilot-vision-request"), Some("true"));
+    assert_eq!(r.header("x-initiator"), Some("user"));
+}
+
+#[tokio::test]
 async fn extra_headers_override_the_editor_identity() {
     let gh = MockGitHub::start().await;
     let yaml = "model_list:\n  - model_name: opus\n    litellm_params:\n      model: github_copilot/claude-opus-4.5\n      extra_headers:\n        Editor-Version: vscode/1.85.1\n";
