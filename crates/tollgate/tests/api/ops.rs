@@ -60,6 +60,37 @@ async fn metrics_count_requests_by_model_group_and_deployment() {
 }
 
 #[tokio::test]
+async fn responses_requests_are_counted_and_recorded_under_their_own_api() {
+    let (mock, app) = setup().await;
+    mock.enqueue(ReplySpec::text("one two three"));
+    let whole = serde_json::json!({"model": "gpt-4o-mini", "input": "hi"});
+    assert_eq!(post(&app, "/v1/responses", whole).await.status(), 200);
+    mock.enqueue(ReplySpec::text("four five"));
+    let streamed = serde_json::json!({"model": "gpt-4o-mini", "input": "hi", "stream": true});
+    let events = sse_data(post(&app, "/v1/responses", streamed).await).await;
+    assert!(events.last().is_some_and(|e| e.contains("response.completed")), "{events:?}");
+
+    let text = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let requests = series(
+        &text,
+        "tollgate_requests_total",
+        &[r#"api="responses""#, r#"model_group="gpt-4o-mini""#, r#"status_class="2xx""#],
+    );
+    assert_eq!(requests, Some(2.0), "{text}");
+    assert!(text.contains(r#"route="/v1/responses",method="POST",status_class="2xx""#), "{text}");
+
+    app.wait_for_spend_written(2, std::time::Duration::from_secs(5)).await;
+    let filter = tollgate_store::SpendFilter { limit: 10, ..Default::default() };
+    let records = app.state.store().spend_logs(filter).await.unwrap();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!((r.api.as_str(), r.status, r.outcome.as_str()), ("responses", 200, "success"));
+        assert!(r.prompt_tokens > 0 && r.completion_tokens > 0, "{r:?}");
+    }
+    assert_eq!(records.iter().filter(|r| r.stream).count(), 1);
+}
+
+#[tokio::test]
 async fn request_ids_are_kept_or_made() {
     let (mock, app) = setup().await;
     let resp = client()
