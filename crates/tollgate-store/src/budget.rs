@@ -1,6 +1,6 @@
 //! Budget periods: `30s`, `30m`, `24h`, `30d`, `1w` — LiteLLM's notation.
 
-use chrono::Duration;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 
 use crate::StoreError;
 
@@ -48,6 +48,32 @@ pub fn parse_budget_duration(s: &str) -> Result<Duration, StoreError> {
     }
 }
 
+/// The first instant of the calendar month after `now`'s, in UTC: when Copilot's premium
+/// allowance resets, and so when a premium budget without a period of its own does.
+pub fn next_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    let (year, month) =
+        if now.month() == 12 { (now.year() + 1, 1) } else { (now.year(), now.month() + 1) };
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single().unwrap_or(now + Duration::days(31))
+}
+
+/// When a premium period begun at `now` ends: after `duration` when there is one, else at
+/// the next month's start when there is a premium budget (`limited`); never otherwise.
+///
+/// # Errors
+///
+/// [`StoreError::Invalid`] for a duration [`parse_budget_duration`] refuses.
+pub fn premium_reset_after(
+    duration: Option<&str>,
+    limited: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    match duration {
+        Some(period) => Ok(Some(now + parse_budget_duration(period)?)),
+        None if limited => Ok(Some(next_month_start(now))),
+        None => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +96,18 @@ mod tests {
         }
         let msg = parse_budget_duration("30x").unwrap_err().to_string();
         assert!(msg.contains("`30x`") && msg.contains("30d"), "{msg}");
+    }
+
+    #[test]
+    fn premium_periods_default_to_the_calendar_month() {
+        let at = |y, m, d, h| Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap();
+        assert_eq!(next_month_start(at(2026, 12, 2, 17)), at(2027, 1, 1, 0));
+        assert_eq!(next_month_start(at(2026, 1, 31, 23)), at(2026, 2, 1, 0));
+        assert_eq!(next_month_start(at(2026, 3, 1, 0)), at(2026, 4, 1, 0));
+        let now = at(2026, 12, 2, 17);
+        assert_eq!(premium_reset_after(None, true, now).unwrap(), Some(at(2027, 1, 1, 0)));
+        assert_eq!(premium_reset_after(None, false, now).unwrap(), None);
+        assert_eq!(premium_reset_after(Some("7d"), false, now).unwrap(), Some(at(2026, 12, 9, 17)));
+        assert!(premium_reset_after(Some("7x"), true, now).is_err());
     }
 }

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
-pub use budget::parse_budget_duration;
+pub use budget::{next_month_start, parse_budget_duration, premium_reset_after};
 pub use connect::{SQLITE_FILE_NAME, connect, open, redact_url};
 pub use crypto::{SECRET_KEY_FILE, SecretBox};
 pub use paging::{ListCursor, ListOrder, SortValue, SpendCursor, StatusRange};

@@ -6,7 +6,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::Value;
 
-use crate::budget::parse_budget_duration;
+use crate::budget::{parse_budget_duration, premium_reset_after};
 use crate::{
     KeyPatch, KeyRecord, Limits, NewCredential, StoreError, TeamMember, TeamPatch, TeamRecord,
     UserPatch, UserRecord,
@@ -23,23 +23,39 @@ pub(crate) fn object_or_empty(value: Value) -> Value {
     if value.is_null() { Value::Object(serde_json::Map::new()) } else { value }
 }
 
-/// Validates limits and normalises the period; returns them with the first reset time.
+/// When a new holder's budget and premium budget first reset.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Resets {
+    pub(crate) budget: Option<DateTime<Utc>>,
+    pub(crate) premium: Option<DateTime<Utc>>,
+}
+
+/// Validates limits and normalises the periods; returns them with the first reset times.
 pub(crate) fn new_limits(
     mut limits: Limits,
     now: DateTime<Utc>,
-) -> Result<(Limits, Option<DateTime<Utc>>), StoreError> {
+) -> Result<(Limits, Resets), StoreError> {
     check_limits(&limits)?;
     limits.budget_duration = limits.budget_duration.map(|d| d.trim().to_owned());
-    let reset_at = match &limits.budget_duration {
+    limits.premium_budget_duration = limits.premium_budget_duration.map(|d| d.trim().to_owned());
+    let budget = match &limits.budget_duration {
         Some(period) => Some(now + parse_budget_duration(period)?),
         None => None,
     };
-    Ok((limits, reset_at))
+    let premium = premium_reset_after(
+        limits.premium_budget_duration.as_deref(),
+        limits.max_premium_requests.is_some(),
+        now,
+    )?;
+    Ok((limits, Resets { budget, premium }))
 }
 
 fn check_limits(limits: &Limits) -> Result<(), StoreError> {
     if let Some(budget) = limits.max_budget {
         check_amount("max_budget", budget)?;
+    }
+    if let Some(premium) = limits.max_premium_requests {
+        check_amount("max_premium_requests", premium)?;
     }
     for (name, value) in [
         ("rpm_limit", limits.rpm_limit),
@@ -68,16 +84,39 @@ struct LimitsPatch {
     rpm_limit: Option<Option<i64>>,
     tpm_limit: Option<Option<i64>>,
     max_parallel_requests: Option<Option<i64>>,
+    max_premium_requests: Option<Option<f64>>,
+    premium_budget_duration: Option<Option<String>>,
 }
 
 /// Applies limit changes; setting a period schedules the next reset one period from `now`,
-/// clearing it clears the schedule.
+/// clearing it clears the schedule. A premium budget without a period of its own resets at
+/// the next month's start, scheduled when the budget is set and dropped when it goes.
 fn apply_limits(
     limits: &mut Limits,
     reset_at: &mut Option<DateTime<Utc>>,
+    premium_reset_at: &mut Option<DateTime<Utc>>,
     patch: LimitsPatch,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let had_premium = limits.max_premium_requests.is_some();
+    set(&mut limits.max_premium_requests, patch.max_premium_requests);
+    match patch.premium_budget_duration {
+        Some(period) => {
+            limits.premium_budget_duration = period.map(|p| p.trim().to_owned());
+            *premium_reset_at = premium_reset_after(
+                limits.premium_budget_duration.as_deref(),
+                limits.max_premium_requests.is_some(),
+                now,
+            )?;
+        }
+        None if limits.premium_budget_duration.is_none()
+            && had_premium != limits.max_premium_requests.is_some() =>
+        {
+            *premium_reset_at =
+                premium_reset_after(None, limits.max_premium_requests.is_some(), now)?;
+        }
+        None => {}
+    }
     set(&mut limits.max_budget, patch.max_budget);
     set(&mut limits.rpm_limit, patch.rpm_limit);
     set(&mut limits.tpm_limit, patch.tpm_limit);
@@ -104,9 +143,13 @@ fn set<T>(field: &mut T, value: Option<T>) {
 }
 
 fn set_spend(spend: &mut f64, value: Option<f64>) -> Result<(), StoreError> {
+    set_amount("spend", spend, value)
+}
+
+fn set_amount(name: &str, amount: &mut f64, value: Option<f64>) -> Result<(), StoreError> {
     if let Some(value) = value {
-        check_amount("spend", value)?;
-        *spend = value;
+        check_amount(name, value)?;
+        *amount = value;
     }
     Ok(())
 }
@@ -123,8 +166,17 @@ pub(crate) fn apply_key_patch(
         rpm_limit: patch.rpm_limit,
         tpm_limit: patch.tpm_limit,
         max_parallel_requests: patch.max_parallel_requests,
+        max_premium_requests: patch.max_premium_requests,
+        premium_budget_duration: patch.premium_budget_duration,
     };
-    apply_limits(&mut rec.limits, &mut rec.budget_reset_at, limits, now)?;
+    apply_limits(
+        &mut rec.limits,
+        &mut rec.budget_reset_at,
+        &mut rec.premium_budget_reset_at,
+        limits,
+        now,
+    )?;
+    set_amount("premium_spend", &mut rec.premium_spend, patch.premium_spend)?;
     set(&mut rec.key_alias, patch.key_alias);
     set(&mut rec.user_id, patch.user_id);
     set(&mut rec.team_id, patch.team_id);
@@ -150,8 +202,17 @@ pub(crate) fn apply_user_patch(
         rpm_limit: patch.rpm_limit,
         tpm_limit: patch.tpm_limit,
         max_parallel_requests: patch.max_parallel_requests,
+        max_premium_requests: patch.max_premium_requests,
+        premium_budget_duration: patch.premium_budget_duration,
     };
-    apply_limits(&mut rec.limits, &mut rec.budget_reset_at, limits, now)?;
+    apply_limits(
+        &mut rec.limits,
+        &mut rec.budget_reset_at,
+        &mut rec.premium_budget_reset_at,
+        limits,
+        now,
+    )?;
+    set_amount("premium_spend", &mut rec.premium_spend, patch.premium_spend)?;
     set(&mut rec.user_email, patch.user_email);
     set(&mut rec.user_role, patch.user_role);
     set(&mut rec.models, patch.models);
@@ -173,8 +234,17 @@ pub(crate) fn apply_team_patch(
         rpm_limit: patch.rpm_limit,
         tpm_limit: patch.tpm_limit,
         max_parallel_requests: patch.max_parallel_requests,
+        max_premium_requests: patch.max_premium_requests,
+        premium_budget_duration: patch.premium_budget_duration,
     };
-    apply_limits(&mut rec.limits, &mut rec.budget_reset_at, limits, now)?;
+    apply_limits(
+        &mut rec.limits,
+        &mut rec.budget_reset_at,
+        &mut rec.premium_budget_reset_at,
+        limits,
+        now,
+    )?;
+    set_amount("premium_spend", &mut rec.premium_spend, patch.premium_spend)?;
     set(&mut rec.team_alias, patch.team_alias);
     set(&mut rec.models, patch.models);
     set(&mut rec.blocked, patch.blocked);

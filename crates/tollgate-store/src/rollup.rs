@@ -196,13 +196,27 @@ fn count(t: &mut SpendTotals, r: &SpendRecord, fallback: bool) {
     });
 }
 
+/// What records add to a key's, user's or team's spend: money and premium units.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(crate) struct Charge {
+    pub(crate) cost: f64,
+    pub(crate) premium_units: f64,
+}
+
+impl Charge {
+    fn add(&mut self, r: &SpendRecord) {
+        self.cost += r.cost;
+        self.premium_units += r.premium_units;
+    }
+}
+
 /// What the newly stored records add. Ordered maps so every writer updates rows in the same
 /// order (no lock cycles) and issues one statement per distinct id.
 #[derive(Debug, Default)]
 pub(crate) struct BatchSums<'a> {
-    pub(crate) keys: BTreeMap<&'a str, f64>,
-    pub(crate) users: BTreeMap<&'a str, f64>,
-    pub(crate) teams: BTreeMap<&'a str, f64>,
+    pub(crate) keys: BTreeMap<&'a str, Charge>,
+    pub(crate) users: BTreeMap<&'a str, Charge>,
+    pub(crate) teams: BTreeMap<&'a str, Charge>,
     pub(crate) days: BTreeMap<DayKey<'a>, SpendTotals>,
     pub(crate) rollups: BTreeMap<RollupKey<'a>, SpendTotals>,
     pub(crate) windows: BTreeMap<WindowKey<'a>, SpendTotals>,
@@ -218,13 +232,13 @@ pub(crate) fn totals<'a>(
     let mut t = BatchSums::default();
     for r in new {
         if let Some(key) = r.token_hash.as_deref() {
-            *t.keys.entry(key).or_default() += r.cost;
+            t.keys.entry(key).or_default().add(r);
         }
         if let Some(user) = r.user_id.as_deref() {
-            *t.users.entry(user).or_default() += r.cost;
+            t.users.entry(user).or_default().add(r);
         }
         if let Some(team) = r.team_id.as_deref() {
-            *t.teams.entry(team).or_default() += r.cost;
+            t.teams.entry(team).or_default().add(r);
         }
         let day = r.started_at.date_naive();
         let fallback = served_by_fallback(r);

@@ -16,17 +16,20 @@ use crate::{
 /// Columns of `virtual_keys`, in [`KeyRow`] order.
 pub(crate) const KEY_COLUMNS: &str = "token_hash, key_name, key_alias, user_id, team_id, models, max_budget, \
          budget_duration, rpm_limit, tpm_limit, max_parallel_requests, spend, budget_reset_at, \
-         expires, blocked, metadata, permissions, created_at, updated_at";
+         expires, blocked, metadata, permissions, created_at, updated_at, max_premium_requests, \
+         premium_budget_duration, premium_spend, premium_budget_reset_at";
 
 /// Columns of `users`, in [`UserRow`] order.
 pub(crate) const USER_COLUMNS: &str = "user_id, user_email, user_role, models, max_budget, budget_duration, rpm_limit, \
          tpm_limit, max_parallel_requests, spend, budget_reset_at, metadata, created_at, \
-         updated_at";
+         updated_at, max_premium_requests, premium_budget_duration, premium_spend, \
+         premium_budget_reset_at";
 
 /// Columns of `teams`, in [`TeamRow`] order.
 pub(crate) const TEAM_COLUMNS: &str = "team_id, team_alias, models, max_budget, budget_duration, rpm_limit, tpm_limit, \
          max_parallel_requests, spend, budget_reset_at, blocked, metadata, created_at, \
-         updated_at";
+         updated_at, max_premium_requests, premium_budget_duration, premium_spend, \
+         premium_budget_reset_at";
 
 /// Columns of `spend_logs`, in [`SpendRow`] order; [`SPEND_COLUMN_COUNT`] of them.
 pub(crate) const SPEND_COLUMNS: &str = "request_id, client_request_id, started_at, ended_at, token_hash, user_id, team_id, \
@@ -58,6 +61,8 @@ pub(crate) struct KeyRow {
     limits: Limits,
     spend: f64,
     budget_reset_at: Option<DateTime<Utc>>,
+    premium_spend: f64,
+    premium_budget_reset_at: Option<DateTime<Utc>>,
     expires: Option<DateTime<Utc>>,
     blocked: bool,
     metadata: Value,
@@ -78,6 +83,8 @@ impl From<KeyRow> for KeyRecord {
             limits: r.limits,
             spend: r.spend,
             budget_reset_at: r.budget_reset_at,
+            premium_spend: r.premium_spend,
+            premium_budget_reset_at: r.premium_budget_reset_at,
             expires: r.expires,
             blocked: r.blocked,
             metadata: r.metadata,
@@ -99,6 +106,8 @@ pub(crate) struct UserRow {
     limits: Limits,
     spend: f64,
     budget_reset_at: Option<DateTime<Utc>>,
+    premium_spend: f64,
+    premium_budget_reset_at: Option<DateTime<Utc>>,
     metadata: Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -115,6 +124,8 @@ impl UserRow {
             limits: self.limits,
             spend: self.spend,
             budget_reset_at: self.budget_reset_at,
+            premium_spend: self.premium_spend,
+            premium_budget_reset_at: self.premium_budget_reset_at,
             teams,
             metadata: self.metadata,
             created_at: self.created_at,
@@ -133,6 +144,8 @@ pub(crate) struct TeamRow {
     limits: Limits,
     spend: f64,
     budget_reset_at: Option<DateTime<Utc>>,
+    premium_spend: f64,
+    premium_budget_reset_at: Option<DateTime<Utc>>,
     blocked: bool,
     metadata: Value,
     created_at: DateTime<Utc>,
@@ -149,6 +162,8 @@ impl TeamRow {
             limits: self.limits,
             spend: self.spend,
             budget_reset_at: self.budget_reset_at,
+            premium_spend: self.premium_spend,
+            premium_budget_reset_at: self.premium_budget_reset_at,
             blocked: self.blocked,
             members,
             metadata: self.metadata,

@@ -18,6 +18,14 @@ pub struct Limits {
     pub tpm_limit: Option<i64>,
     /// Requests in flight at once.
     pub max_parallel_requests: Option<i64>,
+    /// Most Copilot premium requests (premium units: a request costs its model's
+    /// multiplier) the holder may use per premium period.
+    #[serde(default)]
+    pub max_premium_requests: Option<f64>,
+    /// Premium period, in the forms of `budget_duration`; without one, the calendar month in
+    /// UTC (when Copilot's own allowance resets).
+    #[serde(default)]
+    pub premium_budget_duration: Option<String>,
 }
 
 /// A virtual key as stored: never the key itself, only its SHA-256.
@@ -41,6 +49,12 @@ pub struct KeyRecord {
     pub spend: f64,
     /// When the budget next resets, if it has a duration.
     pub budget_reset_at: Option<DateTime<Utc>>,
+    /// Premium units used in the current premium period.
+    #[serde(default)]
+    pub premium_spend: f64,
+    /// When the premium period ends, if there is a premium budget or period.
+    #[serde(default)]
+    pub premium_budget_reset_at: Option<DateTime<Utc>>,
     /// After this the key is refused.
     pub expires: Option<DateTime<Utc>>,
     /// A blocked key is refused.
@@ -103,6 +117,15 @@ pub struct KeyPatch {
     pub tpm_limit: Option<Option<i64>>,
     /// Parallel requests.
     pub max_parallel_requests: Option<Option<i64>>,
+    /// Premium budget.
+    #[serde(default)]
+    pub max_premium_requests: Option<Option<f64>>,
+    /// Premium period; setting (or clearing) it schedules the next reset from now.
+    #[serde(default)]
+    pub premium_budget_duration: Option<Option<String>>,
+    /// Sets the premium units used this period (an admin correction).
+    #[serde(default)]
+    pub premium_spend: Option<f64>,
     /// Expiry.
     pub expires: Option<Option<DateTime<Utc>>>,
     /// Blocked flag.
@@ -153,6 +176,12 @@ pub struct UserRecord {
     pub spend: f64,
     /// Next budget reset.
     pub budget_reset_at: Option<DateTime<Utc>>,
+    /// Premium units used in the current premium period.
+    #[serde(default)]
+    pub premium_spend: f64,
+    /// When the premium period ends, if there is a premium budget or period.
+    #[serde(default)]
+    pub premium_budget_reset_at: Option<DateTime<Utc>>,
     /// Teams the user belongs to.
     pub teams: Vec<String>,
     /// Metadata.
@@ -199,6 +228,15 @@ pub struct UserPatch {
     pub tpm_limit: Option<Option<i64>>,
     /// Parallel requests.
     pub max_parallel_requests: Option<Option<i64>>,
+    /// Premium budget.
+    #[serde(default)]
+    pub max_premium_requests: Option<Option<f64>>,
+    /// Premium period; setting (or clearing) it schedules the next reset from now.
+    #[serde(default)]
+    pub premium_budget_duration: Option<Option<String>>,
+    /// Sets the premium units used this period (an admin correction).
+    #[serde(default)]
+    pub premium_spend: Option<f64>,
     /// Replaces the metadata.
     pub metadata: Option<Value>,
     /// Sets the spend.
@@ -220,6 +258,12 @@ pub struct TeamRecord {
     pub spend: f64,
     /// Next budget reset.
     pub budget_reset_at: Option<DateTime<Utc>>,
+    /// Premium units used in the current premium period.
+    #[serde(default)]
+    pub premium_spend: f64,
+    /// When the premium period ends, if there is a premium budget or period.
+    #[serde(default)]
+    pub premium_budget_reset_at: Option<DateTime<Utc>>,
     /// A blocked team's keys are refused.
     pub blocked: bool,
     /// Members.
@@ -275,6 +319,15 @@ pub struct TeamPatch {
     pub tpm_limit: Option<Option<i64>>,
     /// Parallel requests.
     pub max_parallel_requests: Option<Option<i64>>,
+    /// Premium budget.
+    #[serde(default)]
+    pub max_premium_requests: Option<Option<f64>>,
+    /// Premium period; setting (or clearing) it schedules the next reset from now.
+    #[serde(default)]
+    pub premium_budget_duration: Option<Option<String>>,
+    /// Sets the premium units used this period (an admin correction).
+    #[serde(default)]
+    pub premium_spend: Option<f64>,
     /// Blocked flag.
     pub blocked: Option<bool>,
     /// Replaces the metadata.
@@ -532,6 +585,8 @@ pub struct SpendChange {
     pub id: String,
     /// Its spend in the current budget period.
     pub spend: f64,
+    /// Its premium units in the current premium period.
+    pub premium_spend: f64,
 }
 
 /// A model added at runtime: one deployment, in LiteLLM's shape.

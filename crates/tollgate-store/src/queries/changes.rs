@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Pool;
 
-use crate::budget::parse_budget_duration;
+use crate::budget::{next_month_start, parse_budget_duration};
 use crate::patch::row_limit;
 use crate::rows::{ChangeRow, kind_str, parse_kind};
 use crate::sql::{Conn, Dialect, Param, Query};
@@ -73,19 +73,47 @@ pub(super) async fn spend_changed_since<D: Dialect>(
             q.push(" UNION ALL ");
         }
         q.push("SELECT '").push(kind_str(*kind)).push("' AS kind, ").push(id);
-        q.push(" AS id, spend FROM ").push(table);
-        q.and(" WHERE max_budget IS NOT NULL AND spend_changed_at >= ", since);
+        q.push(" AS id, spend, premium_spend FROM ").push(table);
+        q.push(" WHERE (max_budget IS NOT NULL OR max_premium_requests IS NOT NULL)");
+        q.and(" AND spend_changed_at >= ", since);
     }
-    let rows: Vec<(String, String, f64)> = q.all_planned(&mut conn).await?;
+    let rows: Vec<(String, String, f64, f64)> = q.all_planned(&mut conn).await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(kind, id, spend)| Some(SpendChange { kind: parse_kind(&kind)?, id, spend }))
+        .filter_map(|(kind, id, spend, premium_spend)| {
+            Some(SpendChange { kind: parse_kind(&kind)?, id, spend, premium_spend })
+        })
         .collect())
 }
 
+/// What a period resets: the amount column, its period and its next reset; and whether a
+/// budget without a period resets at each month's start (else it never resets).
+struct Meter {
+    spend: &'static str,
+    duration: &'static str,
+    reset_at: &'static str,
+    monthly_without_period: bool,
+}
+
+/// Money, and premium requests (whose budgets without a period reset at each month's start).
+const METERS: [Meter; 2] = [
+    Meter {
+        spend: "spend",
+        duration: "budget_duration",
+        reset_at: "budget_reset_at",
+        monthly_without_period: false,
+    },
+    Meter {
+        spend: "premium_spend",
+        duration: "premium_budget_duration",
+        reset_at: "premium_budget_reset_at",
+        monthly_without_period: true,
+    },
+];
+
 /// Resets every budget whose period has passed and schedules its next reset: one UPDATE per
-/// distinct period rather than per row. The UPDATE re-checks `budget_reset_at <= now`, so a
-/// process racing this one skips rows it already reset.
+/// distinct period rather than per row. The UPDATE re-checks the reset time, so a process
+/// racing this one skips rows it already reset.
 pub(super) async fn reset_due_budgets<D: Dialect>(
     pool: &Pool<D::Db>,
     now: DateTime<Utc>,
@@ -93,32 +121,42 @@ pub(super) async fn reset_due_budgets<D: Dialect>(
     let mut tx = D::begin_write(pool).await?;
     let mut changes = Vec::new();
     for (kind, table, id) in BUDGETED {
-        let mut q = Query::<D>::new("SELECT DISTINCT budget_duration FROM ");
-        q.push(table)
-            .and(" WHERE budget_reset_at <= ", now)
-            .push(" AND budget_duration IS NOT NULL");
-        let periods: Vec<(String,)> = q.all(&mut tx).await?;
-        for (period,) in periods {
-            let next = match parse_budget_duration(&period) {
-                Ok(d) => now + d,
-                Err(e) => {
-                    tracing::warn!(kind = kind_str(kind), error = %e, "skipping budget reset");
-                    continue;
-                }
-            };
-            let mut q = Query::<D>::new("UPDATE ");
-            q.push(table)
-                .and(" SET spend = 0, budget_reset_at = ", next)
-                .and(", updated_at = ", now);
-            super::stamp_spend_change(&mut q, now);
-            q.and(" WHERE budget_reset_at <= ", now)
-                .and(" AND budget_duration = ", period.as_str())
-                .push(" RETURNING ")
-                .push(id);
-            let ids: Vec<(String,)> = q.all(&mut tx).await?;
-            changes.extend(ids.into_iter().map(|(id,)| (kind, id)));
+        for meter in &METERS {
+            let mut q = Query::<D>::new("SELECT DISTINCT ");
+            q.push(meter.duration).push(" FROM ").push(table);
+            q.push(" WHERE ").push(meter.reset_at).and(" <= ", now);
+            let periods: Vec<(Option<String>,)> = q.all(&mut tx).await?;
+            for (period,) in periods {
+                let next = match &period {
+                    Some(p) => parse_budget_duration(p).map(|d| now + d),
+                    None if meter.monthly_without_period => Ok(next_month_start(now)),
+                    None => continue,
+                };
+                let next = match next {
+                    Ok(next) => next,
+                    Err(e) => {
+                        tracing::warn!(kind = kind_str(kind), error = %e, "skipping budget reset");
+                        continue;
+                    }
+                };
+                let mut q = Query::<D>::new("UPDATE ");
+                q.push(table).push(" SET ").push(meter.spend).push(" = 0, ");
+                q.push(meter.reset_at).and(" = ", next).and(", updated_at = ", now);
+                super::stamp_spend_change(&mut q, now);
+                q.push(" WHERE ").push(meter.reset_at).and(" <= ", now);
+                match &period {
+                    Some(p) => q.push(" AND ").push(meter.duration).and(" = ", p.as_str()),
+                    None => q.push(" AND ").push(meter.duration).push(" IS NULL"),
+                };
+                q.push(" RETURNING ").push(id);
+                let ids: Vec<(String,)> = q.all(&mut tx).await?;
+                changes.extend(ids.into_iter().map(|(id,)| (kind, id)));
+            }
         }
     }
+    // A holder whose money and premium periods both ended is one change.
+    changes.sort_by(|a, b| (a.0 as u8, &a.1).cmp(&(b.0 as u8, &b.1)));
+    changes.dedup();
     append::<D>(&mut tx, &changes, now).await?;
     tx.commit().await?;
     Ok(changes.len() as u64)

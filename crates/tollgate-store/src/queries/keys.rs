@@ -20,7 +20,7 @@ pub(super) async fn create<D: Dialect>(
     key: NewKey,
 ) -> Result<KeyRecord, StoreError> {
     let now = patch::now();
-    let (limits, reset_at) = patch::new_limits(key.limits, now)?;
+    let (limits, resets) = patch::new_limits(key.limits, now)?;
     let mut tx = D::begin_write(pool).await?;
     let mut changes = Vec::new();
     if let Some(team_id) = &key.team_id {
@@ -30,7 +30,7 @@ pub(super) async fn create<D: Dialect>(
         changes.extend(ties::ensure::<D>(&mut tx, std::slice::from_ref(user_id), now).await?);
     }
     let (metadata, permissions) = (object_or_empty(key.metadata), object_or_empty(key.permissions));
-    let q = super::insert::<D, 19>(
+    let q = super::insert::<D, 23>(
         "virtual_keys",
         KEY_COLUMNS,
         [
@@ -46,13 +46,17 @@ pub(super) async fn create<D: Dialect>(
             Param::from(limits.tpm_limit),
             Param::from(limits.max_parallel_requests),
             Param::Real(0.0),
-            Param::from(reset_at),
+            Param::from(resets.budget),
             Param::from(key.expires.map(|t| t.trunc_subsecs(6))),
             Param::from(key.blocked),
             Param::from(&metadata),
             Param::from(&permissions),
             Param::from(now),
             Param::from(now),
+            Param::from(limits.max_premium_requests),
+            Param::from(&limits.premium_budget_duration),
+            Param::Real(0.0),
+            Param::from(resets.premium),
         ],
     );
     let row: KeyRow =
@@ -116,6 +120,8 @@ async fn write<D: Dialect>(conn: &mut Conn<D>, rec: &KeyRecord) -> Result<KeyRow
     limits_set(&mut q, &rec.limits);
     q.and(", spend = ", rec.spend)
         .and(", budget_reset_at = ", rec.budget_reset_at)
+        .and(", premium_spend = ", rec.premium_spend)
+        .and(", premium_budget_reset_at = ", rec.premium_budget_reset_at)
         .and(", expires = ", rec.expires)
         .and(", blocked = ", rec.blocked)
         .and(", metadata = ", &rec.metadata)

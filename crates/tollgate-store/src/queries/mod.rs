@@ -107,16 +107,22 @@ fn limits_set<'a, D: Dialect>(q: &mut Query<'a, D>, limits: &'a Limits) {
         .and(", budget_duration = ", &limits.budget_duration)
         .and(", rpm_limit = ", limits.rpm_limit)
         .and(", tpm_limit = ", limits.tpm_limit)
-        .and(", max_parallel_requests = ", limits.max_parallel_requests);
+        .and(", max_parallel_requests = ", limits.max_parallel_requests)
+        .and(", max_premium_requests = ", limits.max_premium_requests)
+        .and(", premium_budget_duration = ", &limits.premium_budget_duration);
 }
 
-/// Appends `, spend_changed_at = now` for a row with a budget, to an UPDATE that changes its
+/// Appends `, spend_changed_at = now` for a row with a budget (of money or premium requests), to an UPDATE that changes its
 /// spend. A row without one keeps its value (NULL), so its spend updates change no indexed
 /// column and PostgreSQL can keep them HOT; a budget set later reaches other processes
 /// through the change feed, with the spend as it is then.
 fn stamp_spend_change<'a, D: Dialect>(q: &mut Query<'a, D>, now: DateTime<Utc>) {
-    q.and(", spend_changed_at = CASE WHEN max_budget IS NULL THEN spend_changed_at ELSE ", now)
-        .push(" END");
+    q.and(
+        ", spend_changed_at = CASE WHEN max_budget IS NULL AND max_premium_requests IS NULL \
+         THEN spend_changed_at ELSE ",
+        now,
+    )
+    .push(" END");
 }
 
 #[async_trait]

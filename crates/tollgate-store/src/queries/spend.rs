@@ -99,9 +99,11 @@ pub(super) async fn insert<D: Dialect>(
     // little as possible (other processes look back a few seconds from their last poll).
     let now = Utc::now();
     for ((table, column), amounts) in CHARGED.iter().zip([&sums.keys, &sums.users, &sums.teams]) {
-        for (id, cost) in amounts {
+        for (id, charge) in amounts {
             let mut q = Query::<D>::new("UPDATE ");
-            q.push(table).and(" SET spend = spend + ", *cost);
+            q.push(table)
+                .and(" SET spend = spend + ", charge.cost)
+                .and(", premium_spend = premium_spend + ", charge.premium_units);
             super::stamp_spend_change(&mut q, now);
             q.push(" WHERE ").push(column).and(" = ", *id);
             q.execute(&mut tx).await?;

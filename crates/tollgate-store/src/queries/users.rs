@@ -65,10 +65,10 @@ pub(super) async fn create<D: Dialect>(
         return Err(StoreError::Invalid("user_id is empty".to_owned()));
     }
     let now = patch::now();
-    let (limits, reset_at) = patch::new_limits(user.limits, now)?;
+    let (limits, resets) = patch::new_limits(user.limits, now)?;
     let metadata = object_or_empty(user.metadata);
     let mut tx = D::begin_write(pool).await?;
-    let q = super::insert::<D, 14>(
+    let q = super::insert::<D, 18>(
         "users",
         USER_COLUMNS,
         [
@@ -82,10 +82,14 @@ pub(super) async fn create<D: Dialect>(
             Param::from(limits.tpm_limit),
             Param::from(limits.max_parallel_requests),
             Param::Real(0.0),
-            Param::from(reset_at),
+            Param::from(resets.budget),
             Param::from(&metadata),
             Param::from(now),
             Param::from(now),
+            Param::from(limits.max_premium_requests),
+            Param::from(&limits.premium_budget_duration),
+            Param::Real(0.0),
+            Param::from(resets.premium),
         ],
     );
     let row: UserRow =
@@ -126,6 +130,8 @@ pub(super) async fn update<D: Dialect>(
     limits_set(&mut q, &rec.limits);
     q.and(", spend = ", rec.spend)
         .and(", budget_reset_at = ", rec.budget_reset_at)
+        .and(", premium_spend = ", rec.premium_spend)
+        .and(", premium_budget_reset_at = ", rec.premium_budget_reset_at)
         .and(", metadata = ", &rec.metadata)
         .and(", updated_at = ", rec.updated_at)
         .and(" WHERE user_id = ", &rec.user_id)

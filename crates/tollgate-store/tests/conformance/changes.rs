@@ -92,7 +92,7 @@ async fn spend_changes(store: &Store, since: chrono::DateTime<chrono::Utc>) -> V
 }
 
 fn spend(kind: EntityKind, id: &str, spend: f64) -> SpendChange {
-    SpendChange { kind, id: id.to_owned(), spend }
+    SpendChange { kind, id: id.to_owned(), spend, premium_spend: 0.0 }
 }
 
 async fn stamped(raw: &RawDb, table: &str, column: &str, id: &str) -> bool {

@@ -26,6 +26,8 @@ backend_tests!(key_crud, async |store| {
                 rpm_limit: Some(60),
                 tpm_limit: Some(100_000),
                 max_parallel_requests: Some(4),
+                max_premium_requests: Some(50.0),
+                premium_budget_duration: Some("7d".into()),
             },
             expires: Some(at("2030-01-01T00:00:00.123456Z")),
             blocked: false,

@@ -1,7 +1,9 @@
 //! Migrations, partitions, retention and budget resets.
 
 use chrono::Duration;
-use tollgate_store::{Backend, KeyPatch, NewTeam, SpendFilter, TeamPatch, UserPatch};
+use tollgate_store::{
+    Backend, EntityKind, KeyPatch, NewTeam, SpendFilter, TeamPatch, UserPatch, next_month_start,
+};
 
 use crate::fixtures::{at, key, now, record, team, user};
 use crate::harness::{RawDb, backend_tests};
@@ -159,4 +161,76 @@ backend_tests!(reset_due_budgets, async |store, raw| {
         .await;
     let far = much_later + Duration::days(10);
     assert_eq!(store.reset_due_budgets(far).await.unwrap(), 2, "user and team only");
+});
+
+backend_tests!(premium_budgets_are_charged_scheduled_and_reset, async |store| {
+    // Without a period, a premium budget resets at the next month's start (Copilot's reset).
+    let mut monthly = key("k-monthly");
+    monthly.user_id = Some("u1".into());
+    monthly.limits.max_premium_requests = Some(20.0);
+    let created = store.create_key(monthly).await.unwrap();
+    let created_at = created.created_at;
+    assert_eq!(created.premium_budget_reset_at, Some(next_month_start(created_at)));
+    let mut weekly = key("k-weekly");
+    weekly.limits.max_premium_requests = Some(5.0);
+    weekly.limits.premium_budget_duration = Some(" 7d ".into());
+    let weekly = store.create_key(weekly).await.unwrap();
+    assert_eq!(weekly.limits.premium_budget_duration.as_deref(), Some("7d"));
+    let weekly_reset = weekly.premium_budget_reset_at.unwrap();
+    assert_eq!(weekly_reset, weekly.created_at + Duration::days(7));
+    // No premium budget, no schedule; one set later is scheduled, and goes when cleared.
+    store.create_key(key("k-free")).await.unwrap();
+    assert_eq!(store.get_key("k-free").await.unwrap().unwrap().premium_budget_reset_at, None);
+    let set = KeyPatch { max_premium_requests: Some(Some(3.0)), ..Default::default() };
+    let free = store.update_key("k-free", set).await.unwrap();
+    assert_eq!(free.premium_budget_reset_at, Some(next_month_start(free.updated_at)));
+    let clear = KeyPatch { max_premium_requests: Some(None), ..Default::default() };
+    assert_eq!(store.update_key("k-free", clear).await.unwrap().premium_budget_reset_at, None);
+    let bad = KeyPatch { max_premium_requests: Some(Some(-1.0)), ..Default::default() };
+    assert!(store.update_key("k-free", bad).await.is_err());
+
+    // Spend records charge their premium units to the key and its user, next to the money.
+    let since = now() - Duration::seconds(5);
+    let mut opus = record("r1", now());
+    opus.token_hash = Some("k-monthly".into());
+    opus.user_id = Some("u1".into());
+    opus.premium_units = 10.0;
+    opus.cost = 0.5;
+    let mut included = record("r2", now());
+    included.token_hash = Some("k-monthly".into());
+    included.premium_units = 0.0;
+    included.cost = 0.25;
+    store.insert_spend(&[opus, included]).await.unwrap();
+    let k = store.get_key("k-monthly").await.unwrap().unwrap();
+    assert_eq!((k.premium_spend, k.spend), (10.0, 0.75));
+    assert_eq!(store.get_user("u1").await.unwrap().unwrap().premium_spend, 10.0);
+    // Other processes read it with the changed spend of budgeted holders.
+    let changed = store.spend_changed_since(since).await.unwrap();
+    let mine = changed.iter().find(|c| c.kind == EntityKind::Key && c.id == "k-monthly").unwrap();
+    assert_eq!((mine.spend, mine.premium_spend), (0.75, 10.0));
+
+    // The month ends: the monthly budget resets and is scheduled for the month after; the
+    // weekly one is not due yet.
+    let month_end = next_month_start(created_at) + Duration::seconds(1);
+    if month_end < weekly_reset {
+        assert_eq!(store.reset_due_budgets(month_end).await.unwrap(), 1);
+        let k = store.get_key("k-monthly").await.unwrap().unwrap();
+        assert_eq!((k.premium_spend, k.spend), (0.0, 0.75), "money has no period here");
+        assert_eq!(k.premium_budget_reset_at, Some(next_month_start(month_end)));
+        assert_eq!(
+            store.get_key("k-weekly").await.unwrap().unwrap().premium_budget_reset_at,
+            Some(weekly_reset)
+        );
+    }
+    let later = weekly_reset.max(month_end) + Duration::days(40);
+    store
+        .update_key("k-weekly", KeyPatch { premium_spend: Some(4.0), ..Default::default() })
+        .await
+        .unwrap();
+    assert!(store.reset_due_budgets(later).await.unwrap() >= 1);
+    let w = store.get_key("k-weekly").await.unwrap().unwrap();
+    assert_eq!(
+        (w.premium_spend, w.premium_budget_reset_at),
+        (0.0, Some(later + Duration::days(7)))
+    );
 });
