@@ -7,15 +7,22 @@ target/debug/ of this repository when those are unset (build them with
 
 tollgate's stderr goes to a file; the part a failing test produced is attached to that
 test's report ("tollgate stderr" section), and the whole file is shown when start-up fails.
+
+Tests that ask for the `copilot` fixture get a second pair, started on first use: the
+GitHub/Copilot stand-in (`tollgate-mock --github`) and a `tollgate serve` with no config
+file (every model name goes to Copilot), its account linked through the auth helper's
+device flow as a person would.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -167,26 +174,31 @@ def mock_bin() -> Path:
     return _binary("TOLLGATE_MOCK_BIN", "tollgate-mock")
 
 
-@pytest.fixture(scope="session")
-def mock_server(mock_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mock]:
-    workdir = tmp_path_factory.mktemp("mock")
+@contextmanager
+def _running_mock(mock_bin: Path, workdir: Path, *args: str) -> Iterator[str]:
+    """`tollgate-mock ARGS` on a free port, until the block ends; yields its URL."""
     stderr_log = workdir / "mock.stderr.log"
     with stderr_log.open("wb") as stderr:
         proc = subprocess.Popen(
-            [str(mock_bin), "--port", "0"],
+            [str(mock_bin), "--port", "0", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
             env=_child_env(),
         )
     try:
-        url = _read_ready_line(proc, stderr_log)
-        with httpx.Client(timeout=10.0) as http:
-            yield Mock(url=url, http=http)
+        yield _read_ready_line(proc, stderr_log)
     finally:
         _stop(proc)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def mock_server(mock_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mock]:
+    with _running_mock(mock_bin, tmp_path_factory.mktemp("mock")) as url:
+        with httpx.Client(timeout=10.0) as http:
+            yield Mock(url=url, http=http)
 
 
 def _read_ready_line(proc: subprocess.Popen[bytes], stderr_log: Path) -> str:
@@ -233,6 +245,15 @@ def gateway(
     workdir = tmp_path_factory.mktemp("tollgate")
     config = workdir / "config.yaml"
     config.write_text(_config_yaml(mock_server))
+    with _running_gateway(tollgate_bin, workdir, ["--config", str(config)]) as gateway:
+        yield gateway
+
+
+@contextmanager
+def _running_gateway(
+    tollgate_bin: Path, workdir: Path, args: list[str], **env_extra: str
+) -> Iterator[Gateway]:
+    """`tollgate serve ARGS` in `workdir` on free ports, until the block ends."""
     data_dir = workdir / "data"
     data_dir.mkdir()
     stderr_log = workdir / "tollgate.stderr.log"
@@ -244,10 +265,11 @@ def gateway(
         TOLLGATE_DATA_DIR=str(data_dir),
         NO_COLOR="1",
         RUST_LOG=os.environ.get("TOLLGATE_TEST_RUST_LOG", "info"),
+        **env_extra,
     )
     cmd = [
         str(tollgate_bin), "serve",
-        "--config", str(config),
+        *args,
         "--host", "127.0.0.1",
         "--port", str(port),
         "--auth-port", str(auth_port),
@@ -301,6 +323,102 @@ def _fresh_mock(request: pytest.FixtureRequest, mock_server: Mock, gateway: Gate
 @pytest.fixture
 def mock(mock_server: Mock) -> Mock:
     return mock_server
+
+
+@dataclass
+class Copilot:
+    """The GitHub/Copilot stand-in and the tollgate in front of it, an account linked.
+
+    The stand-in keeps what it recorded across tests: `calls` counts only the model calls
+    made since the test began.
+    """
+
+    stand_in: str
+    gateway: Gateway
+    http: httpx.Client = field(repr=False)
+    seen: int = 0
+
+    def client(self, **kwargs: Any) -> OpenAI:
+        return self.gateway.client(**kwargs)
+
+    def _ok(self, response: httpx.Response) -> httpx.Response:
+        assert response.is_success, (
+            f"stand-in control {response.request.method} {response.request.url.path}: "
+            f"{response.status_code} {response.text}"
+        )
+        return response
+
+    def enqueue(self, spec: dict[str, Any]) -> None:
+        """Queues a ReplySpec for the next chat, responses or embeddings call."""
+        self._ok(self.http.post(f"{self.stand_in}/__mock/enqueue", json=spec))
+
+    def _model_calls(self) -> list[dict[str, Any]]:
+        recorded = self._ok(self.http.get(f"{self.stand_in}/__mock/requests")).json()
+        return [r for r in recorded if r["path"] != "/models"]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The Copilot API model calls since the test began, oldest first."""
+        return self._model_calls()[self.seen :]
+
+
+def _link_copilot(gateway: Gateway, stand_in: str, http: httpx.Client) -> None:
+    """Links the default account as a person would: opens /github, approves the device flow
+    at the stand-in, and waits for the page's status to say linked, then for the proxy to
+    list the account's models."""
+    auth_origin = f"http://127.0.0.1:{gateway.auth_port}"
+    page = http.get(f"{auth_origin}/github", headers={"Authorization": f"Bearer {MASTER_KEY}"})
+    assert page.status_code == 200, f"/github answered {page.status_code}: {page.text[:300]}"
+    found = re.search(r"/github/status\?flow=([A-Za-z0-9_-]+)", page.text)
+    assert found, f"no device flow on the /github page: {page.text[:500]}"
+    approved = http.post(f"{stand_in}/__mock/approve")
+    assert approved.is_success, f"the stand-in did not approve: {approved.text}"
+    deadline = time.monotonic() + START_TIMEOUT_S
+    state = None
+    while time.monotonic() < deadline:
+        status = http.get(f"{auth_origin}/github/status", params={"flow": found.group(1)})
+        state = status.json().get("state") if status.status_code == 200 else status.text
+        if state == "linked":
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the device flow never reached linked (last: {state!r})", pytrace=False)
+    # The proxy picks the stored account up by itself, a moment later.
+    listed: list[str] = []
+    auth = {"Authorization": f"Bearer {MASTER_KEY}"}
+    while time.monotonic() < deadline:
+        models = http.get(f"{gateway.base_url}/models", headers=auth)
+        if models.status_code == 200:
+            listed = [m["id"] for m in models.json().get("data", [])]
+        if "gpt-5.4" in listed:
+            return
+        time.sleep(0.2)
+    pytest.fail(
+        f"the proxy never listed the linked account's models (last: {listed})", pytrace=False
+    )
+
+
+@pytest.fixture(scope="session")
+def copilot_session(
+    tollgate_bin: Path, mock_bin: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Copilot]:
+    workdir = tmp_path_factory.mktemp("copilot")
+    with _running_mock(mock_bin, workdir, "--github") as stand_in:
+        github = dict(TOLLGATE_GITHUB_URL=stand_in, TOLLGATE_GITHUB_API_URL=f"{stand_in}/api")
+        # No config file: every model name goes to Copilot.
+        with _running_gateway(tollgate_bin, workdir, [], **github) as gateway:
+            with httpx.Client(timeout=10.0) as http:
+                _link_copilot(gateway, stand_in, http)
+                yield Copilot(stand_in=stand_in, gateway=gateway, http=http)
+
+
+@pytest.fixture
+def copilot(request: pytest.FixtureRequest, copilot_session: Copilot) -> Copilot:
+    """The Copilot pair, counting calls from this test on; a failure shows its tollgate's log."""
+    copilot_session.seen = len(copilot_session._model_calls())
+    log = copilot_session.gateway.stderr_log
+    request.node.stash[_stderr_log_key] = log
+    request.node.stash[_log_offset_key] = log.stat().st_size
+    return copilot_session
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The Responses API through the official OpenAI Python SDK (`client.responses`): on a chat
 deployment (translated both ways), on a Responses deployment (passed through), and a chat
-client on a Responses deployment."""
+client on a Responses deployment, among them a Copilot model served only on `/responses`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 
 from openai import OpenAI
 
-from conftest import CHAT_MODEL, CONFIGURED_MODELS, RESPONSES_MODEL, Mock
+from conftest import CHAT_MODEL, CONFIGURED_MODELS, RESPONSES_MODEL, Copilot, Mock
 
 WEATHER = {
     "type": "function",
@@ -108,3 +108,58 @@ def test_a_chat_client_on_a_responses_deployment(client: OpenAI, mock: Mock) -> 
     assert reply.choices[0].message.content == "answered through /responses"
     assert reply.choices[0].finish_reason == "stop"
     assert len(mock.requests("/v1/responses")) == 1
+
+
+# Copilot lists it with `supported_endpoints: ["/responses"]` only (the stand-in does too) and
+# refuses it on /chat/completions.
+RESPONSES_ONLY_COPILOT_MODEL = "gpt-5.4"
+
+
+def test_chat_completions_on_a_copilot_model_served_only_on_responses(copilot: Copilot) -> None:
+    client = copilot.client()
+    copilot.enqueue(text_reply("Copilot's gpt-5.4, spoken to in the Responses API."))
+
+    reply = client.chat.completions.with_raw_response.create(
+        model=RESPONSES_ONLY_COPILOT_MODEL,
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
+        max_tokens=64,
+    )
+
+    assert reply.headers["x-tollgate-served-model"] == "github_copilot/gpt-5.4"
+    completion = reply.parse()
+    assert completion.object == "chat.completion"
+    assert completion.choices[0].message.content == (
+        "Copilot's gpt-5.4, spoken to in the Responses API."
+    )
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+    [call] = copilot.calls()
+    assert call["path"] == "/responses", "never /chat/completions"
+    assert call["body"]["model"] == RESPONSES_ONLY_COPILOT_MODEL
+    assert call["body"]["instructions"] == "Be brief."
+    assert call["body"]["max_output_tokens"] == 64
+
+
+def test_a_chat_completions_stream_on_a_copilot_model_served_only_on_responses(
+    copilot: Copilot,
+) -> None:
+    client = copilot.client()
+    copilot.enqueue(text_reply("streamed from the Responses API", chunks=3))
+
+    stream = client.chat.completions.create(
+        model=RESPONSES_ONLY_COPILOT_MODEL,
+        messages=[{"role": "user", "content": "Hi"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "streamed from the Responses API"
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
+    assert [f for f in finishes if f] == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+    [call] = copilot.calls()
+    assert call["path"] == "/responses", "never /chat/completions"
+    assert call["body"]["model"] == RESPONSES_ONLY_COPILOT_MODEL
+    assert call["body"]["stream"] is True

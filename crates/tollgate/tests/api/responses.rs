@@ -1,6 +1,7 @@
 //! `/v1/responses`: OpenAI's Responses API, translated to and from Chat Completions
 //! deployments, passed through to Responses ones (`model_info.mode: responses`), and Chat
-//! Completions clients served by a Responses deployment.
+//! Completions clients served by a Responses deployment, and Copilot models served only on
+//! `/responses`.
 
 use serde_json::{Value, json};
 use tollgate_testkit::{MockOpenAi, ReplySpec, TestApp};

@@ -1,7 +1,8 @@
 //! The real Claude Code CLI (`claude -p`) against tollgate, with testkit upstreams behind it:
 //! an OpenAI-format one (translated), an Anthropic-format one (passed through), and the
 //! GitHub Copilot stand-in (native `/v1/messages` for Claude models, `/chat/completions` for
-//! GPT models, and a quota failure that falls back).
+//! GPT models, `/responses` for the models Copilot serves only there, and a quota failure
+//! that falls back).
 
 use std::path::Path;
 use std::time::Duration;
@@ -254,6 +255,85 @@ async fn copilot_serves_a_claude_model_natively_and_a_gpt_model_translated() {
     let logs = spend(&app, 2).await;
     let served: Vec<&str> = logs.iter().map(|l| l.served_model.as_str()).collect();
     assert_eq!(served, ["github_copilot/claude-sonnet-4.5", "github_copilot/gpt-4o"]);
+}
+
+/// The request bodies of the Copilot stand-in's model calls, oldest first.
+fn copilot_bodies(gh: &MockGitHub) -> Vec<Value> {
+    gh.requests().into_iter().filter(|r| r.path != "/models").map(|r| r.body).collect()
+}
+
+/// The input items of a Responses request with this `type`.
+fn items_of<'a>(body: &'a Value, kind: &str) -> Vec<&'a Value> {
+    body["input"].as_array().into_iter().flatten().filter(|i| i["type"] == kind).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs the Claude Code CLI and Chromium; scripts/test runs them"]
+async fn tool_use_round_trip_on_a_copilot_model_served_only_on_responses() {
+    let gh = MockGitHub::start().await;
+    let app = copilot_app(&gh, "").await;
+    gh.add_account("ghu_e2e_codex", true);
+    app.link_copilot("default", "ghu_e2e_codex").await.unwrap();
+    gh.set_default(ReplySpec::text("unexpected extra request"));
+    let scratch = Scratch::new();
+    let target = scratch.work_dir().join("greeting.txt");
+    // gpt-5.4 lists only `/responses`: the stand-in answers it nowhere else, so the call to
+    // Write comes back as a `function_call` item.
+    gh.enqueue(write_call(&target));
+    gh.enqueue(ReplySpec::text("gpt-5.4 wrote greeting.txt through the Responses API."));
+
+    let out = claude(
+        &app,
+        "gpt-5.4",
+        "Write 'hello from tollgate' to greeting.txt",
+        &scratch,
+        Credential::AuthToken,
+        &["--allowedTools", "Write"],
+    )
+    .await;
+    assert!(out.success(), "{out}");
+    assert_file_written(&target, &out);
+    assert!(out.stdout.contains("gpt-5.4 wrote greeting.txt through the Responses API."), "{out}");
+
+    let calls = copilot_calls(&gh);
+    let expected = [("/responses", "gpt-5.4"), ("/responses", "gpt-5.4")]
+        .map(|(p, m)| (p.to_owned(), m.to_owned()));
+    assert_eq!(calls, expected, "a tool call and its result, never /chat/completions: {out}");
+    let bodies = copilot_bodies(&gh);
+    let first = &bodies[0];
+    assert_eq!(first["stream"], true, "Claude Code streams");
+    assert!(first["instructions"].as_str().is_some_and(|s| !s.is_empty()), "the system prompt");
+    assert!(first["input"].to_string().contains("greeting.txt"), "the prompt went upstream");
+    let tools = first["tools"].as_array().expect("Claude Code's tools");
+    let write = tools.iter().find(|t| t["name"] == "Write").expect("the Write tool");
+    assert_eq!(write["type"], "function", "a Responses function tool: {write}");
+    assert!(write["parameters"]["properties"]["file_path"].is_object(), "{write}");
+
+    // The second request carries the call and its result in the Responses API's items.
+    let second = &bodies[1];
+    let call = items_of(second, "function_call");
+    assert_eq!(call.len(), 1, "{second}");
+    assert_eq!(call[0]["call_id"], "toolu_e2e_write");
+    assert_eq!(call[0]["name"], "Write");
+    let args: Value = serde_json::from_str(call[0]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args["content"], FILE_CONTENT);
+    let result = items_of(second, "function_call_output");
+    assert_eq!(result.len(), 1, "{second}");
+    assert_eq!(result[0]["call_id"], "toolu_e2e_write");
+    assert!(result[0]["output"].to_string().contains("greeting.txt"), "{}", result[0]);
+
+    let reqs: Vec<_> = gh.requests().into_iter().filter(|r| r.path == "/responses").collect();
+    assert_eq!(reqs[0].header("x-initiator"), Some("user"));
+    assert_eq!(reqs[1].header("x-initiator"), Some("agent"), "a tool result is the agent's turn");
+
+    let logs = spend(&app, 2).await;
+    for log in &logs {
+        assert_eq!(log.api, "messages");
+        assert_eq!(log.requested_model, "gpt-5.4");
+        assert_eq!(log.served_model, "github_copilot/gpt-5.4");
+        assert_eq!(log.outcome, "success");
+        assert!(log.completion_tokens > 0, "usage came back through the translation: {log:?}");
+    }
 }
 
 #[tokio::test]
