@@ -301,6 +301,8 @@ pub(crate) async fn act(
                 rpm_limit: limits.rpm_limit,
                 tpm_limit: limits.tpm_limit,
                 max_parallel_requests: limits.max_parallel_requests,
+                max_premium_requests: limits.max_premium_requests,
+                premium_budget_duration: limits.premium_budget_duration,
                 models: form.models.as_deref().map(page::list),
                 ..Default::default()
             };

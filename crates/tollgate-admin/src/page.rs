@@ -364,6 +364,10 @@ pub struct LimitsForm {
     tpm_limit: Option<String>,
     #[serde(default)]
     max_parallel_requests: Option<String>,
+    #[serde(default)]
+    max_premium_requests: Option<String>,
+    #[serde(default)]
+    premium_budget_duration: Option<String>,
 }
 
 /// A change of limits from an edit form: a field not posted is left as it is, an empty one
@@ -380,6 +384,10 @@ pub struct LimitsChange {
     pub tpm_limit: Option<Option<i64>>,
     /// Requests at once.
     pub max_parallel_requests: Option<Option<i64>>,
+    /// Copilot premium requests per premium period.
+    pub max_premium_requests: Option<Option<f64>>,
+    /// Premium period.
+    pub premium_budget_duration: Option<Option<String>>,
 }
 
 /// `None` for a field not posted, `Some(None)` for an empty one (clear the limit), else the
@@ -403,6 +411,8 @@ impl LimitsForm {
             rpm_limit: shown(l.rpm_limit.map(|v| v.to_string())),
             tpm_limit: shown(l.tpm_limit.map(|v| v.to_string())),
             max_parallel_requests: shown(l.max_parallel_requests.map(|v| v.to_string())),
+            max_premium_requests: shown(l.max_premium_requests.map(|v| v.to_string())),
+            premium_budget_duration: shown(l.premium_budget_duration.clone()),
         }
     }
 
@@ -421,6 +431,12 @@ impl LimitsForm {
                 &self.max_parallel_requests,
                 errors,
             ),
+            max_premium_requests: number(
+                "max_premium_requests",
+                &self.max_premium_requests,
+                errors,
+            ),
+            premium_budget_duration: text(self.premium_budget_duration.clone()),
         }
     }
 
@@ -436,6 +452,11 @@ impl LimitsForm {
                 &self.max_parallel_requests,
                 errors,
             ),
+            max_premium_requests: limit("max_premium_requests", &self.max_premium_requests, errors),
+            premium_budget_duration: self
+                .premium_budget_duration
+                .as_ref()
+                .map(|d| text(Some(d.clone()))),
         }
     }
 
@@ -455,6 +476,16 @@ impl LimitsForm {
                     "max_parallel_requests",
                     "Requests at once",
                     self.max_parallel_requests.as_deref(),
+                ),
+                (
+                    "max_premium_requests",
+                    "Copilot premium requests",
+                    self.max_premium_requests.as_deref(),
+                ),
+                (
+                    "premium_budget_duration",
+                    "Premium requests reset every (empty: each month)",
+                    self.premium_budget_duration.as_deref(),
                 ),
             ],
             errors,

@@ -152,7 +152,7 @@ async fn render_team(
         Ok(k) => k,
         Err(r) => return r,
     };
-    let spend = state.directory().team(&team.team_id).map_or(team.spend, |t| t.state.spend());
+    let spend = state.directory().team(&team.team_id).map_or(team.spend, |t| t.state.spend.used());
     let title = team.team_alias.clone().unwrap_or_else(|| team.team_id.clone());
     let frame = Frame::new(base, signed, &title, "teams").with_notice(notice);
     let nonce = frame.nonce.clone();
@@ -200,6 +200,8 @@ fn change(f: &TeamForm) -> Result<TeamPatch, Errors> {
         rpm_limit: limits.rpm_limit,
         tpm_limit: limits.tpm_limit,
         max_parallel_requests: limits.max_parallel_requests,
+        max_premium_requests: limits.max_premium_requests,
+        premium_budget_duration: limits.premium_budget_duration,
         ..Default::default()
     })
 }

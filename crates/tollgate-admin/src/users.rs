@@ -190,7 +190,7 @@ async fn render_user(
         Ok(r) => r,
         Err(r) => return r,
     };
-    let spend = state.directory().user(&user.user_id).map_or(user.spend, |u| u.state.spend());
+    let spend = state.directory().user(&user.user_id).map_or(user.spend, |u| u.state.spend.used());
     let frame = Frame::new(base, signed, &user.user_id, "users").with_notice(notice);
     let nonce = frame.nonce.clone();
     let models = user.models.join(", ");
@@ -240,6 +240,8 @@ fn change(f: &UserForm) -> Result<UserPatch, Errors> {
         rpm_limit: limits.rpm_limit,
         tpm_limit: limits.tpm_limit,
         max_parallel_requests: limits.max_parallel_requests,
+        max_premium_requests: limits.max_premium_requests,
+        premium_budget_duration: limits.premium_budget_duration,
         ..Default::default()
     })
 }

@@ -21,7 +21,9 @@ pub use diagnostics::Diagnostic;
 pub use env::{ENV_REF_PREFIX, EnvSource, MapEnv, ProcessEnv};
 pub use load::{discover, from_yaml_str, load, model_entry_from_json, parse_period};
 pub use model::{Described, ModelEntry, PriceOverride, ProviderKind};
-pub use routing::{FallbackRule, RetryPolicy, RouterSettings, RoutingStrategy};
+pub use routing::{
+    FallbackRule, PremiumBudgetExceeded, RetryPolicy, RouterSettings, RoutingStrategy,
+};
 pub use secret::Secret;
 pub use settings::{
     DEFAULT_GITHUB_API_URL, DEFAULT_GITHUB_URL, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_REQUEST_TIMEOUT,

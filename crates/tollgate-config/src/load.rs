@@ -7,7 +7,9 @@ use crate::diagnostics::{Diagnostic, classify_ignored};
 use crate::env::{EnvSource, resolve_env_refs};
 use crate::model::{ModelEntry, PriceOverride, ProviderKind};
 use crate::raw::{RawConfig, RawModelEntry};
-use crate::routing::{FallbackRule, RetryPolicy, RouterSettings, RoutingStrategy};
+use crate::routing::{
+    FallbackRule, PremiumBudgetExceeded, RetryPolicy, RouterSettings, RoutingStrategy,
+};
 use crate::settings::{LogFormat, Settings};
 use crate::{Config, ConfigError, Secret};
 
@@ -285,6 +287,17 @@ fn router_settings(raw: &RawConfig, err: &ErrFn<'_>) -> Result<RouterSettings, C
                 format!(
                     "unknown strategy {s:?}; expected one of {}",
                     RoutingStrategy::NAMES.join(", ")
+                ),
+            )
+        })?;
+    }
+    if let Some(s) = &r.premium_budget_exceeded {
+        out.premium_budget_exceeded = PremiumBudgetExceeded::parse(s).ok_or_else(|| {
+            err(
+                "router_settings.premium_budget_exceeded",
+                format!(
+                    "unknown value {s:?}; expected one of {}",
+                    PremiumBudgetExceeded::NAMES.join(", ")
                 ),
             )
         })?;

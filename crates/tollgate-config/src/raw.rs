@@ -129,6 +129,8 @@ pub(crate) struct RawRouterSettings {
     #[serde(default, deserialize_with = "opt_number")]
     pub max_fallbacks: Option<f64>,
     #[serde(default)]
+    pub premium_budget_exceeded: Option<String>,
+    #[serde(default)]
     pub redis_url: Option<Secret<String>>,
     #[serde(default)]
     pub redis_host: Option<String>,

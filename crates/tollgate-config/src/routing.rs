@@ -116,6 +116,35 @@ pub struct RouterSettings {
     /// How deep fallbacks recurse: a fallback's own fallbacks are followed, up to this many
     /// hops from the requested model (LiteLLM's `max_fallbacks`).
     pub max_fallbacks: u32,
+    /// What a request does when its model would take a key, user or team past its premium
+    /// request budget.
+    pub premium_budget_exceeded: PremiumBudgetExceeded,
+}
+
+/// `router_settings.premium_budget_exceeded`: when a step of a request's plan would use more
+/// premium requests than a budget has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PremiumBudgetExceeded {
+    /// Move down the fallback chain to the first step the budgets can afford (a model with a
+    /// lower multiplier, or an included one); refuse when none is left.
+    #[default]
+    Fallback,
+    /// Refuse the request, naming the budget.
+    Refuse,
+}
+
+impl PremiumBudgetExceeded {
+    /// The accepted spellings.
+    pub const NAMES: [&'static str; 2] = ["fallback", "refuse"];
+
+    /// Parses a setting's value.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim() {
+            "fallback" => Some(Self::Fallback),
+            "refuse" => Some(Self::Refuse),
+            _ => None,
+        }
+    }
 }
 
 impl Default for RouterSettings {
@@ -131,6 +160,7 @@ impl Default for RouterSettings {
             cooldown_time: Duration::from_secs(5),
             retry_policy: RetryPolicy::default(),
             max_fallbacks: 5,
+            premium_budget_exceeded: PremiumBudgetExceeded::Fallback,
         }
     }
 }

@@ -312,6 +312,12 @@ impl<'a> Plan<'a> {
                 return Some(step);
             }
         }
+        self.next_group(now)
+    }
+
+    /// The first attempt of the next model group the walk reaches, leaving the current one:
+    /// for a step the caller's budgets cannot afford, as for a group whose retries ran out.
+    pub fn next_group(&mut self, now: Instant) -> Option<Step> {
         loop {
             self.advance();
             if self.route >= self.routes.len() {

@@ -169,6 +169,12 @@ pub struct KeyCreateArgs {
     /// Requests in flight at once.
     #[arg(long)]
     pub max_parallel: Option<i64>,
+    /// Copilot premium requests per premium period (a request uses its model's multiplier).
+    #[arg(long)]
+    pub max_premium_requests: Option<f64>,
+    /// Premium period like --budget-duration; default: each calendar month (UTC).
+    #[arg(long)]
+    pub premium_budget_duration: Option<String>,
     /// Owner user id (created if missing).
     #[arg(long)]
     pub user: Option<String>,

@@ -20,6 +20,8 @@ use crate::error::ApiError;
 pub struct Admitted {
     slots: Vec<Arc<EntityState>>,
     reserved: Vec<(Arc<EntityState>, f64)>,
+    /// Premium units held of each premium budget for the attempt in flight.
+    premium: Vec<(Arc<EntityState>, f64)>,
     shared: Option<SharedHold>,
 }
 
@@ -39,9 +41,38 @@ impl Drop for Admitted {
             s.in_flight.leave();
         }
         for (s, amount) in &self.reserved {
-            s.release(*amount);
+            s.spend.release(*amount);
+        }
+        self.release_premium();
+    }
+}
+
+impl Admitted {
+    fn release_premium(&mut self) {
+        for (s, units) in self.premium.drain(..) {
+            s.premium.release(units);
         }
     }
+}
+
+fn premium_denied(e: &Entity, used: f64, held: f64, max: f64, units: f64, model: &str) -> ApiError {
+    let reset = e
+        .premium_budget_reset_at()
+        .map_or_else(String::new, |t| format!(" It resets at {}.", t.to_rfc3339()));
+    let in_flight = if held > 0.0 {
+        format!(" ({held} more held by requests in flight)")
+    } else {
+        String::new()
+    };
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!(
+            "Premium request budget exceeded for {}: {used} of {max} premium requests \
+             used{in_flight}, and `{model}` takes {units} a request.{reset}",
+            e.name()
+        ),
+    )
+    .with_code("premium_budget_exceeded")
 }
 
 /// One of the entities a request is checked against.
@@ -87,6 +118,14 @@ impl Entity {
             Self::Key(k) => k.record.budget_reset_at,
             Self::User(u) => u.record.budget_reset_at,
             Self::Team(t) => t.record.budget_reset_at,
+        }
+    }
+
+    fn premium_budget_reset_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self {
+            Self::Key(k) => k.record.premium_budget_reset_at,
+            Self::User(u) => u.record.premium_budget_reset_at,
+            Self::Team(t) => t.record.premium_budget_reset_at,
         }
     }
 
@@ -183,17 +222,44 @@ impl Access {
         }
         if estimate > 0.0 {
             for e in self.entities.iter().filter(|e| e.limits().max_budget.is_some()) {
-                e.state().reserve(estimate);
+                e.state().spend.reserve(estimate);
                 admitted.reserved.push((e.state().clone(), estimate));
             }
         }
         Ok(admitted)
     }
 
+    /// Holds `units` premium requests of every premium budget of the key, its user and its
+    /// team for the attempt about to be sent to `model`, in place of what an earlier attempt
+    /// of the request held; or, when the units would take one past its limit (what is used
+    /// plus what attempts in flight hold), holds nothing and answers the refusal naming it.
+    /// An attempt on an included model (0 units) always fits. The request's real units are
+    /// charged when it ends, before the hold goes.
+    pub fn hold_premium(
+        &self,
+        admitted: &mut Admitted,
+        units: f64,
+        model: &str,
+    ) -> Result<(), ApiError> {
+        admitted.release_premium();
+        if units.is_nan() || units <= 0.0 {
+            return Ok(());
+        }
+        for e in &self.entities {
+            let Some(max) = e.limits().max_premium_requests else { continue };
+            if let Err((used, held)) = e.state().premium.try_reserve(units, max) {
+                admitted.release_premium();
+                return Err(premium_denied(e, used, held, max, units, model));
+            }
+            admitted.premium.push((e.state().clone(), units));
+        }
+        Ok(())
+    }
+
     fn check_budgets(&self) -> Result<(), ApiError> {
         for e in &self.entities {
             if let Some(max) = e.limits().max_budget {
-                let (spent, reserved) = e.state().spend_and_reserved();
+                let (spent, reserved) = e.state().spend.used_and_reserved();
                 if spent + reserved >= max {
                     let reset = e
                         .budget_reset_at()

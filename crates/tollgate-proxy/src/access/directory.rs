@@ -40,14 +40,20 @@ pub struct EntityState {
     pub tokens: TokenWindow,
     /// Requests in flight.
     pub in_flight: InFlight,
-    spend: Mutex<SpendState>,
+    /// Money spent this budget period.
+    pub spend: Meter,
+    /// Copilot premium units used this premium period.
+    pub premium: Meter,
 }
 
-/// Spend as this process knows it: the database's figure when last read, plus what this
+/// An amount as this process knows it: the database's figure when last read, plus what this
 /// process recorded since (written or still queued); and what requests in flight here have
 /// reserved of the budget, which no reload touches.
+#[derive(Debug, Default)]
+pub struct Meter(Mutex<MeterState>);
+
 #[derive(Debug, Default, Clone, Copy)]
-struct SpendState {
+struct MeterState {
     snapshot: f64,
     pending: f64,
     written_since_snapshot: f64,
@@ -56,18 +62,77 @@ struct SpendState {
     written_epoch: u64,
 }
 
-impl SpendState {
+impl Meter {
+    fn with<T>(&self, f: impl FnOnce(&mut MeterState) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The amount used this period.
+    pub fn used(&self) -> f64 {
+        self.with(|s| s.snapshot + s.pending + s.written_since_snapshot)
+    }
+
+    /// The amount used this period, and what requests in flight have reserved.
+    pub fn used_and_reserved(&self) -> (f64, f64) {
+        self.with(|s| (s.snapshot + s.pending + s.written_since_snapshot, s.reserved))
+    }
+
+    /// Holds `amount` for a request in flight.
+    pub fn reserve(&self, amount: f64) {
+        self.with(|s| s.reserved += amount);
+    }
+
+    /// Holds `amount` for a request in flight if what is used, what is held and `amount`
+    /// stay within `max` (in one step, so concurrent requests cannot both take the last of
+    /// it); else holds nothing and answers what is used and held.
+    pub fn try_reserve(&self, amount: f64, max: f64) -> Result<(), (f64, f64)> {
+        self.with(|s| {
+            let used = s.snapshot + s.pending + s.written_since_snapshot;
+            // A little slack for sums of fractional amounts such as 0.33.
+            if used + s.reserved + amount > max + 1e-9 {
+                return Err((used, s.reserved));
+            }
+            s.reserved += amount;
+            Ok(())
+        })
+    }
+
+    /// Gives back what [`Meter::reserve`] held.
+    pub fn release(&self, amount: f64) {
+        self.with(|s| s.reserved = (s.reserved - amount).max(0.0));
+    }
+
+    /// Counts a finished request's amount, not yet written.
+    fn charge(&self, amount: f64) {
+        if amount > 0.0 {
+            self.with(|s| s.pending += amount);
+        }
+    }
+
+    /// Moves an amount the spend writer stored (in write `epoch`) from pending to written.
+    fn written(&self, amount: f64, epoch: u64) {
+        if amount > 0.0 {
+            self.with(|s| {
+                s.pending = (s.pending - amount).max(0.0);
+                s.written_since_snapshot += amount;
+                s.written_epoch = epoch;
+            });
+        }
+    }
+
     /// Takes a stored figure read by a read that began at `mark`. If a write of this process
     /// reached the entity since, the figure is left alone: that write's commit may or may
-    /// not be in it, and taking it could lose the write's cost. A write whose commit is in
+    /// not be in it, and taking it could lose the write's amount. A write whose commit is in
     /// the figure and whose acknowledgement comes after this counts twice for now. Both
     /// heal on the next read of changed spend, because each write stamps the rows it
     /// changes, so they are read again.
-    fn take_stored(&mut self, spend: f64, mark: ReadMark) {
-        if self.written_epoch <= mark.0 {
-            self.snapshot = spend;
-            self.written_since_snapshot = 0.0;
-        }
+    fn take_stored(&self, stored: f64, mark: ReadMark) {
+        self.with(|s| {
+            if s.written_epoch <= mark.0 {
+                s.snapshot = stored;
+                s.written_since_snapshot = 0.0;
+            }
+        });
     }
 }
 
@@ -77,7 +142,8 @@ impl EntityState {
             rpm: RwLock::new(None),
             tokens: TokenWindow::new(base),
             in_flight: InFlight::default(),
-            spend: Mutex::new(SpendState::default()),
+            spend: Meter::default(),
+            premium: Meter::default(),
         }
     }
 
@@ -93,30 +159,6 @@ impl EntityState {
             *self.rpm.write().unwrap_or_else(|e| e.into_inner()) =
                 wanted.map(|l| Arc::new(RequestRate::new(l)));
         }
-    }
-
-    fn with_spend<T>(&self, f: impl FnOnce(&mut SpendState) -> T) -> T {
-        f(&mut self.spend.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-
-    /// Spend in the current budget period.
-    pub fn spend(&self) -> f64 {
-        self.with_spend(|s| s.snapshot + s.pending + s.written_since_snapshot)
-    }
-
-    /// Spend in the current budget period, and what requests in flight have reserved.
-    pub fn spend_and_reserved(&self) -> (f64, f64) {
-        self.with_spend(|s| (s.snapshot + s.pending + s.written_since_snapshot, s.reserved))
-    }
-
-    /// Holds `amount` of the budget for a request in flight.
-    pub fn reserve(&self, amount: f64) {
-        self.with_spend(|s| s.reserved += amount);
-    }
-
-    /// Gives back what [`EntityState::reserve`] held.
-    pub fn release(&self, amount: f64) {
-        self.with_spend(|s| s.reserved = (s.reserved - amount).max(0.0));
     }
 }
 
@@ -288,15 +330,27 @@ impl Directory {
         let Some(path) = self.snapshot_path.clone() else { return };
         let keys = read(&self.keys)
             .values()
-            .map(|k| KeyRecord { spend: k.state.spend(), ..k.record.clone() })
+            .map(|k| KeyRecord {
+                spend: k.state.spend.used(),
+                premium_spend: k.state.premium.used(),
+                ..k.record.clone()
+            })
             .collect();
         let users = read(&self.users)
             .values()
-            .map(|u| UserRecord { spend: u.state.spend(), ..u.record.clone() })
+            .map(|u| UserRecord {
+                spend: u.state.spend.used(),
+                premium_spend: u.state.premium.used(),
+                ..u.record.clone()
+            })
             .collect();
         let teams = read(&self.teams)
             .values()
-            .map(|t| TeamRecord { spend: t.state.spend(), ..t.record.clone() })
+            .map(|t| TeamRecord {
+                spend: t.state.spend.used(),
+                premium_spend: t.state.premium.used(),
+                ..t.record.clone()
+            })
             .collect();
         let snapshot = Snapshot::new(keys, users, teams);
         let saved = tokio::task::spawn_blocking(move || snapshot::save(&path, &snapshot)).await;
@@ -333,7 +387,7 @@ impl Directory {
         kind: EntityKind,
         id: &str,
         limits: &Limits,
-        spend: f64,
+        stored: [f64; 2],
         mark: ReadMark,
     ) -> Arc<EntityState> {
         let mut states = self.states.lock().unwrap_or_else(|e| e.into_inner());
@@ -342,7 +396,8 @@ impl Directory {
             .or_insert_with(|| Arc::new(EntityState::new(self.base)))
             .clone();
         state.set_rpm(limits.rpm_limit);
-        state.with_spend(|s| s.take_stored(spend, mark));
+        state.spend.take_stored(stored[0], mark);
+        state.premium.take_stored(stored[1], mark);
         state
     }
 
@@ -352,24 +407,24 @@ impl Directory {
 
     /// Puts a key as read from the store by a read that began at `mark`.
     pub fn put_key(&self, record: KeyRecord, mark: ReadMark) {
-        let state =
-            self.state(EntityKind::Key, &record.token_hash, &record.limits, record.spend, mark);
+        let stored = [record.spend, record.premium_spend];
+        let state = self.state(EntityKind::Key, &record.token_hash, &record.limits, stored, mark);
         let hash = record.token_hash.clone();
         write(&self.keys).insert(hash, Arc::new(KeyEntry { record, state }));
     }
 
     /// Puts a user as read from the store by a read that began at `mark`.
     pub fn put_user(&self, record: UserRecord, mark: ReadMark) {
-        let state =
-            self.state(EntityKind::User, &record.user_id, &record.limits, record.spend, mark);
+        let stored = [record.spend, record.premium_spend];
+        let state = self.state(EntityKind::User, &record.user_id, &record.limits, stored, mark);
         let id = record.user_id.clone();
         write(&self.users).insert(id, Arc::new(UserEntry { record, state }));
     }
 
     /// Puts a team as read from the store by a read that began at `mark`.
     pub fn put_team(&self, record: TeamRecord, mark: ReadMark) {
-        let state =
-            self.state(EntityKind::Team, &record.team_id, &record.limits, record.spend, mark);
+        let stored = [record.spend, record.premium_spend];
+        let state = self.state(EntityKind::Team, &record.team_id, &record.limits, stored, mark);
         let id = record.team_id.clone();
         write(&self.teams).insert(id, Arc::new(TeamEntry { record, state }));
     }
@@ -483,7 +538,8 @@ impl Directory {
         let states = lock(&self.states);
         for c in changed {
             let Some(state) = states.get(&(c.kind, c.id.clone())) else { continue };
-            state.with_spend(|s| s.take_stored(c.spend, mark));
+            state.spend.take_stored(c.spend, mark);
+            state.premium.take_stored(c.premium_spend, mark);
         }
     }
 
@@ -542,22 +598,18 @@ impl Directory {
         let now = Instant::now();
         for state in self.states_of(record) {
             state.tokens.add(now, tokens);
-            if record.cost > 0.0 {
-                state.with_spend(|s| s.pending += record.cost);
-            }
+            state.spend.charge(record.cost);
+            state.premium.charge(record.premium_units);
         }
     }
 
     /// Moves costs the spend writer has stored from pending to written.
     pub fn written(&self, records: &[SpendRecord]) {
         let epoch = self.write_epoch.fetch_add(1, Ordering::AcqRel) + 1;
-        for r in records.iter().filter(|r| r.cost > 0.0) {
+        for r in records.iter().filter(|r| r.cost > 0.0 || r.premium_units > 0.0) {
             for state in self.states_of(r) {
-                state.with_spend(|s| {
-                    s.pending = (s.pending - r.cost).max(0.0);
-                    s.written_since_snapshot += r.cost;
-                    s.written_epoch = epoch;
-                });
+                state.spend.written(r.cost, epoch);
+                state.premium.written(r.premium_units, epoch);
             }
         }
     }
@@ -658,6 +710,8 @@ mod tests {
             limits: Limits { max_budget: Some(10.0), ..Limits::default() },
             spend,
             budget_reset_at: None,
+            premium_spend: 0.0,
+            premium_budget_reset_at: None,
             expires: None,
             blocked: false,
             metadata: serde_json::json!({}),
@@ -699,11 +753,11 @@ mod tests {
     }
 
     fn stored(spend: f64) -> Vec<SpendChange> {
-        vec![SpendChange { kind: EntityKind::Key, id: "k1".into(), spend }]
+        vec![SpendChange { kind: EntityKind::Key, id: "k1".into(), spend, premium_spend: 0.0 }]
     }
 
     fn spend_of_k1(d: &Directory) -> f64 {
-        d.key("k1").unwrap().state.spend()
+        d.key("k1").unwrap().state.spend.used()
     }
 
     #[test]
@@ -721,7 +775,12 @@ mod tests {
         assert_eq!(spend_of_k1(&d), 3.75);
         // Entities nobody holds, or that are not in the answer, are left alone.
         d.apply_spend(
-            &[SpendChange { kind: EntityKind::User, id: "nobody".into(), spend: 9.0 }],
+            &[SpendChange {
+                kind: EntityKind::User,
+                id: "nobody".into(),
+                spend: 9.0,
+                premium_spend: 0.0,
+            }],
             mark,
         );
         assert_eq!(spend_of_k1(&d), 3.75);

@@ -51,14 +51,20 @@ pub struct LimitsBody {
     /// Requests in flight at once.
     #[serde(default)]
     pub max_parallel_requests: Option<i64>,
+    /// Copilot premium requests per premium period.
+    #[serde(default)]
+    pub max_premium_requests: Option<f64>,
+    /// The premium period, like `budget_duration`; without one, the calendar month (UTC).
+    #[serde(default)]
+    pub premium_budget_duration: Option<String>,
 }
 
 impl LimitsBody {
     /// Checks the values and makes them the store's limits.
     pub fn into_limits(self) -> Result<Limits, ApiError> {
         check_limits(
-            self.max_budget,
-            &self.budget_duration,
+            [self.max_budget, self.max_premium_requests],
+            [&self.budget_duration, &self.premium_budget_duration],
             [self.rpm_limit, self.tpm_limit, self.max_parallel_requests],
         )?;
         Ok(Limits {
@@ -67,26 +73,31 @@ impl LimitsBody {
             rpm_limit: self.rpm_limit,
             tpm_limit: self.tpm_limit,
             max_parallel_requests: self.max_parallel_requests,
+            max_premium_requests: self.max_premium_requests,
+            premium_budget_duration: self.premium_budget_duration,
         })
     }
 }
 
-/// Rejects negative budgets and limits and malformed periods before they reach the store.
+/// Rejects negative budgets and limits and malformed periods before they reach the store:
+/// `amounts` are `max_budget` and `max_premium_requests`, `periods` their periods, `counts`
+/// the rpm, tpm and parallel-request limits.
 pub fn check_limits(
-    budget: Option<f64>,
-    duration: &Option<String>,
+    amounts: [Option<f64>; 2],
+    periods: [&Option<String>; 2],
     counts: [Option<i64>; 3],
 ) -> Result<(), ApiError> {
-    if budget.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
-        return Err(bad("max_budget", "must be a non-negative number"));
+    for (name, amount) in ["max_budget", "max_premium_requests"].iter().zip(amounts) {
+        if amount.is_some_and(|b| !(b.is_finite() && b >= 0.0)) {
+            return Err(bad(name, "must be a non-negative number"));
+        }
     }
-    if let Some(d) = duration
-        && tollgate_config::parse_period(d).is_none()
-    {
-        return Err(bad(
-            "budget_duration",
-            "must be a period such as `30s`, `30m`, `24h` or `30d`",
-        ));
+    for (name, period) in ["budget_duration", "premium_budget_duration"].iter().zip(periods) {
+        if let Some(d) = period
+            && tollgate_config::parse_period(d).is_none()
+        {
+            return Err(bad(name, "must be a period such as `30s`, `30m`, `24h` or `30d`"));
+        }
     }
     for (name, v) in ["rpm_limit", "tpm_limit", "max_parallel_requests"].iter().zip(counts) {
         if v.is_some_and(|v| v < 0) {
@@ -98,11 +109,16 @@ pub fn check_limits(
 
 /// [`check_limits`] for a change: the values it sets (clearing one is always allowed).
 pub fn check_limit_changes(
-    budget: Option<Option<f64>>,
-    duration: &Option<Option<String>>,
+    amounts: [Option<Option<f64>>; 2],
+    periods: [&Option<Option<String>>; 2],
     counts: [Option<Option<i64>>; 3],
 ) -> Result<(), ApiError> {
-    check_limits(budget.flatten(), &duration.clone().flatten(), counts.map(Option::flatten))
+    let periods = periods.map(|p| p.clone().flatten());
+    check_limits(
+        amounts.map(Option::flatten),
+        [&periods[0], &periods[1]],
+        counts.map(Option::flatten),
+    )
 }
 
 /// A 400 naming a field.

@@ -24,6 +24,10 @@ pub fn key_json(k: &KeyRecord) -> Value {
         "max_budget": k.limits.max_budget,
         "budget_duration": k.limits.budget_duration,
         "budget_reset_at": k.budget_reset_at,
+        "max_premium_requests": k.limits.max_premium_requests,
+        "premium_budget_duration": k.limits.premium_budget_duration,
+        "premium_budget_reset_at": k.premium_budget_reset_at,
+        "premium_spend": k.premium_spend,
         "rpm_limit": k.limits.rpm_limit,
         "tpm_limit": k.limits.tpm_limit,
         "max_parallel_requests": k.limits.max_parallel_requests,
@@ -139,8 +143,8 @@ pub async fn change(
     p: KeyPatch,
 ) -> Result<KeyRecord, ApiError> {
     check_limit_changes(
-        p.max_budget,
-        &p.budget_duration,
+        [p.max_budget, p.max_premium_requests],
+        [&p.budget_duration, &p.premium_budget_duration],
         [p.rpm_limit, p.tpm_limit, p.max_parallel_requests],
     )?;
     let hash = keys::to_hash(key);

@@ -20,6 +20,10 @@ pub fn team_json(t: &TeamRecord) -> Value {
         "max_budget": t.limits.max_budget,
         "budget_duration": t.limits.budget_duration,
         "budget_reset_at": t.budget_reset_at,
+        "max_premium_requests": t.limits.max_premium_requests,
+        "premium_budget_duration": t.limits.premium_budget_duration,
+        "premium_budget_reset_at": t.premium_budget_reset_at,
+        "premium_spend": t.premium_spend,
         "rpm_limit": t.limits.rpm_limit,
         "tpm_limit": t.limits.tpm_limit,
         "max_parallel_requests": t.limits.max_parallel_requests,
@@ -111,8 +115,8 @@ pub async fn change(
     change: TeamPatch,
 ) -> Result<TeamRecord, ApiError> {
     check_limit_changes(
-        change.max_budget,
-        &change.budget_duration,
+        [change.max_budget, change.max_premium_requests],
+        [&change.budget_duration, &change.premium_budget_duration],
         [change.rpm_limit, change.tpm_limit, change.max_parallel_requests],
     )?;
     let write = state.store().update_team(team_id, change);

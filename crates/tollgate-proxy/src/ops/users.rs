@@ -21,6 +21,10 @@ pub fn user_json(u: &UserRecord) -> Value {
         "max_budget": u.limits.max_budget,
         "budget_duration": u.limits.budget_duration,
         "budget_reset_at": u.budget_reset_at,
+        "max_premium_requests": u.limits.max_premium_requests,
+        "premium_budget_duration": u.limits.premium_budget_duration,
+        "premium_budget_reset_at": u.premium_budget_reset_at,
+        "premium_spend": u.premium_spend,
         "rpm_limit": u.limits.rpm_limit,
         "tpm_limit": u.limits.tpm_limit,
         "max_parallel_requests": u.limits.max_parallel_requests,
@@ -126,8 +130,8 @@ pub async fn update(
 ) -> Result<UserRecord, ApiError> {
     check_password(password.flatten())?;
     check_limit_changes(
-        change.max_budget,
-        &change.budget_duration,
+        [change.max_budget, change.max_premium_requests],
+        [&change.budget_duration, &change.premium_budget_duration],
         [change.rpm_limit, change.tpm_limit, change.max_parallel_requests],
     )?;
     let role_changed = change.user_role.is_some();

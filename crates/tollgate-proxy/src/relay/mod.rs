@@ -14,6 +14,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use tollgate_config::PremiumBudgetExceeded;
 use tollgate_protocol::{Operation, Protocol};
 use tollgate_providers::CallTerms;
 use tollgate_router::{InFlight, LastError, Step};
@@ -209,6 +210,31 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
         let attempt_started = Instant::now();
         let upstream_model = step.route.upstream_model(&step.deployment);
         let terms = aim(state, &call, &mut record, &step, &upstream_model).await;
+        if let (Some(access), Some(admitted)) = (&access, record.admitted.as_mut()) {
+            let units = record.premium_units;
+            if let Err(refusal) = access.hold_premium(admitted, units, &record.served_model) {
+                record.attempts.push(trail::over_premium_budget(
+                    &step,
+                    &record.served_model,
+                    units,
+                ));
+                let next = match router.settings().premium_budget_exceeded {
+                    PremiumBudgetExceeded::Fallback => plan.next_group(Instant::now()),
+                    PremiumBudgetExceeded::Refuse => None,
+                };
+                note_passed_over(&mut record, plan.passed_over());
+                let Some(next) = next else {
+                    // Nothing was sent: no premium request was used.
+                    record.premium_units = 0.0;
+                    let summary = trail::Summary::of("", &record.attempts);
+                    RecordGuard::new(record).finish(refusal.status().as_u16(), Outcome::Refused);
+                    return Ok(summary.decorate(refusal.into_response()));
+                };
+                log_premium_fallback(&call, &step, &next, units);
+                step = next;
+                continue;
+            }
+        }
         let slot = InFlight::enter(&step.deployment, attempt_started);
 
         match attempt::send(state, &call, &step, &upstream_model, &terms).await {
@@ -304,6 +330,19 @@ fn labels(api: &'static str, step: &Step) -> RequestLabels {
         model_group: step.route.group.shared_name(),
         deployment: step.deployment.shared_label(),
     }
+}
+
+/// A step passed over because its premium requests would exceed a budget of the caller.
+fn log_premium_fallback(call: &Call, from: &Step, to: &Step, units: f64) {
+    metrics::record_fallback(&from.route.group.name, &to.route.group.name, "premium_budget");
+    tracing::info!(
+        request_id = %call.request_id,
+        from = %from.route.served_model(&from.deployment),
+        to = %to.route.served_model(&to.deployment),
+        premium_units = units,
+        reason = "premium_budget",
+        "falling back"
+    );
 }
 
 fn log_next_step(call: &Call, from: &Step, to: &Step, failure: &Failure) {

@@ -46,6 +46,17 @@ pub fn failed(step: &Step, served_model: &str, failure: &Failure, latency_ms: f6
     })
 }
 
+/// A step passed over without sending anything, because the `units` premium requests it
+/// takes would exceed a premium budget of the caller.
+pub fn over_premium_budget(step: &Step, served_model: &str, units: f64) -> Value {
+    json!({
+        "model_group": step.route.name(),
+        "served_model": served_model,
+        "outcome": "premium_budget",
+        "premium_units": units,
+    })
+}
+
 /// A route the caller may not use, skipped without sending anything.
 pub fn not_allowed(route: &Route) -> Value {
     json!({ "model_group": route.name(), "outcome": "not_allowed" })
@@ -82,10 +93,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The summary of a trail that ended with `served` answering (or failing last).
+    /// The summary of a trail that ended with `served` answering (or failing last; empty
+    /// when nothing was sent).
     pub fn of(served: &str, trail: &[Value]) -> Self {
         Self {
-            served: HeaderValue::from_str(served).ok(),
+            served: HeaderValue::from_str(served).ok().filter(|v| !v.is_empty()),
             attempts: sent(trail),
             attempted: header(trail),
         }

@@ -74,6 +74,8 @@ async fn create(store: &Store, a: KeyCreateArgs, out: &mut String) -> anyhow::Re
                 rpm_limit: a.rpm,
                 tpm_limit: a.tpm,
                 max_parallel_requests: a.max_parallel,
+                max_premium_requests: a.max_premium_requests,
+                premium_budget_duration: a.premium_budget_duration,
             },
             expires,
             blocked: false,

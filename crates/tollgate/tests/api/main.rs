@@ -16,6 +16,7 @@ mod keys;
 mod messages;
 mod models_runtime;
 mod ops;
+mod premium;
 mod reasoning;
 mod replicas;
 mod request_ids;

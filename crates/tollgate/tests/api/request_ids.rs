@@ -86,7 +86,7 @@ async fn a_repeated_client_id_cannot_dodge_a_budget_across_a_reconcile() {
     assert_eq!(app.wait_for_spend_written(3, Duration::from_secs(10)).await, 3);
     reconcile(&app).await;
     let hash = tollgate_proxy::access::keys::hash(&key);
-    let held = app.state.directory().key(&hash).unwrap().state.spend();
+    let held = app.state.directory().key(&hash).unwrap().state.spend.used();
     assert!((held - 3.0 * COST).abs() < 1e-9, "spend after the reconcile: {held}");
 
     for _ in 0..5 {

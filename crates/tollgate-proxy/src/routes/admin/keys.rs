@@ -57,6 +57,12 @@ pub(super) struct UpdateBody {
     #[serde(default, deserialize_with = "patch")]
     max_parallel_requests: Option<Option<i64>>,
     #[serde(default, deserialize_with = "patch")]
+    max_premium_requests: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "patch")]
+    premium_budget_duration: Option<Option<String>>,
+    #[serde(default)]
+    premium_spend: Option<f64>,
+    #[serde(default, deserialize_with = "patch")]
     duration: Option<Option<String>>,
     #[serde(default)]
     blocked: Option<bool>,
@@ -89,6 +95,9 @@ pub(super) async fn update(
         rpm_limit: b.rpm_limit,
         tpm_limit: b.tpm_limit,
         max_parallel_requests: b.max_parallel_requests,
+        max_premium_requests: b.max_premium_requests,
+        premium_budget_duration: b.premium_budget_duration,
+        premium_spend: b.premium_spend,
         expires,
         blocked: b.blocked,
         metadata: b.metadata,
@@ -183,10 +192,11 @@ pub(super) async fn info(
     let record = state.store().get_key(&hash).await.map_err(store_error)?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "Key not found.").with_code("not_found")
     })?;
-    let live_spend = state.directory().key(&hash).map(|k| k.state.spend());
+    let live = state.directory().key(&hash).map(|k| (k.state.spend.used(), k.state.premium.used()));
     let mut info = key_json(&record);
-    if let Some(s) = live_spend {
-        info["spend"] = json!(s);
+    if let Some((spend, premium)) = live {
+        info["spend"] = json!(spend);
+        info["premium_spend"] = json!(premium);
     }
     Ok(Json(json!({ "key": hash, "info": info })))
 }

@@ -47,7 +47,8 @@ pub(super) async fn info(
     let keys = state.store().list_keys(filter).await.map_err(store_error)?;
     let mut info = team_json(&team);
     if let Some(t) = state.directory().team(&team.team_id) {
-        info["spend"] = json!(t.state.spend());
+        info["spend"] = json!(t.state.spend.used());
+        info["premium_spend"] = json!(t.state.premium.used());
     }
     Ok(Json(json!({
         "team_id": team.team_id,
@@ -73,6 +74,12 @@ pub(super) struct UpdateBody {
     tpm_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "patch")]
     max_parallel_requests: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "patch")]
+    max_premium_requests: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "patch")]
+    premium_budget_duration: Option<Option<String>>,
+    #[serde(default)]
+    premium_spend: Option<f64>,
     #[serde(default)]
     blocked: Option<bool>,
     #[serde(default)]
@@ -95,6 +102,9 @@ pub(super) async fn update(
         rpm_limit: b.rpm_limit,
         tpm_limit: b.tpm_limit,
         max_parallel_requests: b.max_parallel_requests,
+        max_premium_requests: b.max_premium_requests,
+        premium_budget_duration: b.premium_budget_duration,
+        premium_spend: b.premium_spend,
         blocked: b.blocked,
         metadata: b.metadata,
         spend: b.spend,

@@ -49,7 +49,8 @@ pub(super) async fn info(
     let keys = state.store().list_keys(filter).await.map_err(store_error)?;
     let mut info = user_json(&user);
     if let Some(u) = state.directory().user(&user.user_id) {
-        info["spend"] = json!(u.state.spend());
+        info["spend"] = json!(u.state.spend.used());
+        info["premium_spend"] = json!(u.state.premium.used());
     }
     Ok(Json(json!({
         "user_id": user.user_id,
@@ -81,6 +82,12 @@ pub(super) struct UpdateBody {
     tpm_limit: Option<Option<i64>>,
     #[serde(default, deserialize_with = "patch")]
     max_parallel_requests: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "patch")]
+    max_premium_requests: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "patch")]
+    premium_budget_duration: Option<Option<String>>,
+    #[serde(default)]
+    premium_spend: Option<f64>,
     #[serde(default)]
     metadata: Option<Value>,
     #[serde(default)]
@@ -102,6 +109,9 @@ pub(super) async fn update(
         rpm_limit: b.rpm_limit,
         tpm_limit: b.tpm_limit,
         max_parallel_requests: b.max_parallel_requests,
+        max_premium_requests: b.max_premium_requests,
+        premium_budget_duration: b.premium_budget_duration,
+        premium_spend: b.premium_spend,
         metadata: b.metadata,
         spend: b.spend,
     };

@@ -1,0 +1,209 @@
+//! Copilot premium requests as a budget: keys, users and teams with `max_premium_requests`,
+//! charged each request's premium units (its model's multiplier in Copilot's catalog), moved
+//! down the fallback chain or refused when a model would take them past it.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tollgate_testkit::github_mock::default_models;
+use tollgate_testkit::{MockGitHub, TestApp};
+
+use crate::copilot::copilot_app;
+use crate::helpers::*;
+use crate::keys::{admin, admin_get, call, new_key};
+
+/// Opus at 10 premium requests a call, Sonnet at 1, GPT-4o included; Opus falls back to
+/// Sonnet, then GPT-4o.
+fn config(extra: &str) -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: claude-opus-4.5
+    litellm_params: {{ model: github_copilot/claude-opus-4.5 }}
+  - model_name: claude-sonnet-4.5
+    litellm_params: {{ model: github_copilot/claude-sonnet-4.5 }}
+  - model_name: gpt-4o
+    litellm_params: {{ model: github_copilot/gpt-4o }}
+router_settings:
+  fallbacks: [{{"claude-opus-4.5": ["claude-sonnet-4.5", "gpt-4o"]}}]
+{extra}"#
+    )
+}
+
+async fn linked(extra: &str) -> (MockGitHub, TestApp) {
+    let gh = MockGitHub::start().await;
+    let mut models = default_models();
+    for m in &mut models {
+        if m["id"] == "claude-opus-4.5" {
+            m["billing"]["multiplier"] = json!(10.0);
+        }
+    }
+    gh.set_models(models);
+    let app = copilot_app(&gh, &config(extra)).await;
+    gh.add_account("ghu_team_seat", true);
+    app.link_copilot("default", "ghu_team_seat").await.unwrap();
+    (gh, app)
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+}
+
+/// The models the stand-in was asked for, in order.
+fn upstream_models(gh: &MockGitHub) -> Vec<String> {
+    gh.requests().iter().filter_map(|r| r.body["model"].as_str().map(str::to_owned)).collect()
+}
+
+async fn key_info(app: &TestApp, key: &str) -> Value {
+    let (status, v) = admin_get(app, &format!("/key/info?key={key}")).await;
+    assert_eq!(status, 200, "{v}");
+    v["info"].clone()
+}
+
+#[tokio::test]
+async fn a_key_past_its_premium_budget_is_moved_down_the_chain_to_what_it_can_afford() {
+    let (gh, app) = linked("").await;
+    let key = new_key(&app, json!({"max_premium_requests": 20})).await;
+    let info = key_info(&app, &key).await;
+    assert_eq!(info["max_premium_requests"], 20.0);
+    assert!(info["premium_budget_reset_at"].is_string(), "a month by default: {info}");
+
+    for _ in 0..2 {
+        let resp = call(&app, &key, "claude-opus-4.5").await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/claude-opus-4.5");
+    }
+    // 20 of 20 used: Opus (10) and Sonnet (1) would exceed it, GPT-4o is included.
+    let resp = call(&app, &key, "claude-opus-4.5").await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/gpt-4o");
+    assert_eq!(
+        header(&resp, "x-tollgate-attempted"),
+        "claude-opus-4.5=premium_budget, claude-sonnet-4.5=premium_budget, gpt-4o=answered"
+    );
+    assert_eq!(header(&resp, "x-tollgate-attempts"), "1", "nothing was sent for the skipped");
+    assert_eq!(upstream_models(&gh), ["claude-opus-4.5", "claude-opus-4.5", "gpt-4o"]);
+
+    app.wait_for_spend_written(3, Duration::from_secs(5)).await;
+    assert_eq!(key_info(&app, &key).await["premium_spend"], 20.0);
+    let logs = app.store().spend_logs(Default::default()).await.unwrap();
+    let mut units: Vec<f64> = logs.iter().map(|l| l.premium_units).collect();
+    units.sort_by(f64::total_cmp);
+    assert_eq!(units, [0.0, 10.0, 10.0]);
+    let fallback = logs.iter().find(|l| l.served_model == "github_copilot/gpt-4o").unwrap();
+    let attempts = fallback.attempts.as_array().unwrap();
+    assert_eq!(attempts[0]["outcome"], "premium_budget");
+    assert_eq!(attempts[0]["premium_units"], 10.0);
+    assert_eq!(attempts[1]["premium_units"], 1.0);
+
+    let metrics = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(
+            r#"from_group="claude-opus-4.5",to_group="claude-sonnet-4.5",reason="premium_budget""#
+        ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn with_refuse_a_request_past_the_budget_is_refused_in_the_callers_protocol() {
+    let (gh, app) = linked("  premium_budget_exceeded: refuse\n").await;
+    let key = new_key(&app, json!({"max_premium_requests": 10, "key_alias": "alice"})).await;
+    assert_eq!(call(&app, &key, "claude-opus-4.5").await.status(), 200);
+
+    let err = openai_error(call(&app, &key, "claude-opus-4.5").await, 400).await;
+    assert_eq!(err["code"], "premium_budget_exceeded");
+    let message = err["message"].as_str().unwrap();
+    assert!(message.contains("key alice") && message.contains("10 of 10"), "{message}");
+
+    // Claude Code sees Anthropic's error shape.
+    let body = json!({"model": "claude-opus-4.5", "max_tokens": 50,
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let resp = client()
+        .post(app.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["error"]["type"].as_str()),
+        (Some("error"), Some("invalid_request_error"))
+    );
+    assert!(v["error"]["message"].as_str().unwrap().contains("Premium request budget"), "{v}");
+    // An included model still serves the key.
+    assert_eq!(call(&app, &key, "gpt-4o").await.status(), 200);
+    assert_eq!(upstream_models(&gh), ["claude-opus-4.5", "gpt-4o"]);
+
+    app.wait_for_spend_written(4, Duration::from_secs(5)).await;
+    let logs = app.store().spend_logs(Default::default()).await.unwrap();
+    let refused: Vec<_> = logs.iter().filter(|l| l.outcome == "refused").collect();
+    assert_eq!(refused.len(), 2);
+    assert!(refused.iter().all(|l| l.premium_units == 0.0 && l.status == 400));
+}
+
+#[tokio::test]
+async fn a_users_and_a_teams_premium_budget_hold_across_their_keys() {
+    let (_gh, app) = linked("").await;
+    admin(&app, "/user/new", json!({"user_id": "bob", "max_premium_requests": 10})).await;
+    admin(
+        &app,
+        "/team/new",
+        json!({"team_id": "blue", "max_premium_requests": 12,
+                                   "premium_budget_duration": "7d"}),
+    )
+    .await;
+    let first = new_key(&app, json!({"user_id": "bob"})).await;
+    let second = new_key(&app, json!({"user_id": "bob"})).await;
+    let team_key = new_key(&app, json!({"team_id": "blue"})).await;
+
+    // Bob's first key uses his 10; Sonnet on his second would exceed them, and Sonnet has no
+    // fallbacks of its own: refused, naming the user.
+    let resp = call(&app, &first, "claude-opus-4.5").await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/claude-opus-4.5");
+    let err = openai_error(call(&app, &second, "claude-sonnet-4.5").await, 400).await;
+    assert!(err["message"].as_str().unwrap().contains("user bob"), "{err}");
+
+    // The team's 12: one Opus (10), then two Sonnets (1 each), then no more Sonnet.
+    assert_eq!(call(&app, &team_key, "claude-opus-4.5").await.status(), 200);
+    assert_eq!(call(&app, &team_key, "claude-sonnet-4.5").await.status(), 200);
+    assert_eq!(call(&app, &team_key, "claude-sonnet-4.5").await.status(), 200);
+    let err = openai_error(call(&app, &team_key, "claude-sonnet-4.5").await, 400).await;
+    assert!(err["message"].as_str().unwrap().contains("team blue"), "{err}");
+
+    app.wait_for_spend_written(6, Duration::from_secs(5)).await;
+    let (_, user) = admin_get(&app, "/user/info?user_id=bob").await;
+    assert_eq!(user["user_info"]["premium_spend"], 10.0, "{user}");
+    let (_, team) = admin_get(&app, "/team/info?team_id=blue").await;
+    assert_eq!(team["team_info"]["premium_spend"], 12.0, "{team}");
+    assert_eq!(team["team_info"]["premium_budget_duration"], "7d");
+
+    // An admin's correction resets what was used.
+    admin(&app, "/team/update", json!({"team_id": "blue", "premium_spend": 0})).await;
+    assert_eq!(call(&app, &team_key, "claude-sonnet-4.5").await.status(), 200);
+    // Bad values are named.
+    let resp = post(&app, "/key/generate", json!({"max_premium_requests": -1})).await;
+    assert_eq!(openai_error(resp, 400).await["param"], "max_premium_requests");
+    let resp = post(&app, "/key/generate", json!({"premium_budget_duration": "soon"})).await;
+    assert_eq!(openai_error(resp, 400).await["param"], "premium_budget_duration");
+}
+
+#[tokio::test]
+async fn concurrent_requests_cannot_take_more_than_the_premium_budget_has_left() {
+    let (gh, app) = linked("").await;
+    gh.set_default(tollgate_testkit::ReplySpec::text("slow").delay_ms(300));
+    let key = new_key(&app, json!({"max_premium_requests": 10})).await;
+    let calls = (0..6).map(|_| call(&app, &key, "claude-opus-4.5"));
+    let served: Vec<String> = futures_util::future::join_all(calls)
+        .await
+        .iter()
+        .map(|r| header(r, "x-tollgate-served-model"))
+        .collect();
+    // One Opus fits the 10 while it is in flight; every other goes where the budget allows.
+    let opus = served.iter().filter(|s| *s == "github_copilot/claude-opus-4.5").count();
+    assert_eq!(opus, 1, "{served:?}");
+    assert_eq!(upstream_models(&gh).iter().filter(|m| *m == "claude-opus-4.5").count(), 1);
+}
