@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tollgate_store::SpendRecord;
+use tollgate_testkit::openai_mock::encrypted_reasoning;
 use tollgate_testkit::{MockGitHub, MockOpenAi, ReplySpec, TestApp, ToolCall};
 
 use crate::support::*;
@@ -125,11 +126,26 @@ async fn codex(bin: PathBuf, scratch: &CodexScratch) -> Output {
     run(cmd, CODEX_TIMEOUT).await
 }
 
-/// The upstream's first answer: `exec_command` writing [`FILE`], as Codex's tool for a model
-/// outside its catalog takes it.
+/// The reasoning the upstream shows before its tool call.
+const REASONING: &str = "The user wants a file; printf writes it.";
+
+/// The upstream's first answer: reasoning, then `exec_command` writing [`FILE`], as Codex's
+/// tool for a model outside its catalog takes it.
 fn exec_call() -> ReplySpec {
     let args = json!({"cmd": format!("printf 'hello from codex\\n' > {FILE}")});
     ReplySpec::tool_calls(vec![ToolCall::new(CALL_ID, "exec_command", args.to_string())])
+        .reasoning(REASONING)
+}
+
+/// Asserts that Codex sent the upstream's reasoning back as it got it: `store: false` keeps
+/// no state upstream, so the encrypted reasoning must travel with the next turn.
+fn assert_reasoning_returned(body: &Value) {
+    let input = body["input"].as_array().unwrap();
+    let reasoning = input
+        .iter()
+        .find(|i| i["type"] == "reasoning")
+        .unwrap_or_else(|| panic!("no reasoning item in {input:?}"));
+    assert_eq!(reasoning["encrypted_content"], encrypted_reasoning(REASONING), "{reasoning}");
 }
 
 /// Runs Codex on `app` and asserts the turn worked: exit 0, the file written, the final
@@ -229,6 +245,7 @@ async fn exec_command_round_trip_through_a_responses_deployment() {
     assert!(tool_names(&reqs[0].body).contains(&"exec_command"), "{}", reqs[0].body);
     assert!(reqs[0].body.to_string().contains(PROMPT), "the prompt went upstream");
     assert_tool_turn(&reqs[1].body);
+    assert_reasoning_returned(&reqs[1].body);
 
     assert_spend(&app, 2, MODEL, "openai/gpt-e2e-responses").await;
 }
@@ -303,6 +320,7 @@ async fn exec_command_round_trip_through_a_responses_only_copilot_model() {
     assert_eq!(calls[0].header("x-initiator"), Some("user"));
     assert_eq!(calls[1].header("x-initiator"), Some("agent"), "a tool turn is the agent's");
     assert_tool_turn(&calls[1].body);
+    assert_reasoning_returned(&calls[1].body);
 
     assert_spend(&app, 2, "gpt-5.4", "github_copilot/gpt-5.4").await;
 }
