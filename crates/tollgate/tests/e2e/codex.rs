@@ -3,8 +3,9 @@
 //! (Responses translated to Chat Completions and back), and the GitHub Copilot stand-in with
 //! a model it serves on `/responses` only.
 //!
-//! In each, the upstream's first answer calls Codex's `exec_command` tool to write a file and
-//! the second is the final text: Codex must run the command, send its output back, print the
+//! In each, the upstream's first answer calls Codex's `exec_command` tool (or, for a model in
+//! Codex's catalog, its free-form `apply_patch` tool) to write a file and the second is the
+//! final text: Codex must run the command, send its output back, print the
 //! text and exit 0, and the file must be there.
 
 use std::path::PathBuf;
@@ -292,6 +293,52 @@ async fn exec_command_round_trip_through_a_chat_deployment() {
     assert!(result["content"].to_string().contains("exited with code 0"), "{result}");
 
     assert_spend(&app, 2, MODEL, "openai/gpt-e2e-chat").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the Codex CLI; scripts/test runs it"]
+async fn apply_patch_round_trip_through_a_chat_deployment() {
+    // A model in Codex's own catalog gets the free-form `apply_patch` tool, which Chat
+    // Completions can only carry as a function of one string.
+    let mock = MockOpenAi::start().await;
+    mock.set_default(ReplySpec::text("unexpected extra request"));
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt-5.5\n    litellm_params:\n      model: openai/gpt-e2e-chat\n      api_base: {}\n",
+        mock.base_url()
+    );
+    let app = TestApp::spawn_with_env(&yaml, &[("TOLLGATE_MASTER_KEY", MASTER)]).await.unwrap();
+    let patch =
+        format!("*** Begin Patch\n*** Add File: {FILE}\n+hello from codex\n*** End Patch\n");
+    let args = json!({"input": patch}).to_string();
+    mock.enqueue(ReplySpec::tool_calls(vec![ToolCall::new(CALL_ID, "apply_patch", args)]));
+    mock.enqueue(ReplySpec::text(FINAL_TEXT));
+    let out = run_turn(&app, "gpt-5.5").await;
+
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2, "a tool call and its result: {out}");
+    let offered = reqs[0].body["tools"].as_array().unwrap();
+    let apply_patch = offered
+        .iter()
+        .find(|t| t["function"]["name"] == "apply_patch")
+        .unwrap_or_else(|| panic!("apply_patch was not offered: {offered:?}"));
+    assert_eq!(apply_patch["function"]["parameters"]["required"], json!(["input"]));
+    let messages = reqs[1].body["messages"].as_array().unwrap();
+    let call = messages
+        .iter()
+        .find_map(|m| m["tool_calls"].as_array().and_then(|c| c.first()))
+        .unwrap_or_else(|| panic!("no assistant tool call in {messages:?}"));
+    assert_eq!(call["id"], CALL_ID);
+    let sent: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(sent, json!({"input": patch}), "Codex's custom_tool_call, as the function call");
+    let result = messages
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .unwrap_or_else(|| panic!("no tool result in {messages:?}"));
+    assert_eq!(result["tool_call_id"], CALL_ID);
+    assert!(result["content"].to_string().contains(&format!("A {FILE}")), "{result}");
+
+    assert_spend(&app, 2, "gpt-5.5", "openai/gpt-e2e-chat").await;
 }
 
 #[tokio::test]
