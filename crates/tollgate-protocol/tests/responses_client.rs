@@ -73,6 +73,7 @@ fn response_fixtures_translate_as_recorded() {
         let out = chat_response_to_responses(
             &case["response"],
             case["requested_model"].as_str().unwrap(),
+            &[],
         )
         .unwrap();
         assert_json_eq(&out, &case["expected"], &name);
@@ -89,13 +90,14 @@ fn finish_reasons_set_the_status() {
     ] {
         let resp = json!({"id": "x", "created": 5, "choices": [{"index": 0,
             "message": {"role": "assistant", "content": "a"}, "finish_reason": finish}]});
-        let out = chat_response_to_responses(&resp, "m").unwrap();
+        let out = chat_response_to_responses(&resp, "m", &[]).unwrap();
         assert_eq!(out["status"], status, "{finish}");
         assert_eq!(out["incomplete_details"], reason, "{finish}");
         assert_eq!(out["output"][0]["status"], status, "{finish}: message status");
         assert_eq!(out["object"], "response");
     }
-    let e = chat_response_to_responses(&json!({"error": {"message": "bad"}}), "m").unwrap_err();
+    let e =
+        chat_response_to_responses(&json!({"error": {"message": "bad"}}), "m", &[]).unwrap_err();
     assert!(e.to_string().contains("error body"), "{e}");
 }
 

@@ -104,7 +104,7 @@ fn requests_and_whole_answers_cross_both_ways() {
     let anthropic = json!({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
         "content": [{"type": "text", "text": "Hi there"}], "stop_reason": "max_tokens",
         "usage": {"input_tokens": 3, "output_tokens": 4}});
-    let out = anthropic_response_to_responses(&anthropic, "gpt-5.4", 1).unwrap();
+    let out = anthropic_response_to_responses(&anthropic, "gpt-5.4", 1, &[]).unwrap();
     assert_eq!(out["object"], "response");
     assert_eq!(out["status"], "incomplete");
     assert_eq!(out["incomplete_details"]["reason"], "max_output_tokens");

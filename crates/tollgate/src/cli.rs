@@ -60,6 +60,8 @@ pub enum Command {
     Keys(KeysCommand),
     /// Print (or write) the environment that points Claude Code at this gateway.
     ClaudeCode(Box<ClaudeCodeArgs>),
+    /// Print (or write) the Codex CLI configuration that points Codex at this gateway.
+    Codex(Box<CodexArgs>),
     /// Ask the running proxy to re-read config.yaml (as SIGHUP does): a valid file is applied
     /// without a restart, an invalid one is refused and the running config stays.
     Reload {
@@ -118,6 +120,27 @@ pub struct ClaudeCodeArgs {
     pub shell: ShellKind,
     /// Merge the variables into Claude Code's settings.json instead of printing them
     /// (default path: ~/.claude/settings.json).
+    #[arg(long, num_args = 0..=1)]
+    pub write: Option<Option<PathBuf>>,
+}
+
+#[derive(Debug, Args)]
+pub struct CodexArgs {
+    /// The model name Codex asks for (a model_name of this gateway).
+    #[arg(long)]
+    pub model: String,
+    /// The key Codex sends, from the TOLLGATE_API_KEY variable; default: the master key.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The gateway's URL as Codex reaches it, without /v1; default: http://localhost:<port>.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// Shell syntax of the line that exports the key.
+    #[arg(long, value_enum, default_value = "bash")]
+    pub shell: ShellKind,
+    /// Merge `model`, `model_provider` and `[model_providers.tollgate]` into Codex's
+    /// config.toml instead of printing them (default path: $CODEX_HOME/config.toml, else
+    /// ~/.codex/config.toml).
     #[arg(long, num_args = 0..=1)]
     pub write: Option<Option<PathBuf>>,
 }

@@ -590,6 +590,158 @@ fn claude_code_write_creates_merges_and_refuses_broken_files() {
     assert!(home.join(".claude/settings.json").is_file());
 }
 
+/// `tollgate codex --model gpt-5.4 ARGS` in `dir` with no config file, `CODEX_HOME` unset
+/// unless `env` sets it.
+fn codex(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["codex", "--model", "gpt-5.4"])
+        .args(args)
+        .env("TOLLGATE_DATA_DIR", dir)
+        .env_remove("TOLLGATE_CONFIG")
+        .env_remove("CODEX_HOME")
+        .current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Asserts that `doc` points Codex at tollgate at `base_url` for `gpt-5.4`.
+fn assert_codex_provider(doc: &toml_edit::DocumentMut, base_url: &str) {
+    assert_eq!(doc["model"].as_str(), Some("gpt-5.4"), "{doc}");
+    assert_eq!(doc["model_provider"].as_str(), Some("tollgate"), "{doc}");
+    let p = &doc["model_providers"]["tollgate"];
+    assert_eq!(p["name"].as_str(), Some("tollgate"), "{doc}");
+    assert_eq!(p["base_url"].as_str(), Some(base_url), "{doc}");
+    assert_eq!(p["env_key"].as_str(), Some("TOLLGATE_API_KEY"), "{doc}");
+    assert_eq!(p["wire_api"].as_str(), Some("responses"), "{doc}");
+    assert_eq!(p["supports_websockets"].as_bool(), Some(false), "{doc}");
+}
+
+#[test]
+fn codex_prints_a_provider_block_and_the_key_apart_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = codex(dir.path(), &["--key", "sk-team-key"], &[]);
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    let doc: toml_edit::DocumentMut = stdout.parse().expect("stdout is TOML");
+    assert_codex_provider(&doc, "http://localhost:4000/v1");
+    assert!(!stdout.contains("sk-team-key"), "the key is not part of config.toml: {stdout}");
+    assert!(stderr.lines().any(|l| l == "export TOLLGATE_API_KEY=sk-team-key"), "{stderr}");
+
+    // A base URL with or without /v1, a trailing slash, PowerShell; the master key by default.
+    let out = Command::new(BIN)
+        .args(["codex", "--model", "gpt-5.4", "--shell", "powershell"])
+        .args(["--base-url", "https://gw.example:4000/v1/"])
+        .env("TOLLGATE_DATA_DIR", dir.path())
+        .env("TOLLGATE_MASTER_KEY", "sk-master-it's")
+        .env_remove("TOLLGATE_CONFIG")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: toml_edit::DocumentMut = String::from_utf8_lossy(&out.stdout).parse().unwrap();
+    assert_codex_provider(&doc, "https://gw.example:4000/v1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("$env:TOLLGATE_API_KEY = 'sk-master-it''s'"), "{stderr}");
+
+    let out = codex(dir.path(), &[], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --key"));
+}
+
+#[test]
+fn codex_write_creates_merges_and_refuses_broken_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nested/.codex/config.toml");
+    let write = ["--key", "sk-team-key", "--base-url", "http://gw:4000", "--write"];
+    let out = codex(dir.path(), &[&write[..], &[file.to_str().unwrap()]].concat(), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Only the export line on stdout, for `eval`; the key never goes into the file.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "export TOLLGATE_API_KEY=sk-team-key\n");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(!text.contains("sk-team-key"), "{text}");
+    assert_codex_provider(&text.parse().unwrap(), "http://gw:4000/v1");
+
+    let mine = r#"# my Codex settings
+model = "o3"   # was o3
+approval_policy = "never"
+profile = "work"
+
+[model_providers.azure]
+name = "Azure"   # keep me
+base_url = "https://example.openai.azure.com/openai"
+env_key = "AZURE_OPENAI_API_KEY"
+
+[model_providers.tollgate]
+name = "old"
+request_max_retries = 0
+
+# the sandbox
+[sandbox_workspace_write]
+network_access = false
+
+[profiles.work]
+model = "gpt-5.5"
+"#;
+    std::fs::write(&file, mine).unwrap();
+    let out = codex(dir.path(), &[&write[..], &[file.to_str().unwrap()]].concat(), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let doc: toml_edit::DocumentMut = text.parse().unwrap();
+    assert_codex_provider(&doc, "http://gw:4000/v1");
+    for kept in [
+        "# my Codex settings\n",
+        "model = \"gpt-5.4\"   # was o3\n",
+        "approval_policy = \"never\"\n",
+        "name = \"Azure\"   # keep me\n",
+        "# the sandbox\n[sandbox_workspace_write]\nnetwork_access = false\n",
+        "[profiles.work]\nmodel = \"gpt-5.5\"\n",
+    ] {
+        assert!(text.contains(kept), "lost {kept:?} in\n{text}");
+    }
+    assert_eq!(doc["model_providers"]["azure"]["env_key"].as_str(), Some("AZURE_OPENAI_API_KEY"));
+    assert_eq!(doc["model_providers"]["tollgate"]["request_max_retries"].as_integer(), Some(0));
+    assert_eq!(doc["profile"].as_str(), Some("work"));
+
+    // Text that is not TOML, or a `model_providers` that is not a table: refused, untouched.
+    for (broken, why) in [
+        ("model = \"o3\"\n[model_providers.azure\nname = 1\n", "line 2, column"),
+        ("model_providers = \"azure\"\n", "`model_providers` that is not a table"),
+        ("[model_providers]\ntollgate = \"x\"\n", "`model_providers.tollgate` that is not a table"),
+    ] {
+        std::fs::write(&file, broken).unwrap();
+        let out = codex(dir.path(), &[&write[..], &[file.to_str().unwrap()]].concat(), &[]);
+        assert!(!out.status.success(), "{broken:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(file.to_str().unwrap()) && err.contains(why), "{err}");
+        assert!(err.contains("left unchanged"), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), broken.as_bytes(), "left byte for byte");
+    }
+}
+
+#[test]
+fn codex_write_defaults_to_codex_home_else_the_home_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (home, codex_home) = (dir.path().join("home"), dir.path().join("codex-home"));
+    let out = codex(dir.path(), &["--key", "k", "--write"], &[("HOME", &home)]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(home.join(".codex/config.toml")).unwrap();
+    assert_codex_provider(&text.parse().unwrap(), "http://localhost:4000/v1");
+
+    let out = codex(
+        dir.path(),
+        &["--key", "k", "--write"],
+        &[("HOME", &home), ("CODEX_HOME", &codex_home)],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = codex_home.join("config.toml");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(written.to_str().unwrap()));
+    let text = std::fs::read_to_string(&written).unwrap();
+    assert_codex_provider(&text.parse().unwrap(), "http://localhost:4000/v1");
+}
+
 #[tokio::test]
 async fn auth_helper_import_reads_litellms_token_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use crate::wire::{self, TextOr, deserialize_tagged_or_raw};
 
 /// One item. Kinds tollgate does not translate (`web_search_call`, `local_shell_call`,
-/// `custom_tool_call`, `item_reference`, ...) are kept as raw JSON in [`Item::Other`].
+/// `item_reference`, ...) are kept as raw JSON in [`Item::Other`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Item {
@@ -20,6 +20,10 @@ pub enum Item {
     FunctionCallOutput(FunctionCallOutputItem),
     /// `reasoning`: the model's reasoning, summarised and possibly encrypted.
     Reasoning(ReasoningItem),
+    /// `custom_tool_call`: the model calls a custom (free-form input) tool.
+    CustomToolCall(CustomToolCallItem),
+    /// `custom_tool_call_output`: the client answers a custom tool call.
+    CustomToolCallOutput(FunctionCallOutputItem),
     /// Any other kind, as sent.
     #[serde(untagged)]
     Other(Value),
@@ -36,6 +40,10 @@ impl<'de> Deserialize<'de> for Item {
             Some("function_call") => wire::untagged_fields(v).map(Self::FunctionCall),
             Some("function_call_output") => wire::untagged_fields(v).map(Self::FunctionCallOutput),
             Some("reasoning") => wire::untagged_fields(v).map(Self::Reasoning),
+            Some("custom_tool_call") => wire::untagged_fields(v).map(Self::CustomToolCall),
+            Some("custom_tool_call_output") => {
+                wire::untagged_fields(v).map(Self::CustomToolCallOutput)
+            }
             _ => Ok(Self::Other(v)),
         }
     }
@@ -49,6 +57,8 @@ impl Item {
             Self::FunctionCall(_) => "function_call",
             Self::FunctionCallOutput(_) => "function_call_output",
             Self::Reasoning(_) => "reasoning",
+            Self::CustomToolCall(_) => "custom_tool_call",
+            Self::CustomToolCallOutput(_) => "custom_tool_call_output",
             Self::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
         }
     }
@@ -195,7 +205,25 @@ pub struct FunctionCallItem {
     pub status: Option<String>,
 }
 
-/// A function call output item.
+/// A custom tool call item: like a function call, with free-form text for arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomToolCallItem {
+    /// The item id (`ctc_...`); output items always have one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The id a `custom_tool_call_output` answers (`call_...`).
+    pub call_id: String,
+    /// The tool name.
+    pub name: String,
+    /// The input, in the tool's format (e.g. a patch for Codex's `apply_patch`).
+    #[serde(default)]
+    pub input: String,
+    /// `in_progress`, `completed` or `incomplete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// A function call output item; a `custom_tool_call_output` has the same fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCallOutputItem {
     /// The item id, if the client kept one.

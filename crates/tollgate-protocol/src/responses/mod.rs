@@ -13,16 +13,20 @@ mod stream;
 mod usage;
 mod validate;
 
+pub use items::{CustomToolCallItem, InputImage, OutputText, ReasoningItem, ReasoningPart};
 pub use items::{FunctionCallItem, FunctionCallOutputItem, Item, ItemRole, MessageItem, Part};
-pub use items::{InputImage, OutputText, ReasoningItem, ReasoningPart};
-pub use request::{FunctionTool, ReasoningConfig, ResponsesRequest, TextConfig, Tool, ToolChoice};
+pub use request::{
+    CustomTool, FunctionTool, ReasoningConfig, ResponsesRequest, TextConfig, Tool, ToolChoice,
+    custom_tool_names,
+};
 pub use response::{
     IncompleteDetails, InputTokensDetails, OutputTokensDetails, ResponseError, ResponseObject,
     ResponsesUsage,
 };
 pub use stream::{
-    ArgumentsDelta, ArgumentsDone, ErrorEvent, ItemEvent, PartEvent, ResponseEvent, StreamEvent,
-    SummaryPartEvent, SummaryTextDelta, SummaryTextDone, TextDelta, TextDone,
+    ArgumentsDelta, ArgumentsDone, CustomInputDone, ErrorEvent, ItemEvent, PartEvent,
+    ResponseEvent, StreamEvent, SummaryPartEvent, SummaryTextDelta, SummaryTextDone, TextDelta,
+    TextDone,
 };
 pub use usage::{ResponsesUsageObserver, response_usage};
 pub use validate::{ResponsesSummary, validate_responses_request};

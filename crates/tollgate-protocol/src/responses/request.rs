@@ -85,27 +85,58 @@ pub struct TextConfig {
 }
 
 /// A tool definition. Built-in tools (`web_search`, `file_search`, `computer_use_preview`,
-/// `code_interpreter`, `local_shell`, `custom`, `mcp`, ...) are kept as raw JSON.
+/// `code_interpreter`, `local_shell`, `mcp`, ...) are kept as raw JSON.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Tool {
     /// `{"type": "function", "name", "description", "parameters", "strict"}`.
     Function(FunctionTool),
+    /// `{"type": "custom", "name", "description", "format"}`: a tool whose input is free
+    /// text (Codex's `apply_patch`).
+    Custom(CustomTool),
     /// Any other kind, as sent.
     #[serde(untagged)]
     Other(Value),
 }
 
-deserialize_tagged_or_raw!(Tool { "function" => Function });
+deserialize_tagged_or_raw!(Tool { "function" => Function, "custom" => Custom });
 
 impl Tool {
     /// The `type` tag of this tool.
     pub fn kind(&self) -> &str {
         match self {
             Self::Function(_) => "function",
+            Self::Custom(_) => "custom",
             Self::Other(v) => v.get("type").and_then(Value::as_str).unwrap_or("unknown"),
         }
     }
+}
+
+/// A custom tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomTool {
+    /// The tool name.
+    pub name: String,
+    /// What it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `{"type": "text"}`, or `{"type": "grammar", "syntax": "lark" | "regex", "definition"}`
+    /// that the input must match; absent means free text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Value>,
+}
+
+/// The names of the custom tools a Responses request body declares: a translation through
+/// Chat Completions offers them as functions and must turn their calls back into
+/// `custom_tool_call` items.
+pub fn custom_tool_names(body: &Value) -> Vec<String> {
+    let tools = body.get("tools").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    tools
+        .iter()
+        .filter(|t| t.get("type").and_then(Value::as_str) == Some("custom"))
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A function tool: the chat API's `function` object, flattened into the tool.

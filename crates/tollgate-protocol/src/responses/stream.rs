@@ -56,6 +56,12 @@ pub enum StreamEvent {
     /// `response.function_call_arguments.done`: the whole arguments.
     #[serde(rename = "response.function_call_arguments.done")]
     FunctionCallArgumentsDone(ArgumentsDone),
+    /// `response.custom_tool_call_input.delta`.
+    #[serde(rename = "response.custom_tool_call_input.delta")]
+    CustomToolCallInputDelta(ArgumentsDelta),
+    /// `response.custom_tool_call_input.done`: the whole input.
+    #[serde(rename = "response.custom_tool_call_input.done")]
+    CustomToolCallInputDone(CustomInputDone),
     /// `response.reasoning_summary_part.added`.
     #[serde(rename = "response.reasoning_summary_part.added")]
     ReasoningSummaryPartAdded(SummaryPartEvent),
@@ -94,6 +100,8 @@ deserialize_tagged_or_raw!(StreamEvent {
     "response.refusal.delta" => RefusalDelta,
     "response.function_call_arguments.delta" => FunctionCallArgumentsDelta,
     "response.function_call_arguments.done" => FunctionCallArgumentsDone,
+    "response.custom_tool_call_input.delta" => CustomToolCallInputDelta,
+    "response.custom_tool_call_input.done" => CustomToolCallInputDone,
     "response.reasoning_summary_part.added" => ReasoningSummaryPartAdded,
     "response.reasoning_summary_part.done" => ReasoningSummaryPartDone,
     "response.reasoning_summary_text.delta" => ReasoningSummaryTextDelta,
@@ -120,6 +128,8 @@ impl StreamEvent {
             Self::RefusalDelta(_) => "response.refusal.delta",
             Self::FunctionCallArgumentsDelta(_) => "response.function_call_arguments.delta",
             Self::FunctionCallArgumentsDone(_) => "response.function_call_arguments.done",
+            Self::CustomToolCallInputDelta(_) => "response.custom_tool_call_input.delta",
+            Self::CustomToolCallInputDone(_) => "response.custom_tool_call_input.done",
             Self::ReasoningSummaryPartAdded(_) => "response.reasoning_summary_part.added",
             Self::ReasoningSummaryPartDone(_) => "response.reasoning_summary_part.done",
             Self::ReasoningSummaryTextDelta(_) => "response.reasoning_summary_text.delta",
@@ -280,4 +290,15 @@ pub struct ErrorEvent {
     /// The offending parameter, if any.
     #[serde(default)]
     pub param: Option<String>,
+}
+
+/// `response.custom_tool_call_input.done`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomInputDone {
+    /// The call item.
+    pub item_id: String,
+    /// The item's position in `output`.
+    pub output_index: usize,
+    /// The whole input.
+    pub input: String,
 }

@@ -69,7 +69,7 @@ pub fn validate_responses_request(body: &Value) -> Result<ResponsesSummary, Requ
                     }
                 }
             }
-            Item::FunctionCallOutput(o) => {
+            Item::FunctionCallOutput(o) | Item::CustomToolCallOutput(o) => {
                 has_images |= o.output.list().iter().any(|p| matches!(p, Part::InputImage(_)));
             }
             Item::Other(Value::Object(_)) if item.kind() == "item_reference" => {
@@ -81,7 +81,10 @@ pub fn validate_responses_request(body: &Value) -> Result<ResponsesSummary, Requ
                     ),
                 ));
             }
-            Item::Other(Value::Object(_)) | Item::FunctionCall(_) | Item::Reasoning(_) => {}
+            Item::Other(Value::Object(_))
+            | Item::FunctionCall(_)
+            | Item::CustomToolCall(_)
+            | Item::Reasoning(_) => {}
             Item::Other(_) => {
                 return Err(RequestError::invalid_param(
                     at.clone(),

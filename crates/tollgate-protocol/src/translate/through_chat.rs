@@ -57,14 +57,16 @@ pub fn responses_response_to_anthropic(
     openai_response_to_anthropic(&chat, requested_model)
 }
 
-/// A Message body as the Response the client asked `requested_model` for.
+/// A Message body as the Response the client asked `requested_model` for; calls of
+/// `custom_tools` become `custom_tool_call` items (see [`chat_response_to_responses`]).
 pub fn anthropic_response_to_responses(
     resp: &Value,
     requested_model: &str,
     created: u64,
+    custom_tools: &[String],
 ) -> Result<Value, TranslateError> {
     let chat = anthropic_response_to_openai(resp, requested_model, created)?;
-    chat_response_to_responses(&chat, requested_model)
+    chat_response_to_responses(&chat, requested_model, custom_tools)
 }
 
 /// Feeds each chat event one step produced to the next step.
@@ -129,6 +131,18 @@ impl AnthropicToResponsesStream {
             to_chat: AnthropicToOpenAiStream::new(requested_model, created_at, true),
             to_responses: ChatToResponsesStream::new(requested_model, response_id, created_at),
         }
+    }
+
+    /// See [`ChatToResponsesStream::with_custom_tools`].
+    #[must_use]
+    pub fn with_custom_tools(mut self, names: Vec<String>) -> Self {
+        self.to_responses = self.to_responses.with_custom_tools(names);
+        self
+    }
+
+    /// The names given to [`Self::with_custom_tools`].
+    pub fn custom_tools(&self) -> &[String] {
+        self.to_responses.custom_tools()
     }
 
     /// One upstream event in, the client's events out.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use tollgate_config::ModelEntry;
 use tollgate_protocol::anthropic::StreamUsageObserver;
 use tollgate_protocol::json_edit::set_top_level;
-use tollgate_protocol::responses::ResponsesUsageObserver;
+use tollgate_protocol::responses::{ResponsesUsageObserver, custom_tool_names};
 use tollgate_protocol::translate::{
     AnthropicToOpenAiStream, AnthropicToResponsesStream, ChatToResponsesStream,
     OpenAiToAnthropicStream, ResponsesToAnthropicStream, ResponsesToChatStream,
@@ -180,11 +180,10 @@ fn prepare(
                 translated(call, upstream, responses_request_to_chat(&call.body, upstream_model))?;
             let id = format!("resp_{}", call.request_id.id.replace('-', ""));
             let created = unix_now();
-            let shape = Shape::ResponsesOnChat(Box::new(ChatToResponsesStream::new(
-                &call.model,
-                &id,
-                created,
-            )));
+            let shape = Shape::ResponsesOnChat(Box::new(
+                ChatToResponsesStream::new(&call.model, &id, created)
+                    .with_custom_tools(custom_tool_names(&call.body)),
+            ));
             Ok((Operation::Generate(upstream), body, shape))
         }
         (Protocol::Chat, Protocol::Responses) => {
@@ -222,11 +221,10 @@ fn prepare(
             )?;
             let id = format!("resp_{}", call.request_id.id.replace('-', ""));
             let created = unix_now();
-            let shape = Shape::ResponsesOnMessages(Box::new(AnthropicToResponsesStream::new(
-                &call.model,
-                &id,
-                created,
-            )));
+            let shape = Shape::ResponsesOnMessages(Box::new(
+                AnthropicToResponsesStream::new(&call.model, &id, created)
+                    .with_custom_tools(custom_tool_names(&call.body)),
+            ));
             Ok((Operation::Generate(upstream), body, shape))
         }
     }

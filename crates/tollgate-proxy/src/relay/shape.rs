@@ -243,11 +243,12 @@ impl Shape {
                 let usage = response_usage(&body).map_err(bad_upstream)?;
                 Ok((body, usage.unwrap_or_default()))
             }
-            Self::ResponsesOnChat(_) => {
+            Self::ResponsesOnChat(t) => {
                 let usage =
                     tollgate_protocol::openai::usage_from_response(&body).unwrap_or_default();
                 let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
-                let out = chat_response_to_responses(&v, requested_model).map_err(bad_upstream)?;
+                let out = chat_response_to_responses(&v, requested_model, t.custom_tools())
+                    .map_err(bad_upstream)?;
                 Ok((Bytes::from(out.to_string()), usage))
             }
             Self::ChatOnResponses(_) => {
@@ -263,12 +264,13 @@ impl Shape {
                     responses_response_to_anthropic(&v, requested_model).map_err(bad_upstream)?;
                 Ok((Bytes::from(out.to_string()), usage))
             }
-            Self::ResponsesOnMessages(_) => {
+            Self::ResponsesOnMessages(t) => {
                 let usage =
                     tollgate_protocol::anthropic::usage_from_response(&body).unwrap_or_default();
                 let v: Value = serde_json::from_slice(&body).map_err(bad_upstream)?;
-                let out = anthropic_response_to_responses(&v, requested_model, created)
-                    .map_err(bad_upstream)?;
+                let out =
+                    anthropic_response_to_responses(&v, requested_model, created, t.custom_tools())
+                        .map_err(bad_upstream)?;
                 Ok((Bytes::from(out.to_string()), usage))
             }
         }

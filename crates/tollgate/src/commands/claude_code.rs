@@ -16,16 +16,11 @@ pub fn variables(
     config: &Config,
     a: &ClaudeCodeArgs,
 ) -> anyhow::Result<Vec<(&'static str, String)>> {
-    let key = match (&a.key, &config.settings.master_key) {
-        (Some(k), _) => k.clone(),
-        (None, Some(m)) => m.expose().clone(),
-        (None, None) => bail!("pass --key: this gateway has no master key to default to"),
-    };
-    let base =
-        a.base_url.clone().unwrap_or_else(|| format!("http://localhost:{}", config.settings.port));
+    let key = client_key(config, a.key.as_deref())?;
+    let base = gateway_url(config, a.base_url.as_deref());
     let pick = |m: &Option<String>| m.clone().unwrap_or_else(|| a.model.clone());
     Ok(vec![
-        ("ANTHROPIC_BASE_URL", base.trim_end_matches('/').to_owned()),
+        ("ANTHROPIC_BASE_URL", base),
         ("ANTHROPIC_AUTH_TOKEN", key),
         ("ANTHROPIC_MODEL", a.model.clone()),
         ("ANTHROPIC_DEFAULT_OPUS_MODEL", pick(&a.opus_model)),
@@ -33,6 +28,23 @@ pub fn variables(
         ("ANTHROPIC_DEFAULT_HAIKU_MODEL", pick(&a.haiku_model)),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_owned()),
     ])
+}
+
+/// The key a client is set up with: `key`, else the gateway's master key.
+pub(super) fn client_key(config: &Config, key: Option<&str>) -> anyhow::Result<String> {
+    match (key, &config.settings.master_key) {
+        (Some(k), _) => Ok(k.to_owned()),
+        (None, Some(m)) => Ok(m.expose().clone()),
+        (None, None) => bail!("pass --key: this gateway has no master key to default to"),
+    }
+}
+
+/// The gateway's URL as a client reaches it, without a trailing `/`: `base`, else
+/// `http://localhost:<port>`.
+pub(super) fn gateway_url(config: &Config, base: Option<&str>) -> String {
+    let base =
+        base.map_or_else(|| format!("http://localhost:{}", config.settings.port), str::to_owned);
+    base.trim_end_matches('/').to_owned()
 }
 
 pub fn run(config: &Config, a: &ClaudeCodeArgs) -> anyhow::Result<ExitCode> {
@@ -106,7 +118,7 @@ pub fn merge_into(path: &Path, vars: &[(&'static str, String)]) -> anyhow::Resul
     Ok(())
 }
 
-fn sh_quote(v: &str) -> String {
+pub(super) fn sh_quote(v: &str) -> String {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:@".contains(&b)) {
         v.to_owned()
     } else {
@@ -114,6 +126,6 @@ fn sh_quote(v: &str) -> String {
     }
 }
 
-fn ps_quote(v: &str) -> String {
+pub(super) fn ps_quote(v: &str) -> String {
     format!("'{}'", v.replace('\'', "''"))
 }

@@ -1,6 +1,7 @@
 //! Subcommands.
 
 mod claude_code;
+mod codex;
 mod config_check;
 mod keys;
 mod models;
@@ -96,6 +97,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ClaudeCode(args) => claude_code::run(&load(&cli.global)?, &args),
+        Command::Codex(args) => codex::run(&load(&cli.global)?, &args),
         Command::Models { json } => {
             let config = load(&cli.global)?;
             let store = open_store(&config, std::time::Duration::from_secs(10)).await?;

@@ -1,6 +1,6 @@
-//! End-to-end tests with real clients: the Claude Code CLI, and a headless Chromium driving the
-//! `/github` page and the `/ui` admin console, each against tollgate running in-process in
-//! front of testkit upstreams.
+//! End-to-end tests with real clients: the Claude Code CLI, the Codex CLI, and a headless
+//! Chromium driving the `/github` page and the `/ui` admin console, each against tollgate
+//! running in-process in front of testkit upstreams.
 //!
 //! They need tools outside Cargo (`npm install --prefix .tools ...` and Debian's `chromium`),
 //! so they are `#[ignore]`d for a plain `cargo test`; `scripts/test` installs the tools and
@@ -12,5 +12,6 @@
 
 mod browser;
 mod claude_code;
+mod codex;
 mod console;
 mod support;

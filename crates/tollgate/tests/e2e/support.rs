@@ -50,6 +50,19 @@ pub fn claude_bin() -> PathBuf {
     )
 }
 
+/// The Codex CLI: `$TOLLGATE_CODEX_BIN`, else `.tools/node_modules/.bin/codex`.
+pub fn codex_bin() -> PathBuf {
+    tool(
+        "TOLLGATE_CODEX_BIN",
+        ".tools/node_modules/.bin/codex",
+        "the Codex CLI",
+        &format!(
+            "`npm install --prefix .tools @openai/codex@{}` at the repository root, or run scripts/test",
+            pinned("@openai/codex")
+        ),
+    )
+}
+
 /// Chromium: `$TOLLGATE_CHROMIUM`, else `/usr/bin/chromium`.
 pub fn chromium_bin() -> PathBuf {
     tool(

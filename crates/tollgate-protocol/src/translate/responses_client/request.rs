@@ -8,8 +8,8 @@ use crate::openai::types::{
     FunctionDef, ImageUrl, ImageUrlPart, NamedFunction, NamedToolChoice, StreamOptions, ToolCall,
 };
 use crate::responses::{
-    FunctionCallOutputItem, Item, ItemRole, MessageItem, Part, ResponsesRequest, TextConfig, Tool,
-    ToolChoice,
+    CustomTool, FunctionCallOutputItem, Item, ItemRole, MessageItem, Part, ResponsesRequest,
+    TextConfig, Tool, ToolChoice,
 };
 use crate::translate::anthropic_client::content::collapse;
 use crate::translate::{Dropped, schema};
@@ -37,6 +37,11 @@ pub fn responses_request_to_chat(
 /// - An assistant message and the `function_call` items after it form one assistant
 ///   message with `tool_calls`; each `function_call_output` becomes a `tool` message, its
 ///   images following in a user message, since tool messages carry text only.
+/// - A `custom` tool (free-form input, such as Codex's `apply_patch`) becomes a function
+///   taking one string, `input`, with the tool's grammar in its description; its
+///   `custom_tool_call` and `custom_tool_call_output` items travel as that function's calls
+///   and results. The answer's translation turns such calls back (see
+///   [`crate::responses::custom_tool_names`]).
 /// - `reasoning` items are dropped: a chat upstream cannot take reasoning back.
 /// - `max_output_tokens` becomes `max_tokens`, which every OpenAI-compatible server
 ///   understands (see `messages_request_to_chat`).
@@ -101,29 +106,17 @@ fn push_items(items: Vec<Item>, out: &mut Vec<ChatMessage>, dropped: &mut Droppe
     // Images returned by tools, waiting for the tool messages of their turn to end.
     let mut attachments: Vec<ContentPart> = Vec::new();
     for item in items {
-        if !matches!(item, Item::FunctionCallOutput(_)) {
+        if !matches!(item, Item::FunctionCallOutput(_) | Item::CustomToolCallOutput(_)) {
             flush_attachments(&mut attachments, out);
         }
         match item {
             Item::Message(m) => push_message(m, out, dropped),
-            Item::FunctionCall(call) => {
-                let call = ToolCall {
-                    id: call.call_id,
-                    kind: "function".to_owned(),
-                    function: FunctionCall { name: call.name, arguments: call.arguments },
-                };
-                match out.last_mut() {
-                    Some(last) if last.role == ChatRole::Assistant => {
-                        last.tool_calls.get_or_insert_with(Vec::new).push(call);
-                    }
-                    _ => {
-                        let mut msg = ChatMessage::new(ChatRole::Assistant, None);
-                        msg.tool_calls = Some(vec![call]);
-                        out.push(msg);
-                    }
-                }
+            Item::FunctionCall(call) => push_call(call.call_id, call.name, call.arguments, out),
+            Item::CustomToolCall(call) => {
+                let arguments = wire::to_string(&json!({ CUSTOM_INPUT: call.input }));
+                push_call(call.call_id, call.name, arguments, out);
             }
-            Item::FunctionCallOutput(result) => {
+            Item::FunctionCallOutput(result) | Item::CustomToolCallOutput(result) => {
                 let (tool, images) = tool_message(result, dropped);
                 out.push(tool);
                 attachments.extend(images);
@@ -133,6 +126,25 @@ fn push_items(items: Vec<Item>, out: &mut Vec<ChatMessage>, dropped: &mut Droppe
         }
     }
     flush_attachments(&mut attachments, out);
+}
+
+/// The one parameter of the function a custom tool is offered as.
+pub(crate) const CUSTOM_INPUT: &str = "input";
+
+/// Adds a call to the assistant message being built, or opens one.
+fn push_call(id: String, name: String, arguments: String, out: &mut Vec<ChatMessage>) {
+    let call =
+        ToolCall { id, kind: "function".to_owned(), function: FunctionCall { name, arguments } };
+    match out.last_mut() {
+        Some(last) if last.role == ChatRole::Assistant => {
+            last.tool_calls.get_or_insert_with(Vec::new).push(call);
+        }
+        _ => {
+            let mut msg = ChatMessage::new(ChatRole::Assistant, None);
+            msg.tool_calls = Some(vec![call]);
+            out.push(msg);
+        }
+    }
 }
 
 fn flush_attachments(attachments: &mut Vec<ContentPart>, out: &mut Vec<ChatMessage>) {
@@ -261,10 +273,47 @@ fn convert_tools(tools: Vec<Tool>, dropped: &mut Dropped) -> Vec<ChatTool> {
                 }),
                 extra: Map::new(),
             }),
+            Tool::Custom(c) => out.push(custom_function(c)),
             Tool::Other(_) => dropped.add(format!("tools.{}", tool.kind())),
         }
     }
     out
+}
+
+/// A custom tool as a function of one string, `input`. The description says so (a custom
+/// tool's own may tell the model not to wrap its input in JSON) and carries the grammar the
+/// input must match, where the model reads it.
+fn custom_function(tool: CustomTool) -> ChatTool {
+    let mut description = tool.description.unwrap_or_default();
+    if !description.is_empty() {
+        description.push_str("\n\n");
+    }
+    description.push_str(&format!(
+        "Call this function with the tool's raw input as its one argument, `{CUSTOM_INPUT}` (a string)."
+    ));
+    let format = tool.format.unwrap_or(Value::Null);
+    if let Some(definition) = format.get("definition").and_then(Value::as_str) {
+        let syntax = format.get("syntax").and_then(Value::as_str).unwrap_or("grammar");
+        description.push_str(&format!(" It must match this {syntax} grammar:\n{definition}"));
+    }
+    let parameters = json!({
+        "type": "object",
+        "properties": {
+            CUSTOM_INPUT: {"type": "string", "description": "The tool's input, as raw text."}
+        },
+        "required": [CUSTOM_INPUT],
+        "additionalProperties": false,
+    });
+    ChatTool {
+        kind: "function".to_owned(),
+        function: Some(FunctionDef {
+            name: tool.name,
+            description: Some(description),
+            parameters: Some(parameters),
+            strict: None,
+        }),
+        extra: Map::new(),
+    }
 }
 
 fn convert_tool_choice(choice: ToolChoice, dropped: &mut Dropped) -> Option<ChatToolChoice> {
@@ -272,7 +321,7 @@ fn convert_tool_choice(choice: ToolChoice, dropped: &mut Dropped) -> Option<Chat
         ToolChoice::Mode(mode) if matches!(mode.as_str(), "auto" | "none" | "required") => {
             Some(ChatToolChoice::Mode(mode))
         }
-        ToolChoice::Named { kind, name } if kind == "function" => {
+        ToolChoice::Named { kind, name } if kind == "function" || kind == "custom" => {
             Some(ChatToolChoice::Named(NamedToolChoice {
                 kind: "function".to_owned(),
                 function: NamedFunction { name },

@@ -5,17 +5,20 @@ use serde_json::{Map, Value};
 
 use crate::openai::types::{ChatCompletion, ChatUsage};
 use crate::responses::{
-    FunctionCallItem, IncompleteDetails, InputTokensDetails, Item, ItemRole, MessageItem,
-    OutputTokensDetails, Part, ReasoningItem, ReasoningPart, ResponseObject, ResponsesUsage,
+    CustomToolCallItem, FunctionCallItem, IncompleteDetails, InputTokensDetails, Item, ItemRole,
+    MessageItem, OutputTokensDetails, Part, ReasoningItem, ReasoningPart, ResponseObject,
+    ResponsesUsage,
 };
 use crate::translate::{TranslateError, incomplete_reason_for};
 use crate::wire::{self, TextOr};
 
 /// Translates a chat completion body into the Response the client asked `requested_model`
-/// for.
+/// for. Calls of the functions named in `custom_tools` (the request's custom tools, see
+/// [`crate::responses::custom_tool_names`]) become `custom_tool_call` items.
 pub fn chat_response_to_responses(
     resp: &Value,
     requested_model: &str,
+    custom_tools: &[String],
 ) -> Result<Value, TranslateError> {
     let invalid = |detail: String| TranslateError { protocol: "OpenAI chat completion", detail };
     if resp.get("choices").is_none() {
@@ -25,7 +28,7 @@ pub fn chat_response_to_responses(
         }));
     }
     let typed = ChatCompletion::deserialize(resp).map_err(|e| invalid(e.to_string()))?;
-    Ok(wire::to_value(&chat_completion_to_response(typed, requested_model)))
+    Ok(wire::to_value(&chat_completion_to_response(typed, requested_model, custom_tools)))
 }
 
 /// [`chat_response_to_responses`] on typed values.
@@ -33,10 +36,14 @@ pub fn chat_response_to_responses(
 /// Output comes in the order a Responses model produces it: a `reasoning` item (its
 /// summary from `reasoning_content`, `reasoning` or `reasoning_text`, its
 /// `encrypted_content` from Copilot's `reasoning_opaque`), a `message` item, then one
-/// `function_call` item per tool call. Choices are merged, as GitHub Copilot splits one
+/// `function_call` (or `custom_tool_call`) item per tool call. Choices are merged, as GitHub Copilot splits one
 /// answer over several. `length` and `content_filter` make the response `incomplete`.
 /// A refusal is given as text, as the other translations do.
-pub fn chat_completion_to_response(resp: ChatCompletion, requested_model: &str) -> ResponseObject {
+pub fn chat_completion_to_response(
+    resp: ChatCompletion,
+    requested_model: &str,
+    custom_tools: &[String],
+) -> ResponseObject {
     let base = id_base(&resp.id);
     let mut reasoning = String::new();
     let mut opaque = None;
@@ -65,16 +72,42 @@ pub fn chat_completion_to_response(resp: ChatCompletion, requested_model: &str) 
         out.output.push(message_item(&base, text, status));
     }
     for call in calls {
-        out.output.push(Item::FunctionCall(FunctionCallItem {
-            id: Some(function_call_id(&call.id)),
-            call_id: call.id,
-            name: call.function.name,
-            arguments: call.function.arguments,
-            status: Some(status.to_owned()),
-        }));
+        let (name, arguments) = (call.function.name, call.function.arguments);
+        out.output.push(call_item(custom_tools, call.id, name, arguments, status));
     }
     finish(&mut out, incomplete, resp.usage.as_ref());
     out
+}
+
+/// The output item of a call: a `custom_tool_call` for the functions that stand for custom
+/// tools, else a `function_call`.
+pub(super) fn call_item(
+    custom_tools: &[String],
+    call_id: String,
+    name: String,
+    arguments: String,
+    status: &str,
+) -> Item {
+    let id = Some(function_call_id(&call_id));
+    let status = Some(status.to_owned());
+    if custom_tools.contains(&name) {
+        let input = custom_input(&arguments);
+        Item::CustomToolCall(CustomToolCallItem { id, call_id, name, input, status })
+    } else {
+        Item::FunctionCall(FunctionCallItem { id, call_id, name, arguments, status })
+    }
+}
+
+/// The input of a custom tool from the arguments of the function it was offered as: the
+/// `input` string, or the arguments as they are when the model sent something else.
+pub(super) fn custom_input(arguments: &str) -> String {
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(mut args)) => match args.remove(super::request::CUSTOM_INPUT) {
+            Some(Value::String(input)) => input,
+            _ => arguments.to_owned(),
+        },
+        _ => arguments.to_owned(),
+    }
 }
 
 /// Sets the final status, its reason and the usage of a response.

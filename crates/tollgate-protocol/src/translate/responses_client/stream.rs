@@ -3,12 +3,13 @@
 use bytes::Bytes;
 use serde_json::Map;
 
-use super::response::{finish, function_call_id, id_base, item_status, usage};
+use super::response::{call_item, finish, function_call_id, id_base, item_status, usage};
 use crate::openai::types::{ChatCompletionChunk, ChatUsage, ToolCallDelta};
 use crate::responses::{
-    ArgumentsDelta, ArgumentsDone, FunctionCallItem, Item, ItemEvent, ItemRole, MessageItem, Part,
-    PartEvent, ReasoningItem, ReasoningPart, ResponseError, ResponseEvent, ResponseObject,
-    StreamEvent, SummaryPartEvent, SummaryTextDelta, SummaryTextDone, TextDelta, TextDone,
+    ArgumentsDelta, ArgumentsDone, CustomInputDone, CustomToolCallItem, FunctionCallItem, Item,
+    ItemEvent, ItemRole, MessageItem, Part, PartEvent, ReasoningItem, ReasoningPart, ResponseError,
+    ResponseEvent, ResponseObject, StreamEvent, SummaryPartEvent, SummaryTextDelta,
+    SummaryTextDone, TextDelta, TextDone,
 };
 use crate::translate::incomplete_reason_for;
 use crate::translate::tool_calls::PendingCalls;
@@ -25,7 +26,10 @@ use crate::wire::TextOr;
 /// `encrypted_content`. Text forms a `message` item with one `output_text` part; each tool
 /// call a `function_call` item. Items are sent one after another, never interleaved, so
 /// interleaved argument fragments of several calls are held back as
-/// `OpenAiToAnthropicStream` does. The stream always ends with a terminal event: a chat
+/// `OpenAiToAnthropicStream` does. Calls of the functions that stand for the request's
+/// custom tools ([`Self::with_custom_tools`]) are `custom_tool_call` items instead, their
+/// input sent whole when the call is complete, as it is JSON-encoded in the arguments until
+/// then. The stream always ends with a terminal event: a chat
 /// error payload, a cut-off stream or [`Self::fail`] give `response.failed`, which clients
 /// such as the Codex CLI need to stop waiting.
 #[derive(Debug)]
@@ -43,6 +47,7 @@ pub struct ChatToResponsesStream {
     tools: PendingCalls,
     finish_reason: Option<String>,
     usage: Option<ChatUsage>,
+    custom_tools: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +81,21 @@ impl ChatToResponsesStream {
             tools: PendingCalls::default(),
             finish_reason: None,
             usage: None,
+            custom_tools: Vec::new(),
         }
+    }
+
+    /// Names the functions that stand for custom tools (see
+    /// [`crate::responses::custom_tool_names`]): their calls become `custom_tool_call`s.
+    #[must_use]
+    pub fn with_custom_tools(mut self, names: Vec<String>) -> Self {
+        self.custom_tools = names;
+        self
+    }
+
+    /// The names given to [`Self::with_custom_tools`], for translating a whole answer.
+    pub fn custom_tools(&self) -> &[String] {
+        &self.custom_tools
     }
 
     /// Translates the `data` of one upstream event, `[DONE]` included. Payloads that are
@@ -308,19 +327,35 @@ impl ChatToResponsesStream {
             tool.id = fallback;
         }
         tool.opened = Some(output_index);
-        let item = Item::FunctionCall(FunctionCallItem {
-            id: Some(function_call_id(&tool.id)),
-            call_id: tool.id.clone(),
-            name: tool.name.clone(),
-            arguments: String::new(),
-            status: Some("in_progress".to_owned()),
-        });
+        let (id, call_id, name) =
+            (Some(function_call_id(&tool.id)), tool.id.clone(), tool.name.clone());
+        let status = Some("in_progress".to_owned());
+        let item = if self.custom_tools.contains(&name) {
+            Item::CustomToolCall(CustomToolCallItem {
+                id,
+                call_id,
+                name,
+                input: String::new(),
+                status,
+            })
+        } else {
+            Item::FunctionCall(FunctionCallItem {
+                id,
+                call_id,
+                name,
+                arguments: String::new(),
+                status,
+            })
+        };
         self.open = Open::Tool(pos);
         self.emit(StreamEvent::OutputItemAdded(ItemEvent { output_index, item }), out);
         self.flush_tool(pos, out);
     }
 
     fn flush_tool(&mut self, pos: usize, out: &mut Vec<Bytes>) {
+        if self.custom_tools.contains(&self.tools[pos].name) {
+            return;
+        }
         let tool = &mut self.tools[pos];
         let (Some(output_index), Some(rest)) = (tool.opened, tool.arguments.get(tool.sent..))
         else {
@@ -410,20 +445,30 @@ impl ChatToResponsesStream {
                     return;
                 };
                 let item_id = function_call_id(&tool.id);
-                let done = ArgumentsDone {
-                    item_id: item_id.clone(),
-                    output_index,
-                    name: tool.name.clone(),
-                    arguments: tool.arguments.clone(),
-                };
-                let item = Item::FunctionCall(FunctionCallItem {
-                    id: Some(item_id),
-                    call_id: tool.id.clone(),
-                    name: tool.name.clone(),
-                    arguments: tool.arguments.clone(),
-                    status: Some(status.to_owned()),
-                });
-                self.emit(StreamEvent::FunctionCallArgumentsDone(done), out);
+                let (name, arguments) = (tool.name.clone(), tool.arguments.clone());
+                let item = call_item(&self.custom_tools, tool.id.clone(), name, arguments, status);
+                match &item {
+                    Item::CustomToolCall(call) => {
+                        let input = call.input.clone();
+                        let delta = ArgumentsDelta {
+                            item_id: item_id.clone(),
+                            output_index,
+                            delta: input.clone(),
+                        };
+                        self.emit(StreamEvent::CustomToolCallInputDelta(delta), out);
+                        let done = CustomInputDone { item_id, output_index, input };
+                        self.emit(StreamEvent::CustomToolCallInputDone(done), out);
+                    }
+                    _ => {
+                        let done = ArgumentsDone {
+                            item_id,
+                            output_index,
+                            name: tool.name.clone(),
+                            arguments: tool.arguments.clone(),
+                        };
+                        self.emit(StreamEvent::FunctionCallArgumentsDone(done), out);
+                    }
+                }
                 (output_index, item)
             }
         };

@@ -66,7 +66,11 @@ pub fn response_to_chat_completion(resp: ResponseObject, requested_model: &str) 
                     reasoning.push(t);
                 }
             }
-            Item::FunctionCallOutput(_) | Item::Other(_) => {}
+            // A chat client declares no custom tools, so none is called.
+            Item::FunctionCallOutput(_)
+            | Item::CustomToolCall(_)
+            | Item::CustomToolCallOutput(_)
+            | Item::Other(_) => {}
         }
     }
     let finish = finish_reason_for_status(
