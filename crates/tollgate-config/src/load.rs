@@ -302,6 +302,15 @@ fn router_settings(raw: &RawConfig, err: &ErrFn<'_>) -> Result<RouterSettings, C
             )
         })?;
     }
+    if let Some(n) = r.copilot_premium_reserve {
+        if !(n.is_finite() && n >= 0.0) {
+            return Err(err(
+                "router_settings.copilot_premium_reserve",
+                format!("must be a number of premium requests of at least 0, found {n}"),
+            ));
+        }
+        out.copilot_premium_reserve = n;
+    }
     let count = |v: Option<f64>, key: &str| -> Result<Option<u32>, ConfigError> {
         match v {
             None => Ok(None),

@@ -130,6 +130,8 @@ pub(crate) struct RawRouterSettings {
     pub max_fallbacks: Option<f64>,
     #[serde(default)]
     pub premium_budget_exceeded: Option<String>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub copilot_premium_reserve: Option<f64>,
     #[serde(default)]
     pub redis_url: Option<Secret<String>>,
     #[serde(default)]

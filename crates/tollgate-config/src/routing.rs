@@ -119,6 +119,9 @@ pub struct RouterSettings {
     /// What a request does when its model would take a key, user or team past its premium
     /// request budget.
     pub premium_budget_exceeded: PremiumBudgetExceeded,
+    /// Premium requests of each linked Copilot account kept for admins: other callers' premium
+    /// requests go to fallbacks once the account has no more than this left.
+    pub copilot_premium_reserve: f64,
 }
 
 /// `router_settings.premium_budget_exceeded`: when a step of a request's plan would use more
@@ -161,6 +164,7 @@ impl Default for RouterSettings {
             retry_policy: RetryPolicy::default(),
             max_fallbacks: 5,
             premium_budget_exceeded: PremiumBudgetExceeded::Fallback,
+            copilot_premium_reserve: 0.0,
         }
     }
 }

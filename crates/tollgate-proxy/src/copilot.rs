@@ -75,13 +75,27 @@ impl AccountSync {
     }
 }
 
-/// Premium-request quota per linked account, cached briefly.
+/// Premium-request quota per linked account, cached briefly; and what routing knows of each
+/// account's premium requests between reads.
 #[derive(Debug, Default)]
 pub struct QuotaBoard {
     cache: Mutex<HashMap<String, (Instant, Quota)>>,
+    premium: Mutex<HashMap<String, PremiumLeft>>,
+}
+
+/// An account's premium requests as routing sees them: what the last read of its quota said
+/// was left, less what requests served since used; none once Copilot refused one for quota,
+/// until a read says otherwise. `unlimited` also stands for a quota that could not be read,
+/// which routing does not go by.
+#[derive(Debug, Clone, Copy)]
+struct PremiumLeft {
+    remaining: f64,
+    unlimited: bool,
 }
 
 const QUOTA_FRESH: Duration = Duration::from_secs(60);
+/// How long a request waits for an account's first quota read before going ahead without it.
+const FIRST_READ_WAIT: Duration = Duration::from_secs(2);
 
 impl QuotaBoard {
     /// The quota of `owner`'s account, fetched when the cached figure is older than a minute.
@@ -101,7 +115,57 @@ impl QuotaBoard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(owner.to_owned(), (Instant::now(), q.clone()));
+        let left = q
+            .premium
+            .as_ref()
+            .map(|p| PremiumLeft { remaining: p.remaining, unlimited: p.unlimited });
+        let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
+        match left {
+            Some(left) => premium.insert(owner.to_owned(), left),
+            None => premium.remove(owner),
+        };
         Ok(q)
+    }
+
+    /// The premium requests `owner`'s account has left, as far as is known: `None` when it
+    /// is unlimited or no read has answered. The first call for an account reads its quota
+    /// (waiting at most two seconds); later ones answer from memory, kept current by the
+    /// periodic reads, [`QuotaBoard::used`] and [`QuotaBoard::exhausted`].
+    pub async fn premium_left(&self, service: &CopilotService, owner: &str) -> Option<f64> {
+        let known = self.premium.lock().unwrap_or_else(|e| e.into_inner()).get(owner).copied();
+        let left = match known {
+            Some(left) => left,
+            None => {
+                let read = tokio::time::timeout(FIRST_READ_WAIT, self.quota(service, owner));
+                if let Err(e) = read.await.unwrap_or_else(|_| Err("no answer in time".into())) {
+                    // Not asked again by every request: the periodic read tries again.
+                    tracing::debug!(%owner, error = %e, "Copilot quota unknown; not routing by it");
+                    let unknown = PremiumLeft { remaining: 0.0, unlimited: true };
+                    let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
+                    premium.entry(owner.to_owned()).or_insert(unknown);
+                }
+                self.premium.lock().unwrap_or_else(|e| e.into_inner()).get(owner).copied()?
+            }
+        };
+        (!left.unlimited).then_some(left.remaining.max(0.0))
+    }
+
+    /// Counts `units` premium requests a request served on `owner`'s account used.
+    pub fn used(&self, owner: &str, units: f64) {
+        if let Some(left) = self.premium.lock().unwrap_or_else(|e| e.into_inner()).get_mut(owner) {
+            left.remaining -= units;
+        }
+    }
+
+    /// Copilot refused a request on `owner`'s account for quota: none are left until a read
+    /// of the quota says otherwise.
+    pub fn exhausted(&self, owner: &str) {
+        let used_up = PremiumLeft { remaining: 0.0, unlimited: false };
+        let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
+        let before = premium.insert(owner.to_owned(), used_up);
+        if before.is_none_or(|b| b.unlimited || b.remaining > 0.0) {
+            tracing::info!(%owner, "Copilot premium requests used up; premium models go to fallbacks");
+        }
     }
 
     /// Every linked account's quota, as the `/copilot/quota` answer.

@@ -265,6 +265,9 @@ pub trait StoreApi: SpendStore {
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError>;
     /// The newest change's `seq`, or 0.
     async fn latest_change(&self) -> Result<i64, StoreError>;
+    /// Appends a change that nothing stored goes with: an event other processes act on,
+    /// such as [`EntityKind::CopilotQuota`].
+    async fn announce(&self, kind: EntityKind, id: &str) -> Result<(), StoreError>;
     /// Keys, users and teams with a budget whose spend changed at or after `since` (a spend
     /// batch added to it or a budget reset cleared it, in any process), with their stored
     /// spend: how spend recorded by other processes reaches this one's budgets between full

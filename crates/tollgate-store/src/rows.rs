@@ -331,6 +331,7 @@ pub(crate) fn parse_kind(text: &str) -> Option<EntityKind> {
         "team" => EntityKind::Team,
         "credential" => EntityKind::Credential,
         "model" => EntityKind::Model,
+        "copilot_quota" => EntityKind::CopilotQuota,
         _ => return None,
     })
 }
@@ -343,5 +344,6 @@ pub(crate) fn kind_str(kind: EntityKind) -> &'static str {
         EntityKind::Team => "team",
         EntityKind::Credential => "credential",
         EntityKind::Model => "model",
+        EntityKind::CopilotQuota => "copilot_quota",
     }
 }

@@ -562,6 +562,9 @@ pub enum EntityKind {
     Credential,
     /// A stored model (id = its `model_id`).
     Model,
+    /// A linked Copilot account whose premium requests Copilot said are used up (id = the
+    /// account's owner): other processes stop sending premium requests on it too.
+    CopilotQuota,
 }
 
 /// One entry of the change feed that keeps every process's caches fresh.

@@ -226,6 +226,18 @@ pub struct Directory {
     /// Woken when the feed shows a stored model or a named credential changed; the model
     /// table rebuilds on it.
     models_changed: Arc<tokio::sync::Notify>,
+    /// Told the owner of each linked Copilot account the feed says has used up its premium
+    /// requests.
+    copilot_used_up: std::sync::OnceLock<UsedUp>,
+}
+
+/// What [`Directory::on_copilot_used_up`] calls.
+struct UsedUp(Box<dyn Fn(&str) + Send + Sync>);
+
+impl std::fmt::Debug for UsedUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UsedUp")
+    }
 }
 
 impl Default for Directory {
@@ -263,12 +275,19 @@ impl Directory {
             spend_read_at: Mutex::new(None),
             base: Instant::now(),
             models_changed: Arc::default(),
+            copilot_used_up: std::sync::OnceLock::new(),
         }
     }
 
     /// An empty directory that keeps its snapshot at `path`.
     pub fn with_snapshot(path: PathBuf) -> Self {
         Self { snapshot_path: Some(path), ..Self::new() }
+    }
+
+    /// Has `used_up` told of each Copilot account the change feed says used up its premium
+    /// requests (in any process). Set once; later calls are ignored.
+    pub fn on_copilot_used_up(&self, used_up: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.copilot_used_up.set(UsedUp(Box::new(used_up)));
     }
 
     /// What the feed wakes when a stored model or named credential changes.
@@ -489,6 +508,12 @@ impl Directory {
             read(&self.teams).keys().filter(|k| !team_ids.contains(*k)).cloned().collect();
         stale_teams.iter().for_each(|t| self.remove_team(t));
 
+        // Events the feed carries without a stored state to reload (a Copilot account used
+        // up) are not in what was just read: pass on those this load skips over.
+        let before = self.cursor.load(Ordering::Acquire);
+        if self.loaded.load(Ordering::Acquire) && before < cursor {
+            self.pass_on_events(store, before, cursor).await?;
+        }
         self.cursor.fetch_max(cursor, Ordering::AcqRel);
         // Spend changed after this load began is read by the next `refresh_spend`.
         lock(&self.spend_read_at).get_or_insert(started);
@@ -497,6 +522,29 @@ impl Directory {
         self.store_ok.store(true, Ordering::Release);
         self.loaded.store(true, Ordering::Release);
         *from = None;
+        Ok(())
+    }
+
+    /// Passes on the events of the feed after `after` up to `through` (see
+    /// [`EntityKind::CopilotQuota`]).
+    async fn pass_on_events(
+        &self,
+        store: &Store,
+        mut after: i64,
+        through: i64,
+    ) -> Result<(), StoreError> {
+        while after < through {
+            let changes = store.changes_since(after, 500).await?;
+            let Some(last) = changes.last() else { break };
+            after = last.seq;
+            for c in changes.iter().filter(|c| c.seq <= through) {
+                if c.kind == EntityKind::CopilotQuota
+                    && let Some(used_up) = self.copilot_used_up.get()
+                {
+                    (used_up.0)(&c.id);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -567,6 +615,11 @@ impl Directory {
             // Models and named credentials belong to the model table, told here; linked
             // accounts are reloaded by the Copilot account registry.
             EntityKind::Model => self.models_changed.notify_one(),
+            EntityKind::CopilotQuota => {
+                if let Some(used_up) = self.copilot_used_up.get() {
+                    (used_up.0)(id);
+                }
+            }
             EntityKind::Credential => {
                 if tollgate_store::split_credential_id(id)
                     .is_some_and(|(provider, _)| provider == crate::models::CREDENTIAL_PROVIDER)

@@ -12,12 +12,13 @@ pub mod trail;
 
 use std::time::{Instant, SystemTime};
 
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tollgate_config::PremiumBudgetExceeded;
 use tollgate_protocol::{Operation, Protocol};
 use tollgate_providers::CallTerms;
-use tollgate_router::{InFlight, LastError, Step};
+use tollgate_router::{FailureKind, InFlight, LastError, Step};
 
 pub use attempt::{Answer, Failure, passthrough_credential};
 pub use shape::Shape;
@@ -210,35 +211,37 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
         let attempt_started = Instant::now();
         let upstream_model = step.route.upstream_model(&step.deployment);
         let terms = aim(state, &call, &mut record, &step, &upstream_model).await;
-        if let (Some(access), Some(admitted)) = (&access, record.admitted.as_mut()) {
-            let units = record.premium_units;
-            if let Err(refusal) = access.hold_premium(admitted, units, &record.served_model) {
-                record.attempts.push(trail::over_premium_budget(
-                    &step,
-                    &record.served_model,
-                    units,
-                ));
-                let next = match router.settings().premium_budget_exceeded {
-                    PremiumBudgetExceeded::Fallback => plan.next_group(Instant::now()),
-                    PremiumBudgetExceeded::Refuse => None,
-                };
-                note_passed_over(&mut record, plan.passed_over());
-                let Some(next) = next else {
-                    // Nothing was sent: no premium request was used.
-                    record.premium_units = 0.0;
-                    let summary = trail::Summary::of("", &record.attempts);
-                    RecordGuard::new(record).finish(refusal.status().as_u16(), Outcome::Refused);
-                    return Ok(summary.decorate(refusal.into_response()));
-                };
-                log_premium_fallback(&call, &step, &next, units);
-                step = next;
-                continue;
-            }
+        let units = record.premium_units;
+        let copilot = copilot_account(state, &call, &step);
+        let afford = afford(state, &call, access.as_ref(), &mut record, copilot.as_deref()).await;
+        if let Err(passed) = afford {
+            record.attempts.push(trail::passed_for_premium(
+                &step,
+                &record.served_model,
+                units,
+                passed.outcome,
+            ));
+            let next = if passed.fall_back { plan.next_group(Instant::now()) } else { None };
+            note_passed_over(&mut record, plan.passed_over());
+            let Some(next) = next else {
+                // Nothing was sent: no premium request was used.
+                record.premium_units = 0.0;
+                let summary = trail::Summary::of("", &record.attempts);
+                let refusal = passed.refusal;
+                RecordGuard::new(record).finish(refusal.status().as_u16(), Outcome::Refused);
+                return Ok(summary.decorate(refusal.into_response()));
+            };
+            log_premium_fallback(&call, &step, &next, units, passed.outcome);
+            step = next;
+            continue;
         }
         let slot = InFlight::enter(&step.deployment, attempt_started);
 
         match attempt::send(state, &call, &step, &upstream_model, &terms).await {
             Ok(answer) => {
+                if let Some(owner) = &copilot {
+                    state.quota().used(owner, units);
+                }
                 let latency = attempt_started.elapsed();
                 step.deployment.health.record_success(latency);
                 let ms = latency.as_secs_f64() * 1000.0;
@@ -253,6 +256,14 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
                 let ms = attempt_started.elapsed().as_secs_f64() * 1000.0;
                 record.attempts.push(trail::failed(&step, &record.served_model, &failure, ms));
                 record.labels.record_upstream_error(failure.reason);
+                // Copilot's 402 says the account's premium requests are used up, for every
+                // premium model on it.
+                let used_up = failure.kind == FailureKind::QuotaExceeded
+                    && failure.error.status() == StatusCode::PAYMENT_REQUIRED;
+                if let Some(owner) = copilot.as_deref().filter(|_| used_up) {
+                    state.quota().exhausted(owner);
+                    announce_used_up(state, owner);
+                }
                 cool_down(state, &step, &failure, now);
                 let next = plan.after_failure(failure.kind, failure.retry_after, now);
                 note_passed_over(&mut record, plan.passed_over());
@@ -332,15 +343,91 @@ fn labels(api: &'static str, step: &Step) -> RequestLabels {
     }
 }
 
-/// A step passed over because its premium requests would exceed a budget of the caller.
-fn log_premium_fallback(call: &Call, from: &Step, to: &Step, units: f64) {
-    metrics::record_fallback(&from.route.group.name, &to.route.group.name, "premium_budget");
+/// Why a step was passed over for its premium requests, and what to answer if nothing after
+/// it may be tried.
+struct PassedOver {
+    /// `premium_budget` (a budget of the caller) or `premium_quota` (the Copilot account's).
+    outcome: &'static str,
+    /// Whether the request may move on down its chain.
+    fall_back: bool,
+    refusal: ApiError,
+}
+
+/// The linked Copilot account a step on a Copilot deployment is sent with.
+fn copilot_account(state: &AppState, call: &Call, step: &Step) -> Option<String> {
+    if step.deployment.entry.provider != tollgate_config::ProviderKind::GithubCopilot {
+        return None;
+    }
+    let service = state.providers().copilot();
+    service.account_for(call.account_owner().as_deref()).map(|a| a.id.clone())
+}
+
+/// Whether the step's premium requests may be spent: the Copilot account it goes to must have
+/// them left (beyond the reserve kept for admins), and the caller's premium budgets must have
+/// room, which then hold them for the attempt.
+async fn afford(
+    state: &AppState,
+    call: &Call,
+    access: Option<&Access>,
+    record: &mut RequestRecord,
+    copilot: Option<&str>,
+) -> Result<(), PassedOver> {
+    let units = record.premium_units;
+    if let Some(owner) = copilot.filter(|_| units > 0.0) {
+        let settings = state.router().settings().clone();
+        let keep = if call.caller.is_admin(state.directory()) {
+            0.0
+        } else {
+            settings.copilot_premium_reserve
+        };
+        let service = state.providers().copilot();
+        if let Some(left) = state.quota().premium_left(service, owner).await
+            && left < units + keep
+        {
+            let kept =
+                if keep > 0.0 { format!(" ({keep} kept for admins)") } else { String::new() };
+            let refusal = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "The Copilot account `{owner}` has {left} premium requests left{kept}, and \
+                     `{}` takes {units} a request; included models still answer.",
+                    record.served_model
+                ),
+            )
+            .with_code("premium_quota_exhausted");
+            return Err(PassedOver { outcome: "premium_quota", fall_back: true, refusal });
+        }
+    }
+    let (Some(access), Some(admitted)) = (access, record.admitted.as_mut()) else { return Ok(()) };
+    access.hold_premium(admitted, units, &record.served_model).map_err(|refusal| {
+        let fall_back =
+            state.router().settings().premium_budget_exceeded == PremiumBudgetExceeded::Fallback;
+        PassedOver { outcome: "premium_budget", fall_back, refusal }
+    })
+}
+
+/// Tells every process on the database that `owner`'s Copilot account has used up its
+/// premium requests, behind the request's back.
+fn announce_used_up(state: &AppState, owner: &str) {
+    let (store, owner) = (state.store().clone(), owner.to_owned());
+    tokio::spawn(async move {
+        let kind = tollgate_store::EntityKind::CopilotQuota;
+        if let Err(e) = store.announce(kind, &owner).await {
+            tracing::warn!(%owner, error = %e, "cannot tell other processes the Copilot quota is used up");
+        }
+    });
+}
+
+/// A step passed over for its premium requests (`reason`: the caller's budget or the
+/// account's quota).
+fn log_premium_fallback(call: &Call, from: &Step, to: &Step, units: f64, reason: &'static str) {
+    metrics::record_fallback(&from.route.group.name, &to.route.group.name, reason);
     tracing::info!(
         request_id = %call.request_id,
         from = %from.route.served_model(&from.deployment),
         to = %to.route.served_model(&to.deployment),
         premium_units = units,
-        reason = "premium_budget",
+        reason,
         "falling back"
     );
 }

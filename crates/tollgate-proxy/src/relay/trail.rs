@@ -47,12 +47,18 @@ pub fn failed(step: &Step, served_model: &str, failure: &Failure, latency_ms: f6
 }
 
 /// A step passed over without sending anything, because the `units` premium requests it
-/// takes would exceed a premium budget of the caller.
-pub fn over_premium_budget(step: &Step, served_model: &str, units: f64) -> Value {
+/// takes would exceed a premium budget of the caller (`outcome` `premium_budget`) or what
+/// the Copilot account has left (`premium_quota`).
+pub fn passed_for_premium(
+    step: &Step,
+    served_model: &str,
+    units: f64,
+    outcome: &'static str,
+) -> Value {
     json!({
         "model_group": step.route.name(),
         "served_model": served_model,
-        "outcome": "premium_budget",
+        "outcome": outcome,
         "premium_units": units,
     })
 }

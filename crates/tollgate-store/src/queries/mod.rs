@@ -377,6 +377,13 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
         changes::latest::<D>(&self.pool).await
     }
 
+    async fn announce(&self, kind: crate::EntityKind, id: &str) -> Result<(), StoreError> {
+        let mut tx = D::begin_write(&self.pool).await?;
+        changes::append::<D>(&mut tx, &[(kind, id.to_owned())], crate::patch::now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn spend_changed_since(
         &self,
         since: DateTime<Utc>,

@@ -337,20 +337,27 @@ async fn quota_exhaustion_falls_back_along_the_shared_copilot_chain() {
         402,
         json!({"error": {"message": "You have no quota", "code": "quota_exceeded"}}),
     );
-    gh.enqueue(ReplySpec::text("gemini here"));
+    gh.enqueue(ReplySpec::text("included model here"));
     let resp =
         post(&app, "/v1/chat/completions", chat("github_copilot/claude-opus-4.6", "hi")).await;
     assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["x-tollgate-served-model"], "github_copilot/gemini-3-pro-preview");
+    // The 402 says the account's premium requests are used up: Gemini (a premium model) is
+    // passed over without asking, and the included GPT-5 mini answers.
+    assert_eq!(resp.headers()["x-tollgate-served-model"], "github_copilot/gpt-5-mini");
     assert_eq!(resp.headers()["x-tollgate-attempts"], "2");
+    assert_eq!(
+        resp.headers()["x-tollgate-attempted"],
+        "github_copilot/claude-opus-4.6=quota_exceeded, \
+         github_copilot/gemini-3-pro-preview=premium_quota, github_copilot/gpt-5-mini=answered"
+    );
     // The catch-all route is a deployment of its own, with the same chain.
     gh.enqueue_error(
         402,
         json!({"error": {"message": "You have no quota", "code": "quota_exceeded"}}),
     );
-    gh.enqueue(ReplySpec::text("gemini again"));
+    gh.enqueue(ReplySpec::text("included again"));
     let resp = post(&app, "/v1/chat/completions", chat("some-other-name", "hi")).await;
-    assert_eq!(resp.headers()["x-tollgate-served-model"], "github_copilot/gemini-3-pro-preview");
+    assert_eq!(resp.headers()["x-tollgate-served-model"], "github_copilot/gpt-5-mini");
     assert_eq!(resp.headers()["x-tollgate-attempts"], "2");
     // A model Copilot does not support stays with Copilot's wording.
     gh.enqueue_error(400, json!({"error": {"message": "The requested model is not supported.", "code": "model_not_supported"}}));

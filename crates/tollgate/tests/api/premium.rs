@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tollgate_testkit::github_mock::default_models;
+use tollgate_testkit::github_mock::{MockQuota, default_models};
 use tollgate_testkit::{MockGitHub, TestApp};
 
 use crate::copilot::copilot_app;
@@ -206,4 +206,134 @@ async fn concurrent_requests_cannot_take_more_than_the_premium_budget_has_left()
     let opus = served.iter().filter(|s| *s == "github_copilot/claude-opus-4.5").count();
     assert_eq!(opus, 1, "{served:?}");
     assert_eq!(upstream_models(&gh).iter().filter(|m| *m == "claude-opus-4.5").count(), 1);
+}
+
+fn quota_left(gh: &MockGitHub, remaining: f64) {
+    gh.set_quota(MockQuota { premium_remaining: remaining, ..MockQuota::default() });
+}
+
+#[tokio::test]
+async fn an_account_with_no_premium_requests_left_sends_none_and_serves_from_the_fallback() {
+    let gh = MockGitHub::start().await;
+    quota_left(&gh, 0.0);
+    let app = copilot_app(&gh, &config("")).await;
+    gh.add_account("ghu_spent_seat", true);
+    app.link_copilot("default", "ghu_spent_seat").await.unwrap();
+
+    for _ in 0..3 {
+        let resp = post(&app, "/v1/chat/completions", chat("claude-opus-4.5", "hi")).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/gpt-4o");
+        assert_eq!(
+            header(&resp, "x-tollgate-attempted"),
+            "claude-opus-4.5=premium_quota, claude-sonnet-4.5=premium_quota, gpt-4o=answered"
+        );
+    }
+    assert_eq!(upstream_models(&gh), ["gpt-4o", "gpt-4o", "gpt-4o"], "no premium request sent");
+    // Without a fallback the caller is told, in its protocol, and nothing is sent.
+    let resp = post(&app, "/v1/chat/completions", chat("claude-sonnet-4.5", "hi")).await;
+    let err = openai_error(resp, 429).await;
+    assert_eq!(err["code"], "premium_quota_exhausted");
+    assert_eq!(upstream_models(&gh).len(), 3);
+}
+
+#[tokio::test]
+async fn a_402_from_copilot_sends_the_next_premium_requests_to_fallbacks_at_once() {
+    let (gh, app) = linked("").await;
+    let quota_error = json!({"error": {"message": "You have no quota", "code": "quota_exceeded"}});
+    gh.enqueue_error(402, quota_error);
+    let resp = post(&app, "/v1/chat/completions", chat("claude-opus-4.5", "hi")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        header(&resp, "x-tollgate-attempted"),
+        "claude-opus-4.5=quota_exceeded, claude-sonnet-4.5=premium_quota, gpt-4o=answered"
+    );
+    // The next request does not ask for Opus at all.
+    let resp = post(&app, "/v1/chat/completions", chat("claude-opus-4.5", "hi")).await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/gpt-4o");
+    assert_eq!(upstream_models(&gh), ["claude-opus-4.5", "gpt-4o", "gpt-4o"]);
+}
+
+#[tokio::test]
+async fn the_reserve_keeps_the_last_premium_requests_for_admins() {
+    let gh = MockGitHub::start().await;
+    let mut models = default_models();
+    for m in &mut models {
+        if m["id"] == "claude-opus-4.5" {
+            m["billing"]["multiplier"] = json!(10.0);
+        }
+    }
+    gh.set_models(models);
+    quota_left(&gh, 15.0);
+    let app = copilot_app(&gh, &config("  copilot_premium_reserve: 10\n")).await;
+    gh.add_account("ghu_team_seat", true);
+    app.link_copilot("default", "ghu_team_seat").await.unwrap();
+    let developer = new_key(&app, json!({"key_alias": "dev"})).await;
+    let admin_key = new_key(&app, json!({"permissions": {"admin": true}})).await;
+
+    // 15 left, 10 kept: Opus (10) is not for the developer, Sonnet (1) still is.
+    let resp = call(&app, &developer, "claude-opus-4.5").await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/claude-sonnet-4.5");
+    // The admin may use the reserve: Opus answers (14 left, then 4).
+    let resp = call(&app, &admin_key, "claude-opus-4.5").await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/claude-opus-4.5");
+    // Now below the reserve, the developer gets only included models.
+    let resp = call(&app, &developer, "claude-opus-4.5").await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/gpt-4o");
+    let resp = call(&app, &admin_key, "claude-sonnet-4.5").await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/claude-sonnet-4.5");
+    assert_eq!(
+        upstream_models(&gh),
+        ["claude-sonnet-4.5", "claude-opus-4.5", "gpt-4o", "claude-sonnet-4.5"]
+    );
+}
+
+#[tokio::test]
+async fn a_402_on_one_replica_sends_the_others_premium_requests_to_fallbacks() {
+    let db = tollgate_testkit::TestDatabase::create().await.unwrap();
+    let gh = MockGitHub::start().await;
+    let (github, api) = (gh.github_url(), gh.api_url());
+    // Replicas share the key that encrypts linked accounts.
+    let env = [
+        ("TOLLGATE_MASTER_KEY", MASTER),
+        ("TOLLGATE_SECRET_KEY", "replicas-share-this-secret-key"),
+        ("TOLLGATE_GITHUB_URL", github.as_str()),
+        ("TOLLGATE_GITHUB_API_URL", api.as_str()),
+    ];
+    let a = TestApp::spawn_with_database(&config(""), &env, &db.url).await.unwrap();
+    let b = TestApp::spawn_with_database(&config(""), &env, &db.url).await.unwrap();
+    gh.add_account("ghu_shared_seat", true);
+    a.link_copilot("default", "ghu_shared_seat").await.unwrap();
+    // B serves Opus from the shared account once it has read it from the database.
+    let mut status = 0;
+    for _ in 0..50 {
+        status =
+            post(&b, "/v1/chat/completions", chat("claude-opus-4.5", "hi")).await.status().as_u16();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 200, "B never served from the linked account");
+    assert_eq!(upstream_models(&gh).last().map(String::as_str), Some("claude-opus-4.5"));
+
+    let quota_error = json!({"error": {"message": "You have no quota", "code": "quota_exceeded"}});
+    gh.enqueue_error(402, quota_error);
+    let resp = post(&a, "/v1/chat/completions", chat("claude-opus-4.5", "hi")).await;
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/gpt-4o");
+    let asked = upstream_models(&gh).len();
+
+    // Within about two seconds B passes Opus over too, without asking Copilot.
+    let started = std::time::Instant::now();
+    let mut passed_over = false;
+    while !passed_over && started.elapsed() < Duration::from_secs(3) {
+        let resp = post(&b, "/v1/chat/completions", chat("claude-opus-4.5", "hi")).await;
+        passed_over =
+            header(&resp, "x-tollgate-attempted").starts_with("claude-opus-4.5=premium_quota");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(passed_over, "B still sends premium requests after {:?}", started.elapsed());
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    let after = upstream_models(&gh).split_off(asked);
+    assert_eq!(after.last().map(String::as_str), Some("gpt-4o"), "{after:?}");
 }

@@ -1,5 +1,5 @@
 //! Fallback chains that end on a Copilot model served only on `/responses`: a Claude model
-//! that fails (out of quota, rate-limited) hands the turn to it, translated for a Messages or
+//! that fails (rate-limited, down) hands the turn to it, translated for a Messages or
 //! a Chat Completions client, and the answer says which model really served it.
 
 use serde_json::{Value, json};
@@ -56,8 +56,9 @@ async fn messages_post(app: &TestApp, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-/// A Claude model out of Copilot quota, falling back to one Copilot serves only on
-/// `/responses`.
+/// A Claude model Copilot rate-limits, falling back to one Copilot serves only on
+/// `/responses`. (A 402 would say the account's premium requests are used up, and gpt-5.4, a
+/// premium model on the same account, would be passed over too.)
 const COPILOT_CLAUDE_THEN_GPT_5_4: &str = "model_list:
   - model_name: claude-sonnet-4.5
     litellm_params:
@@ -69,12 +70,12 @@ const COPILOT_CLAUDE_THEN_GPT_5_4: &str = "model_list:
 ";
 
 #[tokio::test]
-async fn a_messages_client_falls_back_from_claude_out_of_quota_to_a_responses_only_model() {
+async fn a_messages_client_falls_back_from_a_rate_limited_claude_to_a_responses_only_model() {
     for stream in [false, true] {
         let (gh, app) = copilot_fallback_app(COPILOT_CLAUDE_THEN_GPT_5_4).await;
         gh.enqueue_error(
-            402,
-            json!({"error": {"message": "You have no quota", "code": "quota_exceeded"}}),
+            429,
+            json!({"error": {"message": "Too many requests for this model", "code": "rate_limited"}}),
         );
         gh.enqueue(ReplySpec::text("gpt-5.4 took over the turn").chunks(3));
         let body = json!({"model": "claude-sonnet-4.5", "max_tokens": 100, "stream": stream,
@@ -86,7 +87,7 @@ async fn a_messages_client_falls_back_from_claude_out_of_quota_to_a_responses_on
         assert_eq!(headers["x-tollgate-attempts"], "2");
         assert_eq!(
             headers["x-tollgate-attempted"],
-            "claude-sonnet-4.5=quota_exceeded, gpt-5.4=answered"
+            "claude-sonnet-4.5=rate_limited, gpt-5.4=answered"
         );
         if stream {
             let text = resp.text().await.unwrap();
@@ -114,7 +115,7 @@ async fn a_messages_client_falls_back_from_claude_out_of_quota_to_a_responses_on
         let (served, attempts) = the_record(&app).await;
         assert_eq!(served, "github_copilot/gpt-5.4");
         let expected = [
-            ("quota_exceeded", "github_copilot/claude-sonnet-4.5"),
+            ("rate_limited", "github_copilot/claude-sonnet-4.5"),
             ("answered", "github_copilot/gpt-5.4"),
         ]
         .map(|(o, m)| (o.to_owned(), m.to_owned()));

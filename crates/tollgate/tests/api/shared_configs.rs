@@ -84,15 +84,20 @@ async fn copilot_fallbacks_uses_the_master_key_keeps_prompts_and_chains() {
             .json(&chat(model, "my secret is sk-proj-ABCDEFGHIJKLMNOPQRST"))
             .send()
     };
-    // opus → gemini → gpt-5-mini: both of the first answer quota_exceeded.
+    // opus → gemini → gpt-5-mini: Opus answers quota_exceeded, which says the account's
+    // premium requests are used up, so Gemini (premium too) is passed over unasked.
     let quota = json!({"error": {"message": "quota exceeded", "code": "quota_exceeded"}});
-    gh.enqueue_error(402, quota.clone());
     gh.enqueue_error(402, quota);
     gh.enqueue(ReplySpec::text("mini answers"));
     let resp = ok("github_copilot/claude-opus-4.6").await.unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-tollgate-served-model"], "github_copilot/gpt-5-mini");
-    assert_eq!(resp.headers()["x-tollgate-attempts"], "3");
+    assert_eq!(resp.headers()["x-tollgate-attempts"], "2");
+    assert_eq!(
+        resp.headers()["x-tollgate-attempted"],
+        "github_copilot/claude-opus-4.6=quota_exceeded, \
+         github_copilot/gemini-3-pro-preview=premium_quota, github_copilot/gpt-5-mini=answered"
+    );
     // The editor headers written on the entry go to Copilot.
     let opus_call =
         gh.requests().into_iter().find(|r| r.body["model"] == "claude-opus-4.6").unwrap();
