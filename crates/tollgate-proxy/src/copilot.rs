@@ -168,11 +168,17 @@ impl QuotaBoard {
         }
     }
 
-    /// Every linked account's quota, as the `/copilot/quota` answer.
-    pub async fn report(&self, service: &CopilotService, owners: &[String]) -> Value {
+    /// Every linked account's quota, as the `/copilot/quota` answer, with `usage` (see
+    /// [`premium_use`]) beside each account it has.
+    pub async fn report(
+        &self,
+        service: &CopilotService,
+        owners: &[String],
+        usage: Option<&HashMap<String, Value>>,
+    ) -> Value {
         let mut accounts = Vec::new();
         for owner in owners {
-            let entry = match self.quota(service, owner).await {
+            let mut entry = match self.quota(service, owner).await {
                 Ok(q) => json!({
                     "owner": owner,
                     "plan": q.plan,
@@ -183,6 +189,9 @@ impl QuotaBoard {
                 }),
                 Err(e) => json!({"owner": owner, "error": e}),
             };
+            if let Some(usage) = usage {
+                entry["premium_use"] = usage.get(owner).cloned().unwrap_or_else(|| no_use(now()));
+            }
             accounts.push(entry);
         }
         json!({ "accounts": accounts })
@@ -200,6 +209,94 @@ impl QuotaBoard {
             }
         }
     }
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The first day of `now`'s month (UTC): where the premium period being reported began.
+fn period_start(now: DateTime<Utc>) -> chrono::NaiveDate {
+    use chrono::Datelike;
+    now.date_naive().with_day(1).unwrap_or(now.date_naive())
+}
+
+/// Entries by amount, largest first (ties by name).
+fn ranked(m: &HashMap<String, f64>) -> Vec<(&String, f64)> {
+    let mut v: Vec<(&String, f64)> = m.iter().map(|(k, n)| (k, *n)).collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    v
+}
+
+fn no_use(now: DateTime<Utc>) -> Value {
+    json!({"since": period_start(now), "by_key": [], "by_user": []})
+}
+
+/// Premium requests used this calendar month (UTC, the period Copilot's allowance resets on)
+/// per key and per user, under the account that served them: a key's own linked account
+/// when it has one, else the shared one. Read from the daily rollups; keys are shown by
+/// hash, alias and display name, never the key.
+pub async fn premium_use(
+    store: &Store,
+    directory: &crate::access::directory::Directory,
+    service: &CopilotService,
+) -> Result<HashMap<String, Value>, tollgate_store::StoreError> {
+    let since = period_start(now());
+    let filter = tollgate_store::RollupFilter { start: Some(since), ..Default::default() };
+    let rows = store.daily_spend(filter).await?;
+    let shared = service.account_for(None).map(|a| a.id.clone());
+    let mut keys: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    let mut users: HashMap<String, HashMap<String, f64>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.premium_units > 0.0) {
+        let own = tollgate_store::key_credential_owner(&r.token_hash);
+        let account = match service.account_for(Some(&own)) {
+            Some(a) if a.id == own => own,
+            _ => match &shared {
+                Some(s) => s.clone(),
+                None => continue,
+            },
+        };
+        if !r.token_hash.is_empty() {
+            *keys.entry(account.clone()).or_default().entry(r.token_hash.clone()).or_default() +=
+                r.premium_units;
+        }
+        if !r.user_id.is_empty() {
+            *users.entry(account).or_default().entry(r.user_id.clone()).or_default() +=
+                r.premium_units;
+        }
+    }
+    let mut out = HashMap::new();
+    for account in keys.keys().chain(users.keys()) {
+        if out.contains_key(account) {
+            continue;
+        }
+        let by_key: Vec<Value> = keys
+            .get(account)
+            .map(ranked)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(hash, n)| {
+                let entry = directory.key(hash);
+                let record = entry.as_ref().map(|k| &k.record);
+                json!({
+                    "token": hash,
+                    "key_name": record.map(|r| r.key_name.clone()),
+                    "key_alias": record.and_then(|r| r.key_alias.clone()),
+                    "user_id": record.and_then(|r| r.user_id.clone()),
+                    "premium_requests": n,
+                })
+            })
+            .collect();
+        let by_user: Vec<Value> = users
+            .get(account)
+            .map(ranked)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(user, n)| json!({"user_id": user, "premium_requests": n}))
+            .collect();
+        out.insert(account.clone(), json!({"since": since, "by_key": by_key, "by_user": by_user}));
+    }
+    Ok(out)
 }
 
 fn bucket(b: &tollgate_providers::copilot::QuotaBucket) -> Value {

@@ -94,13 +94,15 @@ pub(super) async fn metrics() -> impl IntoResponse {
 }
 
 /// `GET /copilot/quota`: premium requests left per linked account. Admins see every
-/// account; a virtual key sees the one serving it.
+/// account, each with the premium requests its keys and users used this month; a virtual
+/// key sees the one serving it.
 pub(super) async fn copilot_quota(
     State(state): State<AppState>,
     crate::extract::Caller(caller): crate::extract::Caller,
 ) -> Json<Value> {
     let service = state.providers().copilot();
-    let owners: Vec<String> = if caller.is_admin(state.directory()) {
+    let admin = caller.is_admin(state.directory());
+    let owners: Vec<String> = if admin {
         let mut all = service.owners();
         all.sort();
         all
@@ -108,5 +110,14 @@ pub(super) async fn copilot_quota(
         let own = caller.copilot_owner();
         service.account_for(own.as_deref()).map(|a| a.id.clone()).into_iter().collect()
     };
-    Json(state.quota().report(service, &owners).await)
+    // Who used what is for admins; without the database the quota alone is answered.
+    let usage = if admin {
+        crate::copilot::premium_use(state.store(), state.directory(), service)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "premium use per key not read"))
+            .ok()
+    } else {
+        None
+    };
+    Json(state.quota().report(service, &owners, usage.as_ref()).await)
 }

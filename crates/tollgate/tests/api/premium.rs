@@ -337,3 +337,41 @@ async fn a_402_on_one_replica_sends_the_others_premium_requests_to_fallbacks() {
     let after = upstream_models(&gh).split_off(asked);
     assert_eq!(after.last().map(String::as_str), Some("gpt-4o"), "{after:?}");
 }
+
+#[tokio::test]
+async fn the_quota_view_shows_who_used_the_accounts_premium_requests_this_month() {
+    let (_gh, app) = linked("").await;
+    let alice = new_key(&app, json!({"user_id": "alice", "key_alias": "alice-laptop"})).await;
+    let bob = new_key(&app, json!({"user_id": "bob"})).await;
+    assert_eq!(call(&app, &alice, "claude-opus-4.5").await.status(), 200);
+    assert_eq!(call(&app, &alice, "claude-sonnet-4.5").await.status(), 200);
+    assert_eq!(call(&app, &bob, "claude-sonnet-4.5").await.status(), 200);
+    assert_eq!(call(&app, &bob, "gpt-4o").await.status(), 200);
+    app.wait_for_spend_written(4, Duration::from_secs(5)).await;
+
+    let (status, v) = admin_get(&app, "/copilot/quota").await;
+    assert_eq!(status, 200);
+    let used = &v["accounts"][0]["premium_use"];
+    assert_eq!(used["since"].as_str().unwrap().len(), 10, "{used}");
+    assert!(used["since"].as_str().unwrap().ends_with("-01"), "{used}");
+    let by_key = used["by_key"].as_array().unwrap();
+    assert_eq!(by_key.len(), 2, "{used}");
+    assert_eq!(
+        (by_key[0]["key_alias"].as_str(), by_key[0]["premium_requests"].as_f64()),
+        (Some("alice-laptop"), Some(11.0))
+    );
+    assert_eq!(
+        (by_key[1]["user_id"].as_str(), by_key[1]["premium_requests"].as_f64()),
+        (Some("bob"), Some(1.0))
+    );
+    assert!(!v.to_string().contains(&alice) && !v.to_string().contains(&bob), "no key is shown");
+    let by_user = used["by_user"].as_array().unwrap();
+    assert_eq!(by_user[0], json!({"user_id": "alice", "premium_requests": 11.0}));
+    assert_eq!(by_user[1], json!({"user_id": "bob", "premium_requests": 1.0}));
+
+    // A key that is not an admin sees its account's quota, not who used it.
+    let resp = client().get(app.url("/copilot/quota")).bearer_auth(&bob).send().await.unwrap();
+    let v: Value = resp.json().await.unwrap();
+    assert!(v["accounts"][0]["premium_interactions"].is_object(), "{v}");
+    assert!(v["accounts"][0].get("premium_use").is_none(), "{v}");
+}
