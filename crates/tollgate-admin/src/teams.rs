@@ -52,6 +52,8 @@ struct TeamPage {
     frame: Frame,
     team: TeamRecord,
     spend: f64,
+    /// Premium requests used this premium period, as this process counts them.
+    premium_spend: f64,
     keys: Vec<KeyRecord>,
     fields: Vec<Field>,
     member_roles: Vec<Choice>,
@@ -153,6 +155,10 @@ async fn render_team(
         Err(r) => return r,
     };
     let spend = state.directory().team(&team.team_id).map_or(team.spend, |t| t.state.spend.used());
+    let premium_spend = state
+        .directory()
+        .team(&team.team_id)
+        .map_or(team.premium_spend, |t| t.state.premium.used());
     let title = team.team_alias.clone().unwrap_or_else(|| team.team_id.clone());
     let frame = Frame::new(base, signed, &title, "teams").with_notice(notice);
     let nonce = frame.nonce.clone();
@@ -166,7 +172,7 @@ async fn render_team(
     );
     fields.extend(LimitsForm::of(&team.limits).fields(&errors));
     let member_roles = page::choices(&MEMBER_ROLES, "user");
-    let page = TeamPage { frame, team, spend, keys, fields, member_roles, errors };
+    let page = TeamPage { frame, team, spend, premium_spend, keys, fields, member_roles, errors };
     page::html(status, &nonce, &page)
 }
 

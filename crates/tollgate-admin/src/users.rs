@@ -55,6 +55,8 @@ struct UserPage {
     frame: Frame,
     user: UserRecord,
     spend: f64,
+    /// Premium requests used this premium period, as this process counts them.
+    premium_spend: f64,
     keys: Vec<KeyRecord>,
     has_password: bool,
     fields: Vec<Field>,
@@ -191,6 +193,10 @@ async fn render_user(
         Err(r) => return r,
     };
     let spend = state.directory().user(&user.user_id).map_or(user.spend, |u| u.state.spend.used());
+    let premium_spend = state
+        .directory()
+        .user(&user.user_id)
+        .map_or(user.premium_spend, |u| u.state.premium.used());
     let frame = Frame::new(base, signed, &user.user_id, "users").with_notice(notice);
     let nonce = frame.nonce.clone();
     let models = user.models.join(", ");
@@ -203,8 +209,17 @@ async fn render_user(
     );
     fields.extend(LimitsForm::of(&user.limits).fields(&errors));
     let roles = page::choices(&ROLES, user.user_role.as_deref().unwrap_or(Role::User.as_str()));
-    let page =
-        UserPage { frame, user, spend, keys, has_password: hash.is_some(), fields, roles, errors };
+    let page = UserPage {
+        frame,
+        user,
+        spend,
+        premium_spend,
+        keys,
+        has_password: hash.is_some(),
+        fields,
+        roles,
+        errors,
+    };
     page::html(status, &nonce, &page)
 }
 

@@ -226,6 +226,19 @@ async fn forms_need_the_sessions_csrf_token_and_keys_are_shown_once() {
     assert_eq!(status, 303);
     assert!(location.unwrap().starts_with(&format!("/ui/keys/{hash}?done=")));
     assert_eq!(app.state.store().get_key(&hash).await.unwrap().unwrap().limits.rpm_limit, Some(5));
+    // A premium-request budget, set and shown on the key's page; a bad one is refused.
+    let premium = [("max_premium_requests", "20"), ("premium_budget_duration", "")];
+    let (status, _, _) = b.post(&format!("/ui/keys/{hash}/update"), &premium).await;
+    assert_eq!(status, 303);
+    let stored = app.state.store().get_key(&hash).await.unwrap().unwrap();
+    assert_eq!(stored.limits.max_premium_requests, Some(20.0));
+    assert!(stored.premium_budget_reset_at.is_some(), "monthly by default");
+    let (_, html) = b.get(&format!("/ui/keys/{hash}")).await;
+    assert!(html.contains("id=\"key-premium\">0 of 20"), "{html}");
+    let (status, html, _) =
+        b.post(&format!("/ui/keys/{hash}/update"), &[("max_premium_requests", "many")]).await;
+    assert_eq!(status, 400);
+    assert!(html.contains("is not a number"), "{html}");
     // A bad period is refused next to its field, nothing half-saved.
     let (status, html, _) =
         b.post("/ui/keys", &[("key_alias", "half"), ("budget_duration", "monthly")]).await;
