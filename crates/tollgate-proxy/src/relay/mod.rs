@@ -228,6 +228,7 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
                 record.premium_units = 0.0;
                 let summary = trail::Summary::of("", &record.attempts);
                 let refusal = passed.refusal;
+                metrics::record_refusal(call.api, refusal.code().unwrap_or(passed.outcome));
                 RecordGuard::new(record).finish(refusal.status().as_u16(), Outcome::Refused);
                 return Ok(summary.decorate(refusal.into_response()));
             };

@@ -143,6 +143,12 @@ async fn with_refuse_a_request_past_the_budget_is_refused_in_the_callers_protoco
     let refused: Vec<_> = logs.iter().filter(|l| l.outcome == "refused").collect();
     assert_eq!(refused.len(), 2);
     assert!(refused.iter().all(|l| l.premium_units == 0.0 && l.status == 400));
+    let metrics = client().get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for api in ["chat_completions", "messages"] {
+        let series =
+            format!(r#"tollgate_refusals_total{{api="{api}",reason="premium_budget_exceeded"}} 1"#);
+        assert!(metrics.contains(&series), "{series}\n{metrics}");
+    }
 }
 
 #[tokio::test]
