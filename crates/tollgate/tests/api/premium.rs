@@ -296,6 +296,21 @@ async fn the_reserve_keeps_the_last_premium_requests_for_admins() {
 
 #[tokio::test]
 async fn a_402_on_one_replica_sends_the_others_premium_requests_to_fallbacks() {
+    a_402_reaches_the_other_replica(tollgate_testkit::spawn::fast_options()).await;
+}
+
+#[tokio::test]
+async fn a_402_reaches_a_replica_whose_every_poll_is_a_full_reload() {
+    // Each poll of B's directory reloads everything, so the event reaches it only if a full
+    // reload passes on the events it skips over.
+    let options = tollgate_proxy::GatewayOptions {
+        reconcile: Duration::from_millis(50),
+        ..tollgate_testkit::spawn::fast_options()
+    };
+    a_402_reaches_the_other_replica(options).await;
+}
+
+async fn a_402_reaches_the_other_replica(b_options: tollgate_proxy::GatewayOptions) {
     let db = tollgate_testkit::TestDatabase::create().await.unwrap();
     let gh = MockGitHub::start().await;
     let (github, api) = (gh.github_url(), gh.api_url());
@@ -307,7 +322,9 @@ async fn a_402_on_one_replica_sends_the_others_premium_requests_to_fallbacks() {
         ("TOLLGATE_GITHUB_API_URL", api.as_str()),
     ];
     let a = TestApp::spawn_with_database(&config(""), &env, &db.url).await.unwrap();
-    let b = TestApp::spawn_with_database(&config(""), &env, &db.url).await.unwrap();
+    let b = TestApp::spawn_with_database_and_options(&config(""), &env, &db.url, b_options)
+        .await
+        .unwrap();
     gh.add_account("ghu_shared_seat", true);
     a.link_copilot("default", "ghu_shared_seat").await.unwrap();
     // B serves Opus from the shared account once it has read it from the database.
