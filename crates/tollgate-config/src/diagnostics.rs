@@ -90,10 +90,12 @@ const NOT_YET: &[(&str, &str)] =
 
 /// `model_info` keys that only describe a model (LiteLLM uses them for documentation and
 /// pre-call checks); accepted without comment.
-const DESCRIPTIVE_MODEL_INFO: &[&str] = &[
-    "base_model",
-    "litellm_provider",
-    // What `/model/info` answers with, so that an entry read there can be sent back.
+const DESCRIPTIVE_MODEL_INFO: &[&str] = &["base_model", "litellm_provider"];
+
+/// `model_info` keys `/model/info` adds to what an entry says (so an entry read there can be
+/// sent back): accepted without comment, and never stored.
+pub const COMPUTED_MODEL_INFO: &[&str] = &[
+    "id",
     "db_model",
     "created_at",
     "updated_at",
@@ -110,7 +112,9 @@ pub(crate) fn classify_ignored(key: String) -> Option<Diagnostic> {
         return Some(Diagnostic::NotYetSupported { key, feature });
     }
     if let Some(info_key) = normalised.strip_prefix("model_list[].model_info.")
-        && (info_key.starts_with("supports_") || DESCRIPTIVE_MODEL_INFO.contains(&info_key))
+        && (info_key.starts_with("supports_")
+            || DESCRIPTIVE_MODEL_INFO.contains(&info_key)
+            || COMPUTED_MODEL_INFO.contains(&info_key))
     {
         return None;
     }

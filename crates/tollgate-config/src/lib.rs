@@ -17,7 +17,7 @@ mod settings;
 use std::fmt;
 use std::path::PathBuf;
 
-pub use diagnostics::Diagnostic;
+pub use diagnostics::{COMPUTED_MODEL_INFO, Diagnostic};
 pub use env::{ENV_REF_PREFIX, EnvSource, MapEnv, ProcessEnv};
 pub use load::{discover, from_yaml_str, load, model_entry_from_json, parse_period};
 pub use model::{Described, ModelEntry, PriceOverride, ProviderKind};

@@ -142,10 +142,6 @@ fn set<T>(field: &mut T, value: Option<T>) {
     }
 }
 
-fn set_spend(spend: &mut f64, value: Option<f64>) -> Result<(), StoreError> {
-    set_amount("spend", spend, value)
-}
-
 fn set_amount(name: &str, amount: &mut f64, value: Option<f64>) -> Result<(), StoreError> {
     if let Some(value) = value {
         check_amount(name, value)?;
@@ -154,29 +150,33 @@ fn set_amount(name: &str, amount: &mut f64, value: Option<f64>) -> Result<(), St
     Ok(())
 }
 
+/// Applies what every patch shares — the limits, their periods and resets, and the admin's
+/// corrections of spend and premium spend — to a record of the same shape.
+macro_rules! apply_shared {
+    ($rec:ident, $patch:ident, $now:ident) => {{
+        let limits = LimitsPatch {
+            max_budget: $patch.max_budget,
+            budget_duration: $patch.budget_duration,
+            rpm_limit: $patch.rpm_limit,
+            tpm_limit: $patch.tpm_limit,
+            max_parallel_requests: $patch.max_parallel_requests,
+            max_premium_requests: $patch.max_premium_requests,
+            premium_budget_duration: $patch.premium_budget_duration,
+        };
+        let resets = (&mut $rec.budget_reset_at, &mut $rec.premium_budget_reset_at);
+        apply_limits(&mut $rec.limits, resets.0, resets.1, limits, $now)?;
+        set_amount("spend", &mut $rec.spend, $patch.spend)?;
+        set_amount("premium_spend", &mut $rec.premium_spend, $patch.premium_spend)?;
+    }};
+}
+
 /// Applies a key patch to the stored record.
 pub(crate) fn apply_key_patch(
     rec: &mut KeyRecord,
     patch: KeyPatch,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let limits = LimitsPatch {
-        max_budget: patch.max_budget,
-        budget_duration: patch.budget_duration,
-        rpm_limit: patch.rpm_limit,
-        tpm_limit: patch.tpm_limit,
-        max_parallel_requests: patch.max_parallel_requests,
-        max_premium_requests: patch.max_premium_requests,
-        premium_budget_duration: patch.premium_budget_duration,
-    };
-    apply_limits(
-        &mut rec.limits,
-        &mut rec.budget_reset_at,
-        &mut rec.premium_budget_reset_at,
-        limits,
-        now,
-    )?;
-    set_amount("premium_spend", &mut rec.premium_spend, patch.premium_spend)?;
+    apply_shared!(rec, patch, now);
     set(&mut rec.key_alias, patch.key_alias);
     set(&mut rec.user_id, patch.user_id);
     set(&mut rec.team_id, patch.team_id);
@@ -185,7 +185,6 @@ pub(crate) fn apply_key_patch(
     set(&mut rec.blocked, patch.blocked);
     set(&mut rec.metadata, patch.metadata.map(object_or_empty));
     set(&mut rec.permissions, patch.permissions.map(object_or_empty));
-    set_spend(&mut rec.spend, patch.spend)?;
     rec.updated_at = now;
     Ok(())
 }
@@ -196,28 +195,11 @@ pub(crate) fn apply_user_patch(
     patch: UserPatch,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let limits = LimitsPatch {
-        max_budget: patch.max_budget,
-        budget_duration: patch.budget_duration,
-        rpm_limit: patch.rpm_limit,
-        tpm_limit: patch.tpm_limit,
-        max_parallel_requests: patch.max_parallel_requests,
-        max_premium_requests: patch.max_premium_requests,
-        premium_budget_duration: patch.premium_budget_duration,
-    };
-    apply_limits(
-        &mut rec.limits,
-        &mut rec.budget_reset_at,
-        &mut rec.premium_budget_reset_at,
-        limits,
-        now,
-    )?;
-    set_amount("premium_spend", &mut rec.premium_spend, patch.premium_spend)?;
+    apply_shared!(rec, patch, now);
     set(&mut rec.user_email, patch.user_email);
     set(&mut rec.user_role, patch.user_role);
     set(&mut rec.models, patch.models);
     set(&mut rec.metadata, patch.metadata.map(object_or_empty));
-    set_spend(&mut rec.spend, patch.spend)?;
     rec.updated_at = now;
     Ok(())
 }
@@ -228,28 +210,11 @@ pub(crate) fn apply_team_patch(
     patch: TeamPatch,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let limits = LimitsPatch {
-        max_budget: patch.max_budget,
-        budget_duration: patch.budget_duration,
-        rpm_limit: patch.rpm_limit,
-        tpm_limit: patch.tpm_limit,
-        max_parallel_requests: patch.max_parallel_requests,
-        max_premium_requests: patch.max_premium_requests,
-        premium_budget_duration: patch.premium_budget_duration,
-    };
-    apply_limits(
-        &mut rec.limits,
-        &mut rec.budget_reset_at,
-        &mut rec.premium_budget_reset_at,
-        limits,
-        now,
-    )?;
-    set_amount("premium_spend", &mut rec.premium_spend, patch.premium_spend)?;
+    apply_shared!(rec, patch, now);
     set(&mut rec.team_alias, patch.team_alias);
     set(&mut rec.models, patch.models);
     set(&mut rec.blocked, patch.blocked);
     set(&mut rec.metadata, patch.metadata.map(object_or_empty));
-    set_spend(&mut rec.spend, patch.spend)?;
     rec.updated_at = now;
     Ok(())
 }

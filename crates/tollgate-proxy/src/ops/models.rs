@@ -56,16 +56,7 @@ pub enum Merge {
 }
 
 /// Fields `/model/info` adds to `model_info`, dropped from what is stored.
-const COMPUTED_INFO: &[&str] = &[
-    "id",
-    "db_model",
-    "created_at",
-    "updated_at",
-    "created_by",
-    "updated_by",
-    "upstream_endpoints",
-    "premium_multiplier",
-];
+const COMPUTED_INFO: &[&str] = tollgate_config::COMPUTED_MODEL_INFO;
 
 fn defined_in_config(id: &str) -> ApiError {
     ApiError::new(

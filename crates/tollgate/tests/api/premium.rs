@@ -30,7 +30,8 @@ router_settings:
     )
 }
 
-async fn linked(extra: &str) -> (MockGitHub, TestApp) {
+/// The stand-in, with Opus at 10 premium requests a call.
+async fn stand_in() -> MockGitHub {
     let gh = MockGitHub::start().await;
     let mut models = default_models();
     for m in &mut models {
@@ -39,6 +40,11 @@ async fn linked(extra: &str) -> (MockGitHub, TestApp) {
         }
     }
     gh.set_models(models);
+    gh
+}
+
+async fn linked(extra: &str) -> (MockGitHub, TestApp) {
+    let gh = stand_in().await;
     let app = copilot_app(&gh, &config(extra)).await;
     gh.add_account("ghu_team_seat", true);
     app.link_copilot("default", "ghu_team_seat").await.unwrap();
@@ -262,14 +268,7 @@ async fn a_402_from_copilot_sends_the_next_premium_requests_to_fallbacks_at_once
 
 #[tokio::test]
 async fn the_reserve_keeps_the_last_premium_requests_for_admins() {
-    let gh = MockGitHub::start().await;
-    let mut models = default_models();
-    for m in &mut models {
-        if m["id"] == "claude-opus-4.5" {
-            m["billing"]["multiplier"] = json!(10.0);
-        }
-    }
-    gh.set_models(models);
+    let gh = stand_in().await;
     quota_left(&gh, 15.0);
     let app = copilot_app(&gh, &config("  copilot_premium_reserve: 10\n")).await;
     gh.add_account("ghu_team_seat", true);
