@@ -1,7 +1,8 @@
 -- Copilot premium requests as a budget: a limit per period on the premium units a key, user
 -- or team may spend (a request costs its model's premium multiplier), the units spent in the
 -- current period, and when that period ends. Without a duration the period is the calendar
--- month in UTC, the period Copilot's own allowance resets on.
+-- month in UTC, the period Copilot's own allowance resets on. Every row has a period, budget
+-- or not, so what it shows as used is always this period's.
 -- Timestamps are fixed-width UTC text like the others.
 ALTER TABLE virtual_keys ADD COLUMN max_premium_requests REAL;
 ALTER TABLE virtual_keys ADD COLUMN premium_budget_duration TEXT;
@@ -15,6 +16,11 @@ ALTER TABLE teams ADD COLUMN max_premium_requests REAL;
 ALTER TABLE teams ADD COLUMN premium_budget_duration TEXT;
 ALTER TABLE teams ADD COLUMN premium_spend REAL NOT NULL DEFAULT 0;
 ALTER TABLE teams ADD COLUMN premium_budget_reset_at TEXT;
+
+-- The period of every existing row ends with this month.
+UPDATE virtual_keys SET premium_budget_reset_at = strftime('%Y-%m-%dT%H:%M:%S', 'now', 'start of month', '+1 month') || '.000000Z';
+UPDATE users SET premium_budget_reset_at = strftime('%Y-%m-%dT%H:%M:%S', 'now', 'start of month', '+1 month') || '.000000Z';
+UPDATE teams SET premium_budget_reset_at = strftime('%Y-%m-%dT%H:%M:%S', 'now', 'start of month', '+1 month') || '.000000Z';
 
 CREATE INDEX virtual_keys_premium_budget_reset_at_idx ON virtual_keys (premium_budget_reset_at)
     WHERE premium_budget_reset_at IS NOT NULL;

@@ -115,57 +115,66 @@ impl QuotaBoard {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(owner.to_owned(), (Instant::now(), q.clone()));
-        let left = q
-            .premium
-            .as_ref()
-            .map(|p| PremiumLeft { remaining: p.remaining, unlimited: p.unlimited });
-        let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
-        match left {
-            Some(left) => premium.insert(owner.to_owned(), left),
-            None => premium.remove(owner),
-        };
+        // An account whose quota shows no premium allowance is not routed by it.
+        let left =
+            q.premium.as_ref().map_or(PremiumLeft { remaining: 0.0, unlimited: true }, |p| {
+                PremiumLeft { remaining: p.remaining, unlimited: p.unlimited }
+            });
+        self.premium.lock().unwrap_or_else(|e| e.into_inner()).insert(owner.to_owned(), left);
         Ok(q)
     }
 
-    /// The premium requests `owner`'s account has left, as far as is known: `None` when it
-    /// is unlimited or no read has answered. The first call for an account reads its quota
+    /// Takes `units` premium requests of `owner`'s account for a request about to be sent, if
+    /// it has more than `keep` left after them (in one step, so concurrent requests cannot
+    /// both take the last ones); else answers what is left. An account whose quota is
+    /// unlimited or unknown always gives. The first call for an account reads its quota
     /// (waiting at most two seconds); later ones answer from memory, kept current by the
-    /// periodic reads, [`QuotaBoard::used`] and [`QuotaBoard::exhausted`].
-    pub async fn premium_left(&self, service: &CopilotService, owner: &str) -> Option<f64> {
-        let known = self.premium.lock().unwrap_or_else(|e| e.into_inner()).get(owner).copied();
-        let left = match known {
-            Some(left) => left,
-            None => {
-                let read = tokio::time::timeout(FIRST_READ_WAIT, self.quota(service, owner));
-                if let Err(e) = read.await.unwrap_or_else(|_| Err("no answer in time".into())) {
-                    // Not asked again by every request: the periodic read tries again.
-                    tracing::debug!(%owner, error = %e, "Copilot quota unknown; not routing by it");
-                    let unknown = PremiumLeft { remaining: 0.0, unlimited: true };
-                    let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
-                    premium.entry(owner.to_owned()).or_insert(unknown);
-                }
-                self.premium.lock().unwrap_or_else(|e| e.into_inner()).get(owner).copied()?
+    /// periodic reads, [`QuotaBoard::give_back`] and [`QuotaBoard::exhausted`].
+    pub async fn take(
+        &self,
+        service: &CopilotService,
+        owner: &str,
+        units: f64,
+        keep: f64,
+    ) -> Result<(), f64> {
+        let known = self.premium.lock().unwrap_or_else(|e| e.into_inner()).contains_key(owner);
+        if !known {
+            let read = tokio::time::timeout(FIRST_READ_WAIT, self.quota(service, owner));
+            if let Err(e) = read.await.unwrap_or_else(|_| Err("no answer in time".into())) {
+                // Not asked again by every request: the periodic read tries again.
+                tracing::debug!(%owner, error = %e, "Copilot quota unknown; not routing by it");
+                let unknown = PremiumLeft { remaining: 0.0, unlimited: true };
+                let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
+                premium.entry(owner.to_owned()).or_insert(unknown);
             }
-        };
-        (!left.unlimited).then_some(left.remaining.max(0.0))
+        }
+        let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(left) = premium.get_mut(owner).filter(|l| !l.unlimited) else { return Ok(()) };
+        if left.remaining < units + keep {
+            return Err(left.remaining.max(0.0));
+        }
+        left.remaining -= units;
+        Ok(())
     }
 
-    /// Counts `units` premium requests a request served on `owner`'s account used.
-    pub fn used(&self, owner: &str, units: f64) {
+    /// Gives back `units` [`QuotaBoard::take`] took for a request that was not answered.
+    pub fn give_back(&self, owner: &str, units: f64) {
         if let Some(left) = self.premium.lock().unwrap_or_else(|e| e.into_inner()).get_mut(owner) {
-            left.remaining -= units;
+            left.remaining += units;
         }
     }
 
     /// Copilot refused a request on `owner`'s account for quota: none are left until a read
-    /// of the quota says otherwise.
-    pub fn exhausted(&self, owner: &str) {
+    /// of the quota says otherwise. Answers whether that is news.
+    pub fn exhausted(&self, owner: &str) -> bool {
         let used_up = PremiumLeft { remaining: 0.0, unlimited: false };
         let mut premium = self.premium.lock().unwrap_or_else(|e| e.into_inner());
         let before = premium.insert(owner.to_owned(), used_up);
-        if before.is_none_or(|b| b.unlimited || b.remaining > 0.0) {
+        let news = before.is_none_or(|b| b.unlimited || b.remaining > 0.0);
+        if news {
             tracing::info!(%owner, "Copilot premium requests used up; premium models go to fallbacks");
         }
+        news
     }
 
     /// Every linked account's quota, as the `/copilot/quota` answer, with `usage` (see

@@ -93,7 +93,9 @@ impl Gateway {
             AppState::new(config, http, store.clone(), secret_box.clone(), sink, counters.clone());
         // A Copilot account another process found used up is used up here too.
         let quota = state.quota().clone();
-        directory.on_copilot_used_up(move |owner| quota.exhausted(owner));
+        directory.on_copilot_used_up(move |owner| {
+            quota.exhausted(owner);
+        });
 
         // Stored models from the last run's copy, until the database answers.
         state.models().load_snapshot(&secret_box).await;

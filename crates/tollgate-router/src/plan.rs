@@ -315,6 +315,17 @@ impl<'a> Plan<'a> {
         self.next_group(now)
     }
 
+    /// The attempt after one passed over without sending (one the caller's budgets cannot
+    /// afford): the group's next deployment not yet tried, else the next group's first. Not
+    /// a retry: nothing failed.
+    pub fn pass_over(&mut self, now: Instant) -> Option<Step> {
+        let untried = self.candidates.as_ref().is_some_and(|c| self.next < c.len());
+        if untried && let Some(step) = self.take(now, Duration::ZERO, false) {
+            return Some(step);
+        }
+        self.next_group(now)
+    }
+
     /// The first attempt of the next model group the walk reaches, leaving the current one:
     /// for a step the caller's budgets cannot afford, as for a group whose retries ran out.
     pub fn next_group(&mut self, now: Instant) -> Option<Step> {

@@ -207,6 +207,31 @@ model_list:
     }
 
     #[test]
+    fn a_step_passed_over_tries_the_groups_other_deployments_then_the_next_group() {
+        let r = router(
+            r#"
+model_list:
+  - model_name: a
+    litellm_params: { model: github_copilot/a, fallbacks: [b] }
+  - model_name: a
+    litellm_params: { model: openai/a, fallbacks: [b] }
+  - model_name: b
+    litellm_params: { model: openai/b }
+"#,
+        );
+        let now = Instant::now();
+        let mut plan = r.plan("a").unwrap();
+        let first = plan.first(now).unwrap();
+        let second = plan.pass_over(now).unwrap();
+        assert_eq!(second.route.name(), "a");
+        assert_ne!(second.deployment.id(), first.deployment.id(), "the other deployment of a");
+        assert!(!second.is_fallback);
+        let third = plan.pass_over(now).unwrap();
+        assert_eq!((third.route.name(), third.is_fallback), ("b", true));
+        assert!(plan.pass_over(now).is_none());
+    }
+
+    #[test]
     fn restricted_routes_are_passed_over_in_order() {
         let r = router(
             r#"

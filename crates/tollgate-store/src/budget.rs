@@ -57,20 +57,19 @@ pub fn next_month_start(now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// When a premium period begun at `now` ends: after `duration` when there is one, else at
-/// the next month's start when there is a premium budget (`limited`); never otherwise.
+/// the next month's start. Every key, user and team has a premium period, budget or not, so
+/// the premium requests it shows are always this period's.
 ///
 /// # Errors
 ///
 /// [`StoreError::Invalid`] for a duration [`parse_budget_duration`] refuses.
 pub fn premium_reset_after(
     duration: Option<&str>,
-    limited: bool,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, StoreError> {
+) -> Result<DateTime<Utc>, StoreError> {
     match duration {
-        Some(period) => Ok(Some(now + parse_budget_duration(period)?)),
-        None if limited => Ok(Some(next_month_start(now))),
-        None => Ok(None),
+        Some(period) => Ok(now + parse_budget_duration(period)?),
+        None => Ok(next_month_start(now)),
     }
 }
 
@@ -105,9 +104,8 @@ mod tests {
         assert_eq!(next_month_start(at(2026, 1, 31, 23)), at(2026, 2, 1, 0));
         assert_eq!(next_month_start(at(2026, 3, 1, 0)), at(2026, 4, 1, 0));
         let now = at(2026, 12, 2, 17);
-        assert_eq!(premium_reset_after(None, true, now).unwrap(), Some(at(2027, 1, 1, 0)));
-        assert_eq!(premium_reset_after(None, false, now).unwrap(), None);
-        assert_eq!(premium_reset_after(Some("7d"), false, now).unwrap(), Some(at(2026, 12, 9, 17)));
-        assert!(premium_reset_after(Some("7x"), true, now).is_err());
+        assert_eq!(premium_reset_after(None, now).unwrap(), at(2027, 1, 1, 0));
+        assert_eq!(premium_reset_after(Some("7d"), now).unwrap(), at(2026, 12, 9, 17));
+        assert!(premium_reset_after(Some("7x"), now).is_err());
     }
 }

@@ -42,11 +42,7 @@ pub(crate) fn new_limits(
         Some(period) => Some(now + parse_budget_duration(period)?),
         None => None,
     };
-    let premium = premium_reset_after(
-        limits.premium_budget_duration.as_deref(),
-        limits.max_premium_requests.is_some(),
-        now,
-    )?;
+    let premium = Some(premium_reset_after(limits.premium_budget_duration.as_deref(), now)?);
     Ok((limits, Resets { budget, premium }))
 }
 
@@ -89,8 +85,9 @@ struct LimitsPatch {
 }
 
 /// Applies limit changes; setting a period schedules the next reset one period from `now`,
-/// clearing it clears the schedule. A premium budget without a period of its own resets at
-/// the next month's start, scheduled when the budget is set and dropped when it goes.
+/// clearing it clears the schedule. Premium periods are always scheduled: changing the
+/// premium period starts a new one from `now` (without one, it ends at the next month's
+/// start).
 fn apply_limits(
     limits: &mut Limits,
     reset_at: &mut Option<DateTime<Utc>>,
@@ -98,24 +95,15 @@ fn apply_limits(
     patch: LimitsPatch,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let had_premium = limits.max_premium_requests.is_some();
     set(&mut limits.max_premium_requests, patch.max_premium_requests);
-    match patch.premium_budget_duration {
-        Some(period) => {
-            limits.premium_budget_duration = period.map(|p| p.trim().to_owned());
-            *premium_reset_at = premium_reset_after(
-                limits.premium_budget_duration.as_deref(),
-                limits.max_premium_requests.is_some(),
-                now,
-            )?;
-        }
-        None if limits.premium_budget_duration.is_none()
-            && had_premium != limits.max_premium_requests.is_some() =>
-        {
-            *premium_reset_at =
-                premium_reset_after(None, limits.max_premium_requests.is_some(), now)?;
-        }
-        None => {}
+    if let Some(period) = patch.premium_budget_duration {
+        limits.premium_budget_duration = period.map(|p| p.trim().to_owned());
+        *premium_reset_at =
+            Some(premium_reset_after(limits.premium_budget_duration.as_deref(), now)?);
+    } else if premium_reset_at.is_none() {
+        // Written before premium periods existed.
+        *premium_reset_at =
+            Some(premium_reset_after(limits.premium_budget_duration.as_deref(), now)?);
     }
     set(&mut limits.max_budget, patch.max_budget);
     set(&mut limits.rpm_limit, patch.rpm_limit);

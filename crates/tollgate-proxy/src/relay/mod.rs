@@ -221,7 +221,7 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
                 units,
                 passed.outcome,
             ));
-            let next = if passed.fall_back { plan.next_group(Instant::now()) } else { None };
+            let next = if passed.fall_back { plan.pass_over(Instant::now()) } else { None };
             note_passed_over(&mut record, plan.passed_over());
             let Some(next) = next else {
                 // Nothing was sent: no premium request was used.
@@ -240,9 +240,6 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
 
         match attempt::send(state, &call, &step, &upstream_model, &terms).await {
             Ok(answer) => {
-                if let Some(owner) = &copilot {
-                    state.quota().used(owner, units);
-                }
                 let latency = attempt_started.elapsed();
                 step.deployment.health.record_success(latency);
                 let ms = latency.as_secs_f64() * 1000.0;
@@ -261,9 +258,15 @@ async fn run(state: &AppState, call: Call) -> Result<Response, ApiError> {
                 // premium model on it.
                 let used_up = failure.kind == FailureKind::QuotaExceeded
                     && failure.error.status() == StatusCode::PAYMENT_REQUIRED;
-                if let Some(owner) = copilot.as_deref().filter(|_| used_up) {
-                    state.quota().exhausted(owner);
-                    announce_used_up(state, owner);
+                if let Some(owner) = copilot.as_deref() {
+                    if used_up {
+                        if state.quota().exhausted(owner) {
+                            announce_used_up(state, owner);
+                        }
+                    } else {
+                        // Not answered, so not billed.
+                        state.quota().give_back(owner, units);
+                    }
                 }
                 cool_down(state, &step, &failure, now);
                 let next = plan.after_failure(failure.kind, failure.retry_after, now);
@@ -305,7 +308,10 @@ async fn aim(
     record.served_model = step.route.served_model(&step.deployment);
     record.provider = entry.provider.prefix();
     record.price = tollgate_router::pricing::price_for(entry, upstream_model);
-    record.premium_units = terms.premium_multiplier.unwrap_or(0.0);
+    // Copilot bills a premium request for the user's own turn (`X-Initiator: user`), not for
+    // the turns an agent sends with tool results.
+    record.premium_units =
+        if call.initiator_user { terms.premium_multiplier.unwrap_or(0.0) } else { 0.0 };
     terms
 }
 
@@ -375,20 +381,19 @@ async fn afford(
 ) -> Result<(), PassedOver> {
     let units = record.premium_units;
     if let Some(owner) = copilot.filter(|_| units > 0.0) {
-        let settings = state.router().settings().clone();
-        let keep = if call.caller.is_admin(state.directory()) {
-            0.0
-        } else {
-            settings.copilot_premium_reserve
-        };
         let service = state.providers().copilot();
-        if let Some(left) = state.quota().premium_left(service, owner).await
-            && left < units + keep
-        {
+        // The reserve is the shared seat's; a key's own linked account keeps all of its own.
+        let shared = service.account_for(None).is_some_and(|a| a.id == owner);
+        let keep = if shared && !call.caller.is_admin(state.directory()) {
+            state.router().settings().copilot_premium_reserve
+        } else {
+            0.0
+        };
+        if let Err(left) = state.quota().take(service, owner, units, keep).await {
             let kept =
                 if keep > 0.0 { format!(" ({keep} kept for admins)") } else { String::new() };
             let refusal = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
+                StatusCode::PAYMENT_REQUIRED,
                 format!(
                     "The Copilot account `{owner}` has {left} premium requests left{kept}, and \
                      `{}` takes {units} a request; included models still answer.",
@@ -401,6 +406,9 @@ async fn afford(
     }
     let (Some(access), Some(admitted)) = (access, record.admitted.as_mut()) else { return Ok(()) };
     access.hold_premium(admitted, units, &record.served_model).map_err(|refusal| {
+        if let Some(owner) = copilot {
+            state.quota().give_back(owner, units);
+        }
         let fall_back =
             state.router().settings().premium_budget_exceeded == PremiumBudgetExceeded::Fallback;
         PassedOver { outcome: "premium_budget", fall_back, refusal }

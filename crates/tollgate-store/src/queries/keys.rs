@@ -118,6 +118,7 @@ async fn write<D: Dialect>(conn: &mut Conn<D>, rec: &KeyRecord) -> Result<KeyRow
         .and(", team_id = ", &rec.team_id)
         .and(", models = ", &rec.models);
     limits_set(&mut q, &rec.limits);
+    super::stamp_written(&mut q, &rec.limits, rec.updated_at);
     q.and(", spend = ", rec.spend)
         .and(", budget_reset_at = ", rec.budget_reset_at)
         .and(", premium_spend = ", rec.premium_spend)

@@ -112,6 +112,15 @@ fn limits_set<'a, D: Dialect>(q: &mut Query<'a, D>, limits: &'a Limits) {
         .and(", premium_budget_duration = ", &limits.premium_budget_duration);
 }
 
+/// Appends `, spend_changed_at = now` to the UPDATE writing a whole row whose new `limits`
+/// have a budget (of money or premium requests): other processes then read its spend again
+/// (an admin's correction, a budget newly set) as they read spend batches.
+fn stamp_written<'a, D: Dialect>(q: &mut Query<'a, D>, limits: &Limits, now: DateTime<Utc>) {
+    if limits.max_budget.is_some() || limits.max_premium_requests.is_some() {
+        q.and(", spend_changed_at = ", now);
+    }
+}
+
 /// Appends `, spend_changed_at = now` for a row with a budget (of money or premium requests), to an UPDATE that changes its
 /// spend. A row without one keeps its value (NULL), so its spend updates change no indexed
 /// column and PostgreSQL can keep them HOT; a budget set later reaches other processes

@@ -19,14 +19,22 @@ pub(super) async fn ensure<D: Dialect>(
     now: DateTime<Utc>,
 ) -> Result<Vec<(EntityKind, String)>, StoreError> {
     let mut changes = Vec::new();
-    // 3 binds per row.
-    for chunk in user_ids.chunks(D::MAX_BINDS / 3) {
-        let mut q = Query::<D>::new("INSERT INTO users (user_id, created_at, updated_at) VALUES ");
+    let premium_reset = crate::budget::next_month_start(now);
+    // 4 binds per row.
+    for chunk in user_ids.chunks(D::MAX_BINDS / 4) {
+        let mut q = Query::<D>::new(
+            "INSERT INTO users (user_id, created_at, updated_at, premium_budget_reset_at) VALUES ",
+        );
         for (i, id) in chunk.iter().enumerate() {
             if i > 0 {
                 q.push(", ");
             }
-            q.values([Param::from(id), Param::Time(now), Param::Time(now)]);
+            q.values([
+                Param::from(id),
+                Param::Time(now),
+                Param::Time(now),
+                Param::Time(premium_reset),
+            ]);
         }
         q.push(" ON CONFLICT (user_id) DO NOTHING RETURNING user_id");
         let created: Vec<(String,)> = q.all(&mut *conn).await?;

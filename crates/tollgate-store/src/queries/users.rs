@@ -128,6 +128,7 @@ pub(super) async fn update<D: Dialect>(
     let mut q = Query::<D>::new("UPDATE users SET user_email = ");
     q.bind(&rec.user_email).and(", user_role = ", &rec.user_role).and(", models = ", &rec.models);
     limits_set(&mut q, &rec.limits);
+    super::stamp_written(&mut q, &rec.limits, rec.updated_at);
     q.and(", spend = ", rec.spend)
         .and(", budget_reset_at = ", rec.budget_reset_at)
         .and(", premium_spend = ", rec.premium_spend)

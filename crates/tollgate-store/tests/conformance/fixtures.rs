@@ -19,18 +19,28 @@ pub fn key(hash: &str) -> NewKey {
     NewKey {
         token_hash: hash.to_owned(),
         key_name: format!("sk-...{}", &hash[hash.len().saturating_sub(4)..]),
+        limits: long_premium_period(),
         ..NewKey::default()
     }
 }
 
 /// A user with only an id.
 pub fn user(id: &str) -> NewUser {
-    NewUser { user_id: id.to_owned(), ..NewUser::default() }
+    NewUser { user_id: id.to_owned(), limits: long_premium_period(), ..NewUser::default() }
 }
 
 /// A team with only an id.
 pub fn team(id: &str) -> NewTeam {
-    NewTeam { team_id: id.to_owned(), ..NewTeam::default() }
+    NewTeam { team_id: id.to_owned(), limits: long_premium_period(), ..NewTeam::default() }
+}
+
+/// No limits, and a premium period far longer than any test's clock moves, so that counts of
+/// budget resets do not depend on whether a test runs across the end of a month.
+fn long_premium_period() -> tollgate_store::Limits {
+    tollgate_store::Limits {
+        premium_budget_duration: Some("3650d".into()),
+        ..tollgate_store::Limits::default()
+    }
 }
 
 /// A membership.

@@ -166,6 +166,7 @@ backend_tests!(reset_due_budgets, async |store, raw| {
 backend_tests!(premium_budgets_are_charged_scheduled_and_reset, async |store| {
     // Without a period, a premium budget resets at the next month's start (Copilot's reset).
     let mut monthly = key("k-monthly");
+    monthly.limits.premium_budget_duration = None;
     monthly.user_id = Some("u1".into());
     monthly.limits.max_premium_requests = Some(20.0);
     let created = store.create_key(monthly).await.unwrap();
@@ -178,14 +179,26 @@ backend_tests!(premium_budgets_are_charged_scheduled_and_reset, async |store| {
     assert_eq!(weekly.limits.premium_budget_duration.as_deref(), Some("7d"));
     let weekly_reset = weekly.premium_budget_reset_at.unwrap();
     assert_eq!(weekly_reset, weekly.created_at + Duration::days(7));
-    // No premium budget, no schedule; one set later is scheduled, and goes when cleared.
-    store.create_key(key("k-free")).await.unwrap();
-    assert_eq!(store.get_key("k-free").await.unwrap().unwrap().premium_budget_reset_at, None);
+    // Without a premium budget the period is kept all the same, so what a key shows as used
+    // is this month's; setting or clearing a budget keeps the period, changing it starts anew.
+    let mut free = key("k-free");
+    free.limits.premium_budget_duration = None;
+    let free = store.create_key(free).await.unwrap();
+    let month = Some(next_month_start(free.created_at));
+    assert_eq!(free.premium_budget_reset_at, month);
     let set = KeyPatch { max_premium_requests: Some(Some(3.0)), ..Default::default() };
-    let free = store.update_key("k-free", set).await.unwrap();
-    assert_eq!(free.premium_budget_reset_at, Some(next_month_start(free.updated_at)));
+    assert_eq!(store.update_key("k-free", set).await.unwrap().premium_budget_reset_at, month);
     let clear = KeyPatch { max_premium_requests: Some(None), ..Default::default() };
-    assert_eq!(store.update_key("k-free", clear).await.unwrap().premium_budget_reset_at, None);
+    assert_eq!(store.update_key("k-free", clear).await.unwrap().premium_budget_reset_at, month);
+    let daily = KeyPatch { premium_budget_duration: Some(Some("1d".into())), ..Default::default() };
+    let k = store.update_key("k-free", daily).await.unwrap();
+    assert_eq!(k.premium_budget_reset_at, Some(k.updated_at + Duration::days(1)));
+    // A user made on the way by a key has a period too.
+    let mut owned = key("k-owned");
+    owned.user_id = Some("implicit".into());
+    let owned = store.create_key(owned).await.unwrap();
+    let implicit = store.get_user("implicit").await.unwrap().unwrap();
+    assert_eq!(implicit.premium_budget_reset_at, Some(next_month_start(owned.created_at)));
     let bad = KeyPatch { max_premium_requests: Some(Some(-1.0)), ..Default::default() };
     assert!(store.update_key("k-free", bad).await.is_err());
 

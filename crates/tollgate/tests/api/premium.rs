@@ -89,13 +89,27 @@ async fn a_key_past_its_premium_budget_is_moved_down_the_chain_to_what_it_can_af
     );
     assert_eq!(header(&resp, "x-tollgate-attempts"), "1", "nothing was sent for the skipped");
     assert_eq!(upstream_models(&gh), ["claude-opus-4.5", "claude-opus-4.5", "gpt-4o"]);
+    // An agent's turn with a tool result is not billed by Copilot: Opus still serves it.
+    let tool_turn = json!({"model": "claude-opus-4.5", "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+            "function": {"name": "w", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]});
+    let resp = client()
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&tool_turn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&resp, "x-tollgate-served-model"), "github_copilot/claude-opus-4.5");
 
-    app.wait_for_spend_written(3, Duration::from_secs(5)).await;
+    app.wait_for_spend_written(4, Duration::from_secs(5)).await;
     assert_eq!(key_info(&app, &key).await["premium_spend"], 20.0);
     let logs = app.store().spend_logs(Default::default()).await.unwrap();
     let mut units: Vec<f64> = logs.iter().map(|l| l.premium_units).collect();
     units.sort_by(f64::total_cmp);
-    assert_eq!(units, [0.0, 10.0, 10.0]);
+    assert_eq!(units, [0.0, 0.0, 10.0, 10.0]);
     let fallback = logs.iter().find(|l| l.served_model == "github_copilot/gpt-4o").unwrap();
     let attempts = fallback.attempts.as_array().unwrap();
     assert_eq!(attempts[0]["outcome"], "premium_budget");
@@ -244,7 +258,8 @@ async fn an_account_with_no_premium_requests_left_sends_none_and_serves_from_the
     assert_eq!(upstream_models(&gh), ["gpt-4o", "gpt-4o", "gpt-4o"], "no premium request sent");
     // Without a fallback the caller is told, in its protocol, and nothing is sent.
     let resp = post(&app, "/v1/chat/completions", chat("claude-sonnet-4.5", "hi")).await;
-    let err = openai_error(resp, 429).await;
+    // 402 as Copilot's own, which clients do not retry.
+    let err = openai_error(resp, 402).await;
     assert_eq!(err["code"], "premium_quota_exhausted");
     assert_eq!(upstream_models(&gh).len(), 3);
 }
