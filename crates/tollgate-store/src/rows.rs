@@ -323,6 +323,16 @@ impl ChangeRow {
     }
 }
 
+/// Every kind this version knows, as [`kind_str`] spells them.
+pub(crate) const KNOWN_KINDS: [EntityKind; 6] = [
+    EntityKind::Key,
+    EntityKind::User,
+    EntityKind::Team,
+    EntityKind::Credential,
+    EntityKind::Model,
+    EntityKind::CopilotQuota,
+];
+
 /// A kind as [`kind_str`] spells it, or `None` for one this version does not know.
 pub(crate) fn parse_kind(text: &str) -> Option<EntityKind> {
     Some(match text {

@@ -5,7 +5,7 @@ use sqlx::Pool;
 
 use crate::budget::{next_month_start, parse_budget_duration};
 use crate::patch::row_limit;
-use crate::rows::{ChangeRow, kind_str, parse_kind};
+use crate::rows::{ChangeRow, KNOWN_KINDS, kind_str, parse_kind};
 use crate::sql::{Conn, Dialect, Param, Query};
 use crate::{Change, EntityKind, SpendChange, StoreError};
 
@@ -40,7 +40,15 @@ pub(super) async fn since<D: Dialect>(
 ) -> Result<Vec<Change>, StoreError> {
     let mut conn = pool.acquire().await?;
     let mut q = Query::<D>::new("SELECT seq, kind, entity_id FROM change_log WHERE seq > ");
-    q.bind(after).and(" ORDER BY seq LIMIT ", row_limit(limit, 1000, 10_000));
+    q.bind(after);
+    // Kinds a newer version writes are left out here rather than after the LIMIT, so a page
+    // of them alone cannot stop a reader short of the kinds it knows.
+    q.push(" AND kind IN (");
+    for (i, kind) in KNOWN_KINDS.iter().enumerate() {
+        q.push(if i == 0 { "'" } else { ", '" }).push(kind_str(*kind)).push("'");
+    }
+    q.push(")");
+    q.and(" ORDER BY seq LIMIT ", row_limit(limit, 1000, 10_000));
     let rows: Vec<ChangeRow> = q.all(&mut conn).await?;
     Ok(rows.into_iter().filter_map(ChangeRow::into_change).collect())
 }

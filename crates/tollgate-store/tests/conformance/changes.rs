@@ -192,3 +192,19 @@ backend_tests!(a_budget_reset_is_a_spend_change, async |store| {
         [spend(Key, "k-monthly", 0.5), spend(User, "u-daily", 0.0)]
     );
 });
+
+backend_tests!(kinds_a_newer_version_writes_do_not_stop_a_reader, async |store, raw| {
+    // More unknown entries than a page holds, then one this version knows.
+    for i in 0..5 {
+        raw.execute(&format!(
+            "INSERT INTO change_log (kind, entity_id, changed_at) \
+             VALUES ('from_the_future', 'x{i}', '2030-01-01T00:00:00.000000Z')"
+        ))
+        .await;
+    }
+    store.announce(EntityKind::CopilotQuota, "default").await.unwrap();
+    let page = store.changes_since(0, 3).await.unwrap();
+    assert_eq!(page.len(), 1, "{page:?}");
+    assert_eq!((page[0].kind, page[0].id.as_str()), (EntityKind::CopilotQuota, "default"));
+    assert!(store.changes_since(page[0].seq, 3).await.unwrap().is_empty());
+});
