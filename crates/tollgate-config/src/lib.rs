@@ -8,6 +8,7 @@
 mod diagnostics;
 mod env;
 mod load;
+mod mcp;
 mod model;
 mod raw;
 mod routing;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 pub use diagnostics::{COMPUTED_MODEL_INFO, Diagnostic};
 pub use env::{ENV_REF_PREFIX, EnvSource, MapEnv, ProcessEnv};
 pub use load::{discover, from_yaml_str, load, model_entry_from_json, parse_period};
+pub use mcp::{DEFAULT_MCP_TIMEOUT, McpAuth, McpServer, McpTransport, valid_server_name};
 pub use model::{Described, ModelEntry, PriceOverride, ProviderKind};
 pub use routing::{
     FallbackRule, PremiumBudgetExceeded, RetryPolicy, RouterSettings, RoutingStrategy,
@@ -41,8 +43,20 @@ pub struct Config {
     pub settings: Settings,
     /// Fallbacks, retries, cooldowns and balancing.
     pub router: RouterSettings,
+    /// The MCP gateway's servers.
+    pub mcp: McpSettings,
     /// Warnings to show at start-up and in `tollgate config check`.
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The MCP gateway's settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct McpSettings {
+    /// Upstream servers in file order.
+    pub servers: Vec<McpServer>,
+    /// Servers a key, user or team without an MCP permission of its own may use
+    /// (`default_mcp_servers`); none unless set.
+    pub default_servers: Vec<String>,
 }
 
 impl Config {

@@ -11,7 +11,7 @@ use crate::routing::{
     FallbackRule, PremiumBudgetExceeded, RetryPolicy, RouterSettings, RoutingStrategy,
 };
 use crate::settings::{LogFormat, Settings};
-use crate::{Config, ConfigError, Secret};
+use crate::{Config, ConfigError, McpSettings, Secret};
 
 /// The config file to use: `explicit` (from `--config`), else `TOLLGATE_CONFIG`, else
 /// `./config.yaml` when it exists, else none (tollgate then runs on its defaults).
@@ -86,7 +86,56 @@ pub fn from_yaml_str(
         }
     }
 
-    Ok(Config { source: source.map(Path::to_path_buf), models, settings, router, diagnostics })
+    let mcp = mcp_settings(raw.mcp_servers, raw.default_mcp_servers, env, &mut diagnostics, &err)?;
+
+    Ok(Config { source: source.map(Path::to_path_buf), models, settings, router, mcp, diagnostics })
+}
+
+/// `mcp_servers`, each entry read on its own so that its unknown keys are named, and
+/// `default_mcp_servers`, which may name only servers defined there.
+fn mcp_settings(
+    servers: yaml_serde::Mapping,
+    defaults: Option<Vec<String>>,
+    env: &dyn EnvSource,
+    diagnostics: &mut Vec<Diagnostic>,
+    err: &ErrFn<'_>,
+) -> Result<McpSettings, ConfigError> {
+    let mut out = McpSettings::default();
+    for (name, entry) in servers {
+        let name = match name {
+            yaml_serde::Value::String(s) => s,
+            other => {
+                return Err(err(
+                    "mcp_servers",
+                    format!("server names must be strings, found {other:?}"),
+                ));
+            }
+        };
+        let at = format!("mcp_servers.{name}.");
+        let entry =
+            if entry.is_null() { yaml_serde::Value::Mapping(Default::default()) } else { entry };
+        let (raw, found): (crate::mcp::RawMcpServer, _) = read_tree(entry, &at, env, err)?;
+        diagnostics.extend(found);
+        let server = crate::mcp::validate(&name, raw).map_err(|(key, reason)| {
+            err(
+                &format!("mcp_servers.{name}{}{key}", if key.is_empty() { "" } else { "." }),
+                reason,
+            )
+        })?;
+        out.servers.push(server);
+    }
+    if let Some(defaults) = defaults {
+        for (i, name) in defaults.iter().enumerate() {
+            if !out.servers.iter().any(|s| &s.name == name) {
+                return Err(err(
+                    &format!("default_mcp_servers[{i}]"),
+                    format!("`{name}` is not one of the servers under `mcp_servers`"),
+                ));
+            }
+        }
+        out.default_servers = defaults;
+    }
+    Ok(out)
 }
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;

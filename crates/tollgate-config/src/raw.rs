@@ -19,6 +19,12 @@ pub(crate) struct RawConfig {
     pub router_settings: RawRouterSettings,
     #[serde(default, deserialize_with = "null_default")]
     pub general_settings: RawGeneralSettings,
+    /// MCP servers by name, kept in the order written.
+    #[serde(default, deserialize_with = "null_default")]
+    pub mcp_servers: yaml_serde::Mapping,
+    /// The servers a key with no MCP permission of its own may use.
+    #[serde(default)]
+    pub default_mcp_servers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
