@@ -5,4 +5,5 @@
 
 mod http;
 mod sse;
+mod stdio;
 mod support;
