@@ -1,9 +1,10 @@
 //! Test and benchmark helpers for tollgate: mock upstreams that speak the providers'
-//! protocols, programmable per request, observable after the fact.
+//! protocols (and mock MCP servers), programmable per request, observable after the fact.
 
 pub mod anthropic_mock;
 pub mod flaky;
 pub mod github_mock;
+pub mod mcp_mock;
 pub mod openai_mock;
 pub mod pg;
 pub mod records;
@@ -14,6 +15,7 @@ pub mod spawn;
 pub use anthropic_mock::MockAnthropic;
 pub use flaky::FlakyRelay;
 pub use github_mock::MockGitHub;
+pub use mcp_mock::{McpCall, McpOptions, McpTransport, MockMcp};
 pub use openai_mock::{
     MockConfig, MockOpenAi, RecordedRequest, Reply, ReplySpec, ResponseFailure, ToolCall,
 };

@@ -10,8 +10,11 @@ use std::{
 };
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, builder::PossibleValuesParser};
 use tollgate_testkit::MockGitHub;
+use tollgate_testkit::mcp_mock::{
+    CRASH_EXIT_CODE, DEFAULT_NAME, McpOptions, MockMcp, StdioExit, TOOLS, serve_stdio,
+};
 use tollgate_testkit::openai_mock::{
     DEFAULT_RECORD_LIMIT, DEFAULT_TEXT, MockConfig, MockOpenAi, ReplySpec,
 };
@@ -26,7 +29,8 @@ struct Args {
     /// Port to listen on; 0 picks a free one (read it from the READY line).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// Default reply: milliseconds before the response headers.
+    /// Default reply: milliseconds before the response headers (with --mcp-http: before
+    /// every answer).
     #[arg(long, default_value_t = 0)]
     delay_ms: u64,
     /// Default reply: milliseconds between SSE chunks.
@@ -52,11 +56,51 @@ struct Args {
     /// `/copilot`.
     #[arg(long, requires = "github")]
     public_url: Option<String>,
+    /// Serve a mock MCP server on stdin/stdout instead; exits when stdin closes (status 3
+    /// after the `crash` tool).
+    #[arg(long, conflicts_with_all = ["github", "mcp_http"])]
+    mcp_stdio: bool,
+    /// Serve a mock MCP server over HTTP instead: `/mcp` (streamable HTTP) and `/sse`.
+    #[arg(long, conflicts_with = "github")]
+    mcp_http: bool,
+    /// MCP: the server's name (`serverInfo.name`).
+    #[arg(long, default_value = DEFAULT_NAME)]
+    name: String,
+    /// MCP: offer only these tools (comma-separated, e.g. `echo,add`).
+    #[arg(long, value_delimiter = ',', value_parser = PossibleValuesParser::new(TOOLS))]
+    only: Option<Vec<String>>,
+    /// With --mcp-http: require `Authorization: Bearer <token>`.
+    #[arg(long, requires = "mcp_http", conflicts_with = "mcp_stdio")]
+    bearer_token: Option<String>,
+    /// With --mcp-http: answer every request as an SSE stream.
+    #[arg(long, requires = "mcp_http", conflicts_with = "mcp_stdio")]
+    sse_responses: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if args.mcp_stdio {
+        return mcp_stdio(&args).await;
+    }
+    if args.mcp_http {
+        let options = McpOptions {
+            addr: SocketAddr::new(args.host, args.port),
+            name: args.name,
+            only: args.only,
+            sse_responses: args.sse_responses,
+            delay: std::time::Duration::from_millis(args.delay_ms),
+            bearer_token: args.bearer_token,
+        };
+        let addr = options.addr;
+        let mock = MockMcp::start_http_with(options)
+            .await
+            .with_context(|| format!("cannot start the mock MCP server on {addr}"))?;
+        announce(mock.addr())?;
+        wait_for_signal().await?;
+        mock.stop().await;
+        return Ok(());
+    }
     if args.github {
         let addr = SocketAddr::new(args.host, args.port);
         let mock = MockGitHub::start_with_origin(addr, args.public_url)
@@ -83,6 +127,24 @@ async fn main() -> anyhow::Result<()> {
     announce(mock.addr())?;
     wait_for_signal().await?;
     mock.shutdown().await;
+    Ok(())
+}
+
+/// Serves MCP on stdio; stderr carries the log, and the first line says it is ready.
+async fn mcp_stdio(args: &Args) -> anyhow::Result<()> {
+    let tools = args.only.as_ref().map_or_else(|| "all".to_owned(), |only| only.join(","));
+    let mut stderr = std::io::stderr().lock();
+    writeln!(stderr, "mock-mcp ready: name={} tools={tools}", args.name)?;
+    drop(stderr);
+    let exit =
+        serve_stdio(&args.name, args.only.as_deref(), tokio::io::stdin(), tokio::io::stdout())
+            .await
+            .context("mock MCP server on stdio")?;
+    if exit == StdioExit::Crashed {
+        let _ = writeln!(std::io::stderr(), "mock-mcp: crash tool called, exiting");
+        // At once: the blocked stdin reader would hold up an orderly runtime shutdown.
+        std::process::exit(CRASH_EXIT_CODE);
+    }
     Ok(())
 }
 
