@@ -11,6 +11,7 @@
 mod budget;
 mod connect;
 mod crypto;
+mod object_permission;
 mod paging;
 mod patch;
 mod queries;
@@ -29,6 +30,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 pub use budget::{next_month_start, parse_budget_duration, premium_reset_after};
 pub use connect::{SQLITE_FILE_NAME, connect, open, redact_url};
 pub use crypto::{SECRET_KEY_FILE, SecretBox};
+pub use object_permission::ObjectPermission;
 pub use paging::{ListCursor, ListOrder, SortValue, SpendCursor, StatusRange};
 pub use rollup::{LATENCY_BOUNDS_MS, WINDOW_SPANS, latency_percentile};
 pub use types::*;
@@ -258,6 +260,13 @@ pub trait StoreApi: SpendStore {
     ) -> Result<(), StoreError>;
     /// A user's UI password hash, if one is set (`None` too for a user that does not exist).
     async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// Removes the MCP server `name` from every key's and team's [`ObjectPermission`]: from
+    /// `mcp_servers` and as a key of `mcp_tool_permissions` (a holder that named only it
+    /// then allows no server, not all). Each row it changes gets a new `updated_at` and a
+    /// change-feed entry, so other processes reload it; this process's directory follows
+    /// with its next `refresh`. Returns how many keys and teams changed.
+    async fn forget_mcp_server(&self, name: &str) -> Result<u64, StoreError>;
 
     /// Changes to keys, users, teams and credentials after `after` (a previous `Change::seq`, or 0),
     /// oldest first, at most `limit`. Every create, update, delete, block and budget reset

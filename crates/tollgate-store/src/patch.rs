@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::budget::{parse_budget_duration, premium_reset_after};
 use crate::{
-    KeyPatch, KeyRecord, Limits, NewCredential, StoreError, TeamMember, TeamPatch, TeamRecord,
-    UserPatch, UserRecord,
+    KeyPatch, KeyRecord, Limits, NewCredential, ObjectPermission, StoreError, TeamMember,
+    TeamPatch, TeamRecord, UserPatch, UserRecord,
 };
 
 /// The current time at the databases' common precision (PostgreSQL keeps microseconds), so a
@@ -21,6 +21,30 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// `null` metadata or permissions are stored as `{}`.
 pub(crate) fn object_or_empty(value: Value) -> Value {
     if value.is_null() { Value::Object(serde_json::Map::new()) } else { value }
+}
+
+/// Checks an MCP access before it is stored: every server and tool name non-empty and
+/// without NUL (which PostgreSQL's JSON refuses and SQLite would keep: both refuse it here).
+pub(crate) fn check_object_permission(p: &ObjectPermission) -> Result<(), StoreError> {
+    let names = p.mcp_servers.iter().flatten().map(|s| ("mcp_servers", s));
+    let tools = p.mcp_tool_permissions.iter().flat_map(|(server, tools)| {
+        std::iter::once(("mcp_tool_permissions", server))
+            .chain(tools.iter().map(|t| ("mcp_tool_permissions", t)))
+    });
+    for (field, name) in names.chain(tools) {
+        if name.is_empty() || name.contains('\0') {
+            return Err(StoreError::Invalid(format!(
+                "object_permission.{field} holds an empty name or one with a NUL character"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An MCP access as its column stores it (`{}` when it says nothing).
+pub(crate) fn object_permission_json(p: &ObjectPermission) -> Result<Value, StoreError> {
+    serde_json::to_value(p)
+        .map_err(|e| StoreError::Invalid(format!("object_permission cannot be stored: {e}")))
 }
 
 /// When a new holder's budget and premium budget first reset.
@@ -173,6 +197,10 @@ pub(crate) fn apply_key_patch(
     set(&mut rec.blocked, patch.blocked);
     set(&mut rec.metadata, patch.metadata.map(object_or_empty));
     set(&mut rec.permissions, patch.permissions.map(object_or_empty));
+    if let Some(p) = &patch.object_permission {
+        check_object_permission(p)?;
+    }
+    set(&mut rec.object_permission, patch.object_permission);
     rec.updated_at = now;
     Ok(())
 }
@@ -203,6 +231,10 @@ pub(crate) fn apply_team_patch(
     set(&mut rec.models, patch.models);
     set(&mut rec.blocked, patch.blocked);
     set(&mut rec.metadata, patch.metadata.map(object_or_empty));
+    if let Some(p) = &patch.object_permission {
+        check_object_permission(p)?;
+    }
+    set(&mut rec.object_permission, patch.object_permission);
     rec.updated_at = now;
     Ok(())
 }

@@ -9,15 +9,15 @@ use serde_json::Value;
 use sqlx::types::Json;
 
 use crate::{
-    Change, CredentialRecord, DailySpend, EntityKind, KeyRecord, Limits, SpendRecord, TeamMember,
-    TeamRecord, UserRecord,
+    Change, CredentialRecord, DailySpend, EntityKind, KeyRecord, Limits, ObjectPermission,
+    SpendRecord, TeamMember, TeamRecord, UserRecord,
 };
 
 /// Columns of `virtual_keys`, in [`KeyRow`] order.
 pub(crate) const KEY_COLUMNS: &str = "token_hash, key_name, key_alias, user_id, team_id, models, max_budget, \
          budget_duration, rpm_limit, tpm_limit, max_parallel_requests, spend, budget_reset_at, \
          expires, blocked, metadata, permissions, created_at, updated_at, max_premium_requests, \
-         premium_budget_duration, premium_spend, premium_budget_reset_at";
+         premium_budget_duration, premium_spend, premium_budget_reset_at, object_permission";
 
 /// Columns of `users`, in [`UserRow`] order.
 pub(crate) const USER_COLUMNS: &str = "user_id, user_email, user_role, models, max_budget, budget_duration, rpm_limit, \
@@ -29,7 +29,7 @@ pub(crate) const USER_COLUMNS: &str = "user_id, user_email, user_role, models, m
 pub(crate) const TEAM_COLUMNS: &str = "team_id, team_alias, models, max_budget, budget_duration, rpm_limit, tpm_limit, \
          max_parallel_requests, spend, budget_reset_at, blocked, metadata, created_at, \
          updated_at, max_premium_requests, premium_budget_duration, premium_spend, \
-         premium_budget_reset_at";
+         premium_budget_reset_at, object_permission";
 
 /// Columns of `spend_logs`, in [`SpendRow`] order; [`SPEND_COLUMN_COUNT`] of them.
 pub(crate) const SPEND_COLUMNS: &str = "request_id, client_request_id, started_at, ended_at, token_hash, user_id, team_id, \
@@ -67,6 +67,7 @@ pub(crate) struct KeyRow {
     blocked: bool,
     metadata: Value,
     permissions: Value,
+    object_permission: Json<ObjectPermission>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -89,6 +90,7 @@ impl From<KeyRow> for KeyRecord {
             blocked: r.blocked,
             metadata: r.metadata,
             permissions: r.permissions,
+            object_permission: r.object_permission.0,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -148,6 +150,7 @@ pub(crate) struct TeamRow {
     premium_budget_reset_at: Option<DateTime<Utc>>,
     blocked: bool,
     metadata: Value,
+    object_permission: Json<ObjectPermission>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -167,6 +170,7 @@ impl TeamRow {
             blocked: self.blocked,
             members,
             metadata: self.metadata,
+            object_permission: self.object_permission.0,
             created_at: self.created_at,
             updated_at: self.updated_at,
         }

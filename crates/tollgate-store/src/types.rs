@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ObjectPermission;
+
 /// Limits shared by keys, users and teams. `None` means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Limits {
@@ -63,6 +65,9 @@ pub struct KeyRecord {
     pub metadata: Value,
     /// Permissions, e.g. `{"admin": true}` for management access.
     pub permissions: Value,
+    /// Which MCP servers and tools the key may use.
+    #[serde(default)]
+    pub object_permission: ObjectPermission,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -94,6 +99,9 @@ pub struct NewKey {
     pub metadata: Value,
     /// Permissions (`Value::Null` is stored as `{}`).
     pub permissions: Value,
+    /// MCP servers and tools the key may use.
+    #[serde(default)]
+    pub object_permission: ObjectPermission,
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears an optional field.
@@ -134,6 +142,9 @@ pub struct KeyPatch {
     pub metadata: Option<Value>,
     /// Replaces the permissions.
     pub permissions: Option<Value>,
+    /// Replaces the MCP access as a whole.
+    #[serde(default)]
+    pub object_permission: Option<ObjectPermission>,
     /// Sets the spend (an admin correction).
     pub spend: Option<f64>,
 }
@@ -270,6 +281,9 @@ pub struct TeamRecord {
     pub members: Vec<TeamMember>,
     /// Metadata.
     pub metadata: Value,
+    /// Which MCP servers and tools the team's keys may use (unless a key says otherwise).
+    #[serde(default)]
+    pub object_permission: ObjectPermission,
     /// Created.
     pub created_at: DateTime<Utc>,
     /// Last changed.
@@ -300,6 +314,9 @@ pub struct NewTeam {
     pub members: Vec<TeamMember>,
     /// Metadata.
     pub metadata: Value,
+    /// MCP servers and tools the team's keys may use.
+    #[serde(default)]
+    pub object_permission: ObjectPermission,
 }
 
 /// A partial update of a team.
@@ -332,6 +349,9 @@ pub struct TeamPatch {
     pub blocked: Option<bool>,
     /// Replaces the metadata.
     pub metadata: Option<Value>,
+    /// Replaces the MCP access as a whole.
+    #[serde(default)]
+    pub object_permission: Option<ObjectPermission>,
     /// Sets the spend.
     pub spend: Option<f64>,
 }

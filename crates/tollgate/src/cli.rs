@@ -210,6 +210,10 @@ pub struct KeyCreateArgs {
     /// Allow the key to use the management API.
     #[arg(long)]
     pub admin: bool,
+    /// MCP servers the key may use, comma-separated (`""` for none); default: the team's,
+    /// or the operator's default.
+    #[arg(long, value_delimiter = ',')]
+    pub mcp_servers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]

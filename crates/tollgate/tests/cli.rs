@@ -464,6 +464,8 @@ fn migrate_and_keys_commands_work_on_the_embedded_store() {
             "30d",
             "--rpm",
             "60",
+            "--mcp-servers",
+            "memory, filesystem",
         ],
     );
     assert!(ok, "{err}");
@@ -481,6 +483,10 @@ fn migrate_and_keys_commands_work_on_the_embedded_store() {
     assert_eq!(listed[0]["models"], serde_json::json!(["gpt-4o", "claude-*"]));
     assert_eq!(listed[0]["limits"]["rpm_limit"], 60);
     assert_eq!(listed[0]["limits"]["max_budget"], 5.0);
+    assert_eq!(
+        listed[0]["object_permission"],
+        serde_json::json!({"mcp_servers": ["memory", "filesystem"]})
+    );
 
     let (ok, out, _) = run_cli(&dir, &["keys", "revoke", &key]);
     assert!(ok && out.contains("revoked 1 of 1"), "{out}");

@@ -769,6 +769,7 @@ mod tests {
             blocked: false,
             metadata: serde_json::json!({}),
             permissions: serde_json::json!({}),
+            object_permission: Default::default(),
             created_at: now,
             updated_at: now,
         }

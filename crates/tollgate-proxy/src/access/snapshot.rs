@@ -107,6 +107,8 @@ pub fn load(path: &Path) -> io::Result<Option<Snapshot>> {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use tollgate_store::ObjectPermission;
+
     use super::*;
 
     #[test]
@@ -128,5 +130,47 @@ mod tests {
         }
         fs::write(&path, br#"{"version": 99}"#).unwrap();
         assert!(load(&path).unwrap().is_none(), "another version is ignored");
+    }
+
+    /// A snapshot as written before keys and teams had MCP access still loads: the
+    /// records say nothing about it, which is what the database holds for them too.
+    #[test]
+    fn a_snapshot_from_before_mcp_access_loads() {
+        let limits = r#"{"max_budget": 5.0, "budget_duration": "30d", "rpm_limit": null,
+            "tpm_limit": null, "max_parallel_requests": null, "max_premium_requests": null,
+            "premium_budget_duration": null}"#;
+        let text = format!(
+            r#"{{"version": 1, "taken_at": "2026-12-01T10:00:00Z",
+            "keys": [{{"token_hash": "ab12", "key_name": "sk-...ab12", "key_alias": "ci",
+                "user_id": "alice", "team_id": "blue", "models": ["gpt-4o"], "limits": {limits},
+                "spend": 1.5, "budget_reset_at": "2026-12-31T00:00:00Z", "premium_spend": 0.0,
+                "premium_budget_reset_at": null, "expires": null, "blocked": false,
+                "metadata": {{}}, "permissions": {{}},
+                "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-02T00:00:00Z"}}],
+            "users": [{{"user_id": "alice", "user_email": null, "user_role": null,
+                "models": [], "limits": {limits}, "spend": 0.0, "budget_reset_at": null,
+                "teams": ["blue"], "metadata": {{}},
+                "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"}}],
+            "teams": [{{"team_id": "blue", "team_alias": "Blue", "models": [],
+                "limits": {limits}, "spend": 0.0, "budget_reset_at": null, "blocked": false,
+                "members": [{{"user_id": "alice", "role": "admin"}}], "metadata": {{}},
+                "created_at": "2026-11-01T00:00:00Z", "updated_at": "2026-11-01T00:00:00Z"}}]}}"#
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(SNAPSHOT_FILE_NAME);
+        fs::write(&path, text).unwrap();
+        let snapshot = load(&path).unwrap().expect("the previous format loads");
+        assert_eq!(snapshot.keys[0].key_alias.as_deref(), Some("ci"));
+        assert_eq!(snapshot.keys[0].spend, 1.5);
+        assert_eq!(snapshot.keys[0].object_permission, ObjectPermission::default());
+        assert_eq!(snapshot.teams[0].object_permission, ObjectPermission::default());
+        assert_eq!(snapshot.users[0].teams, ["blue"]);
+
+        // Written again, it keeps what is set.
+        let mut keys = snapshot.keys;
+        keys[0].object_permission.mcp_servers = Some(vec!["memory".into()]);
+        save(&path, &Snapshot::new(keys, snapshot.users, snapshot.teams)).unwrap();
+        let again = load(&path).unwrap().unwrap();
+        assert_eq!(again.keys[0].object_permission.mcp_servers, Some(vec!["memory".to_owned()]));
     }
 }

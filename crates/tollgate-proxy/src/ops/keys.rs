@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tollgate_store::{KeyPatch, KeyRecord, NewKey, key_credential_owner};
 
 use super::input::{LimitsBody, bad, check_limit_changes, store_error};
-use super::{Actor, accounts, objects};
+use super::{Actor, accounts, object_permission, objects};
 use crate::access::keys;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -36,6 +36,7 @@ pub fn key_json(k: &KeyRecord) -> Value {
         "blocked": k.blocked,
         "metadata": k.metadata,
         "permissions": k.permissions,
+        "object_permission": object_permission::to_json(&k.object_permission),
         "created_at": k.created_at,
         "updated_at": k.updated_at,
     })
@@ -75,6 +76,9 @@ pub struct KeySpec {
     /// `{"admin": true}` for a management key.
     #[serde(default)]
     pub permissions: Option<Value>,
+    /// MCP servers and tools the key may use, in LiteLLM's shape; checked by [`create`].
+    #[serde(default)]
+    pub object_permission: Option<Value>,
     /// Created blocked.
     #[serde(default)]
     pub blocked: bool,
@@ -112,6 +116,7 @@ pub async fn create(
         Some(k) => k,
         None => keys::generate(),
     };
+    let access = object_permission::parse(b.object_permission)?;
     let new = NewKey {
         token_hash: keys::hash(&key),
         key_name: keys::display_name(&key),
@@ -124,6 +129,7 @@ pub async fn create(
         blocked: b.blocked,
         metadata: b.metadata.unwrap_or(Value::Null),
         permissions: b.permissions.unwrap_or(Value::Null),
+        object_permission: access,
     };
     let record = state.store().create_key(new).await.map_err(store_error)?;
     objects::created(state, actor, &record).await;

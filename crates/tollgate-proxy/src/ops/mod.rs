@@ -8,6 +8,7 @@ pub mod deployments;
 pub mod input;
 pub mod keys;
 pub mod models;
+pub mod object_permission;
 pub mod objects;
 pub mod passwords;
 pub mod spend;

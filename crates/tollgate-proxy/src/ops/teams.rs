@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use tollgate_store::{NewTeam, TeamMember, TeamPatch, TeamRecord};
 
 use super::input::{LimitsBody, bad, check_limit_changes, store_error};
-use super::{Actor, objects, users};
+use super::{Actor, object_permission, objects, users};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -31,6 +31,7 @@ pub fn team_json(t: &TeamRecord) -> Value {
         "blocked": t.blocked,
         "members_with_roles": t.members,
         "metadata": t.metadata,
+        "object_permission": object_permission::to_json(&t.object_permission),
         "created_at": t.created_at,
         "updated_at": t.updated_at,
     })
@@ -62,6 +63,10 @@ pub struct TeamSpec {
     /// Free-form metadata.
     #[serde(default)]
     pub metadata: Option<Value>,
+    /// MCP servers and tools the team's keys may use, in LiteLLM's shape; checked by
+    /// [`create`].
+    #[serde(default)]
+    pub object_permission: Option<Value>,
     /// Budget and rate limits.
     #[serde(flatten)]
     pub limits: LimitsBody,
@@ -91,6 +96,7 @@ pub async fn create(
     if team_id.trim().is_empty() {
         return Err(bad("team_id", "must not be empty"));
     }
+    let access = object_permission::parse(spec.object_permission)?;
     let new = NewTeam {
         team_id,
         team_alias: spec.team_alias,
@@ -98,6 +104,7 @@ pub async fn create(
         limits: spec.limits.into_limits()?,
         members: spec.members_with_roles,
         metadata: spec.metadata.unwrap_or(Value::Null),
+        object_permission: access,
     };
     let record = state.store().create_team(new).await.map_err(store_error)?;
     objects::created(state, actor, &record).await;

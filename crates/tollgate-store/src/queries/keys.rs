@@ -30,7 +30,9 @@ pub(super) async fn create<D: Dialect>(
         changes.extend(ties::ensure::<D>(&mut tx, std::slice::from_ref(user_id), now).await?);
     }
     let (metadata, permissions) = (object_or_empty(key.metadata), object_or_empty(key.permissions));
-    let q = super::insert::<D, 23>(
+    patch::check_object_permission(&key.object_permission)?;
+    let object_permission = patch::object_permission_json(&key.object_permission)?;
+    let q = super::insert::<D, 24>(
         "virtual_keys",
         KEY_COLUMNS,
         [
@@ -57,6 +59,7 @@ pub(super) async fn create<D: Dialect>(
             Param::from(&limits.premium_budget_duration),
             Param::Real(0.0),
             Param::from(resets.premium),
+            Param::from(&object_permission),
         ],
     );
     let row: KeyRow =
@@ -112,6 +115,7 @@ pub(super) async fn update<D: Dialect>(
 
 /// Writes every mutable column of a stored key.
 async fn write<D: Dialect>(conn: &mut Conn<D>, rec: &KeyRecord) -> Result<KeyRow, StoreError> {
+    let object_permission = patch::object_permission_json(&rec.object_permission)?;
     let mut q = Query::<D>::new("UPDATE virtual_keys SET key_alias = ");
     q.bind(&rec.key_alias)
         .and(", user_id = ", &rec.user_id)
@@ -127,6 +131,7 @@ async fn write<D: Dialect>(conn: &mut Conn<D>, rec: &KeyRecord) -> Result<KeyRow
         .and(", blocked = ", rec.blocked)
         .and(", metadata = ", &rec.metadata)
         .and(", permissions = ", &rec.permissions)
+        .and(", object_permission = ", &object_permission)
         .and(", updated_at = ", rec.updated_at)
         .and(" WHERE token_hash = ", &rec.token_hash)
         .push(" RETURNING ")

@@ -7,6 +7,7 @@ mod changes;
 mod credentials;
 mod keys;
 mod models;
+mod object_permission;
 mod paging;
 mod sessions;
 mod spend;
@@ -376,6 +377,13 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
         sessions::password_hash::<D>(&self.pool, user_id).await
+    }
+
+    async fn forget_mcp_server(&self, name: &str) -> Result<u64, StoreError> {
+        self.retrying("MCP server removal", || {
+            object_permission::forget_mcp_server::<D>(&self.pool, name)
+        })
+        .await
     }
 
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError> {

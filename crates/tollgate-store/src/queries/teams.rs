@@ -94,8 +94,10 @@ pub(super) async fn create<D: Dialect>(
     let now = patch::now();
     let (limits, resets) = patch::new_limits(team.limits, now)?;
     let metadata = object_or_empty(team.metadata);
+    patch::check_object_permission(&team.object_permission)?;
+    let object_permission = patch::object_permission_json(&team.object_permission)?;
     let mut tx = D::begin_write(pool).await?;
-    let q = super::insert::<D, 18>(
+    let q = super::insert::<D, 19>(
         "teams",
         TEAM_COLUMNS,
         [
@@ -117,6 +119,7 @@ pub(super) async fn create<D: Dialect>(
             Param::from(&limits.premium_budget_duration),
             Param::Real(0.0),
             Param::from(resets.premium),
+            Param::from(&object_permission),
         ],
     );
     let row: TeamRow =
@@ -155,6 +158,7 @@ pub(super) async fn update<D: Dialect>(
     let row: Option<TeamRow> = q.optional(&mut tx).await?;
     let mut rec = row.ok_or_else(|| not_found(team_id))?.into_record(Vec::new());
     patch::apply_team_patch(&mut rec, patch, now)?;
+    let object_permission = patch::object_permission_json(&rec.object_permission)?;
     let mut q = Query::<D>::new("UPDATE teams SET team_alias = ");
     q.bind(&rec.team_alias).and(", models = ", &rec.models);
     limits_set(&mut q, &rec.limits);
@@ -165,6 +169,7 @@ pub(super) async fn update<D: Dialect>(
         .and(", premium_budget_reset_at = ", rec.premium_budget_reset_at)
         .and(", blocked = ", rec.blocked)
         .and(", metadata = ", &rec.metadata)
+        .and(", object_permission = ", &object_permission)
         .and(", updated_at = ", rec.updated_at)
         .and(" WHERE team_id = ", &rec.team_id)
         .push(" RETURNING ")

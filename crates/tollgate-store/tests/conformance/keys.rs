@@ -33,6 +33,7 @@ backend_tests!(key_crud, async |store| {
             blocked: false,
             metadata: json!({"env": "ci", "n": 1}),
             permissions: serde_json::Value::Null,
+            object_permission: tollgate_store::ObjectPermission::default(),
         })
         .await
         .unwrap();

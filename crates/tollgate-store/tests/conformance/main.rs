@@ -17,6 +17,7 @@ mod fixtures;
 mod keys;
 mod maintenance;
 mod models;
+mod object_permission;
 mod paging;
 mod sessions;
 mod spend;

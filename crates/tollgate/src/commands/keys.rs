@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tollgate_proxy::access::keys;
-use tollgate_store::{KeyFilter, Limits, NewKey, Store};
+use tollgate_store::{KeyFilter, Limits, NewKey, ObjectPermission, Store};
 
 use tollgate_proxy::ops::objects::Audited as _;
 use tollgate_proxy::ops::{Actor, Subject, audit_in};
@@ -84,6 +84,18 @@ async fn create(store: &Store, a: KeyCreateArgs, out: &mut String) -> anyhow::Re
                 serde_json::json!({"admin": true})
             } else {
                 serde_json::Value::Null
+            },
+            object_permission: ObjectPermission {
+                // `--mcp-servers ""` is the empty list: no server.
+                mcp_servers: a.mcp_servers.map(|names| {
+                    names
+                        .iter()
+                        .map(|n| n.trim())
+                        .filter(|n| !n.is_empty())
+                        .map(Into::into)
+                        .collect()
+                }),
+                ..ObjectPermission::default()
             },
         })
         .await?;

@@ -15,6 +15,7 @@ mod helpers;
 mod keys;
 mod messages;
 mod models_runtime;
+mod object_permission;
 mod ops;
 mod premium;
 mod reasoning;

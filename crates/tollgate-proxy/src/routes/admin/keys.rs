@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Query};
 use crate::ops::Actor;
 use crate::ops::keys::{self as ops, expiry, key_json};
+use crate::ops::object_permission;
 use crate::state::AppState;
 
 type Answer = Result<Json<Value>, ApiError>;
@@ -70,6 +71,8 @@ pub(super) struct UpdateBody {
     metadata: Option<Value>,
     #[serde(default)]
     permissions: Option<Value>,
+    #[serde(default, deserialize_with = "patch")]
+    object_permission: Option<Option<Value>>,
     #[serde(default)]
     spend: Option<f64>,
 }
@@ -85,6 +88,7 @@ pub(super) async fn update(
         Some(None) => Some(None),
         Some(Some(d)) => Some(expiry(Some(d))?),
     };
+    let object_permission = object_permission::parse_change(b.object_permission)?;
     let change = KeyPatch {
         key_alias: b.key_alias,
         user_id: b.user_id,
@@ -102,6 +106,7 @@ pub(super) async fn update(
         blocked: b.blocked,
         metadata: b.metadata,
         permissions: b.permissions,
+        object_permission,
         spend: b.spend,
     };
     respond(ops::change(&state, &Actor::of(&p), "update", &b.key, change).await)

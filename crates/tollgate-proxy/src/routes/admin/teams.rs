@@ -13,6 +13,7 @@ use crate::error::ApiError;
 use crate::extract::Query;
 use crate::ops::Actor;
 use crate::ops::keys::key_json;
+use crate::ops::object_permission;
 use crate::ops::teams::{self as ops, team_json};
 use crate::state::AppState;
 
@@ -84,6 +85,8 @@ pub(super) struct UpdateBody {
     blocked: Option<bool>,
     #[serde(default)]
     metadata: Option<Value>,
+    #[serde(default, deserialize_with = "patch")]
+    object_permission: Option<Option<Value>>,
     #[serde(default)]
     spend: Option<f64>,
 }
@@ -94,6 +97,7 @@ pub(super) async fn update(
     LimitedBody(b): LimitedBody,
 ) -> Answer {
     let b: UpdateBody = body(&b)?;
+    let object_permission = object_permission::parse_change(b.object_permission)?;
     let t = TeamPatch {
         team_alias: b.team_alias,
         models: b.models,
@@ -107,6 +111,7 @@ pub(super) async fn update(
         premium_spend: b.premium_spend,
         blocked: b.blocked,
         metadata: b.metadata,
+        object_permission,
         spend: b.spend,
     };
     respond(ops::change(&state, &Actor::of(&p), "update", &b.team_id, t).await)
