@@ -83,8 +83,8 @@ impl Dispatcher {
     pub fn deliver(&self, server: &str, message: Value) -> Option<Value> {
         match rpc::kind(&message) {
             Kind::Response { id } => {
-                let Some(id) = id.as_u64() else { return None };
-                let Some(tx) = lock(&self.pending).remove(&id) else { return None };
+                let id = id.as_u64()?;
+                let tx = lock(&self.pending).remove(&id)?;
                 let answer = match message.get("error") {
                     Some(e) => Err(RpcError::from_value(e)),
                     None => Ok(message.get("result").cloned().unwrap_or(Value::Null)),
