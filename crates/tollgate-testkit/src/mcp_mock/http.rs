@@ -16,8 +16,9 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::{
+    call::Caller,
     server::PROTOCOL_VERSIONS,
-    session::{Accepted, Answer, Caller, parse_error},
+    session::{Accepted, Answer, parse_error},
     state::{McpTransport, State, header_list},
 };
 

@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use super::{
+    call::Caller,
     http::{event_stream, gate, message_event, plain, until_stopped},
-    session::{Accepted, Answer, Caller, parse_error},
+    session::{Accepted, Answer, parse_error},
     state::{McpTransport, State, header_list},
 };
 

@@ -50,6 +50,7 @@
 //! # }
 //! ```
 
+mod call;
 mod http;
 mod legacy;
 mod server;

@@ -2,10 +2,9 @@
 //! the one resource and the one prompt.
 
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use super::{
-    session::{Caller, Outbox},
+    call::{Context, Outcome, RpcError},
     tools::Tool,
 };
 
@@ -18,58 +17,6 @@ pub const DEFAULT_NAME: &str = "mock-mcp";
 
 /// The URI of the one resource every mock server lists.
 pub const GREETING_URI: &str = "mock://greeting";
-
-/// A JSON-RPC error object.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RpcError {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<Value>,
-}
-
-impl RpcError {
-    pub(crate) fn new(code: i64, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), data: None }
-    }
-
-    /// `-32602 Invalid params`: also what MCP answers for unknown tools, prompts and resources.
-    pub(crate) fn invalid_params(message: impl Into<String>) -> Self {
-        Self::new(-32602, message)
-    }
-
-    pub(crate) fn internal(message: impl Into<String>) -> Self {
-        Self::new(-32603, message)
-    }
-
-    fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
-        self
-    }
-}
-
-/// How a method ended; [`super::session::Work::run`] frames it as a response.
-#[derive(Debug)]
-pub(crate) enum Outcome {
-    Result(Value),
-    Error(RpcError),
-    Cancelled,
-    Crash,
-}
-
-impl From<Result<Value, RpcError>> for Outcome {
-    fn from(result: Result<Value, RpcError>) -> Self {
-        result.map_or_else(Outcome::Error, Outcome::Result)
-    }
-}
-
-/// What a running request can reach besides its params.
-pub(crate) struct Context<'a> {
-    pub caller: &'a Caller,
-    pub out: &'a Outbox,
-    pub progress_token: Option<Value>,
-    /// Turns `true` when `notifications/cancelled` names the request.
-    pub cancelled: watch::Receiver<bool>,
-}
 
 /// One mock server's identity and tool set; shared by all its sessions.
 #[derive(Debug)]

@@ -8,22 +8,10 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use super::server::{Outcome, RpcError, Server};
-
-/// Where a request's notifications (progress) go while it runs. A transport that cannot
-/// deliver them drops the receiver; sends then fail and are ignored.
-pub(crate) type Outbox = mpsc::UnboundedSender<Value>;
-
-/// Who sent a request, as the `whoami` tool reports it.
-#[derive(Debug, Clone)]
-pub(crate) enum Caller {
-    /// An HTTP client, with its request headers (names lowercase, in arrival order).
-    Http(Vec<(String, String)>),
-    /// The parent process on stdio; `whoami` reads the environment instead.
-    Stdio,
-}
+use super::call::{Caller, Outbox, Outcome, RpcError};
+use super::server::Server;
 
 /// How a request ended.
 #[derive(Debug)]
@@ -153,7 +141,7 @@ impl Work {
 
     /// Answers the request; notifications it sends on the way go to `out`.
     pub(crate) async fn run(self, caller: &Caller, out: &Outbox) -> Answer {
-        let context = super::server::Context {
+        let context = super::call::Context {
             caller,
             out,
             progress_token: self.progress_token().cloned(),

@@ -11,10 +11,7 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::{
-    server::Server,
-    session::{Outbox, Session},
-};
+use super::{call::Outbox, server::Server, session::Session};
 
 /// Which HTTP transport a message came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,9 @@ use tokio::{
 };
 
 use super::{
+    call::Caller,
     server::Server,
-    session::{Accepted, Answer, Caller, Session, parse_error},
+    session::{Accepted, Answer, Session, parse_error},
 };
 
 /// The exit status of `tollgate-mock --mcp-stdio` after the `crash` tool.

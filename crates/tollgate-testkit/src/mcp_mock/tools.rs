@@ -5,10 +5,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::{sync::watch, time::Instant};
 
-use super::{
-    server::{Context, Outcome, RpcError},
-    session::Caller,
-};
+use super::call::{Caller, Context, Outcome, RpcError};
 
 /// The environment variable `whoami` reports on stdio.
 pub const SECRET_ENV: &str = "MOCK_MCP_SECRET";
