@@ -46,6 +46,28 @@ const INHERITED_ENV: &[&str] = &[
     "no_proxy",
 ];
 
+/// Why a message was not sent, and whether the server may have received it anyway (then a
+/// request is not sent again).
+#[derive(Debug)]
+pub(crate) struct SendError {
+    pub message: String,
+    pub delivered: bool,
+}
+
+impl SendError {
+    fn before(message: String) -> Self {
+        Self { message, delivered: false }
+    }
+
+    fn after(message: String) -> Self {
+        Self { message, delivered: true }
+    }
+
+    fn of(e: &reqwest::Error) -> Self {
+        Self { message: describe(e), delivered: !e.is_connect() }
+    }
+}
+
 /// A connection's way of sending.
 #[derive(Debug)]
 pub(crate) enum Transport {
@@ -100,9 +122,9 @@ impl Transport {
     }
 
     /// Sends one message.
-    pub async fn send(&self, message: Value) -> Result<(), String> {
+    pub async fn send(&self, message: Value) -> Result<(), SendError> {
         match self {
-            Self::Stdio(link) => link.send(message),
+            Self::Stdio(link) => link.send(message).map_err(SendError::before),
             Self::Http(link) => link.post(message).await,
             Self::Sse(link) => link.post(message).await,
         }
@@ -269,7 +291,7 @@ impl HttpLink {
         r
     }
 
-    async fn post(self: &Arc<Self>, message: Value) -> Result<(), String> {
+    async fn post(self: &Arc<Self>, message: Value) -> Result<(), SendError> {
         let had_session = lock(&self.session).is_some();
         let response = self
             .request(reqwest::Method::POST)
@@ -278,23 +300,23 @@ impl HttpLink {
             .body(message.to_string())
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| SendError::of(&e))?;
         let status = response.status();
         if let Some(id) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()) {
             *lock(&self.session) = Some(id.to_owned());
         }
         if status == reqwest::StatusCode::NOT_FOUND && had_session {
             self.dispatcher.close(&format!("MCP server `{}` ended the session", self.name));
-            return Err("the server ended the session".to_owned());
+            return Err(SendError::before("the server ended the session".to_owned()));
         }
         if !status.is_success() {
             let body = response.text().await.unwrap_or_default();
             let body: String = body.chars().take(300).collect();
-            return Err(format!(
+            return Err(SendError::after(format!(
                 "answered HTTP {}{}",
                 status.as_u16(),
                 if body.trim().is_empty() { String::new() } else { format!(": {}", body.trim()) }
-            ));
+            )));
         }
         if status == reqwest::StatusCode::ACCEPTED || status == reqwest::StatusCode::NO_CONTENT {
             return Ok(());
@@ -315,7 +337,7 @@ impl HttpLink {
             });
             return Ok(());
         }
-        let body = read_bounded(response).await?;
+        let body = read_bounded(response).await.map_err(SendError::after)?;
         let mut answers = Vec::new();
         deliver_all(&self.dispatcher, &self.name, &body, &mut |a| answers.push(a));
         for answer in answers {
@@ -465,7 +487,7 @@ impl SseLink {
         Ok(link)
     }
 
-    async fn post(&self, message: Value) -> Result<(), String> {
+    async fn post(&self, message: Value) -> Result<(), SendError> {
         let response = self
             .client
             .post(&self.endpoint)
@@ -474,11 +496,14 @@ impl SseLink {
             .body(message.to_string())
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| SendError::of(&e))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("answered HTTP {} to a message", response.status().as_u16()))
+            Err(SendError::after(format!(
+                "answered HTTP {} to a message",
+                response.status().as_u16()
+            )))
         }
     }
 

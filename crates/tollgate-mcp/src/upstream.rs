@@ -111,8 +111,9 @@ impl Upstream {
     }
 
     /// Sends a request and waits (at most the server's `timeout`) for its answer. A request
-    /// that could not be sent because the connection had just gone is sent once more on a new
-    /// connection; one that reached the server is never repeated.
+    /// that could not be sent because the connection had just gone (a child that exited, an
+    /// HTTP session the server ended, a refused connection) is sent once more on a new
+    /// connection; one the server may have received is never repeated.
     pub async fn request(
         &self,
         method: &str,
@@ -265,7 +266,8 @@ impl Upstream {
         session.transport.agreed(version);
         let _ = session.capabilities.set(init.get("capabilities").cloned().unwrap_or(Value::Null));
         *lock(&self.server_info) = init.get("serverInfo").cloned();
-        session.transport.send(rpc::notification("notifications/initialized", Value::Null)).await?;
+        let initialized = rpc::notification("notifications/initialized", Value::Null);
+        session.transport.send(initialized).await.map_err(|e| e.message)?;
         tracing::info!(mcp_server = self.name(), protocol = version, "MCP server initialized");
         Ok(session)
     }
@@ -297,9 +299,10 @@ impl Upstream {
         let sent = session.transport.send(rpc::request(json!(id), method, params));
         match tokio::time::timeout_at(deadline, sent).await {
             Ok(Ok(())) => {}
+            Ok(Err(e)) if e.delivered => return Err(Failure::Sent(self.unavailable(&e.message))),
             Ok(Err(e)) => {
                 guard.armed = false;
-                return Err(Failure::NotSent(self.unavailable(&e)));
+                return Err(Failure::NotSent(self.unavailable(&e.message)));
             }
             Err(_) => return Err(Failure::Sent(self.too_slow(method))),
         }
