@@ -176,7 +176,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[derive(Debug)]
 pub(crate) struct StdioLink {
     input: mpsc::UnboundedSender<Value>,
-    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Closes the child's input, then stops it.
+    stop: Mutex<Option<(oneshot::Sender<()>, oneshot::Sender<()>)>>,
 }
 
 impl StdioLink {
@@ -195,10 +196,17 @@ impl StdioLink {
         let pid = child.id();
         tracing::info!(mcp_server = name, pid, "MCP server started");
         let (input, mut queue) = mpsc::unbounded_channel::<Value>();
-        // Writer: one JSON message per line; the child's input closes when the link goes.
+        // Writer: one JSON message per line; the child's input closes when the link stops
+        // (a server reading stdio exits on that).
+        let (close_input, mut input_closed) = oneshot::channel::<()>();
         let writer_name = name.to_owned();
         tokio::spawn(async move {
-            while let Some(message) = queue.recv().await {
+            loop {
+                let message = tokio::select! {
+                    m = queue.recv() => m,
+                    _ = &mut input_closed => None,
+                };
+                let Some(message) = message else { break };
                 let mut line = message.to_string().into_bytes();
                 line.push(b'\n');
                 if let Err(e) = stdin.write_all(&line).await {
@@ -207,6 +215,7 @@ impl StdioLink {
                 }
                 let _ = stdin.flush().await;
             }
+            drop(stdin);
         });
         // Reader: answers and notifications, and answers to what the server asks.
         let reader_name = name.to_owned();
@@ -253,7 +262,7 @@ impl StdioLink {
             tracing::info!(mcp_server = wait_name, %status, "MCP server exited");
             dispatcher.close(&format!("MCP server `{wait_name}` exited ({status})"));
         });
-        Ok(Self { input, stop: Mutex::new(Some(stop)) })
+        Ok(Self { input, stop: Mutex::new(Some((close_input, stop))) })
     }
 
     fn send(&self, message: Value) -> Result<(), String> {
@@ -261,7 +270,8 @@ impl StdioLink {
     }
 
     fn stop(&self) {
-        if let Some(stop) = lock(&self.stop).take() {
+        if let Some((close_input, stop)) = lock(&self.stop).take() {
+            let _ = close_input.send(());
             let _ = stop.send(());
         }
     }
