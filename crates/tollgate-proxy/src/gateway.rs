@@ -150,6 +150,8 @@ impl Gateway {
         for t in &self.tasks {
             t.abort();
         }
+        // MCP servers run as children of this process: stopped, not left behind.
+        self.state.mcp().shutdown().await;
         self.state.sink().writer.shutdown(timeout).await
     }
 }

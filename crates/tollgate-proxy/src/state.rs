@@ -33,6 +33,7 @@ struct Inner {
     sink: SpendSink,
     counters: Counters,
     quota: Arc<crate::copilot::QuotaBoard>,
+    mcp: Arc<tollgate_mcp::Gateway>,
     started_unix: u64,
 }
 
@@ -51,6 +52,7 @@ impl AppState {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
+        let mcp = Arc::new(tollgate_mcp::Gateway::new(&config.mcp.servers, &http));
         Self(Arc::new(Inner {
             settings: config.settings.clone(),
             models: Arc::new(ModelTable::new(config, sink.directory.models_changed())),
@@ -69,6 +71,7 @@ impl AppState {
             sink,
             counters,
             quota: Arc::default(),
+            mcp,
             started_unix,
         }))
     }
@@ -128,6 +131,11 @@ impl AppState {
     /// Copilot quota per linked account.
     pub fn quota(&self) -> &Arc<crate::copilot::QuotaBoard> {
         &self.0.quota
+    }
+
+    /// The MCP servers behind `/mcp`.
+    pub fn mcp(&self) -> &Arc<tollgate_mcp::Gateway> {
+        &self.0.mcp
     }
 
     /// When the process started, as a Unix timestamp (the `created` of listed models).
