@@ -135,19 +135,6 @@ fn mcp_settings(
         }
         out.default_servers = defaults;
     }
-    // Checked, but no endpoint serves them in this version: say so rather than ignore them.
-    if !out.servers.is_empty() {
-        diagnostics.push(Diagnostic::NotYetSupported {
-            key: "mcp_servers".to_owned(),
-            feature: "the MCP gateway endpoint `/mcp`",
-        });
-    }
-    if !out.default_servers.is_empty() {
-        diagnostics.push(Diagnostic::NotYetSupported {
-            key: "default_mcp_servers".to_owned(),
-            feature: "the MCP gateway endpoint `/mcp`",
-        });
-    }
     Ok(out)
 }
 

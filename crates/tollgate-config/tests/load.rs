@@ -385,7 +385,7 @@ fn seconds_too_large_for_a_duration_are_an_error_not_a_panic() {
 }
 
 #[test]
-fn mcp_servers_are_checked_and_said_not_to_be_served_yet() {
+fn mcp_servers_are_checked_with_their_keys_named() {
     let yaml = "mcp_servers:\n  memory:\n    command: npx\n    args: [-y, '@modelcontextprotocol/server-memory']\n    colour: blue\n  wiki:\n    url: https://example.com/mcp\n    auth_type: bearer_token\n    auth_value: os.environ/WIKI_TOKEN\ndefault_mcp_servers: [memory]\n";
     let env = tollgate_config::MapEnv::from_pairs([("WIKI_TOKEN", "t")]);
     let config = tollgate_config::from_yaml_str(yaml, None, &env).unwrap();
@@ -394,10 +394,7 @@ fn mcp_servers_are_checked_and_said_not_to_be_served_yet() {
     assert_eq!(config.mcp.default_servers, ["memory"]);
     let said: Vec<String> = config.diagnostics.iter().map(ToString::to_string).collect();
     assert!(said.iter().any(|d| d.contains("mcp_servers.memory.colour")), "{said:?}");
-    assert!(
-        said.iter().any(|d| d.starts_with("`mcp_servers`") && d.contains("not supported")),
-        "{said:?}"
-    );
+    assert!(!said.iter().any(|d| d.contains("not supported")), "{said:?}");
     let bad = tollgate_config::from_yaml_str(
         "mcp_servers:\n  a:\n    url: http://h/mcp\ndefault_mcp_servers: [b]\n",
         None,

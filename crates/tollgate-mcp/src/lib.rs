@@ -9,12 +9,14 @@
 //! Messages are kept as JSON values end to end, so fields of newer protocol revisions and a
 //! server's `_meta` pass through unchanged.
 
+mod calls;
 mod gateway;
 mod link;
 pub mod rpc;
 mod transport;
 mod upstream;
 
+pub use calls::{Calls, Pending};
 pub use gateway::{Gateway, Grant, SEPARATOR, Scope, View, ViewError};
 pub use rpc::RpcError;
 pub use upstream::{PROTOCOL_VERSIONS, Progress, ServerStatus, Upstream};

@@ -44,6 +44,11 @@ pub const REDIS_UP: &str = "tollgate_redis_up";
 /// Calls to Redis that failed or timed out.
 pub const REDIS_ERRORS: &str = "tollgate_redis_errors_total";
 
+/// MCP tool calls through `/mcp`, by server, tool and outcome.
+pub const MCP_TOOL_CALLS: &str = "tollgate_mcp_tool_calls_total";
+/// How long MCP tool calls took, by server and tool.
+pub const MCP_TOOL_CALL_DURATION: &str = "tollgate_mcp_tool_call_duration_seconds";
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the recorder (once per process) and describes every metric. Returns the handle
@@ -128,6 +133,15 @@ fn describe() {
         "1 while rate limits and cooldowns are shared through Redis; 0 while Redis does not answer and this process counts its own."
     );
     describe_counter!(REDIS_ERRORS, "Calls to Redis that failed or timed out.");
+    describe_counter!(
+        MCP_TOOL_CALLS,
+        "MCP tool calls through /mcp, by server, tool and outcome (success, tool_failed, upstream_failed, cancelled, client_disconnected)."
+    );
+    describe_histogram!(
+        MCP_TOOL_CALL_DURATION,
+        Unit::Seconds,
+        "How long MCP tool calls took, by server and tool."
+    );
     gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
 

@@ -34,6 +34,8 @@ struct Inner {
     counters: Counters,
     quota: Arc<crate::copilot::QuotaBoard>,
     mcp: Arc<tollgate_mcp::Gateway>,
+    mcp_calls: Arc<tollgate_mcp::Calls>,
+    mcp_default_servers: Vec<String>,
     started_unix: u64,
 }
 
@@ -72,6 +74,8 @@ impl AppState {
             counters,
             quota: Arc::default(),
             mcp,
+            mcp_calls: Arc::default(),
+            mcp_default_servers: config.mcp.default_servers.clone(),
             started_unix,
         }))
     }
@@ -136,6 +140,17 @@ impl AppState {
     /// The MCP servers behind `/mcp`.
     pub fn mcp(&self) -> &Arc<tollgate_mcp::Gateway> {
         &self.0.mcp
+    }
+
+    /// Clients' MCP requests being answered, for their cancellations.
+    pub fn mcp_calls(&self) -> &Arc<tollgate_mcp::Calls> {
+        &self.0.mcp_calls
+    }
+
+    /// The MCP servers a key may use when neither it nor its team says
+    /// (`default_mcp_servers`).
+    pub fn mcp_default_servers(&self) -> &[String] {
+        &self.0.mcp_default_servers
     }
 
     /// When the process started, as a Unix timestamp (the `created` of listed models).

@@ -5,6 +5,7 @@ mod chat;
 pub mod count_tokens;
 mod embeddings;
 mod health;
+mod mcp;
 mod messages;
 mod models;
 mod responses;
@@ -57,6 +58,7 @@ pub fn router_with_ui(state: AppState, ui: Option<Router<AppState>>) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/copilot/quota", get(health::copilot_quota))
         .route("/", get(health::root).head(health::root_head))
+        .merge(mcp::routes())
         .merge(admin::router());
     let routes = match ui {
         Some(ui) => routes.merge(ui),
