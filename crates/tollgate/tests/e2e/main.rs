@@ -14,4 +14,5 @@ mod browser;
 mod claude_code;
 mod codex;
 mod console;
+mod mcp;
 mod support;

@@ -214,6 +214,19 @@ pub async fn claude(
     credential: Credential,
     args: &[&str],
 ) -> Output {
+    claude_with_env(app, model, prompt, scratch, credential, args, &[]).await
+}
+
+/// [`claude`] with `env` set too.
+pub async fn claude_with_env(
+    app: &TestApp,
+    model: &str,
+    prompt: &str,
+    scratch: &Scratch,
+    credential: Credential,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let mut cmd = Command::new(claude_bin());
     cmd.arg("-p").arg(prompt).args(args);
     cmd.current_dir(scratch.work_dir());
@@ -237,6 +250,7 @@ pub async fn claude(
         .env("DISABLE_AUTOUPDATER", "1")
         .env("DISABLE_TELEMETRY", "1")
         .env("DISABLE_ERROR_REPORTING", "1");
+    cmd.envs(env.iter().copied());
     run(cmd, CLAUDE_TIMEOUT).await
 }
 
