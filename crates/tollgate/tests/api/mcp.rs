@@ -321,6 +321,26 @@ async fn a_crashed_stdio_server_is_started_again() {
 }
 
 #[tokio::test]
+async fn a_server_that_is_down_fails_alone_and_its_calls_are_recorded() {
+    let (remote, app) = setup("").await;
+    remote.stop().await;
+    let mut c = Client::new(&app, "/mcp", MASTER);
+    c.initialize().await;
+    // The other server's tools are still listed.
+    let tools = c.tools().await;
+    assert!(tools.iter().any(|t| t == "local-echo"), "{tools:?}");
+    assert!(!tools.iter().any(|t| t.starts_with("remote-")), "{tools:?}");
+    let down = c.call("remote-echo", json!({"text": "x"})).await;
+    assert_eq!(down["error"]["code"], -32000, "{down}");
+    assert!(down["error"]["message"].as_str().unwrap().contains("remote"), "{down}");
+    app.wait_for_spend_written(1, Duration::from_secs(10)).await;
+    let records = mcp_records(&app).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["outcome"], "upstream_failed");
+    assert_eq!(records[0]["status"], 502);
+}
+
+#[tokio::test]
 async fn a_slow_server_times_out_with_a_clear_error() {
     let (_remote, app) = setup("").await;
     let mut c = Client::new(&app, "/mcp", MASTER);

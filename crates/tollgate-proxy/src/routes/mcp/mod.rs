@@ -373,13 +373,24 @@ async fn admit_call(
     let name = request.params.get("name").and_then(Value::as_str).unwrap_or_default();
     let unknown = || RpcError::new(INVALID_PARAMS, format!("Unknown tool: {name}"));
     let (server, tool) = view.resolve_tool(name).ok_or_else(unknown)?;
-    let listed = server.tools().await?;
-    if !listed.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(tool.as_str())) {
-        return Err(unknown());
-    }
+    let listed = server.tools().await;
     let asked =
         Asked { request_id: &request.request_id, server: server.name(), tool: &tool, stream };
-    ToolCall::admit(state, caller, asked, request.params.get("arguments")).await
+    let arguments = request.params.get("arguments");
+    match listed {
+        Ok(listed) => {
+            if !listed.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(tool.as_str()))
+            {
+                return Err(unknown());
+            }
+            ToolCall::admit(state, caller, asked, arguments).await
+        }
+        // A server that cannot be reached is a call that failed, and recorded as one.
+        Err(e) => {
+            ToolCall::admit(state, caller, asked, arguments).await?.finish(&Err(e.clone()));
+            Err(e)
+        }
+    }
 }
 
 /// The answer as one JSON body. If the client goes away first, this future is dropped: the
