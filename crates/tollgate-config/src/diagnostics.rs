@@ -85,10 +85,8 @@ impl fmt::Display for Diagnostic {
 
 /// Keys whose features are planned but not built in this version, by normalised path
 /// (sequence indices written as `[]`).
-const NOT_YET: &[(&str, &str)] = &[
-    ("general_settings.disable_spend_logs", "turning spend logs off"),
-    ("mcp_semantic_tool_filter", "semantic filtering of MCP tools"),
-];
+const NOT_YET: &[(&str, &str)] =
+    &[("general_settings.disable_spend_logs", "turning spend logs off")];
 
 /// `model_info` keys that only describe a model (LiteLLM uses them for documentation and
 /// pre-call checks); accepted without comment.

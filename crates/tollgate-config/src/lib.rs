@@ -21,7 +21,10 @@ use std::path::PathBuf;
 pub use diagnostics::{COMPUTED_MODEL_INFO, Diagnostic};
 pub use env::{ENV_REF_PREFIX, EnvSource, MapEnv, ProcessEnv};
 pub use load::{discover, from_yaml_str, load, model_entry_from_json, parse_period};
-pub use mcp::{DEFAULT_MCP_TIMEOUT, McpAuth, McpServer, McpTransport, valid_server_name};
+pub use mcp::{
+    DEFAULT_MCP_TIMEOUT, DEFAULT_SEMANTIC_TOP_K, McpAuth, McpServer, McpTransport, SemanticFilter,
+    valid_server_name,
+};
 pub use model::{Described, ModelEntry, PriceOverride, ProviderKind};
 pub use routing::{
     FallbackRule, PremiumBudgetExceeded, RetryPolicy, RouterSettings, RoutingStrategy,
@@ -57,6 +60,8 @@ pub struct McpSettings {
     /// Servers a key, user or team without an MCP permission of its own may use
     /// (`default_mcp_servers`); none unless set.
     pub default_servers: Vec<String>,
+    /// Semantic tool filtering, when `mcp_semantic_tool_filter` enables it.
+    pub semantic_filter: Option<SemanticFilter>,
 }
 
 impl Config {

@@ -86,7 +86,15 @@ pub fn from_yaml_str(
         }
     }
 
-    let mcp = mcp_settings(raw.mcp_servers, raw.default_mcp_servers, env, &mut diagnostics, &err)?;
+    let filter = semantic_filter_section(
+        raw.litellm_settings.mcp_semantic_tool_filter,
+        raw.mcp_semantic_tool_filter,
+        &mut diagnostics,
+        &err,
+    )?;
+    let mut mcp =
+        mcp_settings(raw.mcp_servers, raw.default_mcp_servers, env, &mut diagnostics, &err)?;
+    mcp.semantic_filter = filter;
 
     Ok(Config { source: source.map(Path::to_path_buf), models, settings, router, mcp, diagnostics })
 }
@@ -136,6 +144,39 @@ fn mcp_settings(
         out.default_servers = defaults;
     }
     Ok(out)
+}
+
+/// `mcp_semantic_tool_filter`, read where LiteLLM reads it (`litellm_settings`) or, with a
+/// warning, at the top level; set in both places it is an error rather than a guess.
+fn semantic_filter_section(
+    in_settings: Option<crate::raw::RawSemanticFilter>,
+    top_level: Option<crate::raw::RawSemanticFilter>,
+    diagnostics: &mut Vec<Diagnostic>,
+    err: &ErrFn<'_>,
+) -> Result<Option<crate::SemanticFilter>, ConfigError> {
+    const KEY: &str = "mcp_semantic_tool_filter";
+    const BELONGS: &str = "litellm_settings.mcp_semantic_tool_filter";
+    let (raw, at) = match (in_settings, top_level) {
+        (Some(_), Some(_)) => {
+            return Err(err(KEY, format!("is also set as `{BELONGS}`; keep that one only")));
+        }
+        (Some(raw), None) => (raw, BELONGS),
+        (None, Some(raw)) => {
+            diagnostics.push(Diagnostic::Misplaced { key: KEY.to_owned(), belongs: BELONGS });
+            (raw, KEY)
+        }
+        (None, None) => return Ok(None),
+    };
+    let filter = crate::mcp::semantic_filter(raw)
+        .map_err(|(key, reason)| err(&format!("{at}.{key}"), reason))?;
+    // Checked, but it filters what `/mcp` lists, and no endpoint serves that in this version.
+    if filter.is_some() {
+        diagnostics.push(Diagnostic::NotYetSupported {
+            key: at.to_owned(),
+            feature: "the MCP gateway endpoint `/mcp`",
+        });
+    }
+    Ok(filter)
 }
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;

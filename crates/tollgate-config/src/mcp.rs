@@ -8,6 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::Secret;
+use crate::raw::RawSemanticFilter;
+
+/// How many tools the semantic filter keeps unless `top_k` says otherwise (LiteLLM's default).
+pub const DEFAULT_SEMANTIC_TOP_K: usize = 10;
 
 /// How long a request to an MCP server may take unless the server sets `timeout`.
 pub const DEFAULT_MCP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -107,6 +111,57 @@ impl McpAuth {
             Self::Authorization(v) => Some(("authorization", v.expose().clone())),
         }
     }
+}
+
+/// Semantic tool filtering (`mcp_semantic_tool_filter`, when `enabled`): of the tools a caller
+/// may see, only those closest in meaning to the caller's query are listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticFilter {
+    /// The model, served by tollgate, that embeds tool descriptions and queries.
+    pub embedding_model: String,
+    /// At most this many tools are listed.
+    pub top_k: usize,
+    /// Tools less similar than this (cosine, -1 to 1) are left out, when set.
+    pub similarity_threshold: Option<f32>,
+}
+
+/// Checks `mcp_semantic_tool_filter`; `None` unless it is enabled. Errors name the key
+/// (relative to the section) and say what is wrong.
+pub(crate) fn semantic_filter(
+    raw: RawSemanticFilter,
+) -> Result<Option<SemanticFilter>, (String, String)> {
+    let bad = |key: &str, reason: String| (key.to_owned(), reason);
+    let top_k = match raw.top_k {
+        None => DEFAULT_SEMANTIC_TOP_K,
+        Some(n) if n.is_finite() && n >= 1.0 && n.fract() == 0.0 && n <= 10_000.0 => n as usize,
+        Some(n) => {
+            return Err(bad("top_k", format!("must be a whole number of tools from 1, found {n}")));
+        }
+    };
+    let similarity_threshold = match raw.similarity_threshold {
+        None => None,
+        Some(t) if t.is_finite() && (-1.0..=1.0).contains(&t) => Some(t as f32),
+        Some(t) => {
+            return Err(bad(
+                "similarity_threshold",
+                format!("must be a cosine similarity from -1 to 1, found {t}"),
+            ));
+        }
+    };
+    if raw.enabled != Some(true) {
+        return Ok(None);
+    }
+    let embedding_model = match raw.embedding_model.as_deref().map(str::trim) {
+        Some(m) if !m.is_empty() => m.to_owned(),
+        _ => {
+            return Err(bad(
+                "embedding_model",
+                "names the embedding model that ranks the tools; it is needed when `enabled`"
+                    .to_owned(),
+            ));
+        }
+    };
+    Ok(Some(SemanticFilter { embedding_model, top_k, similarity_threshold }))
 }
 
 /// An `mcp_servers` entry as written.
@@ -349,6 +404,35 @@ mod tests {
         assert_eq!(e("s", "url: http://h\ntimeout: -1").0, "timeout");
         assert_eq!(e("s", "url: http://h\nstatic_headers: {accept: x}").0, "static_headers.accept");
         assert_eq!(e("s", "url: http://h\nargs: [x]").0, "args");
+    }
+
+    #[test]
+    fn the_semantic_filter_is_read_in_litellms_shape() {
+        let f = |yaml: &str| semantic_filter(yaml_serde::from_str(yaml).unwrap());
+        assert_eq!(
+            f("enabled: true\nembedding_model: text-embedding-3-small").unwrap(),
+            Some(SemanticFilter {
+                embedding_model: "text-embedding-3-small".into(),
+                top_k: DEFAULT_SEMANTIC_TOP_K,
+                similarity_threshold: None,
+            })
+        );
+        let s = f("enabled: 'true'\nembedding_model: e\ntop_k: 3\nsimilarity_threshold: 0.3")
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.top_k, s.similarity_threshold), (3, Some(0.3)));
+        assert_eq!(f("enabled: false\ntop_k: 5").unwrap(), None);
+        assert_eq!(f("embedding_model: e").unwrap(), None);
+        assert_eq!(f("enabled: true").unwrap_err().0, "embedding_model");
+        assert_eq!(f("enabled: true\nembedding_model: ' '").unwrap_err().0, "embedding_model");
+        for top_k in ["0", "-1", "2.5", "1e9"] {
+            let yaml = format!("enabled: true\nembedding_model: e\ntop_k: {top_k}");
+            assert_eq!(f(&yaml).unwrap_err().0, "top_k", "{top_k}");
+        }
+        // A bad value is an error even while the filter is off: it would bite when turned on.
+        assert_eq!(f("enabled: false\ntop_k: 0").unwrap_err().0, "top_k");
+        let e = f("enabled: true\nembedding_model: e\nsimilarity_threshold: 2").unwrap_err();
+        assert_eq!(e.0, "similarity_threshold");
     }
 
     #[test]

@@ -25,6 +25,9 @@ pub(crate) struct RawConfig {
     /// The servers a key with no MCP permission of its own may use.
     #[serde(default)]
     pub default_mcp_servers: Option<Vec<String>>,
+    /// Not where LiteLLM reads it (`litellm_settings`), but honoured here with a warning.
+    #[serde(default)]
+    pub mcp_semantic_tool_filter: Option<RawSemanticFilter>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,6 +111,21 @@ pub(crate) struct RawLitellmSettings {
     pub default_fallbacks: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_number")]
     pub num_retries: Option<f64>,
+    #[serde(default)]
+    pub mcp_semantic_tool_filter: Option<RawSemanticFilter>,
+}
+
+/// `mcp_semantic_tool_filter` as written.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RawSemanticFilter {
+    #[serde(default, deserialize_with = "opt_bool")]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub embedding_model: Option<String>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub top_k: Option<f64>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub similarity_threshold: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

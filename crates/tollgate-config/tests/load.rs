@@ -407,3 +407,63 @@ fn mcp_servers_are_checked_with_their_keys_named() {
             .unwrap_err();
     assert_eq!(bad.key, "mcp_servers.a.command");
 }
+
+#[test]
+fn the_semantic_tool_filter_is_read_where_litellm_reads_it() {
+    let env = MapEnv::default();
+    let yaml = "model_list:\n  - model_name: embed\n    litellm_params:\n      model: openai/text-embedding-3-small\nlitellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: true\n    embedding_model: embed\n    top_k: 5\n    similarity_threshold: 0.3\n    colour: blue\n";
+    let config = from_yaml_str(yaml, None, &env).unwrap();
+    let filter = config.mcp.semantic_filter.unwrap();
+    assert_eq!(filter.embedding_model, "embed");
+    assert_eq!(filter.top_k, 5);
+    assert_eq!(filter.similarity_threshold, Some(0.3));
+    let said: Vec<String> = config.diagnostics.iter().map(ToString::to_string).collect();
+    assert!(
+        said.iter().any(|d| d.contains("litellm_settings.mcp_semantic_tool_filter.colour")),
+        "{said:?}"
+    );
+    // Honoured, but `/mcp` is not served in this version; it says so rather than being ignored.
+    assert!(
+        said.iter().any(|d| d.starts_with("`litellm_settings.mcp_semantic_tool_filter`")
+            && d.contains("not supported")),
+        "{said:?}"
+    );
+
+    // Off: nothing to filter, nothing to warn about.
+    let off = from_yaml_str(
+        "litellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: false\n",
+        None,
+        &env,
+    )
+    .unwrap();
+    assert_eq!(off.mcp.semantic_filter, None);
+    assert!(off.diagnostics.is_empty(), "{:?}", off.diagnostics);
+
+    // At the top level it is honoured, with a pointer to where LiteLLM reads it.
+    let top = from_yaml_str(
+        "mcp_semantic_tool_filter:\n  enabled: true\n  embedding_model: embed\n",
+        None,
+        &env,
+    )
+    .unwrap();
+    assert_eq!(top.mcp.semantic_filter.unwrap().top_k, tollgate_config::DEFAULT_SEMANTIC_TOP_K);
+    assert!(top.diagnostics.iter().any(|d| matches!(
+        d,
+        Diagnostic::Misplaced { key, belongs: "litellm_settings.mcp_semantic_tool_filter" }
+            if key == "mcp_semantic_tool_filter"
+    )));
+
+    let bad = |yaml: &str| from_yaml_str(yaml, None, &env).unwrap_err();
+    let e = bad("litellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: true\n");
+    assert_eq!(e.key, "litellm_settings.mcp_semantic_tool_filter.embedding_model");
+    let e = bad("mcp_semantic_tool_filter:\n  enabled: true\n  embedding_model: e\n  top_k: 0\n");
+    assert_eq!(e.key, "mcp_semantic_tool_filter.top_k");
+    let e = bad(
+        "litellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: true\n    embedding_model: e\n    top_k: many\n",
+    );
+    assert_eq!(e.key, "litellm_settings.mcp_semantic_tool_filter.top_k");
+    let e = bad(
+        "mcp_semantic_tool_filter: {enabled: true, embedding_model: e}\nlitellm_settings:\n  mcp_semantic_tool_filter: {enabled: true, embedding_model: e}\n",
+    );
+    assert_eq!(e.key, "mcp_semantic_tool_filter");
+}

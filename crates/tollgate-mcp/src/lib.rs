@@ -13,10 +13,14 @@ mod calls;
 mod gateway;
 mod link;
 pub mod rpc;
+mod semantic;
 mod transport;
 mod upstream;
 
 pub use calls::{Calls, Pending};
 pub use gateway::{Gateway, Grant, SEPARATOR, Scope, View, ViewError};
 pub use rpc::RpcError;
+pub use semantic::{
+    DEFAULT_CACHE_CAPACITY, EmbedError, Embedder, Ranked, SemanticError, ToolRanker, tool_text,
+};
 pub use upstream::{PROTOCOL_VERSIONS, Progress, ServerStatus, Upstream};

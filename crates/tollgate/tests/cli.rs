@@ -409,6 +409,32 @@ fn config_check_warns_about_fallbacks_that_go_nowhere_or_loop() {
 }
 
 #[test]
+fn config_check_warns_when_the_semantic_filter_names_no_served_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("filter.yaml");
+    let write = |model: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "model_list:\n  - model_name: embed\n    litellm_params:\n      model: openai/text-embedding-3-small\nlitellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: true\n    embedding_model: {model}\n    top_k: 4\n"
+            ),
+        )
+        .unwrap();
+    };
+    write("embed");
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&cfg).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("embedding model `embed`, top_k 4"), "{stdout}");
+    assert!(!stdout.contains("mcp warnings"), "{stdout}");
+    write("ghost-embedder");
+    let out = Command::new(BIN).args(["config", "check", "--config"]).arg(&cfg).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("`ghost-embedder` resolves to no model"), "{stdout}");
+}
+
+#[test]
 fn config_check_names_file_key_and_reason() {
     let dir = std::env::temp_dir().join(format!("tollgate-cli-bad-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -17,8 +17,9 @@ use super::{
     tokens,
 };
 
-/// Dimensions of every mock embedding: enough to compare, small enough to read in a log.
-pub const EMBEDDING_DIMENSIONS: usize = 8;
+/// Dimensions of every mock embedding: enough that the few hundred distinct words of a tool
+/// catalogue seldom share one (at 256, shared dimensions visibly reorder rankings).
+pub const EMBEDDING_DIMENSIONS: usize = 1024;
 
 /// Answers embeddings; takes the next programmed reply so errors, hangs and delays apply,
 /// while any success kind means "the embeddings".
@@ -56,7 +57,8 @@ pub(crate) async fn embeddings(
         .enumerate()
         .map(|(index, text)| {
             let vector = embed(text);
-            let embedding = if base64 { json!(encode_base64(&vector)) } else { json!(vector) };
+            let embedding =
+                if base64 { json!(encode_base64(&vector)) } else { json!(vector.as_slice()) };
             json!({"object": "embedding", "index": index, "embedding": embedding})
         })
         .collect();
@@ -126,26 +128,54 @@ fn not_found_error(message: &str) -> Response {
     (StatusCode::NOT_FOUND, Json(body)).into_response()
 }
 
-/// A unit vector derived from an FNV-1a hash of `text`: the same text always gives the
-/// same embedding, on every platform and Rust version.
+/// Words too common to say what a text is about; left out of [`embed`].
+const STOP_WORDS: &[&str] = &[
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "for", "from", "has", "have", "if",
+    "in", "is", "it", "its", "of", "on", "or", "that", "the", "their", "them", "then", "these",
+    "this", "to", "was", "when", "which", "will", "with", "you", "your",
+];
+
+/// A hashed bag of words: each lowercase word (letters and digits, made singular, stop words
+/// left out) adds one to the dimension its FNV-1a hash picks, and the
+/// vector is scaled to length 1. Texts sharing words are close and texts sharing none are
+/// orthogonal, so ranking by similarity behaves like ranking by meaning would, on every
+/// platform and Rust version. A text with no words gets a vector of its own from its bytes.
 pub fn embed(text: &str) -> [f32; EMBEDDING_DIMENSIONS] {
-    let mut state = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
     let mut vector = [0.0_f32; EMBEDDING_DIMENSIONS];
-    for value in &mut vector {
-        // xorshift64*: cheap, and good enough to spread the hash over the dimensions.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        let bits = state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 40;
-        *value = (bits as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+    let lower = text.to_lowercase();
+    for word in lower.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        if STOP_WORDS.contains(&word) {
+            continue;
+        }
+        vector[bucket(&singular(word))] += 1.0;
+    }
+    if vector.iter().all(|v| *v == 0.0) {
+        vector[bucket(text)] = 1.0;
     }
     let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        vector.iter_mut().for_each(|v| *v /= norm);
-    }
+    vector.iter_mut().for_each(|v| *v /= norm);
     vector
+}
+
+/// `entities` → `entity`, `files` → `file`; `class` and `is` stay as they are.
+fn singular(word: &str) -> String {
+    if let Some(stem) = word.strip_suffix("ies")
+        && stem.len() >= 2
+    {
+        return format!("{stem}y");
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if stem.len() >= 3 && !stem.ends_with('s') => stem.to_owned(),
+        _ => word.to_owned(),
+    }
+}
+
+/// The dimension FNV-1a puts `word` in.
+fn bucket(word: &str) -> usize {
+    let hash = word.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % EMBEDDING_DIMENSIONS as u64) as usize
 }
 
 /// `encoding_format: "base64"`: little-endian f32s, standard base64 with padding.
@@ -189,5 +219,23 @@ mod tests {
         assert_ne!(embed("hello"), embed("world"));
         let norm: f32 = embed("hello").iter().map(|v| v * v).sum();
         assert!((norm - 1.0).abs() < 1e-5);
+        let norm: f32 = embed("?!").iter().map(|v| v * v).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    fn cosine(a: &str, b: &str) -> f32 {
+        embed(a).iter().zip(embed(b)).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn texts_sharing_words_are_closer_than_texts_sharing_none() {
+        assert!((cosine("Write the File", "write files") - 1.0).abs() < 1e-5);
+        assert!((cosine("entities", "entity") - 1.0).abs() < 1e-5);
+        let near = cosine("write a new file", "Create a new file or overwrite a file");
+        let far = cosine("write a new file", "Read the entire knowledge graph");
+        assert!(near > 0.5, "{near}");
+        assert!(far.abs() < 1e-5, "{far}");
+        // Stop words alone say nothing.
+        assert!(cosine("the cat", "the dog").abs() < 1e-5);
     }
 }

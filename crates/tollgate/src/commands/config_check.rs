@@ -65,6 +65,41 @@ async fn stored_models(config: &Config, warnings: &mut Vec<String>) -> Option<Ve
     }
 }
 
+/// The semantic filter's embedding model must be one the proxy serves; models stored in the
+/// database count, so this is a warning (a model may be added there later), not an error.
+fn semantic_filter_warnings(config: &Config, catalog: &tollgate_router::Catalog) -> Vec<String> {
+    let Some(filter) = &config.mcp.semantic_filter else {
+        return Vec::new();
+    };
+    let model = &filter.embedding_model;
+    match catalog.resolve(model) {
+        None => vec![format!(
+            "`mcp_semantic_tool_filter.embedding_model` `{model}` resolves to no model; tool lists \
+             will be served unfiltered"
+        )],
+        Some(route) => {
+            let declared: Vec<&str> = route
+                .group
+                .deployments
+                .iter()
+                .filter_map(|d| d.entry.described.mode.as_deref())
+                .collect();
+            if declared.len() == route.group.deployments.len()
+                && !declared.is_empty()
+                && declared.iter().all(|m| *m != "embedding")
+            {
+                vec![format!(
+                    "`mcp_semantic_tool_filter.embedding_model` `{model}` is declared as mode \
+                     `{}`, not `embedding`",
+                    declared[0]
+                )]
+            } else {
+                Vec::new()
+            }
+        }
+    }
+}
+
 pub async fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
     let config = super::load(args)?;
     let mut store_warnings = Vec::new();
@@ -142,6 +177,7 @@ pub async fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let mcp_warnings = semantic_filter_warnings(&config, catalog);
     match &stored {
         Some(m) => {
             let _ = writeln!(out, "stored models: {}", m.len());
@@ -173,6 +209,21 @@ pub async fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
             let _ = writeln!(out, "  - {w}");
         }
     }
+    if let Some(f) = &config.mcp.semantic_filter {
+        let _ = writeln!(
+            out,
+            "mcp semantic tool filter: embedding model `{}`, top_k {}{}",
+            f.embedding_model,
+            f.top_k,
+            f.similarity_threshold.map_or_else(String::new, |t| format!(", similarity >= {t}"))
+        );
+    }
+    if !mcp_warnings.is_empty() {
+        let _ = writeln!(out, "mcp warnings:");
+        for w in &mcp_warnings {
+            let _ = writeln!(out, "  - {w}");
+        }
+    }
     let s = &config.settings;
     let set = |b: bool| if b { "set" } else { "not set" };
     let _ = writeln!(
@@ -198,7 +249,8 @@ pub async fn run(args: &GlobalArgs, strict: bool) -> anyhow::Result<ExitCode> {
     let verdict = if strict
         && !(config.diagnostics.is_empty()
             && chain_warnings.is_empty()
-            && store_warnings.is_empty())
+            && store_warnings.is_empty()
+            && mcp_warnings.is_empty())
     {
         "FAILED (--strict and there are warnings)"
     } else {
