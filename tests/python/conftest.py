@@ -8,6 +8,10 @@ target/debug/ of this repository when those are unset (build them with
 tollgate's stderr goes to a file; the part a failing test produced is attached to that
 test's report ("tollgate stderr" section), and the whole file is shown when start-up fails.
 
+The gateway also fronts two MCP servers (`mcp_servers:`): `local`, a stdio `tollgate-mock
+--mcp-stdio` that tollgate starts itself, and `remote`, a `tollgate-mock --mcp-http` started
+here behind a small recording relay, so tests can tell which JSON-RPC messages reached it.
+
 Tests that ask for the `copilot` fixture get a second pair, started on first use: the
 GitHub/Copilot stand-in (`tollgate-mock --github`) and a `tollgate serve` with no config
 file (every model name goes to Copilot), its account linked through the auth helper's
@@ -16,14 +20,17 @@ device flow as a person would.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
 import socket
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -223,7 +230,84 @@ def _read_ready_line(proc: subprocess.Popen[bytes], stderr_log: Path) -> str:
     )
 
 
-def _config_yaml(mock: Mock) -> str:
+@dataclass
+class McpRemote:
+    """The `remote` MCP server (`tollgate-mock --mcp-http`) behind a relay that records
+    every JSON-RPC message tollgate sends it."""
+
+    url: str
+    _seen: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, message: dict[str, Any]) -> None:
+        with self._lock:
+            self._seen.append(message)
+
+    def messages(self, method: str | None = None) -> list[dict[str, Any]]:
+        """The messages received so far, oldest first; only those of `method` when given."""
+        with self._lock:
+            return [m for m in self._seen if method is None or m.get("method") == method]
+
+    def tool_calls(self) -> list[str]:
+        """The tool names of the `tools/call` requests received so far."""
+        return [m.get("params", {}).get("name", "") for m in self.messages("tools/call")]
+
+
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+
+
+def _relay_handler(target: str, remote: McpRemote) -> type[BaseHTTPRequestHandler]:
+    """Forwards each request to `target` and streams the answer back as it comes (progress
+    events must not wait for the end). HTTP/1.0: the closed connection ends each body."""
+
+    class Relay(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if body:
+                try:
+                    remote.record(json.loads(body))
+                except ValueError:
+                    remote.record({"unparsed": body.decode("utf-8", "replace")})
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
+            url = target + self.path
+            with httpx.Client(timeout=60.0) as http:
+                with http.stream(self.command, url, headers=headers, content=body) as r:
+                    self.send_response(r.status_code)
+                    for name, value in r.headers.items():
+                        if name.lower() not in _HOP_BY_HOP:
+                            self.send_header(name, value)
+                    self.end_headers()
+                    for chunk in r.iter_raw():
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+
+        do_GET = do_POST = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+            pass
+
+    return Relay
+
+
+@pytest.fixture(scope="session")
+def mcp_remote(mock_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[McpRemote]:
+    workdir = tmp_path_factory.mktemp("mcp-remote")
+    with _running_mock(mock_bin, workdir, "--mcp-http", "--name", "remote") as target:
+        relay = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+        remote = McpRemote(url=f"http://127.0.0.1:{relay.server_address[1]}/mcp")
+        relay.RequestHandlerClass = _relay_handler(target, remote)
+        relay.daemon_threads = True
+        thread = threading.Thread(target=relay.serve_forever, name="mcp-relay", daemon=True)
+        thread.start()
+        try:
+            yield remote
+        finally:
+            relay.shutdown()
+            relay.server_close()
+
+
+def _config_yaml(mock: Mock, mock_bin: Path, mcp_remote: McpRemote) -> str:
     lines = ["model_list:"]
     for name, upstream in CONFIGURED_MODELS.items():
         lines += [
@@ -235,16 +319,29 @@ def _config_yaml(mock: Mock) -> str:
         ]
         if name == RESPONSES_MODEL:
             lines += ["    model_info:", "      mode: responses"]
+    lines += [
+        "mcp_servers:",
+        "  local:",
+        f"    command: {json.dumps(str(mock_bin))}",
+        "    args: [--mcp-stdio, --name, local]",
+        "  remote:",
+        f"    url: {mcp_remote.url}",
+        "    transport: http",
+    ]
     return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="session")
 def gateway(
-    tollgate_bin: Path, mock_server: Mock, tmp_path_factory: pytest.TempPathFactory
+    tollgate_bin: Path,
+    mock_bin: Path,
+    mock_server: Mock,
+    mcp_remote: McpRemote,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Gateway]:
     workdir = tmp_path_factory.mktemp("tollgate")
     config = workdir / "config.yaml"
-    config.write_text(_config_yaml(mock_server))
+    config.write_text(_config_yaml(mock_server, mock_bin, mcp_remote))
     with _running_gateway(tollgate_bin, workdir, ["--config", str(config)]) as gateway:
         yield gateway
 
