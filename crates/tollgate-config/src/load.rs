@@ -169,13 +169,6 @@ fn semantic_filter_section(
     };
     let filter = crate::mcp::semantic_filter(raw)
         .map_err(|(key, reason)| err(&format!("{at}.{key}"), reason))?;
-    // Checked, but it filters what `/mcp` lists, and no endpoint serves that in this version.
-    if filter.is_some() {
-        diagnostics.push(Diagnostic::NotYetSupported {
-            key: at.to_owned(),
-            feature: "the MCP gateway endpoint `/mcp`",
-        });
-    }
     Ok(filter)
 }
 

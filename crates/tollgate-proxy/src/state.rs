@@ -36,6 +36,8 @@ struct Inner {
     mcp: Arc<tollgate_mcp::Gateway>,
     mcp_calls: Arc<tollgate_mcp::Calls>,
     mcp_default_servers: Vec<String>,
+    mcp_filter: Option<tollgate_config::SemanticFilter>,
+    mcp_ranker: tollgate_mcp::ToolRanker,
     started_unix: u64,
 }
 
@@ -76,6 +78,8 @@ impl AppState {
             mcp,
             mcp_calls: Arc::default(),
             mcp_default_servers: config.mcp.default_servers.clone(),
+            mcp_filter: config.mcp.semantic_filter.clone(),
+            mcp_ranker: tollgate_mcp::ToolRanker::default(),
             started_unix,
         }))
     }
@@ -151,6 +155,16 @@ impl AppState {
     /// (`default_mcp_servers`).
     pub fn mcp_default_servers(&self) -> &[String] {
         &self.0.mcp_default_servers
+    }
+
+    /// Semantic filtering of MCP tool lists, when configured.
+    pub fn mcp_filter(&self) -> Option<&tollgate_config::SemanticFilter> {
+        self.0.mcp_filter.as_ref()
+    }
+
+    /// Ranks MCP tools for the filter; caches their embeddings.
+    pub fn mcp_ranker(&self) -> &tollgate_mcp::ToolRanker {
+        &self.0.mcp_ranker
     }
 
     /// When the process started, as a Unix timestamp (the `created` of listed models).

@@ -21,11 +21,15 @@ fn servers(remote: &MockMcp, extra: &str) -> String {
 }
 
 async fn setup(extra: &str) -> (MockMcp, TestApp) {
-    let remote = MockMcp::start_http().await;
-    let (mock, app) = keyed_setup(&servers(&remote, extra)).await;
-    // The model mock is not needed past start-up.
-    drop(mock);
+    let (remote, _models, app) = setup_with_models(extra).await;
     (remote, app)
+}
+
+/// [`setup`], keeping the model upstream too.
+async fn setup_with_models(extra: &str) -> (MockMcp, tollgate_testkit::MockOpenAi, TestApp) {
+    let remote = MockMcp::start_http().await;
+    let (models, app) = keyed_setup(&servers(&remote, extra)).await;
+    (remote, models, app)
 }
 
 /// An MCP client of tollgate: what the SDKs send.
@@ -475,4 +479,37 @@ async fn the_endpoint_keeps_to_the_transport() {
     assert_eq!(streamed.headers()["content-type"], "text/event-stream");
     let events = sse_data(streamed).await;
     assert_eq!(serde_json::from_str::<Value>(&events[0]).unwrap()["id"], 4);
+}
+
+#[tokio::test]
+async fn a_query_narrows_the_tool_list_to_the_closest_tools() {
+    let (_remote, _models, app) = setup_with_models(
+        "litellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: true\n    embedding_model: text-embedding-3-small\n    top_k: 2\n",
+    )
+    .await;
+    let key =
+        new_key(&app, json!({"object_permission": {"mcp_servers": ["local", "remote"]}})).await;
+    let mut c = Client::new(&app, "/mcp", &key);
+    c.initialize().await;
+    let all = c.tools().await;
+    assert!(all.len() > 2, "{all:?}");
+    let narrowed = c.request("tools/list", json!({"query": "add two numbers"})).await;
+    let mut names: Vec<&str> = narrowed["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{narrowed}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["local-add", "remote-add"]);
+    let meta = c.request("tools/list", json!({"_meta": {"query": "return the text"}})).await;
+    let first = meta["result"]["tools"][0]["name"].as_str().unwrap();
+    assert!(first.ends_with("-echo"), "{meta}");
+    // The embeddings were the key's own requests.
+    app.wait_for_spend_written(2, Duration::from_secs(10)).await;
+    let (_, logs) = admin_get(&app, "/spend/logs?page_size=100").await;
+    let embeddings: Vec<&Value> =
+        logs.as_array().unwrap().iter().filter(|r| r["api"] == "embeddings").collect();
+    assert_eq!(embeddings.len(), 2, "{logs}");
+    assert!(embeddings.iter().all(|r| r["token_hash"].is_string()));
 }

@@ -11,6 +11,7 @@
 //! its request upstream.
 
 mod call;
+mod filter;
 mod grant;
 mod session;
 
@@ -341,6 +342,19 @@ async fn respond(
     let token = rpc::progress_token(&request.params).cloned();
     // JSON when the client takes it, unless progress was asked for and can be streamed.
     let stream = accepts.stream && (token.is_some() || !accepts.json);
+    if request.method == "tools/list"
+        && let Some(filter) = state.mcp_filter()
+        && let Some(query) = filter::query(&request.params)
+    {
+        let query = query.to_owned();
+        let message = match state.mcp().handle(&view, "tools/list", Value::Null, None).await {
+            Ok(listed) => {
+                rpc::result(request.id, filter::apply(state, caller, filter, &query, listed).await)
+            }
+            Err(e) => rpc::error(request.id, &e),
+        };
+        return if stream { one_event(&message) } else { answer(StatusCode::OK, &message) };
+    }
     let call = if request.method == "tools/call" {
         match admit_call(state, caller, &view, &request, stream).await {
             Ok(call) => Some(call),
@@ -479,6 +493,13 @@ fn streamed(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r
+}
+
+/// An event stream of one message.
+fn one_event(message: &Value) -> Response {
+    let mut r = Response::new(Body::from(event(message)));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     r
 }
 
