@@ -2,11 +2,13 @@
 //! labels of bounded cardinality (model group, deployment, status class — never a key or a
 //! raw path).
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use metrics::{
-    Label, Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
+    Counter, Histogram, Label, Unit, counter, describe_counter, describe_gauge, describe_histogram,
+    gauge, histogram,
 };
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -160,17 +162,11 @@ fn spawn_upkeep(handle: PrometheusHandle) {
 
 /// `2xx`, `4xx`, `5xx`, or `disconnected` for a client that went away.
 pub fn status_class(status: u16) -> &'static str {
-    match status {
-        0 => "disconnected",
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
-    }
+    STATUS_CLASSES[status_index(status)]
 }
 
-/// Labels of one proxied request. The names are shared, so labelling a metric copies no text.
+/// Labels of one proxied request. The names are shared, so labelling a metric copies no text;
+/// the metric handles for them are looked up once per label set and kept (see [`Handles`]).
 #[derive(Debug, Clone)]
 pub struct RequestLabels {
     /// `chat_completions`, `embeddings`, ...
@@ -179,9 +175,72 @@ pub struct RequestLabels {
     pub model_group: Arc<str>,
     /// The deployment's configured model.
     pub deployment: Arc<str>,
+    /// This label set's handles, found on first use.
+    handles: OnceLock<Arc<Handles>>,
+}
+
+/// The status classes [`status_class`] gives, in the order [`Handles`] keeps them.
+const STATUS_CLASSES: [&str; 6] = ["disconnected", "1xx", "2xx", "3xx", "4xx", "5xx"];
+
+fn status_index(status: u16) -> usize {
+    match status {
+        0 => 0,
+        100..=199 => 1,
+        200..=299 => 2,
+        300..=399 => 3,
+        400..=499 => 4,
+        _ => 5,
+    }
+}
+
+/// The token kinds of [`TOKENS`], in the order [`Handles`] keeps them.
+const TOKEN_KINDS: [&str; 3] = ["prompt", "completion", "cached"];
+
+/// The registered metrics of one (api, model group, deployment). Resolving a metric through
+/// the recorder builds its key (a label vector) and looks it up in a locked map; a handle is
+/// an atomic to add to. Each one is registered when first recorded, so a series appears in
+/// `/metrics` only once something was counted in it, as before.
+#[derive(Debug, Default)]
+struct Handles {
+    requests: [OnceLock<(Counter, Histogram)>; 6],
+    ttft: OnceLock<Histogram>,
+    tokens: [OnceLock<Counter>; 3],
+}
+
+type HandleKey = (&'static str, Arc<str>, Arc<str>);
+
+/// Every label set's handles. Bounded like the labels themselves: one entry per API, model
+/// group and deployment that served a request.
+fn handle_cache() -> &'static RwLock<HashMap<HandleKey, Arc<Handles>>> {
+    static CACHE: OnceLock<RwLock<HashMap<HandleKey, Arc<Handles>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
 }
 
 impl RequestLabels {
+    /// The labels of a request to `deployment` of `model_group` through `api`.
+    pub fn new(api: &'static str, model_group: Arc<str>, deployment: Arc<str>) -> Self {
+        Self { api, model_group, deployment, handles: OnceLock::new() }
+    }
+
+    /// The handles, once the recorder is installed (a handle taken before that would
+    /// record nowhere, forever).
+    fn handles(&self) -> Option<&Handles> {
+        if let Some(h) = self.handles.get() {
+            return Some(h);
+        }
+        HANDLE.get()?;
+        let key = (self.api, Arc::clone(&self.model_group), Arc::clone(&self.deployment));
+        let cache = handle_cache();
+        let found = cache.read().unwrap_or_else(PoisonError::into_inner).get(&key).cloned();
+        let handles = match found {
+            Some(h) => h,
+            None => Arc::clone(
+                cache.write().unwrap_or_else(PoisonError::into_inner).entry(key).or_default(),
+            ),
+        };
+        Some(self.handles.get_or_init(|| handles))
+    }
+
     /// API, model group and deployment.
     fn names(&self) -> [Label; 3] {
         [
@@ -206,23 +265,44 @@ impl RequestLabels {
         ]
     }
 
+    fn register_request(&self, class: usize) -> (Counter, Histogram) {
+        let labels = self.names_and("status_class", STATUS_CLASSES[class]);
+        (counter!(REQUESTS, labels.iter()), histogram!(REQUEST_DURATION, labels.iter()))
+    }
+
     /// Records a finished request.
     pub fn record_request(&self, status: u16, duration: Duration) {
-        let labels = self.names_and("status_class", status_class(status));
-        counter!(REQUESTS, labels.iter()).increment(1);
-        histogram!(REQUEST_DURATION, labels.iter()).record(duration.as_secs_f64());
+        let class = status_index(status);
+        let record = |(count, latency): &(Counter, Histogram)| {
+            count.increment(1);
+            latency.record(duration.as_secs_f64());
+        };
+        match self.handles() {
+            Some(h) => record(h.requests[class].get_or_init(|| self.register_request(class))),
+            None => record(&self.register_request(class)),
+        }
     }
 
     /// Records the time to the first streamed event.
     pub fn record_ttft(&self, ttft: Duration) {
-        histogram!(TIME_TO_FIRST_TOKEN, self.names().iter()).record(ttft.as_secs_f64());
+        let register = || histogram!(TIME_TO_FIRST_TOKEN, self.names().iter());
+        match self.handles() {
+            Some(h) => h.ttft.get_or_init(register).record(ttft.as_secs_f64()),
+            None => register().record(ttft.as_secs_f64()),
+        }
     }
 
     /// Records token counts.
     pub fn record_tokens(&self, prompt: u64, completion: u64, cached: u64) {
-        for (kind, n) in [("prompt", prompt), ("completion", completion), ("cached", cached)] {
-            if n > 0 {
-                counter!(TOKENS, self.deployment_and("kind", kind).iter()).increment(n);
+        let handles = self.handles();
+        for (i, n) in [prompt, completion, cached].into_iter().enumerate() {
+            if n == 0 {
+                continue;
+            }
+            let register = || counter!(TOKENS, self.deployment_and("kind", TOKEN_KINDS[i]).iter());
+            match handles {
+                Some(h) => h.tokens[i].get_or_init(register).increment(n),
+                None => register().increment(n),
             }
         }
     }
@@ -233,14 +313,38 @@ impl RequestLabels {
     }
 }
 
+/// The `HTTP_REQUESTS` counters of one route, by method and status class.
+#[derive(Debug, Default)]
+struct RouteCounters([[OnceLock<Counter>; 6]; METHODS.len()]);
+
+/// The method labels [`method_index`] gives, in the order [`RouteCounters`] keeps them.
+const METHODS: [&str; 8] = ["GET", "POST", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS", "other"];
+
 /// Records one answered HTTP request.
 pub fn record_http(route: &str, method: &http::Method, status: u16) {
-    let labels = [
-        Label::new("route", interned(route)),
-        Label::new("method", method_label(method)),
-        Label::new("status_class", status_class(status)),
-    ];
-    counter!(HTTP_REQUESTS, labels.iter()).increment(1);
+    let (m, class) = (method_index(method), status_index(status));
+    let register = || {
+        let labels = [
+            Label::new("route", interned(route)),
+            Label::new("method", METHODS[m]),
+            Label::new("status_class", STATUS_CLASSES[class]),
+        ];
+        counter!(HTTP_REQUESTS, labels.iter())
+    };
+    if HANDLE.get().is_none() {
+        register().increment(1);
+        return;
+    }
+    static ROUTES: OnceLock<RwLock<HashMap<Box<str>, Arc<RouteCounters>>>> = OnceLock::new();
+    let routes = ROUTES.get_or_init(Default::default);
+    let found = routes.read().unwrap_or_else(PoisonError::into_inner).get(route).cloned();
+    let counters = match found {
+        Some(c) => c,
+        None => Arc::clone(
+            routes.write().unwrap_or_else(PoisonError::into_inner).entry(route.into()).or_default(),
+        ),
+    };
+    counters.0[m][class].get_or_init(register).increment(1);
 }
 
 /// One shared copy of each label value from a small fixed set (the proxy's routes, error codes).
@@ -260,16 +364,16 @@ fn interned(route: &str) -> Arc<str> {
     shared
 }
 
-fn method_label(method: &http::Method) -> &'static str {
+fn method_index(method: &http::Method) -> usize {
     match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::HEAD => "HEAD",
-        http::Method::PUT => "PUT",
-        http::Method::PATCH => "PATCH",
-        http::Method::DELETE => "DELETE",
-        http::Method::OPTIONS => "OPTIONS",
-        _ => "other",
+        http::Method::GET => 0,
+        http::Method::POST => 1,
+        http::Method::HEAD => 2,
+        http::Method::PUT => 3,
+        http::Method::PATCH => 4,
+        http::Method::DELETE => 5,
+        http::Method::OPTIONS => 6,
+        _ => 7,
     }
 }
 

@@ -343,11 +343,7 @@ fn cool_down(state: &AppState, step: &Step, failure: &Failure, now: Instant) {
 }
 
 fn labels(api: &'static str, step: &Step) -> RequestLabels {
-    RequestLabels {
-        api,
-        model_group: step.route.group.shared_name(),
-        deployment: step.deployment.shared_label(),
-    }
+    RequestLabels::new(api, step.route.group.shared_name(), step.deployment.shared_label())
 }
 
 /// Why a step was passed over for its premium requests, and what to answer if nothing after

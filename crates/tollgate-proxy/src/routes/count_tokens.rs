@@ -106,11 +106,11 @@ async fn handle(
     let upstream_model = step.route.upstream_model(&step.deployment);
     let record = RequestRecord {
         request_id: request_id.clone(),
-        labels: RequestLabels {
-            api: API,
-            model_group: step.route.group.shared_name(),
-            deployment: step.deployment.shared_label(),
-        },
+        labels: RequestLabels::new(
+            API,
+            step.route.group.shared_name(),
+            step.deployment.shared_label(),
+        ),
         requested_model: model.to_owned(),
         served_model: step.route.served_model(&step.deployment),
         provider: entry.provider.prefix(),
