@@ -72,6 +72,34 @@ pub struct Call {
 }
 
 impl Call {
+    /// An embeddings request of `caller` for `model` (`body` as `raw` holds it): nothing of
+    /// the chat protocols applies.
+    pub fn embeddings(
+        model: String,
+        body: Value,
+        raw: bytes::Bytes,
+        request_id: RequestId,
+        caller: Principal,
+    ) -> Self {
+        Self {
+            api: "embeddings",
+            operation: Operation::Embeddings,
+            model,
+            body,
+            raw,
+            anthropic_version: None,
+            anthropic_beta: Vec::new(),
+            stream: false,
+            include_usage: false,
+            request_id,
+            caller,
+            initiator_user: true,
+            vision: false,
+            claude_token: None,
+            has_thinking: false,
+        }
+    }
+
     /// The client's protocol.
     pub fn protocol(&self) -> Protocol {
         self.operation.protocol()

@@ -3,7 +3,6 @@
 use axum::Extension;
 use axum::extract::State;
 use axum::response::Response;
-use tollgate_protocol::Operation;
 use tollgate_protocol::openai::{parse_object, validate_embeddings_request};
 
 use super::{RequestId, respond};
@@ -35,22 +34,6 @@ async fn handle(
     let raw = body.read().await?;
     let body = parse_object(&raw)?;
     let summary = validate_embeddings_request(&body)?;
-    let call = Call {
-        api: "embeddings",
-        operation: Operation::Embeddings,
-        model: summary.model,
-        body,
-        raw,
-        anthropic_version: None,
-        anthropic_beta: Vec::new(),
-        stream: false,
-        include_usage: false,
-        request_id,
-        caller,
-        initiator_user: true,
-        vision: false,
-        claude_token: None,
-        has_thinking: false,
-    };
+    let call = Call::embeddings(summary.model, body, raw, request_id, caller);
     Ok(forward(state, call).await)
 }

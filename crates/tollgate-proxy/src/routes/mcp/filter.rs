@@ -10,7 +10,6 @@ use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 use tollgate_config::SemanticFilter;
 use tollgate_mcp::{EmbedError, Embedder};
-use tollgate_protocol::Operation;
 
 use crate::auth::Principal;
 use crate::relay::{Call, forward};
@@ -69,23 +68,9 @@ impl Embedder for Through<'_> {
         Box::pin(async move {
             let body = json!({"model": self.model, "input": texts});
             let raw = bytes::Bytes::from(body.to_string());
-            let call = Call {
-                api: "embeddings",
-                operation: Operation::Embeddings,
-                model: self.model.to_owned(),
-                body,
-                raw,
-                anthropic_version: None,
-                anthropic_beta: Vec::new(),
-                stream: false,
-                include_usage: false,
-                request_id: RequestId::from_headers(&HeaderMap::new()),
-                caller: self.caller.clone(),
-                initiator_user: false,
-                vision: false,
-                has_thinking: false,
-                claude_token: None,
-            };
+            let request_id = RequestId::from_headers(&HeaderMap::new());
+            let call =
+                Call::embeddings(self.model.to_owned(), body, raw, request_id, self.caller.clone());
             let response = forward(self.state, call).await;
             let status = response.status();
             let bytes = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
