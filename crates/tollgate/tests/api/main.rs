@@ -13,6 +13,7 @@ mod errors;
 mod fallbacks;
 mod helpers;
 mod keys;
+mod mcp_servers;
 mod messages;
 mod models_runtime;
 mod object_permission;
