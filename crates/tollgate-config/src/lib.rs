@@ -20,7 +20,9 @@ use std::path::PathBuf;
 
 pub use diagnostics::{COMPUTED_MODEL_INFO, Diagnostic};
 pub use env::{ENV_REF_PREFIX, EnvSource, MapEnv, ProcessEnv};
-pub use load::{discover, from_yaml_str, load, model_entry_from_json, parse_period};
+pub use load::{
+    discover, from_yaml_str, load, mcp_server_from_json, model_entry_from_json, parse_period,
+};
 pub use mcp::{
     DEFAULT_MCP_TIMEOUT, DEFAULT_SEMANTIC_TOP_K, McpAuth, McpServer, McpTransport, SemanticFilter,
     valid_server_name,

@@ -11,7 +11,7 @@ use crate::routing::{
     FallbackRule, PremiumBudgetExceeded, RetryPolicy, RouterSettings, RoutingStrategy,
 };
 use crate::settings::{LogFormat, Settings};
-use crate::{Config, ConfigError, McpSettings, Secret};
+use crate::{Config, ConfigError, McpServer, McpSettings, Secret};
 
 /// The config file to use: `explicit` (from `--config`), else `TOLLGATE_CONFIG`, else
 /// `./config.yaml` when it exists, else none (tollgate then runs on its defaults).
@@ -119,17 +119,8 @@ fn mcp_settings(
                 ));
             }
         };
-        let at = format!("mcp_servers.{name}.");
-        let entry =
-            if entry.is_null() { yaml_serde::Value::Mapping(Default::default()) } else { entry };
-        let (raw, found): (crate::mcp::RawMcpServer, _) = read_tree(entry, &at, env, err)?;
+        let (server, found) = mcp_entry(&name, entry, env, err)?;
         diagnostics.extend(found);
-        let server = crate::mcp::validate(&name, raw).map_err(|(key, reason)| {
-            err(
-                &format!("mcp_servers.{name}{}{key}", if key.is_empty() { "" } else { "." }),
-                reason,
-            )
-        })?;
         out.servers.push(server);
     }
     if let Some(defaults) = defaults {
@@ -170,6 +161,53 @@ fn semantic_filter_section(
     let filter = crate::mcp::semantic_filter(raw)
         .map_err(|(key, reason)| err(&format!("{at}.{key}"), reason))?;
     Ok(filter)
+}
+
+/// One `mcp_servers` entry, checked; errors and warnings name keys as
+/// `mcp_servers.<name>.<key>`.
+fn mcp_entry(
+    name: &str,
+    entry: yaml_serde::Value,
+    env: &dyn EnvSource,
+    err: &ErrFn<'_>,
+) -> Result<(McpServer, Vec<Diagnostic>), ConfigError> {
+    let at = format!("mcp_servers.{name}.");
+    let entry =
+        if entry.is_null() { yaml_serde::Value::Mapping(Default::default()) } else { entry };
+    let (raw, found): (crate::mcp::RawMcpServer, _) = read_tree(entry, &at, env, err)?;
+    let server = crate::mcp::validate(name, raw).map_err(|(key, reason)| {
+        err(&format!("mcp_servers.{name}{}{key}", if key.is_empty() { "" } else { "." }), reason)
+    })?;
+    Ok((server, found))
+}
+
+/// Checks one MCP server given as JSON (the management API, the admin UI) exactly as an entry
+/// of config.yaml's `mcp_servers` named `name` is checked: the same errors, and the same
+/// warnings (unknown keys, unset variables), with keys named from the entry's root
+/// (`auth_value`, `static_headers.x-team`; an empty key is the entry itself).
+pub fn mcp_server_from_json(
+    name: &str,
+    entry: &serde_json::Value,
+    env: &dyn EnvSource,
+) -> Result<(McpServer, Vec<Diagnostic>), ConfigError> {
+    let at = format!("mcp_servers.{name}.");
+    let whole = format!("mcp_servers.{name}");
+    let err = |key: &str, reason: String| ConfigError {
+        file: "mcp_server".to_owned(),
+        key: if key == whole {
+            String::new()
+        } else {
+            key.strip_prefix(&at).unwrap_or(key).to_owned()
+        },
+        reason,
+    };
+    if !entry.is_object() {
+        return Err(err("", "an MCP server must be an object of settings".to_owned()));
+    }
+    let tree: yaml_serde::Value = yaml_serde::to_value(entry)
+        .map_err(|e| err("", format!("cannot read the MCP server: {e}")))?;
+    let (server, found) = mcp_entry(name, tree, env, &err)?;
+    Ok((server, found.into_iter().map(|d| d.relocated(&at)).collect()))
 }
 
 type ErrFn<'a> = dyn Fn(&str, String) -> ConfigError + 'a;

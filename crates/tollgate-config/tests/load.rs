@@ -462,3 +462,35 @@ fn the_semantic_tool_filter_is_read_where_litellm_reads_it() {
     );
     assert_eq!(e.key, "mcp_semantic_tool_filter");
 }
+
+#[test]
+fn an_mcp_server_given_as_json_is_checked_as_a_config_entry_is() {
+    use serde_json::json;
+    let env = MapEnv::from_pairs([("WIKI_TOKEN", "t")]);
+    let entry = json!({"url": "https://example.com/mcp", "auth_type": "api_key",
+                       "auth_value": "os.environ/WIKI_TOKEN", "colour": "blue"});
+    let (server, warnings) = tollgate_config::mcp_server_from_json("wiki", &entry, &env).unwrap();
+    assert_eq!(server.name, "wiki");
+    assert_eq!(server.auth.header(), Some(("x-api-key", "t".to_owned())));
+    let said: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(said, ["unknown key `colour` is ignored"]);
+
+    // The same mistakes as in config.yaml, named from the entry's root.
+    for (entry, key) in [
+        (json!({"transport": "stdio"}), "command"),
+        (json!({"url": "ftp://h"}), "url"),
+        (json!({"url": "http://h", "auth_type": "bearer_token"}), "auth_value"),
+        (json!({"command": "x", "static_headers": {"a": "b"}}), "static_headers"),
+        (json!({"command": "x", "args": "not a list"}), "args"),
+        (json!({}), ""),
+    ] {
+        let e = tollgate_config::mcp_server_from_json("s", &entry, &env).unwrap_err();
+        assert_eq!(e.key, key, "{entry}: {e}");
+        let yaml = format!("mcp_servers:\n  s: {entry}\n");
+        let from_file = from_yaml_str(&yaml, None, &env).unwrap_err();
+        assert_eq!(from_file.reason, e.reason, "{entry}");
+    }
+    let e = tollgate_config::mcp_server_from_json("a-b", &json!({"command": "x"}), &env);
+    assert_eq!(e.unwrap_err().key, "");
+    assert!(tollgate_config::mcp_server_from_json("s", &json!(["x"]), &env).is_err());
+}

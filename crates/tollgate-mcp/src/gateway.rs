@@ -3,6 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use futures_util::future::join_all;
 use serde_json::{Map, Value, json};
@@ -91,34 +94,78 @@ impl View {
     }
 }
 
-/// Every configured server.
+/// Every configured server. The set can be replaced while requests run
+/// ([`Gateway::set_servers`]); a view keeps the servers it was made with.
 #[derive(Debug)]
 pub struct Gateway {
-    servers: Vec<Arc<Upstream>>,
+    servers: ArcSwap<Vec<Arc<Upstream>>>,
+    client: reqwest::Client,
     /// Which server listed a resource, so that reading it goes there.
     resources: Mutex<HashMap<String, String>>,
+    /// Serialises replacements of the set.
+    replacing: Mutex<()>,
 }
+
+/// How long a server taken out of the set stays open for the requests still using it.
+const DRAIN: Duration = Duration::from_secs(60);
 
 impl Gateway {
     /// The servers of `config`, none connected yet.
     pub fn new(config: &[McpServer], client: &reqwest::Client) -> Self {
         Self {
-            servers: config
-                .iter()
-                .map(|c| Arc::new(Upstream::new(c.clone(), client.clone())))
-                .collect(),
+            servers: ArcSwap::from_pointee(
+                config.iter().map(|c| Arc::new(Upstream::new(c.clone(), client.clone()))).collect(),
+            ),
+            client: client.clone(),
             resources: Mutex::new(HashMap::new()),
+            replacing: Mutex::new(()),
         }
     }
 
-    /// The servers, in config order.
-    pub fn servers(&self) -> &[Arc<Upstream>] {
-        &self.servers
+    /// The servers, in config order, as of now.
+    pub fn servers(&self) -> Arc<Vec<Arc<Upstream>>> {
+        self.servers.load_full()
     }
 
     /// The server named `name`.
-    pub fn server(&self, name: &str) -> Option<&Arc<Upstream>> {
-        self.servers.iter().find(|s| s.name() == name)
+    pub fn server(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.servers.load().iter().find(|s| s.name() == name).cloned()
+    }
+
+    /// Replaces the set of servers with `config`'s, in its order. A server whose config is
+    /// unchanged keeps its connection (a stdio child keeps running); one removed or changed is
+    /// shut down in the background once the requests still using it are done (or after a
+    /// minute). Returns the names of the servers started afresh.
+    pub fn set_servers(&self, config: &[McpServer]) -> Vec<String> {
+        let _one_at_a_time = lock(&self.replacing);
+        let old = self.servers.load_full();
+        let mut fresh = Vec::new();
+        let next: Vec<Arc<Upstream>> = config
+            .iter()
+            .map(|c| match old.iter().find(|s| s.config() == c) {
+                Some(kept) => kept.clone(),
+                None => {
+                    fresh.push(c.name.clone());
+                    Arc::new(Upstream::new(c.clone(), self.client.clone()))
+                }
+            })
+            .collect();
+        let retired: Vec<Arc<Upstream>> =
+            old.iter().filter(|s| !next.iter().any(|n| Arc::ptr_eq(n, s))).cloned().collect();
+        self.servers.store(Arc::new(next));
+        drop(old);
+        if !retired.is_empty() {
+            let names: Vec<&str> = retired.iter().map(|s| s.name()).collect();
+            tracing::info!(mcp_servers = ?names, "MCP servers removed or changed; stopping the old ones");
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(retire(retired));
+                }
+                // Without a runtime nothing can have connected them.
+                Err(_) => drop(retired),
+            }
+        }
+        fresh
     }
 
     /// What a caller with `grant` sees at `scope`, narrowed to `only` (the `x-mcp-servers`
@@ -129,8 +176,12 @@ impl Gateway {
         scope: &Scope,
         only: Option<&[String]>,
     ) -> Result<View, ViewError> {
+        let all = self.servers.load();
         let check = |name: &str| -> Result<Arc<Upstream>, ViewError> {
-            let server = self.server(name).ok_or_else(|| ViewError::Unknown(name.to_owned()))?;
+            let server = all
+                .iter()
+                .find(|s| s.name() == name)
+                .ok_or_else(|| ViewError::Unknown(name.to_owned()))?;
             if !grant.servers.iter().any(|s| s == name) {
                 return Err(ViewError::NotAllowed(name.to_owned()));
             }
@@ -139,8 +190,7 @@ impl Gateway {
         let servers = match (scope, only) {
             (Scope::One(name), _) => vec![check(name)?],
             (Scope::All, Some(only)) => only.iter().map(|n| check(n)).collect::<Result<_, _>>()?,
-            (Scope::All, None) => self
-                .servers
+            (Scope::All, None) => all
                 .iter()
                 .filter(|s| grant.servers.iter().any(|g| g == s.name()))
                 .cloned()
@@ -183,7 +233,8 @@ impl Gateway {
 
     /// Stops every server's connection.
     pub async fn shutdown(&self) {
-        join_all(self.servers.iter().map(|s| s.shutdown())).await;
+        let servers = self.servers.load_full();
+        join_all(servers.iter().map(|s| s.shutdown())).await;
     }
 
     async fn list_tools(&self, view: &View) -> Result<Value, RpcError> {
@@ -365,6 +416,19 @@ fn initialize(view: &View, params: &Value) -> Value {
         "serverInfo": {"name": "tollgate", "version": env!("CARGO_PKG_VERSION")},
         "instructions": lines.join("\n"),
     })
+}
+
+/// Shuts servers taken out of the set down once nothing else holds them (the views of
+/// requests still running do), or after [`DRAIN`].
+async fn retire(servers: Vec<Arc<Upstream>>) {
+    let until = tokio::time::Instant::now() + DRAIN;
+    join_all(servers.into_iter().map(|s| async move {
+        while Arc::strong_count(&s) > 1 && tokio::time::Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        s.shutdown().await;
+    }))
+    .await;
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -218,3 +218,61 @@ async fn a_grant_narrows_servers_and_tools_and_the_config_hides_tools() {
     assert!(gateway.view(&grant, &Scope::One("zzz".into()), None).is_err());
     assert!(b.calls().is_empty());
 }
+
+#[tokio::test]
+async fn the_server_set_is_replaced_keeping_unchanged_servers_running() {
+    let bin = mock_binary().unwrap();
+    let entry = |name: &str| {
+        format!(
+            "  {name}:\n    command: {}\n    args: [--mcp-stdio, --name, {name}]\n",
+            bin.display()
+        )
+    };
+    let first = servers(&format!("mcp_servers:\n{}{}", entry("a"), entry("b")));
+    let gateway = Gateway::new(&first, &client());
+    let view = gateway.view(&all(&gateway), &Scope::All, None).unwrap();
+    gateway.handle(&view, "tools/list", json!({}), None).await.unwrap();
+    let a = gateway.server("a").unwrap();
+    assert!(a.status().connected && gateway.server("b").unwrap().status().connected);
+    // Held weakly, as a test's handle must not keep it in use.
+    let b = std::sync::Arc::downgrade(&gateway.server("b").unwrap());
+    let b_connected = || b.upgrade().is_some_and(|b| b.status().connected);
+
+    let second = servers(&format!("mcp_servers:\n{}{}", entry("a"), entry("c")));
+    assert_eq!(gateway.set_servers(&second), ["c"]);
+    let names: Vec<String> = gateway.servers().iter().map(|s| s.name().to_owned()).collect();
+    assert_eq!(names, ["a", "c"]);
+    // `a` is the same server, still connected; `b` is gone from new views.
+    assert!(std::sync::Arc::ptr_eq(&a, &gateway.server("a").unwrap()));
+    assert!(a.status().connected);
+    assert!(gateway.server("b").is_none());
+    let err = gateway.view(
+        &Grant { servers: vec!["b".into()], ..Grant::default() },
+        &Scope::One("b".into()),
+        None,
+    );
+    assert!(err.is_err());
+    // A view made before the change still reaches `b` until it is done with it.
+    let echoed = gateway
+        .handle(
+            &view,
+            "tools/call",
+            json!({"name": "b-echo", "arguments": {"text": "still"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(text(&echoed), "still");
+    assert!(b_connected());
+    drop(view);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b_connected() {
+        assert!(tokio::time::Instant::now() < deadline, "b was not stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The new server answers.
+    let view = gateway.view(&all(&gateway), &Scope::One("c".into()), None).unwrap();
+    let tools = gateway.handle(&view, "tools/list", json!({}), None).await.unwrap();
+    assert!(!tools["tools"].as_array().unwrap().is_empty());
+    gateway.shutdown().await;
+}

@@ -100,6 +100,7 @@ impl Gateway {
         // Stored models from the last run's copy, until the database answers.
         state.models().load_snapshot(&secret_box).await;
         let secret_box_for_models = secret_box.clone();
+        let secret_box_for_mcp = secret_box.clone();
         let accounts = Arc::new(AccountSync::new(state.providers().copilot().clone(), secret_box));
         let retention = config.settings.spend_log_retention;
         let (ready_tx, ready) = tokio::sync::watch::channel(false);
@@ -135,6 +136,15 @@ impl Gateway {
                     options.reconcile,
                 ),
             ),
+            after_migration(&ready, {
+                let models = state.models().clone();
+                state.mcp_servers().clone().follow(
+                    store.clone(),
+                    secret_box_for_mcp,
+                    move || models.file(),
+                    options.reconcile,
+                )
+            }),
             after_migration(&ready, budget_resets(store.clone(), options.budget_reset_every)),
             after_migration(&ready, spend_windows(store.clone(), options.spend_windows_every)),
             after_migration(&ready, upkeep(store, retention, options.upkeep_every)),

@@ -10,6 +10,7 @@ use tollgate_store::{SecretBox, Store};
 use crate::access::Directory;
 use crate::auth::Authenticator;
 use crate::counters::Counters;
+use crate::mcp_servers::McpTable;
 use crate::models::ModelTable;
 use crate::record::SpendSink;
 
@@ -33,7 +34,7 @@ struct Inner {
     sink: SpendSink,
     counters: Counters,
     quota: Arc<crate::copilot::QuotaBoard>,
-    mcp: Arc<tollgate_mcp::Gateway>,
+    mcp: Arc<McpTable>,
     mcp_calls: Arc<tollgate_mcp::Calls>,
     mcp_default_servers: Vec<String>,
     mcp_filter: Option<tollgate_config::SemanticFilter>,
@@ -56,7 +57,10 @@ impl AppState {
         let started_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let mcp = Arc::new(tollgate_mcp::Gateway::new(&config.mcp.servers, &http));
+        let mcp = Arc::new(McpTable::new(
+            Arc::new(tollgate_mcp::Gateway::new(&config.mcp.servers, &http)),
+            sink.directory.mcp_changed(),
+        ));
         Self(Arc::new(Inner {
             settings: config.settings.clone(),
             models: Arc::new(ModelTable::new(config, sink.directory.models_changed())),
@@ -143,6 +147,11 @@ impl AppState {
 
     /// The MCP servers behind `/mcp`.
     pub fn mcp(&self) -> &Arc<tollgate_mcp::Gateway> {
+        self.0.mcp.gateway()
+    }
+
+    /// The MCP server table: config.yaml's servers and the stored ones.
+    pub fn mcp_servers(&self) -> &Arc<McpTable> {
         &self.0.mcp
     }
 

@@ -220,6 +220,23 @@ pub trait StoreApi: SpendStore {
     /// Deletes a model; whether it existed.
     async fn delete_model(&self, model_id: &str) -> Result<bool, StoreError>;
 
+    /// Stores an MCP server; `Conflict` if its name is taken, `Invalid` if the name is empty
+    /// or the entry not an object. Appends a [`EntityKind::McpServer`] change.
+    async fn create_mcp_server(&self, server: NewMcpServer) -> Result<McpServerRecord, StoreError>;
+    /// A stored MCP server by name.
+    async fn get_mcp_server(&self, name: &str) -> Result<Option<McpServerRecord>, StoreError>;
+    /// Every stored MCP server, oldest first.
+    async fn list_mcp_servers(&self) -> Result<Vec<McpServerRecord>, StoreError>;
+    /// Replaces a stored MCP server's entry; `NotFound` if missing. Appends a change.
+    async fn update_mcp_server(
+        &self,
+        name: &str,
+        patch: McpServerPatch,
+    ) -> Result<McpServerRecord, StoreError>;
+    /// Deletes a stored MCP server; whether it existed (and then appends a change). Keys' and
+    /// teams' permissions naming it are left to [`StoreApi::forget_mcp_server`].
+    async fn delete_mcp_server(&self, name: &str) -> Result<bool, StoreError>;
+
     /// Records who changed what (an audit entry's time and id are the store's). Not part of
     /// the change feed. JSON `null` as `before` or `after` is stored as `None`; where the
     /// database refuses NUL characters (PostgreSQL) they become U+FFFD, as in spend records.
@@ -268,7 +285,7 @@ pub trait StoreApi: SpendStore {
     /// with its next `refresh`. Returns how many keys and teams changed.
     async fn forget_mcp_server(&self, name: &str) -> Result<u64, StoreError>;
 
-    /// Changes to keys, users, teams and credentials after `after` (a previous `Change::seq`, or 0),
+    /// Changes to keys, users, teams, credentials, models and MCP servers after `after` (a previous `Change::seq`, or 0),
     /// oldest first, at most `limit`. Every create, update, delete, block and budget reset
     /// appends one; spend increments do not.
     async fn changes_since(&self, after: i64, limit: u32) -> Result<Vec<Change>, StoreError>;

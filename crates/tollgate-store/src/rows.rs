@@ -328,12 +328,13 @@ impl ChangeRow {
 }
 
 /// Every kind this version knows, as [`kind_str`] spells them.
-pub(crate) const KNOWN_KINDS: [EntityKind; 6] = [
+pub(crate) const KNOWN_KINDS: [EntityKind; 7] = [
     EntityKind::Key,
     EntityKind::User,
     EntityKind::Team,
     EntityKind::Credential,
     EntityKind::Model,
+    EntityKind::McpServer,
     EntityKind::CopilotQuota,
 ];
 
@@ -345,6 +346,7 @@ pub(crate) fn parse_kind(text: &str) -> Option<EntityKind> {
         "team" => EntityKind::Team,
         "credential" => EntityKind::Credential,
         "model" => EntityKind::Model,
+        "mcp_server" => EntityKind::McpServer,
         "copilot_quota" => EntityKind::CopilotQuota,
         _ => return None,
     })
@@ -358,6 +360,7 @@ pub(crate) fn kind_str(kind: EntityKind) -> &'static str {
         EntityKind::Team => "team",
         EntityKind::Credential => "credential",
         EntityKind::Model => "model",
+        EntityKind::McpServer => "mcp_server",
         EntityKind::CopilotQuota => "copilot_quota",
     }
 }

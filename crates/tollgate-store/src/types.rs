@@ -582,6 +582,8 @@ pub enum EntityKind {
     Credential,
     /// A stored model (id = its `model_id`).
     Model,
+    /// A stored MCP server (id = its name).
+    McpServer,
     /// A linked Copilot account whose premium requests Copilot said are used up (id = the
     /// account's owner): other processes stop sending premium requests on it too.
     CopilotQuota,
@@ -657,6 +659,44 @@ pub struct ModelPatch {
     pub litellm_params: Option<Value>,
     /// `model_info`.
     pub model_info: Option<Value>,
+    /// Who changes it.
+    pub updated_by: Option<String>,
+}
+
+/// An MCP server added at runtime: its entry of config.yaml's `mcp_servers`, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct McpServerRecord {
+    /// Its name (the prefix of its tools, and `/{name}/mcp`).
+    pub name: String,
+    /// The entry as config.yaml writes one (`url`, `command`, `auth_type`, ...), credentials
+    /// sealed.
+    pub entry: Value,
+    /// Who added it (an actor's display name).
+    pub created_by: Option<String>,
+    /// Who changed it last.
+    pub updated_by: Option<String>,
+    /// Added.
+    pub created_at: DateTime<Utc>,
+    /// Last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An MCP server to store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewMcpServer {
+    /// Its name; `Conflict` if taken.
+    pub name: String,
+    /// Its entry, credentials sealed.
+    pub entry: Value,
+    /// Who adds it.
+    pub created_by: Option<String>,
+}
+
+/// A change to a stored MCP server: its whole entry, replaced.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct McpServerPatch {
+    /// The new entry, credentials sealed.
+    pub entry: Value,
     /// Who changes it.
     pub updated_by: Option<String>,
 }

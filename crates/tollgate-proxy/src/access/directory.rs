@@ -226,6 +226,9 @@ pub struct Directory {
     /// Woken when the feed shows a stored model or a named credential changed; the model
     /// table rebuilds on it.
     models_changed: Arc<tokio::sync::Notify>,
+    /// Woken when the feed shows a stored MCP server changed; the MCP server table rebuilds
+    /// on it.
+    mcp_changed: Arc<tokio::sync::Notify>,
     /// Told the owner of each linked Copilot account the feed says has used up its premium
     /// requests.
     copilot_used_up: std::sync::OnceLock<UsedUp>,
@@ -275,6 +278,7 @@ impl Directory {
             spend_read_at: Mutex::new(None),
             base: Instant::now(),
             models_changed: Arc::default(),
+            mcp_changed: Arc::default(),
             copilot_used_up: std::sync::OnceLock::new(),
         }
     }
@@ -293,6 +297,11 @@ impl Directory {
     /// What the feed wakes when a stored model or named credential changes.
     pub fn models_changed(&self) -> Arc<tokio::sync::Notify> {
         self.models_changed.clone()
+    }
+
+    /// What the feed wakes when a stored MCP server changes.
+    pub fn mcp_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.mcp_changed.clone()
     }
 
     /// Whether keys are known: loaded from the database, or from the snapshot while the
@@ -615,6 +624,7 @@ impl Directory {
             // Models and named credentials belong to the model table, told here; linked
             // accounts are reloaded by the Copilot account registry.
             EntityKind::Model => self.models_changed.notify_one(),
+            EntityKind::McpServer => self.mcp_changed.notify_one(),
             EntityKind::CopilotQuota => {
                 if let Some(used_up) = self.copilot_used_up.get() {
                     (used_up.0)(id);

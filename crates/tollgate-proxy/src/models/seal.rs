@@ -52,10 +52,6 @@ pub fn each_secret(params: &mut Map<String, Value>, f: &mut dyn FnMut(&str, &mut
     }
 }
 
-fn is_env_ref(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.starts_with(ENV_REF_PREFIX))
-}
-
 fn sealed_text(v: &Value) -> Option<&str> {
     v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get(SEALED)).and_then(Value::as_str)
 }
@@ -67,8 +63,21 @@ pub fn seal(
     scope: &str,
     params: &mut Map<String, Value>,
 ) -> Result<(), StoreError> {
+    seal_with(sb, scope, params, each_secret)
+}
+
+/// How a kind of stored object finds its credential values: calls `f` on each, with its path.
+pub type SecretWalk = fn(&mut Map<String, Value>, &mut dyn FnMut(&str, &mut Value));
+
+/// [`seal`] for an object whose credentials `walk` finds.
+pub fn seal_with(
+    sb: &SecretBox,
+    scope: &str,
+    params: &mut Map<String, Value>,
+    walk: SecretWalk,
+) -> Result<(), StoreError> {
     let mut failed = None;
-    each_secret(params, &mut |path, v| {
+    walk(params, &mut |path, v| {
         if is_env_ref(v) || failed.is_some() {
             return;
         }
@@ -90,8 +99,18 @@ pub fn open(
     scope: &str,
     params: &mut Map<String, Value>,
 ) -> Result<(), StoreError> {
+    open_with(sb, scope, params, each_secret)
+}
+
+/// [`open`] for an object whose credentials `walk` finds.
+pub fn open_with(
+    sb: &SecretBox,
+    scope: &str,
+    params: &mut Map<String, Value>,
+    walk: SecretWalk,
+) -> Result<(), StoreError> {
     let mut failed = None;
-    each_secret(params, &mut |path, v| {
+    walk(params, &mut |path, v| {
         let Some(text) = sealed_text(v) else { return };
         let opened = text
             .split_once(':')
@@ -108,6 +127,11 @@ pub fn open(
         }
     });
     failed.map_or(Ok(()), Err)
+}
+
+/// Whether a value is an `os.environ/NAME` reference (not a secret: it names a variable).
+pub fn is_env_ref(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| s.starts_with(ENV_REF_PREFIX))
 }
 
 /// `params` as answers show them: every credential, sealed or not, is `"<redacted>"`;

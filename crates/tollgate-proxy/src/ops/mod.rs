@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod deployments;
 pub mod input;
 pub mod keys;
+pub mod mcp_servers;
 pub mod models;
 pub mod object_permission;
 pub mod objects;
@@ -112,6 +113,8 @@ pub async fn reload_config(
 ) -> Result<Value, tollgate_config::ConfigError> {
     match state.models().reload_file().await {
         Ok(r) => {
+            // config.yaml's MCP servers may have changed with it.
+            state.mcp_servers().notify_changed();
             let path = r.path.display().to_string();
             tracing::info!(file = %path, models = r.models, actor = actor.name(), "config.yaml reloaded");
             for d in &r.diagnostics {

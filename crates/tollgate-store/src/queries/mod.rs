@@ -6,6 +6,7 @@ mod audit;
 mod changes;
 mod credentials;
 mod keys;
+mod mcp_servers;
 mod models;
 mod object_permission;
 mod paging;
@@ -25,10 +26,10 @@ use sqlx::Pool;
 use crate::sql::{Dialect, Param, Query};
 use crate::{
     AuditFilter, AuditRecord, Backend, Change, CredentialRecord, DailySpend, DeploymentUsage,
-    KeyFilter, KeyPatch, KeyRecord, Limits, ModelPatch, ModelRecord, NewAudit, NewCredential,
-    NewKey, NewModel, NewSession, NewTeam, NewUser, Page, RollupFilter, SessionRecord, SpendChange,
-    SpendFilter, SpendRecord, SpendStore, SpendSummary, StoreApi, StoreError, TeamMember,
-    TeamPatch, TeamRecord, UserPatch, UserRecord,
+    KeyFilter, KeyPatch, KeyRecord, Limits, McpServerPatch, McpServerRecord, ModelPatch,
+    ModelRecord, NewAudit, NewCredential, NewKey, NewMcpServer, NewModel, NewSession, NewTeam,
+    NewUser, Page, RollupFilter, SessionRecord, SpendChange, SpendFilter, SpendRecord, SpendStore,
+    SpendSummary, StoreApi, StoreError, TeamMember, TeamPatch, TeamRecord, UserPatch, UserRecord,
 };
 
 /// A store on the database of dialect `D`.
@@ -328,6 +329,30 @@ impl<D: Dialect> StoreApi for SqlStore<D> {
 
     async fn delete_model(&self, model_id: &str) -> Result<bool, StoreError> {
         models::delete::<D>(&self.pool, model_id).await
+    }
+
+    async fn create_mcp_server(&self, server: NewMcpServer) -> Result<McpServerRecord, StoreError> {
+        mcp_servers::create::<D>(&self.pool, server).await
+    }
+
+    async fn get_mcp_server(&self, name: &str) -> Result<Option<McpServerRecord>, StoreError> {
+        mcp_servers::get::<D>(&self.pool, name).await
+    }
+
+    async fn list_mcp_servers(&self) -> Result<Vec<McpServerRecord>, StoreError> {
+        mcp_servers::list::<D>(&self.pool).await
+    }
+
+    async fn update_mcp_server(
+        &self,
+        name: &str,
+        patch: McpServerPatch,
+    ) -> Result<McpServerRecord, StoreError> {
+        mcp_servers::update::<D>(&self.pool, name, patch).await
+    }
+
+    async fn delete_mcp_server(&self, name: &str) -> Result<bool, StoreError> {
+        mcp_servers::delete::<D>(&self.pool, name).await
     }
 
     async fn append_audit(&self, entry: NewAudit) -> Result<AuditRecord, StoreError> {

@@ -16,6 +16,7 @@ mod credentials;
 mod fixtures;
 mod keys;
 mod maintenance;
+mod mcp_servers;
 mod models;
 mod object_permission;
 mod paging;

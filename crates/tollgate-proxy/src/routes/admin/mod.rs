@@ -1,4 +1,5 @@
-//! The management API, on LiteLLM's paths and field names: keys, users, teams, spend.
+//! The management API, on LiteLLM's paths and field names: keys, users, teams, models, MCP
+//! servers, spend.
 //! Callers need the master key or a key with admin rights; every change is applied to the
 //! store and to this process's directory at once (other processes follow the change feed).
 
@@ -6,6 +7,7 @@ mod audit;
 mod config;
 mod credentials;
 mod keys;
+mod mcp_servers;
 mod models;
 mod spend;
 mod teams;
@@ -73,6 +75,12 @@ pub fn router() -> Router<AppState> {
             patch_route(credentials::update).delete(credentials::delete).get(credentials::get),
         )
         .route("/credentials/by_name/{name}", get(credentials::get))
+        .route(
+            "/v1/mcp/server",
+            post(mcp_servers::create).put(mcp_servers::update).get(mcp_servers::list),
+        )
+        .route("/v1/mcp/server/{name}", get(mcp_servers::get).delete(mcp_servers::delete))
+        .route("/v1/mcp/server/{name}/tools", get(mcp_servers::tools))
         .route("/audit/logs", get(audit::logs))
         .route("/config/reload", post(config::reload))
         .route("/spend/logs", get(spend::logs))
