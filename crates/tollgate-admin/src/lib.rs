@@ -1,6 +1,6 @@
 //! The admin console at `/ui`: server-rendered pages (askama templates in
 //! `templates/admin/`) for the team admin — dashboard, keys, users,
-//! teams, linked Copilot accounts, models and named credentials, logs, audit, settings.
+//! teams, linked Copilot accounts, models and named credentials, MCP servers, logs, audit, settings.
 //! Every action is the same operation the JSON management API performs
 //! (`tollgate_proxy::ops`); pages read the store's rollups and pages of records, never one
 //! query per row. No JavaScript is needed: forms post, then redirect.
@@ -14,6 +14,7 @@ mod dashboard;
 mod keys;
 mod lists;
 mod logs;
+mod mcp;
 mod model;
 mod model_form;
 mod models;
@@ -58,6 +59,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/credentials", get(credentials::list).post(credentials::create))
         .route("/ui/credentials/{name}", get(credentials::detail))
         .route("/ui/credentials/{name}/{action}", post(credentials::act))
+        .route("/ui/mcp", get(mcp::list).post(mcp::create))
+        .route("/ui/mcp/{name}", get(mcp::detail))
+        .route("/ui/mcp/{name}/{action}", post(mcp::act))
         .route("/ui/users", get(users::list).post(users::create))
         .route("/ui/users/{id}", get(users::detail))
         .route("/ui/users/{id}/{action}", post(users::act))

@@ -16,6 +16,8 @@ const UI_PASSWORD: &str = "a console password";
 
 #[path = "console/lists.rs"]
 mod lists;
+#[path = "console/mcp.rs"]
+mod mcp;
 
 fn client() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
