@@ -165,7 +165,15 @@ fn credentials(v: &Value) -> Vec<Credential> {
     }
     if let Some(auth) = v.get("auth_type").and_then(Value::as_str) {
         let set = v.get("auth_value").is_some_and(|a| !a.is_null());
-        let what = if auth == "none" { "authentication".to_owned() } else { auth.to_owned() };
+        let what = match auth {
+            "none" => "Authentication",
+            "bearer_token" => "Bearer token",
+            "api_key" => "API key",
+            "basic" => "Basic credentials",
+            "authorization" => "Authorization header",
+            other => other,
+        }
+        .to_owned();
         out.push(Credential { what, set });
     }
     out

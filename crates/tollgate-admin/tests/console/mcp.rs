@@ -173,7 +173,7 @@ async fn mcp_servers_are_listed_added_with_their_tools_shown_and_deleted_through
 
     // One server's page: settings, credentials as set, tools as the server lists them.
     let page = visit(&b, "/ui/mcp/remote", 200).await;
-    assert!(page.contains("bearer_token") && page.contains("badge ok\">set"), "{page}");
+    assert!(page.contains("<th>Bearer token</th><td><span class=\"badge ok\">set"), "{page}");
     assert!(
         tool_row(&page, "echo").contains("offered") && tool_row(&page, "add").contains("offered")
     );
