@@ -2,6 +2,7 @@
 //
 //   node tests/browser/console.mjs BASE_URL --username NAME --password PASSWORD \
 //        --upstream URL --upstream-key KEY --screenshots DIR [--requests N] [--copilot-account TEXT]...
+//        [--mcp-url URL --mcp-token TOKEN]
 //
 // BASE_URL is tollgate's (http://127.0.0.1:PORT, the API and /ui both under it). The script
 // signs in; creates a key with an alias and an rpm limit and checks it is shown only once;
@@ -9,13 +10,14 @@
 // testing the connection first; sends N (default 3) chat requests with the new key to that
 // model through the API (node's fetch); finds them on the logs page and opens one; checks
 // the dashboard's request total grew by N; opens /ui/copilot if there is one (a 404 skips that
-// step with a NOTE; otherwise a row naming one of the TEXTs must be listed); looks at the
-// audit and settings pages; signs out and checks /ui/keys sends it back to the sign-in page.
+// step with a NOTE; otherwise a row naming one of the TEXTs must be listed); with --mcp-url,
+// adds an HTTP MCP server there with the bearer TOKEN on /ui/mcp and opens its page, whose
+// tools must be listed and which must not show the token; looks at the audit and settings pages; signs out and checks /ui/keys sends it back to the sign-in page.
 //
 // It saves a full-page PNG of every page it visits into DIR (1280x800 viewport, light color
 // scheme), printing `SHOT <file>` for each, and prints what it found for the caller to check:
 //   KEY <key>  HASH <token hash>  MODEL <name>  API <status>  TOTALS <before> <after>
-//   LOG <request id>  COPILOT listed|skipped  SIGNED_OUT <url>
+//   LOG <request id>  COPILOT listed|skipped  MCP <server> <tools listed>  SIGNED_OUT <url>
 // then exits 0. On any failure it saves DIR/failure.png, prints `FAIL <why>` on stderr and
 // exits 1.
 //
@@ -36,7 +38,8 @@ const OVERALL_TIMEOUT_MS = 100_000;
 function usage(message) {
   console.error(
     `error: ${message}\nusage: node tests/browser/console.mjs BASE_URL --username NAME --password PASSWORD ` +
-      '--upstream URL --upstream-key KEY --screenshots DIR [--requests N] [--copilot-account TEXT]...',
+      '--upstream URL --upstream-key KEY --screenshots DIR [--requests N] [--copilot-account TEXT]... ' +
+      '[--mcp-url URL --mcp-token TOKEN]',
   );
   process.exit(2);
 }
@@ -58,6 +61,8 @@ for (let i = 0; i < args.length; i++) {
     case '--screenshots': opts.screenshots = value(); break;
     case '--requests': opts.requests = Number(value()); break;
     case '--copilot-account': opts.copilotAccounts.push(value()); break;
+    case '--mcp-url': opts.mcpUrl = value(); break;
+    case '--mcp-token': opts.mcpToken = value(); break;
     default:
       if (flag.startsWith('--') || opts.base) usage(`unexpected argument ${flag}`);
       opts.base = flag.replace(/\/+$/, '');
@@ -67,6 +72,7 @@ for (const [k, name] of [['base', 'BASE_URL'], ['username', '--username'], ['pas
   ['upstream', '--upstream'], ['upstreamKey', '--upstream-key'], ['screenshots', '--screenshots']]) {
   if (!opts[k]) usage(`no ${name} given`);
 }
+if (Boolean(opts.mcpUrl) !== Boolean(opts.mcpToken)) usage('--mcp-url and --mcp-token go together');
 if (!Number.isInteger(opts.requests) || opts.requests < 1) usage('--requests must be a positive integer');
 mkdirSync(opts.screenshots, { recursive: true });
 
@@ -306,6 +312,36 @@ try {
     );
     await shot('12-copilot');
     process.stdout.write(`COPILOT listed ${listed.join(' ')}\n`);
+  }
+
+  if (opts.mcpUrl) {
+    step = 'add an MCP server';
+    const mcpName = 'e2e_docs';
+    await visit(ui('/mcp'));
+    const f = page.locator('form#new-mcp-server');
+    await f.locator('[name=server_name]').fill(mcpName);
+    await f.locator('[name=transport]').selectOption('http');
+    await f.locator('[name=url]').fill(opts.mcpUrl);
+    await f.locator('[name=description]').fill('docs for the e2e walk-through');
+    await f.locator('[name=bearer_token]').fill(opts.mcpToken);
+    await submit(f.getByRole('button', { name: 'Add MCP server' }));
+    check(new URL(page.url()).pathname === '/ui/mcp', `adding the MCP server led to ${page.url()}`);
+    const mcpRow = page.locator('#mcp-servers tr', { hasText: mcpName });
+    check((await mcpRow.count()) === 1, `the MCP servers list has ${await mcpRow.count()} rows for ${mcpName}`);
+    check((await mcpRow.innerText()).includes('stored'), 'the new MCP server is not marked stored');
+    check(!(await page.content()).includes(opts.mcpToken), 'the MCP servers list shows the token');
+    await shot('16-mcp');
+
+    step = 'an MCP server and its tools';
+    await submit(mcpRow.getByRole('link', { name: mcpName }));
+    check(new URL(page.url()).pathname === `/ui/mcp/${mcpName}`, `the server link led to ${page.url()}`);
+    const tools = page.locator('#mcp-tools tbody tr', { hasText: 'offered' });
+    const listed = await tools.count();
+    check(listed > 0, 'the MCP server page lists no offered tools');
+    check((await page.locator('#mcp-server-facts').innerText()).includes('set'), 'the token is not shown as set');
+    check(!(await page.content()).includes(opts.mcpToken), 'the MCP server page shows the token');
+    await shot('17-mcp-server');
+    process.stdout.write(`MCP ${mcpName} ${listed}\n`);
   }
 
   step = 'audit and settings';

@@ -1,19 +1,21 @@
 //! The admin console at `/ui` in a real browser: headless Chromium driven by playwright-core
 //! (`tests/browser/console.mjs`) through sign-in, keys, models, API traffic, logs, the
-//! dashboard, the Copilot page (when there is one) and sign-out, against testkit upstreams.
+//! dashboard, the Copilot page (when there is one), an MCP server added and opened, and
+//! sign-out, against testkit upstreams.
 //!
 //! `TOLLGATE_E2E_SCREENSHOTS=docs/screenshots` keeps the screenshots (the README shows them).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tollgate_testkit::{MockGitHub, MockOpenAi, TestApp};
+use tollgate_testkit::{McpOptions, MockGitHub, MockMcp, MockOpenAi, TestApp};
 
 use crate::support::*;
 
 const UI_PASSWORD: &str = "e2e console password";
 const UPSTREAM_KEY: &str = "sk-e2e-upstream-typed-in-the-console";
 const REQUESTS: usize = 3;
+const MCP_TOKEN: &str = "e2e-mcp-bearer-token-typed-in-the-console";
 /// The screenshots the walk-through saves on every run (the Copilot page's only when it exists).
 const SHOTS: &[&str] = &[
     "01-sign-in.png",
@@ -30,6 +32,8 @@ const SHOTS: &[&str] = &[
     "13-audit.png",
     "14-settings.png",
     "15-signed-out.png",
+    "16-mcp.png",
+    "17-mcp-server.png",
 ];
 
 #[tokio::test]
@@ -38,6 +42,13 @@ async fn the_console_walks_through_keys_models_logs_and_the_dashboard_in_a_brows
     let (node, chromium, node_modules) = (node_bin(), chromium_bin(), node_modules());
     let mock = MockOpenAi::start().await;
     let gh = MockGitHub::start().await;
+    let mcp = MockMcp::start_http_with(McpOptions {
+        bearer_token: Some(MCP_TOKEN.to_owned()),
+        ..McpOptions::named("e2e_docs").only(&["echo", "add"])
+    })
+    .await
+    .unwrap();
+    let mcp_url = mcp.url();
     let (github, github_api) = (gh.github_url(), gh.api_url());
     let app = TestApp::spawn_with_env(
         "",
@@ -86,6 +97,10 @@ async fn the_console_walks_through_keys_models_logs_and_the_dashboard_in_a_brows
             "default",
             "--copilot-account",
             "mock-user",
+            "--mcp-url",
+            &mcp_url,
+            "--mcp-token",
+            MCP_TOKEN,
         ],
         &[("TOLLGATE_CHROMIUM", &chromium), ("TOLLGATE_NODE_MODULES", &node_modules)],
         Duration::from_secs(120),
@@ -147,6 +162,14 @@ async fn the_console_walks_through_keys_models_logs_and_the_dashboard_in_a_brows
     } else {
         assert!(copilot.starts_with("listed "), "{out}");
     }
+    // The MCP server added on the page is stored and served: its two tools were listed from
+    // the mock with the token typed into the form.
+    assert_eq!(one("MCP"), "e2e_docs 2", "{out}");
+    assert!(app.store().get_mcp_server("e2e_docs").await.unwrap().is_some());
+    let listed = mcp.calls_of("tools/list");
+    assert!(!listed.is_empty(), "{out}");
+    let bearer = format!("Bearer {MCP_TOKEN}");
+    assert!(listed.iter().all(|c| c.header("authorization") == Some(bearer.as_str())));
     assert!(one("SIGNED_OUT").starts_with("/ui/login"), "{out}");
 
     // Every page visited was saved, as a PNG.
