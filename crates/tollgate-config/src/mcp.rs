@@ -208,7 +208,11 @@ pub fn valid_server_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !RESERVED_SERVER_NAMES.contains(&name)
 }
+
+/// Names whose `/{name}/mcp` is another route: `/ui/mcp` is the admin console's page.
+const RESERVED_SERVER_NAMES: &[&str] = &["ui"];
 
 /// Checks one entry and turns it into a server; errors name the key (relative to the entry)
 /// and say what is wrong.
@@ -219,7 +223,8 @@ pub(crate) fn validate(name: &str, raw: RawMcpServer) -> Result<McpServer, (Stri
             "",
             format!(
                 "`{name}` cannot name an MCP server: use letters, digits and `_` (at most 64), \
-                 since tools are offered as `{name}-<tool>`"
+                 since tools are offered as `{name}-<tool>`, and not `ui` (`/ui/mcp` is the \
+                 admin console's)"
             ),
         ));
     }
@@ -395,6 +400,8 @@ mod tests {
     fn mistakes_are_named() {
         let e = |name: &str, yaml: &str| validate(name, raw(yaml)).unwrap_err();
         assert_eq!(e("a-b", "command: x").0, "");
+        assert!(e("ui", "command: x").1.contains("admin console"));
+        assert!(valid_server_name("ui_tools"));
         assert_eq!(e("s", "transport: stdio").0, "command");
         assert_eq!(e("s", "transport: carrier-pigeon\nurl: http://h").0, "transport");
         assert_eq!(e("s", "url: ftp://h").0, "url");
