@@ -417,16 +417,7 @@ async fn whole(state: &AppState, view: View, request: Request, call: Option<Tool
         () = pending.cancelled() => None,
     };
     match answered {
-        Some(answered) => {
-            let message = match &answered {
-                Ok(result) => rpc::result(request.id, result.clone()),
-                Err(e) => rpc::error(request.id, e),
-            };
-            if let Some(call) = call {
-                call.finish(&answered);
-            }
-            answer(StatusCode::OK, &message)
-        }
+        Some(answered) => answer(StatusCode::OK, &settle(request.id, answered, call)),
         None => {
             if let Some(call) = call {
                 call.cancelled();
@@ -476,14 +467,7 @@ fn streamed(
         while let Ok(note) = progress.try_recv() {
             let _ = events.send(event(&note)).await;
         }
-        let message = match &answered {
-            Ok(result) => rpc::result(request.id, result.clone()),
-            Err(e) => rpc::error(request.id, e),
-        };
-        if let Some(call) = call {
-            call.finish(&answered);
-        }
-        let _ = events.send(event(&message)).await;
+        let _ = events.send(event(&settle(request.id, answered, call))).await;
     });
     let body = futures_util::stream::poll_fn(move |cx| {
         out.poll_recv(cx).map(|next| next.map(Ok::<Bytes, Infallible>))
@@ -494,6 +478,17 @@ fn streamed(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
+}
+
+/// The response to request `id`, once its tool call (if it was one) is recorded.
+fn settle(id: Value, answered: Result<Value, RpcError>, call: Option<ToolCall>) -> Value {
+    if let Some(call) = call {
+        call.finish(&answered);
+    }
+    match answered {
+        Ok(result) => rpc::result(id, result),
+        Err(e) => rpc::error(id, &e),
+    }
 }
 
 /// An event stream of one message.
