@@ -616,8 +616,16 @@ fn a_crash_while_an_insert_hangs_keeps_its_batch() {
         for id in &all[10..] {
             writer.record(spend(id));
         }
-        tokio::time::sleep(interval * 3).await;
-        let stats = writer.stats();
+        // Three intervals on an idle machine; a loaded one may take longer to get round to it,
+        // but everything must reach the disk while the insert still hangs.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut stats = writer.stats();
+        while (stats.in_memory_pending, stats.spool_pending) != (0, 20)
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(interval).await;
+            stats = writer.stats();
+        }
         assert!(balanced(&stats), "{stats:?}");
         assert_eq!((stats.in_memory_pending, stats.spool_pending, stats.written), (0, 20, 0));
     });
