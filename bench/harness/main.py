@@ -71,6 +71,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--replicas"]:  # two replicas sharing Redis against one: its own options
         from .replicas import main as replicas_main
         return replicas_main(argv[1:])
+    if argv[:1] == ["--ab"]:  # one tollgate build against another: its own options
+        from .ab import main as ab_main
+        return ab_main(argv[1:])
     args = parse_args(argv)
     if args.render:
         data = json.loads(args.render.read_text())
