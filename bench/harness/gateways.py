@@ -393,7 +393,10 @@ model_list:
             self.wait_for_key()
         elif master:
             status, body = http("POST", self.base + "/key/generate",
-                                {"key_alias": "bench", "rpm_limit": 1_000_000_000,
+                                # Unique: the unpinned part starts a second instance on the
+                                # same database.
+                                {"key_alias": "bench-" + secrets.token_hex(4),
+                                 "rpm_limit": 1_000_000_000,
                                  "max_budget": 1_000_000_000.0},
                                 {"authorization": f"Bearer {master}"})
             if status != 200 or not isinstance(body, dict) or "key" not in body:

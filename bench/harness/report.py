@@ -377,8 +377,9 @@ def targets18(res: dict, s: dict) -> list[str]:
              f"OpenAI mock at {num(dr, 0)} req/s")):
         r = share(a, b)
         out.append(f"- Throughput at concurrency {c}, {name} ≥ {need:.0%} of {of}: "
-                   + (f"{a:,.0f} vs {b:,.0f} req/s = {r:.0%}: " if r is not None else "")
-                   + against(r and r * 100, need * 100, at_least=True, unit=" points")
+                   + (f"{a:,.0f} vs {b:,.0f} req/s = {r:.1%}: " if r is not None else "")
+                   + against(r and r * 100, need * 100, at_least=True, unit=" points",
+                             digits=1)
                    + f"{extra}.")
     for field, layout in (("c1", "pinned layout"), ("c1_unpinned", "nothing pinned")):
         for q, name, limit in (("p99", "p99", 0.15), ("p999", "p99.9", 0.5)):
