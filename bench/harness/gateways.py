@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -14,11 +15,18 @@ from pathlib import Path
 from .loadgen import anthropic_target, chat_target
 from .procs import Proc, free_port, http
 
+# A model the Copilot stand-in serves on /chat/completions and bills at 0 premium requests, so
+# the Copilot row measures the path and not the premium-request accounting; and the name the
+# tollgate config gives it.
+COPILOT_MODEL = "gpt-4o"
+COPILOT_ALIAS = "copilot-gpt-4o"
+
 # Variables that would change how a competitor or tollgate runs if inherited from the shell.
 SCRUBBED_ENV = ("DATABASE_URL", "TOLLGATE_MASTER_KEY", "LITELLM_MASTER_KEY", "PROXY_STATIC_TOKEN",
                 "TOLLGATE_CONFIG", "TOLLGATE_DATA_DIR", "TOLLGATE_HOST", "TOLLGATE_PORT",
                 "TOLLGATE_AUTH_PORT", "TOLLGATE_LOG", "RUST_LOG", "HTTP_PROXY", "HTTPS_PROXY",
-                "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy")
+                "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy", "TOLLGATE_GITHUB_URL",
+                "TOLLGATE_GITHUB_API_URL")
 
 
 def clean_env(**extra: str) -> dict:
@@ -40,6 +48,7 @@ class Ctx:
     load_cores: str | None = None
     mock_cores: str | None = None
     pg_url: str | None = None  # features-on tollgate's DATABASE_URL; None = SQLite
+    github_url: str = ""  # the GitHub/Copilot stand-in; "" = no Copilot row
     notes: list[str] = field(default_factory=list)
 
 
@@ -52,12 +61,19 @@ class Variant:
     protocol: str = "openai"  # or "anthropic"
     owns_process: bool = True  # memory is reported once per process
     skipped: str | None = None
+    path: str = "/v1/chat/completions"
+    model: str | None = None  # None: the model every other row asks for
+    scenarios: frozenset[str] | None = None  # which measurements include this row; None: all
 
     def target(self, stream: bool = False) -> dict:
         gw = self.gateway
         if self.protocol == "anthropic":
             return anthropic_target(self.key, gw.base, gw.api_key, stream)
-        return chat_target(self.key, gw.base, gw.headers(), stream)
+        return chat_target(self.key, gw.base, gw.headers(), stream, path=self.path,
+                           model=self.model)
+
+    def runs(self, scenario: str) -> bool:
+        return self.scenarios is None or scenario in self.scenarios
 
 
 class Gateway:
@@ -94,6 +110,34 @@ class Direct(Gateway):
 
     def variants(self):
         return [Variant(self.key, self.label, self, owns_process=False)]
+
+
+class DirectCopilot(Gateway):
+    """The client calling the Copilot stand-in itself, with a Copilot token of an account the
+    stand-in was told about: what the Copilot row costs without tollgate in between."""
+    key, label = "direct-copilot", "direct (client → Copilot mock)"
+
+    def start(self):
+        oauth = "ghu_bench_direct_" + secrets.token_hex(8)
+        status, body = http("POST", self.ctx.github_url + "/__mock/account",
+                            {"access_token": oauth})
+        if status != 200:
+            raise RuntimeError(f"Copilot mock: /__mock/account answered {status}: {body}")
+        status, body = http("GET", self.ctx.github_url + "/api/copilot_internal/v2/token",
+                            None, {"authorization": f"token {oauth}"})
+        if status != 200 or not isinstance(body, dict) or "token" not in body:
+            raise RuntimeError(f"Copilot mock: the token exchange answered {status}: {body}")
+        self.api_key = body["token"]
+        self.base = body["endpoints"]["api"]
+        self.version = "tollgate-mock --github (testkit)"
+
+    def headers(self):
+        # What the stand-in requires of every call, as Copilot does.
+        return {"authorization": f"Bearer {self.api_key}", "editor-version": "vscode/1.99.3"}
+
+    def variants(self):
+        return [Variant(self.key, self.label, self, owns_process=False, path="/chat/completions",
+                        model=COPILOT_MODEL, scenarios=frozenset({"throughput"}))]
 
 
 class Nginx(Gateway):
@@ -286,6 +330,10 @@ class Tollgate(Gateway):
         self.master = master
         self.api_key = api_key
         self.anthropic: str | None = None  # why the Anthropic variant is skipped
+        # The Copilot row: features-on with the stand-in to serve it; None once it answers.
+        self.copilot_row = features and bool(ctx.github_url) and master is None
+        self.copilot: str | None = "no account linked yet" if self.copilot_row else None
+        self.auth_base = ""
         self.probes_proxied = 0
 
     def variants(self):
@@ -294,6 +342,11 @@ class Tollgate(Gateway):
             out.append(Variant(f"{self.key}-anthropic", "tollgate features-on, Anthropic → OpenAI",
                                self, protocol="anthropic", owns_process=False,
                                skipped=self.anthropic))
+        if self.copilot_row:
+            out.append(Variant(f"{self.key}-copilot",
+                               "tollgate features-on, Copilot (shared linked account)", self,
+                               owns_process=False, skipped=self.copilot,
+                               model=COPILOT_ALIAS, scenarios=frozenset({"throughput"})))
         return out
 
     def start(self):
@@ -309,8 +362,14 @@ model_list:
       model: openai/gpt-4o-mini
       api_base: {self.ctx.mock_url}/v1
       api_key: sk-mock
-""")
+""" + (f"""  - model_name: {COPILOT_ALIAS}
+    litellm_params:
+      model: github_copilot/{COPILOT_MODEL}
+""" if self.copilot_row else ""))
         extra = {"TOLLGATE_DATA_DIR": str(data), **self.extra_env}
+        if self.copilot_row:
+            extra["TOLLGATE_GITHUB_URL"] = self.ctx.github_url
+            extra["TOLLGATE_GITHUB_API_URL"] = self.ctx.github_url + "/api"
         master = None
         if self.features:
             master = self.master or "sk-bench-master-" + secrets.token_hex(8)
@@ -324,6 +383,7 @@ model_list:
                     self.ctx.logs, cores=self.ctx.sut_cores, env=clean_env(**extra))
         self.procs = [proc]
         self.base = f"http://127.0.0.1:{port}"
+        self.auth_base = f"http://127.0.0.1:{auth_port}"
         # Readiness, not liveness: tollgate listens at once and loads its keys just after.
         proc.wait_http(self.base + "/health/readiness", 60, ok=lambda s: s == 200)
         out = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
@@ -333,13 +393,18 @@ model_list:
             self.wait_for_key()
         elif master:
             status, body = http("POST", self.base + "/key/generate",
-                                {"key_alias": "bench", "rpm_limit": 1_000_000_000,
+                                # Unique: the unpinned part starts a second instance on the
+                                # same database.
+                                {"key_alias": "bench-" + secrets.token_hex(4),
+                                 "rpm_limit": 1_000_000_000,
                                  "max_budget": 1_000_000_000.0},
                                 {"authorization": f"Bearer {master}"})
             if status != 200 or not isinstance(body, dict) or "key" not in body:
                 raise RuntimeError(f"{self.key}: /key/generate answered {status}: {body}")
             self.api_key = body["key"]
             self.anthropic = self.probe_anthropic()
+            if self.copilot_row:
+                self.copilot = self.link_copilot()
 
     def wait_for_key(self, timeout: float = 30.0) -> None:
         """A replica learns a key made through another one from the shared database."""
@@ -364,6 +429,37 @@ model_list:
         if status != 200:
             return f"/v1/messages answered {status}: {str(body)[:200]}"
         return None
+
+
+    def link_copilot(self, timeout: float = 30.0) -> str | None:
+        """Links the shared Copilot account as an admin does: the auth helper's `/github` page
+        with the master key starts a device flow, the stand-in approves it (the user's part on
+        GitHub), and the flow's status turns to linked. Then waits until a chat on the Copilot
+        model is answered. None when it is; otherwise why the Copilot row is skipped."""
+        status, page = http("GET", self.auth_base + "/github", None,
+                            {"authorization": f"Bearer {self.master}"})
+        found = re.search(r"/github/status\?flow=([A-Za-z0-9_-]+)", str(page))
+        if status != 200 or not found:
+            return f"the auth helper's /github page answered {status} without a device flow"
+        status, body = http("POST", self.ctx.github_url + "/__mock/approve")
+        if status != 200:
+            return f"the Copilot mock did not approve the device flow: {status} {body}"
+        deadline = time.monotonic() + timeout
+        state = None
+        while time.monotonic() < deadline and state != "linked":
+            status, body = http("GET", f"{self.auth_base}/github/status?flow={found.group(1)}")
+            state = body.get("state") if isinstance(body, dict) else None
+            time.sleep(0.2)
+        if state != "linked":
+            return f"the device flow did not reach linked in {timeout:.0f}s (last: {body})"
+        target = chat_target("probe", self.base, self.headers(), model=COPILOT_ALIAS)
+        while time.monotonic() < deadline:
+            status, body = http("POST", target["url"], target["body_json"], target["headers"])
+            self.probes_proxied += 1
+            if status == 200:
+                return None
+            time.sleep(0.2)
+        return f"a Copilot chat after linking answered {status}: {str(body)[:200]}"
 
 
 def git_revision(repo: Path) -> str:

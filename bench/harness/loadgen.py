@@ -21,17 +21,21 @@ ANTHROPIC_BODY = {
 }
 
 
-def chat_target(name: str, base: str, headers: dict | None = None, stream: bool = False) -> dict:
-    """An OpenAI chat completion against `base` (a URL without `/v1`).
+def chat_target(name: str, base: str, headers: dict | None = None, stream: bool = False, *,
+                path: str = "/v1/chat/completions", model: str | None = None) -> dict:
+    """An OpenAI chat completion against `base` + `path` (`base` is a URL without `/v1`), for
+    `model` when given instead of the one every other row asks for.
 
     Streams ask for the usage chunk, as most SDK users do: a gateway that asks the upstream
     for usage itself and removes the chunk again for a client that did not ask would show a
     gap the size of one upstream interval before `[DONE]` that no real upstream has."""
     body = (dict(CHAT_BODY, stream=True, stream_options={"include_usage": True}) if stream
             else CHAT_BODY)
+    if model:
+        body = dict(body, model=model)
     return {
         "name": name,
-        "url": f"{base}/v1/chat/completions",
+        "url": f"{base}{path}",
         "headers": headers or {},
         "body_json": body,
         "mode": "sse" if stream else "json",

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 from . import mock, report
-from .gateways import Ctx, Direct, LiteLLM, Nginx, Portkey, Tollgate
+from .gateways import Ctx, Direct, DirectCopilot, Gateway, LiteLLM, Nginx, Portkey, Tollgate
 from .loadgen import Loadgen
 from .procs import NPROC
 from .scenarios import Bench, Settings
@@ -121,6 +121,8 @@ def main(argv: list[str]) -> int:
             db_name = None
 
     mock_proc = mock.start(ctx)
+    # The Copilot row's upstream: only where tollgate is measured.
+    github_proc = mock.start_github(ctx) if "tollgate" in groups else None
     lg = Loadgen(bins / "tollgate-loadgen", ctx.load_cores, work)
     direct = Direct(ctx)
     direct.start()
@@ -134,6 +136,11 @@ def main(argv: list[str]) -> int:
         dv = direct.variants()[0]
         bench.throughput(dv)
         bench.sustained_rate(dv)
+        if github_proc:
+            direct_copilot = DirectCopilot(ctx)
+            direct_copilot.start()
+            bench.gateways[direct_copilot.key] = direct_copilot
+            bench.throughput(direct_copilot.variants()[0])
         loads["direct"] = (load0, loadavg())
         for g in groups:
             if g in skipped:
@@ -147,8 +154,22 @@ def main(argv: list[str]) -> int:
                 traceback.print_exc()
                 failures[g] = f"{type(e).__name__}: {e}"
             loads[g] = (load0, loadavg())
+        unpinned = [g for g in groups if g in UNPINNED_GROUPS and g not in skipped
+                    and g not in failures]
+        if unpinned and (pin or args.smoke):
+            load0 = loadavg() if args.smoke else wait_for_quiet(args.max_load, args.load_wait)
+            print(f"==> c=1 with nothing pinned: direct, {', '.join(unpinned)} "
+                  f"(load average {load0:.2f})", flush=True)
+            try:
+                unpinned_part(bench, ctx, settings, unpinned)
+            except Exception as e:  # the pinned figures stand without it
+                traceback.print_exc()
+                failures["unpinned"] = f"{type(e).__name__}: {e}"
+            loads["unpinned"] = (load0, loadavg())
     finally:
         mock_proc.stop()
+        if github_proc:
+            github_proc.stop()
         if db_name:
             drop_database(args.pg, db_name)
 
@@ -174,23 +195,33 @@ def installed(group: str, ctx: Ctx) -> bool:
             "litellm": lambda: (ctx.work / "venv" / "bin" / "litellm").exists()}[group]()
 
 
+def group_gateways(ctx: Ctx, group: str) -> list[Gateway]:
+    return {"nginx": lambda: [Nginx(ctx)], "portkey": lambda: [Portkey(ctx)],
+            "litellm": lambda: [LiteLLM(ctx)],
+            "tollgate": lambda: [Tollgate(ctx, features=False),
+                                 Tollgate(ctx, features=True)]}[group]()
+
+
+def usable_variants(bench: Bench, gws: list[Gateway], *, note: bool = True) -> list:
+    variants = []
+    for gw in gws:
+        for v in gw.variants():
+            if v.skipped:
+                if note:
+                    bench.results[v.key]["skipped"] = v.skipped
+                    bench.note(f"{v.key}: skipped: {v.skipped}")
+            else:
+                variants.append(v)
+    return variants
+
+
 def run_group(bench: Bench, ctx: Ctx, group: str) -> None:
-    gws = {"nginx": lambda: [Nginx(ctx)], "portkey": lambda: [Portkey(ctx)],
-           "litellm": lambda: [LiteLLM(ctx)],
-           "tollgate": lambda: [Tollgate(ctx, features=False),
-                                Tollgate(ctx, features=True)]}[group]()
+    gws = group_gateways(ctx, group)
     try:
         for gw in gws:
             bench.gateways[gw.key] = gw
             gw.start()
-        variants = []
-        for gw in gws:
-            for v in gw.variants():
-                if v.skipped:
-                    bench.results[v.key]["skipped"] = v.skipped
-                    bench.note(f"{v.key}: skipped: {v.skipped}")
-                else:
-                    variants.append(v)
+        variants = usable_variants(bench, gws)
         for gw in gws:
             bench.idle_rss(gw)
         for v in variants:
@@ -198,12 +229,15 @@ def run_group(bench: Bench, ctx: Ctx, group: str) -> None:
                 bench.many_streams(v)
         bench.added_latency(variants)
         for v in variants:
-            bench.throughput(v)
+            if v.runs("throughput"):
+                bench.throughput(v)
             if not bench.s.requests and v.key == "tollgate-features":
                 bench.profile(v)
         for v in variants:
-            bench.sustained_rate(v)
+            if v.runs("sustained"):
+                bench.sustained_rate(v)
         bench.streaming(variants)
+        bench.first_token(variants)
         for gw in gws:
             bench.final_rss(gw)
     finally:
@@ -212,6 +246,40 @@ def run_group(bench: Bench, ctx: Ctx, group: str) -> None:
     for gw in gws:
         if isinstance(gw, Tollgate) and gw.features:
             bench.spend_rows(gw)
+
+
+UNPINNED_GROUPS = ("nginx", "tollgate")
+
+
+def unpinned_part(bench: Bench, ctx: Ctx, settings: Settings, groups: list[str]) -> None:
+    """The c=1 latencies again with nothing pinned: a mock, the gateways and the load
+    generator started afresh without `taskset` (so each sees both cores, as `--no-pin` runs
+    them), all rows in one interleaved run with the direct path. Short: the pinned part has
+    every other number. Results go to each row's `c1_unpinned`."""
+    work = ctx.work / "unpinned"
+    logs = ctx.logs / "unpinned"
+    logs.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    uctx = Ctx(repo=ctx.repo, work=work, logs=logs, bins=ctx.bins, pg_url=ctx.pg_url)
+    mock_proc = mock.start(uctx)
+    gws: list[Gateway] = []
+    try:
+        direct = Direct(uctx)
+        direct.start()
+        ub = Bench(uctx, Loadgen(ctx.bins / "tollgate-loadgen", None, work), settings, direct)
+        for g in groups:
+            for gw in group_gateways(uctx, g):
+                gws.append(gw)
+                gw.start()
+        ub.added_latency(usable_variants(ub, gws, note=False), field="c1_unpinned",
+                         rounds=settings.c1_unpinned_rounds, secs=settings.c1_unpinned_secs)
+    finally:
+        for gw in gws:
+            gw.stop()
+        mock_proc.stop()
+    for key, r in ub.results.items():
+        if "c1_unpinned" in r:
+            bench.results[key]["c1_unpinned"] = r["c1_unpinned"]
 
 
 def bench_versions(bench: Bench) -> dict[str, str]:
@@ -231,9 +299,12 @@ def smoke_verdict(bench: Bench, failures: dict[str, str]) -> int:
         checks.append((f"{g} ran", False, why))
     for key, r in sorted(bench.results.items()):
         if "skipped" in r:
-            print(f"SKIP {key}: {r['skipped']}")
+            if key == "tollgate-features-copilot":  # the stand-in is always there to serve it
+                checks.append((f"{key} linked", False, r["skipped"]))
+            else:
+                print(f"SKIP {key}: {r['skipped']}")
             continue
-        for scenario in ("c1", "throughput", "stream", "many_streams"):
+        for scenario in ("c1", "c1_unpinned", "throughput", "stream", "ttft", "many_streams"):
             if scenario in r:
                 m = r[scenario]
                 n = m.get("n", m.get("ok", 0))
@@ -248,7 +319,11 @@ def smoke_verdict(bench: Bench, failures: dict[str, str]) -> int:
             s = r["spend"]
             checks.append((f"{key} spend rows", s["rows"] is not None and s["lost"] == 0,
                            f"{s['rows']} rows for {s['sent']} requests"))
-    expected = {"direct", "tollgate-bare", "tollgate-features"}
+    for key in ("direct", "tollgate-bare", "tollgate-features"):
+        if "c1_unpinned" not in bench.results.get(key, {}):
+            checks.append((f"{key} c1_unpinned", False, "not measured"))
+    expected = {"direct", "tollgate-bare", "tollgate-features", "direct-copilot",
+                "tollgate-features-copilot"}
     for key in expected - set(bench.results):
         checks.append((f"{key} measured", False, "no results"))
     passed = sum(ok for _, ok, _ in checks)

@@ -8,8 +8,8 @@ from pathlib import Path
 from . import chart
 from .procs import NPROC
 
-ORDER = ["direct", "nginx", "tollgate-bare", "tollgate-features", "tollgate-features-anthropic",
-         "portkey", "litellm"]
+ORDER = ["direct", "direct-copilot", "nginx", "tollgate-bare", "tollgate-features",
+         "tollgate-features-anthropic", "tollgate-features-copilot", "portkey", "litellm"]
 COMPETITORS = ["nginx", "portkey", "litellm"]
 TG, TB = "tollgate-features", "tollgate-bare"
 
@@ -89,17 +89,14 @@ def write(out_dir: Path, date: str, data: dict) -> None:
                  if k in data["versions"] or k == "direct"])
     md += ["", "## Results", "",
            f"### Latency at concurrency 1 (ms; {s['c1_rounds']} interleaved rounds with the "
-           "direct path, upstream answers at once)", ""]
-    lines = []
-    for k in rows(data):
-        c = res[k].get("c1")
-        if res[k].get("skipped"):
-            lines.append([labels.get(k, k), "skipped", "", "", "", ""])
-        elif c:
-            lines.append([labels.get(k, k), num(c.get("p50"), 3), num(c.get("p99"), 3),
-                          num(c.get("added_p50"), 3), num(c.get("added_p99"), 3),
-                          str(c.get("errors", 0))])
-    md += table(["system", "p50", "p99", "added p50", "added p99", "errors"], lines)
+           "direct path, upstream answers at once"
+           + (", pinned layout)" if data["pinned"] else ", nothing pinned)"), ""]
+    md += c1_table(data, "c1")
+    if any("c1_unpinned" in r for r in res.values()):
+        md += ["", "### Latency at concurrency 1, nothing pinned (ms; the same rows started "
+               f"again without `taskset`, {s.get('c1_unpinned_rounds')} interleaved rounds of "
+               f"{s.get('c1_unpinned_secs')} s in one run)", ""]
+        md += c1_table(data, "c1_unpinned")
 
     md += ["", f"### Throughput and CPU (closed loop, concurrency {s['tp_concurrency']}, "
            f"upstream answers at once; sustained rate: highest fixed rate with p99 < "
@@ -158,6 +155,21 @@ def write(out_dir: Path, date: str, data: dict) -> None:
                  "RSS at the end MB (requests served)",
                  "errors (streams / 1,000)"], lines)
 
+    if any("ttft" in r for r in res.values()):
+        md += ["", f"### Time to first token ({s.get('ttft_concurrency')} concurrent streams of "
+               f"{s.get('ttft_chunks')} deltas {s['chunk_interval_ms']} ms apart, "
+               f"{s.get('ttft_rounds')} interleaved rounds of {s.get('ttft_secs')} s with "
+               "direct; one sample per stream)", ""]
+        lines = []
+        for k in rows(data):
+            t = res[k].get("ttft")
+            if t:
+                lines.append([labels.get(k, k), num(t.get("p50"), 3), num(t.get("p99"), 3),
+                              num(t.get("added_p50"), 3), num(t.get("added_p99"), 3),
+                              f"{t.get('samples', 0):,}", str(t.get("errors", 0))])
+        md += table(["system", "first event p50 ms", "p99 ms", "added p50 ms", "added p99 ms",
+                     "samples (streams)", "errors"], lines)
+
     md += ["", "## Ratios against tollgate", "",
            "How many times tollgate features-on (bare in brackets) is ahead: throughput and "
            "sustained rate as tollgate ÷ competitor, costs (added latency, memory, CPU) as "
@@ -187,6 +199,8 @@ def write(out_dir: Path, date: str, data: dict) -> None:
     md += features_cost(res)
     md += ["", "## Targets (issue 7)", ""]
     md += targets(res)
+    md += ["", "## Targets (issue 18)", ""]
+    md += targets18(res, s)
     md += ["", "## Rate search probes (offered req/s → p99 ms, errors)", ""]
     for k in rows(data):
         probes = get(res, k, "sustained", "probes") or []
@@ -215,6 +229,22 @@ def write(out_dir: Path, date: str, data: dict) -> None:
     md += ["See bench/README.md for what each number means and the caveats.", ""]
     (out_dir / f"{date}.md").write_text("\n".join(md))
     chart.write(out_dir / f"{date}-latency.svg", res, labels, s["p99_limit_ms"])
+
+
+def c1_table(data: dict, field: str) -> list[str]:
+    res, labels = data["results"], data["labels"]
+    lines = []
+    for k in rows(data):
+        c = res[k].get(field)
+        if res[k].get("skipped") and field == "c1":
+            lines.append([labels.get(k, k), "skipped"] + [""] * 7)
+        elif c:
+            lines.append([labels.get(k, k)]
+                         + [num(c.get(q), 3) for q in ("p50", "p99", "p999", "added_p50",
+                                                       "added_p99", "added_p999")]
+                         + [f"{c.get('n', 0):,}", str(c.get("errors", 0))])
+    return table(["system", "p50", "p99", "p99.9", "added p50", "added p99", "added p99.9",
+                  "samples", "errors"], lines)
 
 
 def features_cost(res: dict) -> list[str]:
@@ -309,4 +339,72 @@ def targets(res: dict) -> list[str]:
     out.append(f"- Spend writer keeps up, zero records lost: "
                f"{verdict(None if not sp or sp['lost'] is None else sp['lost'] == 0)}: "
                + (f"{sp['rows']} rows for {sp['sent']} requests." if sp else "—"))
+    return out
+
+
+def against(value, target: float, *, at_least: bool, scale: float = 1.0, unit: str = "",
+            digits: int = 0) -> str:
+    """Met or missed, and by how much, for a value that must be ≥ (`at_least`) or ≤ `target`;
+    `scale` and `unit` say how the difference is written (1000 and " µs" for milliseconds)."""
+    if value is None:
+        return verdict(None)
+    margin = (value - target if at_least else target - value) * scale
+    if margin >= 0:
+        return f"**met** with {margin:,.{digits}f}{unit} to spare"
+    return f"**missed** by {-margin:,.{digits}f}{unit}"
+
+
+def share(a, b) -> float | None:
+    return a / b if a and b else None
+
+
+def targets18(res: dict, s: dict) -> list[str]:
+    """Each target: the measured value, the target, met or missed by how much."""
+    out = []
+    ng = get(res, "nginx", "throughput", "rps")
+    tf, tb = get(res, TG, "throughput", "rps"), get(res, TB, "throughput", "rps")
+    an = get(res, f"{TG}-anthropic", "throughput", "rps")
+    cp = get(res, f"{TG}-copilot", "throughput", "rps")
+    dr, dc = get(res, "direct", "throughput", "rps"), get(res, "direct-copilot", "throughput",
+                                                          "rps")
+    c = s.get("tp_concurrency", 32)
+    for name, a, b, of, need, extra in (
+            ("features-on", tf, ng, "nginx", 0.5, ""),
+            ("bare", tb, ng, "nginx", 0.8, ""),
+            ("Anthropic → OpenAI", an, tf, "same-protocol features-on", 0.8, ""),
+            ("Copilot (shared linked account)", cp, tf, "`openai/` features-on", 0.9,
+             f"; the Copilot mock answers the client directly at {num(dc, 0)} req/s, the "
+             f"OpenAI mock at {num(dr, 0)} req/s")):
+        r = share(a, b)
+        out.append(f"- Throughput at concurrency {c}, {name} ≥ {need:.0%} of {of}: "
+                   + (f"{a:,.0f} vs {b:,.0f} req/s = {r:.1%}: " if r is not None else "")
+                   + against(r and r * 100, need * 100, at_least=True, unit=" points",
+                             digits=1)
+                   + f"{extra}.")
+    for field, layout in (("c1", "pinned layout"), ("c1_unpinned", "nothing pinned")):
+        for q, name, limit in (("p99", "p99", 0.15), ("p999", "p99.9", 0.5)):
+            v = get(res, TG, field, f"added_{q}")
+            n = get(res, TG, field, "n")
+            others = ", ".join(
+                f"{who} {num(x * 1000, 0)} µs" for who, x in
+                (("bare", get(res, TB, field, f"added_{q}")),
+                 ("nginx", get(res, "nginx", field, f"added_{q}"))) if x is not None)
+            out.append(f"- Added {name} at concurrency 1, features-on, {layout}, ≤ "
+                       f"{limit * 1000:.0f} µs: "
+                       + (f"{v * 1000:,.0f} µs over {n:,} samples: " if v is not None else "")
+                       + against(v, limit, at_least=False, scale=1000, unit=" µs")
+                       + (f"; {others}" if others else "") + ".")
+    t = get(res, TG, "ttft") or {}
+    need = s.get("ttft_min_samples", 1000)
+    v, n = t.get("added_p99"), t.get("samples", 0)
+    enough = v is not None and n >= need and (t.get("direct_samples") or 0) >= need
+    out.append(f"- Added time to first token p99 ≤ 1 ms, features-on, on ≥ {need:,} streams: "
+               + (f"{v * 1000:,.0f} µs over {n:,} streams (direct {t.get('direct_samples', 0):,})"
+                  ": " if v is not None else "")
+               + (against(v, 1.0, at_least=False, scale=1000, unit=" µs") if enough or v is None
+                  else f"**not measured**: fewer than {need:,} samples")
+               + "".join(
+                   f"; {who} {num((get(res, k, 'ttft', 'added_p99') or 0) * 1000, 0)} µs"
+                   for who, k in (("bare", TB), ("Anthropic → OpenAI", f"{TG}-anthropic"),
+                                  ("nginx", "nginx")) if get(res, k, "ttft")) + ".")
     return out

@@ -45,6 +45,14 @@ class Settings:
     rss_streams: int = 1000
     rss_chunk_interval_ms: int = 100
     rss_secs: float = 8.0
+    c1_unpinned_rounds: int = 3  # the short part with nothing pinned
+    c1_unpinned_secs: float = 1.5
+    ttft_concurrency: int = 16
+    ttft_chunks: int = 4  # short streams: many first events in little time
+    ttft_rounds: int = 4
+    ttft_warmup: float = 0.5
+    ttft_secs: float = 2.5
+    ttft_min_samples: int = 1000  # a p99 that rests on at least this many first events
     requests: int | None = None  # smoke: a request count per run instead of durations
     stream_requests: int | None = None  # smoke: streams per target
 
@@ -52,14 +60,15 @@ class Settings:
     def quick(cls) -> "Settings":
         return cls(c1_rounds=3, c1_secs=0.7, tp_warmup=1.0, tp_secs=3.0, sustain_bisect=1,
                    probe_warmup=0.5, probe_secs=1.5, stream_rounds=2, stream_secs=1.5,
-                   rss_secs=4.0)
+                   rss_secs=4.0, c1_unpinned_rounds=2, c1_unpinned_secs=0.7, ttft_rounds=3)
 
     @classmethod
     def smoke(cls) -> "Settings":
         return cls(c1_rounds=1, tp_concurrency=8, sustain_start=200.0, sustain_max=200.0,
                    sustain_bisect=0, sustain_min=200.0, sustain_retry=False,
                    stream_concurrency=4, stream_rounds=1, chunk_interval_ms=1, rss_streams=50,
-                   rss_chunk_interval_ms=5, requests=300, stream_requests=40)
+                   rss_chunk_interval_ms=5, requests=300, stream_requests=40,
+                   c1_unpinned_rounds=1, ttft_concurrency=4, ttft_rounds=1, ttft_min_samples=0)
 
 
 def lat(result: dict, field: str = "latency_ms") -> dict:
@@ -112,29 +121,36 @@ class Bench:
         self.results[gw.key]["idle_rss_mb"] = mb
         self.note(f"{gw.key}: idle RSS {mb:.1f} MB")
 
-    def added_latency(self, variants: list[Variant]) -> None:
-        """Concurrency 1, interleaved rounds with the direct path; added = variant − direct."""
+    def added_latency(self, variants: list[Variant], *, field: str = "c1",
+                      rounds: int | None = None, secs: float | None = None) -> None:
+        """Concurrency 1, interleaved rounds with the direct path; added = variant − direct,
+        per percentile. `field` names the result (`c1_unpinned` for the unpinned layout)."""
         mock.reply(self.ctx)
         s = self.s
-        res = self.run(variants, with_direct=True, concurrency=1, rounds=s.c1_rounds,
-                       warmup=s.c1_warmup, duration=s.c1_secs)
+        variants = [v for v in variants if v.runs("c1")]
+        res = self.run(variants, with_direct=True, concurrency=1,
+                       rounds=rounds or s.c1_rounds, warmup=s.c1_warmup,
+                       duration=secs or s.c1_secs)
         d = lat(res["direct"])
         for v in variants:
             r = res[v.key]
             m = lat(r)
-            out = {"p50": m.get("p50"), "p99": m.get("p99"), "direct_p50": d.get("p50"),
-                   "direct_p99": d.get("p99"), "n": r["ok"], "errors": r["error_count"],
+            out = {"p50": m.get("p50"), "p99": m.get("p99"), "p999": m.get("p999"),
+                   "direct_p50": d.get("p50"), "direct_p99": d.get("p99"),
+                   "direct_p999": d.get("p999"), "n": r["ok"], "errors": r["error_count"],
                    "error_kinds": r["errors"]}
             if m.get("p50") is not None and d.get("p50") is not None:
-                out["added_p50"] = m["p50"] - d["p50"]
-                out["added_p99"] = m["p99"] - d["p99"]
-            self.results[v.key]["c1"] = out
-            self.results["direct"].setdefault("c1", {"p50": d.get("p50"), "p99": d.get("p99"),
-                                                     "n": res["direct"]["ok"],
-                                                     "errors": res["direct"]["error_count"]})
-            self.note(f"{v.key}: c=1 p50 {fmt(m.get('p50'))} ms (direct {fmt(d.get('p50'))}), "
-                      f"p99 {fmt(m.get('p99'))} ms (direct {fmt(d.get('p99'))}), "
-                      f"errors {r['error_count']}")
+                for q in ("p50", "p99", "p999"):
+                    out[f"added_{q}"] = m[q] - d[q]
+            self.results[v.key][field] = out
+            self.results["direct"].setdefault(field, {"p50": d.get("p50"), "p99": d.get("p99"),
+                                                      "p999": d.get("p999"),
+                                                      "n": res["direct"]["ok"],
+                                                      "errors": res["direct"]["error_count"]})
+            self.note(f"{v.key}: {field} p50 {fmt(m.get('p50'))} ms (direct "
+                      f"{fmt(d.get('p50'))}), p99 {fmt(m.get('p99'))} (direct "
+                      f"{fmt(d.get('p99'))}), p99.9 {fmt(m.get('p999'))} (direct "
+                      f"{fmt(d.get('p999'))}), {r['ok']} samples, errors {r['error_count']}")
 
     def throughput(self, v: Variant) -> None:
         """Closed loop at concurrency 32, upstream answering at once; CPU from /proc."""
@@ -244,6 +260,7 @@ class Bench:
         """64 deltas 10 ms apart; time to first event and gaps, interleaved with direct."""
         s = self.s
         mock.reply(self.ctx, chunk_interval_ms=s.chunk_interval_ms, stream_text=True)
+        variants = [v for v in variants if v.runs("stream")]
         res = self.run(variants, with_direct=True, stream=True, requests=s.stream_requests,
                        concurrency=s.stream_concurrency, rounds=s.stream_rounds,
                        warmup=s.stream_warmup, duration=s.stream_secs)
@@ -255,6 +272,26 @@ class Bench:
             self.note(f"{v.key}: first event p99 {fmt(out['ttft_p99'])} ms "
                       f"(+{fmt(out.get('added_ttft_p99'))}), gap p50/p99 {fmt(out['gap_p50'])}/"
                       f"{fmt(out['gap_p99'])} ms, errors {out['errors']}")
+
+    def first_token(self, variants: list[Variant]) -> None:
+        """Time to the first event over many short streams (4 deltas 10 ms apart, 16 at
+        once), interleaved with direct, so that each p99 rests on at least
+        `ttft_min_samples` first events; the sample count is kept with the figures."""
+        s = self.s
+        mock.reply(self.ctx, chunk_interval_ms=s.chunk_interval_ms, stream_text=True,
+                   chunks=s.ttft_chunks)
+        variants = [v for v in variants if v.runs("ttft")]
+        res = self.run(variants, with_direct=True, stream=True, requests=s.stream_requests,
+                       concurrency=s.ttft_concurrency, rounds=s.ttft_rounds,
+                       warmup=s.ttft_warmup, duration=s.ttft_secs)
+        d = res["direct"]
+        self.results["direct"].setdefault("ttft", ttft_numbers(d, None))
+        for v in variants:
+            out = ttft_numbers(res[v.key], d)
+            self.results[v.key]["ttft"] = out
+            self.note(f"{v.key}: first event p50/p99 {fmt(out['p50'])}/{fmt(out['p99'])} ms "
+                      f"(added {fmt(out.get('added_p99'))} at p99) over {out['samples']} "
+                      f"streams (direct {out['direct_samples']}), errors {out['errors']}")
 
     def many_streams(self, v: Variant) -> None:
         """Peak RSS while 1,000 streams (64 deltas, 100 ms apart) are open at once: exactly
@@ -340,6 +377,18 @@ def stream_numbers(r: dict, direct: dict | None) -> dict:
         df, dg = lat(direct, "first_event_ms"), lat(direct, "gap_ms")
         out.update(added_ttft_p50=f["p50"] - df["p50"], added_ttft_p99=f["p99"] - df["p99"],
                    gap_diff_p50=g["p50"] - dg["p50"], gap_diff_p99=g["p99"] - dg["p99"])
+    return out
+
+
+def ttft_numbers(r: dict, direct: dict | None) -> dict:
+    f = lat(r, "first_event_ms")
+    out = {"p50": f.get("p50"), "p99": f.get("p99"), "samples": f.get("count", 0),
+           "n": r["ok"], "errors": r["error_count"], "error_kinds": r["errors"]}
+    if direct is not None:
+        df = lat(direct, "first_event_ms")
+        out["direct_samples"] = df.get("count", 0)
+        if f.get("p50") is not None and df.get("p50") is not None:
+            out.update(added_p50=f["p50"] - df["p50"], added_p99=f["p99"] - df["p99"])
     return out
 
 

@@ -418,3 +418,21 @@ async fn a_stand_in_driven_from_outside_approves_over_http_and_names_its_public_
     let (status, _) = exchange(&other, oauth).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn a_record_limit_of_zero_answers_and_counts_calls_but_keeps_none() {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let github = MockGitHub::start_with_options(addr, None, 0).await.unwrap();
+    let token = copilot_token(&github).await;
+    let chat = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..3 {
+        let response = api(&github, reqwest::Method::POST, "/chat/completions", &token)
+            .json(&chat)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(github.request_count(), 3);
+    assert!(github.requests().is_empty(), "{:?}", github.requests());
+}

@@ -45,7 +45,8 @@ struct Args {
     /// Model ids listed by /v1/models (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "gpt-4o-mini,gpt-4o")]
     models: Vec<String>,
-    /// Recent requests kept for /__mock/requests; 0 keeps none (benchmarks).
+    /// Recent requests kept for /__mock/requests (with --github: Copilot API calls); 0 keeps
+    /// none (benchmarks).
     #[arg(long, default_value_t = DEFAULT_RECORD_LIMIT)]
     record_limit: usize,
     /// Serve the GitHub stand-in (device flow, token exchange, Copilot API) instead.
@@ -103,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.github {
         let addr = SocketAddr::new(args.host, args.port);
-        let mock = MockGitHub::start_with_origin(addr, args.public_url)
+        let mock = MockGitHub::start_with_options(addr, args.public_url, args.record_limit)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         announce(mock.addr())?;

@@ -47,7 +47,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 pub use catalog::{copilot_model, default_models, embeddings_model, responses_model};
 pub use state::{DEFAULT_MESSAGES_TEXT, DeviceRequest, MockQuota, ScriptedPoll};
 
-use crate::openai_mock::{MockConfig, Shared};
+use crate::openai_mock::{DEFAULT_RECORD_LIMIT, MockConfig, Shared};
 use state::State;
 
 /// Large enough for image-bearing requests.
@@ -87,11 +87,22 @@ impl MockGitHub {
     /// programming the catalog, replies and errors, and `GET /__mock/requests`, the Copilot
     /// API calls so far, for tests that drive it from outside the process.
     pub async fn start_with_origin(addr: SocketAddr, public: Option<String>) -> io::Result<Self> {
+        Self::start_with_options(addr, public, DEFAULT_RECORD_LIMIT).await
+    }
+
+    /// As [`MockGitHub::start_with_origin`], keeping at most `record_limit` recent Copilot API
+    /// calls for [`MockGitHub::requests`]; 0 keeps none, so that a benchmark's stand-in does
+    /// no more per call than the OpenAI mock it is compared with.
+    pub async fn start_with_options(
+        addr: SocketAddr,
+        public: Option<String>,
+        record_limit: usize,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let (shutdown, stopped) = watch::channel(false);
-        let engine =
-            Arc::new(Shared::new(MockConfig { addr, ..MockConfig::default() }, stopped.clone()));
+        let config = MockConfig { addr, record_limit, ..MockConfig::default() };
+        let engine = Arc::new(Shared::new(config, stopped.clone()));
         let origin = public.map_or_else(|| origin(addr), |o| o.trim_end_matches('/').to_owned());
         let state = Arc::new(State::new(origin, Arc::clone(&engine)));
         let listener = listener.tap_io(|tcp| {
