@@ -55,7 +55,7 @@ pub struct Config {
 }
 
 /// The MCP gateway's settings.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct McpSettings {
     /// Upstream servers in file order.
     pub servers: Vec<McpServer>,
@@ -64,6 +64,23 @@ pub struct McpSettings {
     pub default_servers: Vec<String>,
     /// Semantic tool filtering, when `mcp_semantic_tool_filter` enables it.
     pub semantic_filter: Option<SemanticFilter>,
+    /// How many model requests one chat or messages request with MCP tools may make before
+    /// tollgate stops running the tools it calls (`litellm_settings.mcp_max_tool_steps`).
+    pub max_tool_steps: u32,
+}
+
+/// [`McpSettings::max_tool_steps`] unless configured.
+pub const DEFAULT_MCP_MAX_TOOL_STEPS: u32 = 10;
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        Self {
+            servers: Vec::new(),
+            default_servers: Vec::new(),
+            semantic_filter: None,
+            max_tool_steps: DEFAULT_MCP_MAX_TOOL_STEPS,
+        }
+    }
 }
 
 impl Config {

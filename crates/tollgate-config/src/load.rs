@@ -95,6 +95,15 @@ pub fn from_yaml_str(
     let mut mcp =
         mcp_settings(raw.mcp_servers, raw.default_mcp_servers, env, &mut diagnostics, &err)?;
     mcp.semantic_filter = filter;
+    if let Some(n) = raw.litellm_settings.mcp_max_tool_steps {
+        if !(n.is_finite() && n.fract() == 0.0 && (1.0..=100.0).contains(&n)) {
+            return Err(err(
+                "litellm_settings.mcp_max_tool_steps",
+                format!("must be a whole number from 1 to 100, found {n}"),
+            ));
+        }
+        mcp.max_tool_steps = n as u32;
+    }
 
     Ok(Config { source: source.map(Path::to_path_buf), models, settings, router, mcp, diagnostics })
 }

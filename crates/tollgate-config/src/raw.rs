@@ -113,6 +113,8 @@ pub(crate) struct RawLitellmSettings {
     pub num_retries: Option<f64>,
     #[serde(default)]
     pub mcp_semantic_tool_filter: Option<RawSemanticFilter>,
+    #[serde(default, deserialize_with = "opt_number")]
+    pub mcp_max_tool_steps: Option<f64>,
 }
 
 /// `mcp_semantic_tool_filter` as written.

@@ -464,6 +464,21 @@ fn the_semantic_tool_filter_is_read_where_litellm_reads_it() {
 }
 
 #[test]
+fn the_mcp_tool_step_limit_is_read_and_checked() {
+    let env = MapEnv::default();
+    let default = from_yaml_str("", None, &env).unwrap();
+    assert_eq!(default.mcp.max_tool_steps, tollgate_config::DEFAULT_MCP_MAX_TOOL_STEPS);
+    let set = from_yaml_str("litellm_settings:\n  mcp_max_tool_steps: 4\n", None, &env).unwrap();
+    assert_eq!(set.mcp.max_tool_steps, 4);
+    assert!(set.diagnostics.is_empty(), "{:?}", set.diagnostics);
+    for bad in ["0", "2.5", "101", "many"] {
+        let yaml = format!("litellm_settings:\n  mcp_max_tool_steps: {bad}\n");
+        let e = from_yaml_str(&yaml, None, &env).unwrap_err();
+        assert_eq!(e.key, "litellm_settings.mcp_max_tool_steps", "{bad}");
+    }
+}
+
+#[test]
 fn an_mcp_server_given_as_json_is_checked_as_a_config_entry_is() {
     use serde_json::json;
     let env = MapEnv::from_pairs([("WIKI_TOKEN", "t")]);

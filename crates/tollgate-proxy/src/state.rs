@@ -38,6 +38,7 @@ struct Inner {
     mcp_calls: Arc<tollgate_mcp::Calls>,
     mcp_default_servers: Vec<String>,
     mcp_filter: Option<tollgate_config::SemanticFilter>,
+    mcp_max_tool_steps: u32,
     mcp_ranker: tollgate_mcp::ToolRanker,
     started_unix: u64,
 }
@@ -83,6 +84,7 @@ impl AppState {
             mcp_calls: Arc::default(),
             mcp_default_servers: config.mcp.default_servers.clone(),
             mcp_filter: config.mcp.semantic_filter.clone(),
+            mcp_max_tool_steps: config.mcp.max_tool_steps,
             mcp_ranker: tollgate_mcp::ToolRanker::default(),
             started_unix,
         }))
@@ -169,6 +171,11 @@ impl AppState {
     /// Semantic filtering of MCP tool lists, when configured.
     pub fn mcp_filter(&self) -> Option<&tollgate_config::SemanticFilter> {
         self.0.mcp_filter.as_ref()
+    }
+
+    /// How many model requests a request with MCP tools may make (`mcp_max_tool_steps`).
+    pub fn mcp_max_tool_steps(&self) -> u32 {
+        self.0.mcp_max_tool_steps
     }
 
     /// Ranks MCP tools for the filter; caches their embeddings.

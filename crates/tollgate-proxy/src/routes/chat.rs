@@ -2,10 +2,12 @@
 
 use axum::Extension;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use tollgate_protocol::openai::{parse_object, validate_chat_request};
 use tollgate_protocol::{Operation, Protocol};
 
+use super::mcp::model_tools;
 use super::{RequestId, respond};
 use crate::auth::Principal;
 use crate::body::PendingBody;
@@ -18,10 +20,11 @@ pub(super) async fn chat_completions(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ModelCaller(caller): ModelCaller,
+    headers: HeaderMap,
     body: PendingBody,
 ) -> Response {
     match caller {
-        Ok(caller) => respond(handle(&state, request_id, caller, body).await),
+        Ok(caller) => respond(handle(&state, request_id, caller, &headers, body).await),
         Err(d) => denied(&state, "chat_completions", &request_id, body, d).await,
     }
 }
@@ -30,6 +33,7 @@ async fn handle(
     state: &AppState,
     request_id: RequestId,
     caller: Principal,
+    headers: &HeaderMap,
     body: PendingBody,
 ) -> Result<Response, ApiError> {
     let raw = body.read().await?;
@@ -52,5 +56,8 @@ async fn handle(
         claude_token: None,
         has_thinking: false,
     };
+    if model_tools::has_mcp_tools(&call.body) {
+        return model_tools::answer(state, call, headers).await;
+    }
     Ok(forward(state, call).await)
 }

@@ -8,6 +8,7 @@ use tollgate_protocol::anthropic::validate_messages_request;
 use tollgate_protocol::openai::parse_object;
 use tollgate_protocol::{Operation, Protocol};
 
+use super::mcp::model_tools;
 use super::{RequestId, respond};
 use crate::auth::Principal;
 use crate::body::PendingBody;
@@ -86,5 +87,8 @@ async fn handle(
         claude_token: passthrough_token(state, headers),
         has_thinking: summary.has_thinking_blocks,
     };
+    if model_tools::has_mcp_tools(&call.body) {
+        return model_tools::answer(state, call, headers).await;
+    }
     Ok(forward(state, call).await)
 }

@@ -14,6 +14,7 @@ mod fallbacks;
 mod helpers;
 mod keys;
 mod mcp;
+mod mcp_model_tools;
 mod mcp_servers;
 mod messages;
 mod models_runtime;

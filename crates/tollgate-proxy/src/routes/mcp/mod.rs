@@ -13,6 +13,7 @@
 mod call;
 mod filter;
 mod grant;
+pub(super) mod model_tools;
 mod session;
 
 use std::convert::Infallible;
@@ -356,7 +357,7 @@ async fn respond(
         return if stream { one_event(&message) } else { answer(StatusCode::OK, &message) };
     }
     let call = if request.method == "tools/call" {
-        match admit_call(state, caller, &view, &request, stream).await {
+        match admit_call(state, caller, &view, &request.request_id, &request.params, stream).await {
             Ok(call) => Some(call),
             Err(e) => return answer(StatusCode::OK, &rpc::error(request.id, &e)),
         }
@@ -381,16 +382,16 @@ async fn admit_call(
     state: &AppState,
     caller: &Principal,
     view: &View,
-    request: &Request,
+    request_id: &RequestId,
+    params: &Value,
     stream: bool,
 ) -> Result<ToolCall, RpcError> {
-    let name = request.params.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = params.get("name").and_then(Value::as_str).unwrap_or_default();
     let unknown = || RpcError::new(INVALID_PARAMS, format!("Unknown tool: {name}"));
     let (server, tool) = view.resolve_tool(name).ok_or_else(unknown)?;
     let listed = server.tools().await;
-    let asked =
-        Asked { request_id: &request.request_id, server: server.name(), tool: &tool, stream };
-    let arguments = request.params.get("arguments");
+    let asked = Asked { request_id, server: server.name(), tool: &tool, stream };
+    let arguments = params.get("arguments");
     match listed {
         Ok(listed) => {
             if !listed.iter().any(|t| t.get("name").and_then(Value::as_str) == Some(tool.as_str()))
