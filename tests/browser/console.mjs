@@ -12,7 +12,8 @@
 // the dashboard's request total grew by N; opens /ui/copilot if there is one (a 404 skips that
 // step with a NOTE; otherwise a row naming one of the TEXTs must be listed); with --mcp-url,
 // adds an HTTP MCP server there with the bearer TOKEN on /ui/mcp and opens its page, whose
-// tools must be listed and which must not show the token; looks at the audit and settings pages; signs out and checks /ui/keys sends it back to the sign-in page.
+// tools must be listed and which must not show the token, then hides its `add` tool through the
+// edit form (the token kept); looks at the audit and settings pages; signs out and checks /ui/keys sends it back to the sign-in page.
 //
 // It saves a full-page PNG of every page it visits into DIR (1280x800 viewport, light color
 // scheme), printing `SHOT <file>` for each, and prints what it found for the caller to check:
@@ -341,6 +342,19 @@ try {
     check((await page.locator('#mcp-server-facts').innerText()).includes('set'), 'the token is not shown as set');
     check(!(await page.content()).includes(opts.mcpToken), 'the MCP server page shows the token');
     await shot('17-mcp-server');
+
+    step = 'edit the MCP server';
+    const edit = page.locator('form#edit-mcp-server');
+    check((await edit.locator('[name=url]').inputValue()) === opts.mcpUrl, 'the edit form does not hold the URL');
+    check((await edit.locator('[name=bearer_token]').inputValue()) === '', 'the edit form holds a token');
+    await edit.locator('[name=description]').fill('edited in the browser');
+    await edit.locator('[name=disallowed_tools]').fill('add');
+    await submit(edit.getByRole('button', { name: 'Save' }));
+    check(new URL(page.url()).pathname === `/ui/mcp/${mcpName}`, `saving the MCP server led to ${page.url()}`);
+    check((await page.content()).includes(`MCP server ${mcpName} saved.`), 'saving the MCP server says nothing');
+    const hidden = await page.locator('#mcp-tools tbody tr', { hasText: 'hidden by filters' }).count();
+    check(hidden === 1, `${hidden} tools shown hidden after hiding one`);
+    check(!(await page.content()).includes(opts.mcpToken), 'the edited MCP server page shows the token');
     process.stdout.write(`MCP ${mcpName} ${listed}\n`);
   }
 

@@ -15,6 +15,7 @@ mod keys;
 mod lists;
 mod logs;
 mod mcp;
+mod mcp_form;
 mod model;
 mod model_form;
 mod models;

@@ -8,39 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tollgate_proxy::AppState;
 use tollgate_proxy::ops::mcp_servers as ops;
 
+use crate::mcp_form::{McpForm, TRANSPORTS, refusal};
 use crate::page::{self, Base, Choice, DoneQuery, Errors, Frame, Submitted};
 use crate::session::Signed;
-
-/// The transports the add form offers.
-const TRANSPORTS: [&str; 3] = ["stdio", "http", "sse"];
-
-const FORM_FIELDS: [&str; 7] =
-    ["server_name", "transport", "command", "args", "url", "description", "bearer_token"];
-
-/// The add form, as typed.
-#[derive(Debug, Default, Clone, Deserialize)]
-pub(crate) struct McpForm {
-    #[serde(default)]
-    server_name: String,
-    #[serde(default)]
-    transport: String,
-    #[serde(default)]
-    command: Option<String>,
-    /// One argument a line.
-    #[serde(default)]
-    args: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    bearer_token: Option<String>,
-}
 
 fn text_of(v: &Value, key: &str) -> String {
     match v.get(key) {
@@ -199,6 +173,35 @@ struct DetailPage {
     tools: Vec<Tool>,
     tools_error: Option<String>,
     errors: Errors,
+    /// The edit form, for a stored server.
+    edit: Option<Edit>,
+}
+
+/// A stored server's edit form: as stored, or as typed when refused.
+struct Edit {
+    form: McpForm,
+    transports: Vec<Choice>,
+    /// Whether an authentication is stored (the form offers to keep, replace or clear it).
+    auth_set: bool,
+    /// The environment variables and headers the form keeps as they are.
+    kept: Vec<String>,
+}
+
+impl Edit {
+    fn of(server: &Value, typed: Option<McpForm>) -> Self {
+        let form = typed.unwrap_or_else(|| McpForm::of(server));
+        let kept = credentials(server)
+            .into_iter()
+            .filter(|c| c.what.starts_with("environment variable") || c.what.starts_with("header"))
+            .map(|c| c.what)
+            .collect();
+        Self {
+            transports: page::choices(&TRANSPORTS, form.transport.trim()),
+            auth_set: server.get("auth_value").is_some_and(|a| !a.is_null()),
+            kept,
+            form,
+        }
+    }
 }
 
 fn admin(base: &Base, signed: &Signed) -> Result<(), Response> {
@@ -240,67 +243,6 @@ pub(crate) async fn list(
     render_list(&state, &base, &signed, (blank, Errors::default(), StatusCode::OK), q.done)
 }
 
-/// The form as a body in config.yaml's shape: only the fields of the chosen transport, so the
-/// operation's checks speak of what the admin meant; a typed token is always passed on (and
-/// refused for a stdio server).
-fn body_of(f: &McpForm) -> Map<String, Value> {
-    let mut body = Map::new();
-    body.insert("server_name".into(), json!(f.server_name));
-    let transport = f.transport.trim();
-    body.insert("transport".into(), json!(transport));
-    match transport {
-        "stdio" => {
-            if let Some(c) = page::text(f.command.clone()) {
-                body.insert("command".into(), json!(c));
-            }
-            let args: Vec<&str> = f
-                .args
-                .as_deref()
-                .unwrap_or("")
-                .lines()
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .collect();
-            if !args.is_empty() {
-                body.insert("args".into(), json!(args));
-            }
-        }
-        _ => {
-            if let Some(u) = page::text(f.url.clone()) {
-                body.insert("url".into(), json!(u));
-            }
-        }
-    }
-    if let Some(d) = page::text(f.description.clone()) {
-        body.insert("description".into(), json!(d));
-    }
-    if let Some(t) = page::text(f.bearer_token.clone()) {
-        body.insert("auth_type".into(), json!("bearer_token"));
-        body.insert("auth_value".into(), json!(t));
-    }
-    body
-}
-
-/// An operation's refusal next to the field it is about: the token's field for the
-/// authentication keys, the name's for a name that cannot name a server (whose message
-/// names no key).
-fn refusal(e: &tollgate_proxy::ApiError, name: &str) -> Errors {
-    let field = match e.param() {
-        Some("auth_type" | "auth_value" | "authentication_token") => Some("bearer_token"),
-        Some("name") => Some("server_name"),
-        None if e.code() == Some("invalid_mcp_server")
-            && !tollgate_config::valid_server_name(name.trim()) =>
-        {
-            Some("server_name")
-        }
-        _ => None,
-    };
-    match field {
-        Some(f) => Errors::from_iter([(f.to_owned(), e.message().to_owned())]),
-        None => page::field_error_among(e, &FORM_FIELDS),
-    }
-}
-
 pub(crate) async fn create(
     State(state): State<AppState>,
     Submitted { base, signed, form }: Submitted<McpForm>,
@@ -308,14 +250,14 @@ pub(crate) async fn create(
     if let Err(r) = admin(&base, &signed) {
         return r;
     }
-    match ops::create(&state, &signed.actor(), body_of(&form)).await {
+    match ops::create(&state, &signed.actor(), form.new_body()).await {
         Ok(_) => {
             let notice = format!("MCP server {} added.", form.server_name.trim());
             page::done(&base, "/mcp", &notice)
         }
         Err(e) => {
             let errors = refusal(&e, &form.server_name);
-            let typed = McpForm { bearer_token: None, ..form };
+            let typed = form.without_token();
             render_list(&state, &base, &signed, (typed, errors, StatusCode::BAD_REQUEST), None)
         }
     }
@@ -326,7 +268,7 @@ async fn render_one(
     base: &Base,
     signed: &Signed,
     name: &str,
-    errors: Errors,
+    (errors, typed): (Errors, Option<McpForm>),
     notice: Option<String>,
 ) -> Response {
     let server = match ops::get(state, name).await {
@@ -358,6 +300,7 @@ async fn render_one(
     let server = ops::get(state, name).await.unwrap_or(server);
     let status = if errors.0.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
     let row = Row::of(&server);
+    let edit = (!row.from_file).then(|| Edit::of(&server, typed));
     let frame =
         Frame::new(base, signed, &format!("MCP server {}", row.name), "mcp").with_notice(notice);
     let nonce = frame.nonce.clone();
@@ -369,6 +312,7 @@ async fn render_one(
         tools,
         tools_error,
         errors,
+        edit,
     };
     page::html(status, &nonce, &detail)
 }
@@ -384,32 +328,49 @@ pub(crate) async fn detail(
     if let Err(r) = admin(&base, &signed) {
         return r;
     }
-    render_one(&state, &base, &signed, &name, Errors::default(), q.done).await
+    render_one(&state, &base, &signed, &name, (Errors::default(), None), q.done).await
 }
 
-/// No field: the delete form holds only its CSRF token.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct Nothing {}
-
+/// The edit form (`edit`) or the delete form, which holds only its CSRF token; both the same
+/// operations as `PUT /v1/mcp/server` and `DELETE /v1/mcp/server/{name}`.
 pub(crate) async fn act(
     State(state): State<AppState>,
     Path((name, action)): Path<(String, String)>,
-    Submitted { base, signed, form: Nothing {} }: Submitted<Nothing>,
+    Submitted { base, signed, form }: Submitted<McpForm>,
 ) -> Response {
     if let Err(r) = admin(&base, &signed) {
         return r;
     }
-    match action.as_str() {
-        "delete" => match ops::delete(&state, &signed.actor(), &name).await {
-            Ok(_) => page::done(&base, "/mcp", &format!("MCP server {name} deleted.")),
-            Err(e) if e.status() == StatusCode::NOT_FOUND => {
-                page::not_found(&base, "No MCP server has this name.")
+    let actor = signed.actor();
+    let refused = match action.as_str() {
+        "edit" => {
+            let body = match ops::stored_entry(&state, &name).await {
+                Ok(stored) => form.edit_body(&name, stored),
+                Err(e) => Err(Errors::from_iter([("form".to_owned(), e.message().to_owned())])),
+            };
+            let saved = match body {
+                Ok(body) => ops::update(&state, &actor, body).await.map_err(|e| {
+                    if e.status().is_server_error() {
+                        tracing::error!(error = %e.message(), "admin UI: MCP server not saved");
+                    }
+                    refusal(&e, &name)
+                }),
+                Err(errors) => Err(errors),
+            };
+            match saved {
+                Ok(_) => {
+                    let path = format!("/mcp/{}", page::url_encode(&name));
+                    return page::done(&base, &path, &format!("MCP server {name} saved."));
+                }
+                Err(errors) => (errors, Some(form.without_token())),
             }
-            Err(e) => {
-                let errors = Errors::from_iter([("form".to_owned(), e.message().to_owned())]);
-                render_one(&state, &base, &signed, &name, errors, None).await
-            }
+        }
+        "delete" => match ops::delete(&state, &actor, &name).await {
+            Ok(_) => return page::done(&base, "/mcp", &format!("MCP server {name} deleted.")),
+            Err(e) => (Errors::from_iter([("form".to_owned(), e.message().to_owned())]), None),
         },
-        _ => page::not_found(&base, "No such action."),
-    }
+        _ => return page::not_found(&base, "No such action."),
+    };
+    // Not found stays not found; the page says any other refusal.
+    render_one(&state, &base, &signed, &name, refused, None).await
 }

@@ -99,6 +99,7 @@ impl Gateway {
 
         // Stored models from the last run's copy, until the database answers.
         state.models().load_snapshot(&secret_box).await;
+        state.mcp_servers().load_snapshot(&secret_box, &state.models().file()).await;
         let secret_box_for_models = secret_box.clone();
         let secret_box_for_mcp = secret_box.clone();
         let accounts = Arc::new(AccountSync::new(state.providers().copilot().clone(), secret_box));

@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod gateway;
 mod guard;
+pub mod kept;
 pub mod mcp_servers;
 pub mod metrics;
 pub mod models;

@@ -6,8 +6,11 @@
 //!
 //! A stored server is its entry in config.yaml's shape; its credentials (`auth_value`,
 //! `authentication_token`, every `env` value and every `static_headers` value) are sealed
-//! before they reach the store, bound to the server's name and field.
+//! before they reach the store, bound to the server's name and field. What was last read is
+//! kept in the data directory as stored ([`MCP_SNAPSHOT_FILE_NAME`]), so a process started
+//! while the database is down serves the stored servers too.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +20,19 @@ use tollgate_config::{Config, ConfigError, Diagnostic, McpServer, ProcessEnv};
 use tollgate_mcp::Gateway;
 use tollgate_store::{McpServerRecord, SecretBox, Store, StoreError};
 
+use crate::kept::Kept;
 use crate::models::seal;
+
+/// File name of the stored-MCP-server snapshot inside the data directory.
+pub const MCP_SNAPSHOT_FILE_NAME: &str = "mcp_servers.json";
+
+const SNAPSHOT_VERSION: u32 = 1;
+
+/// The stored servers as last read, their credentials sealed as stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct McpSnapshot {
+    mcp_servers: Vec<McpServerRecord>,
+}
 
 /// Top-level fields of an entry that hold a credential.
 const SECRET_FIELDS: &[&str] = &["auth_value", "authentication_token"];
@@ -75,6 +90,7 @@ pub struct McpTable {
     stored: ArcSwap<Vec<McpServerRecord>>,
     rebuilding: tokio::sync::Mutex<()>,
     changed: Arc<tokio::sync::Notify>,
+    snapshot: Kept<McpSnapshot>,
 }
 
 /// What a rebuild did.
@@ -88,13 +104,19 @@ pub struct Rebuilt {
 
 impl McpTable {
     /// A table serving `gateway`'s servers (config.yaml's) until [`McpTable::rebuild`] reads
-    /// the store; [`McpTable::follow`] rebuilds whenever `changed` is woken.
-    pub fn new(gateway: Arc<Gateway>, changed: Arc<tokio::sync::Notify>) -> Self {
+    /// the store (or [`McpTable::load_snapshot`] the copy at `snapshot`);
+    /// [`McpTable::follow`] rebuilds whenever `changed` is woken.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        changed: Arc<tokio::sync::Notify>,
+        snapshot: PathBuf,
+    ) -> Self {
         Self {
             gateway,
             stored: ArcSwap::default(),
             rebuilding: tokio::sync::Mutex::new(()),
             changed,
+            snapshot: Kept::new(snapshot, SNAPSHOT_VERSION, "stored MCP server"),
         }
     }
 
@@ -115,7 +137,8 @@ impl McpTable {
 
     /// Reads the stored servers and gives the gateway them with `file`'s. A stored server
     /// that cannot be built (an unreadable credential, a name config.yaml took since) is left
-    /// out and logged; the others are served.
+    /// out and logged; the others are served. What was read is kept on disk, sealed as
+    /// stored, for a start while the database is down.
     pub async fn rebuild(
         &self,
         store: &Store,
@@ -124,6 +147,25 @@ impl McpTable {
     ) -> Result<Rebuilt, StoreError> {
         let _one_at_a_time = self.rebuilding.lock().await;
         let records = store.list_mcp_servers().await?;
+        let report = self.apply(sb, file, records.clone());
+        self.snapshot.keep(McpSnapshot { mcp_servers: records });
+        Ok(report)
+    }
+
+    /// Serves the stored servers of the snapshot in the data directory, if there is one: what
+    /// a process started while the database is down knows until the database answers.
+    pub async fn load_snapshot(&self, sb: &SecretBox, file: &Config) -> Option<Rebuilt> {
+        let snapshot = self.snapshot.load()?;
+        let _one_at_a_time = self.rebuilding.lock().await;
+        let report = self.apply(sb, file, snapshot.mcp_servers);
+        tracing::info!(
+            mcp_servers = report.served,
+            "stored MCP servers served from the snapshot until the database answers"
+        );
+        Some(report)
+    }
+
+    fn apply(&self, sb: &SecretBox, file: &Config, records: Vec<McpServerRecord>) -> Rebuilt {
         let mut servers = file.mcp.servers.clone();
         let mut report = Rebuilt::default();
         for r in &records {
@@ -151,7 +193,7 @@ impl McpTable {
         }
         self.stored.store(Arc::new(records));
         self.gateway.set_servers(&servers);
-        Ok(report)
+        report
     }
 
     /// Rebuilds whenever the feed says a stored server changed (the directory wakes

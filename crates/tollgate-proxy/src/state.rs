@@ -61,6 +61,7 @@ impl AppState {
         let mcp = Arc::new(McpTable::new(
             Arc::new(tollgate_mcp::Gateway::new(&config.mcp.servers, &http)),
             sink.directory.mcp_changed(),
+            config.settings.data_dir.join(crate::mcp_servers::MCP_SNAPSHOT_FILE_NAME),
         ));
         Self(Arc::new(Inner {
             settings: config.settings.clone(),

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tollgate_testkit::{FlakyRelay, MockOpenAi, ReplySpec, TestDatabase};
+use tollgate_testkit::{FlakyRelay, McpOptions, MockMcp, MockOpenAi, ReplySpec, TestDatabase};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 const MASTER: &str = "sk-outage-master";
@@ -428,5 +428,85 @@ async fn stored_models_are_served_after_a_restart_during_a_database_outage() {
             Some(format!("Bearer {secret}").as_str())
         );
     }
+    relay.restore();
+}
+
+/// One JSON-RPC request to `/mcp` with the master key: its answer.
+async fn mcp_rpc(served: &Served, method: &str, params: Value) -> Value {
+    let resp = client()
+        .post(served.url("/mcp"))
+        .bearer_auth(MASTER)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{method}");
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stored_mcp_servers_are_served_after_a_restart_during_a_database_outage() {
+    const TOKEN: &str = "mcp-token-stored-in-outage-9876zyxw";
+    let db = TestDatabase::create().await.unwrap();
+    let relay = FlakyRelay::start(db.server_addr().unwrap()).await.unwrap();
+    let via_relay = db.url_via(relay.addr());
+    let mcp = MockMcp::start_http_with(McpOptions {
+        bearer_token: Some(TOKEN.to_owned()),
+        ..McpOptions::named("docs").only(&["echo"])
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(&config, "model_list: []\n").unwrap();
+
+    let mut first = Served::start(&config, &data_dir, &via_relay);
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            readiness(&first).await.1["status"] == "healthy"
+        })
+        .await
+    );
+    let resp = client()
+        .post(first.url("/v1/mcp/server"))
+        .bearer_auth(MASTER)
+        .json(&json!({"server_name": "docs", "url": mcp.url(), "auth_type": "bearer_token", "auth_value": TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let snapshot = data_dir.join("mcp_servers.json");
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            std::fs::read_to_string(&snapshot).is_ok_and(|s| s.contains("\"docs\""))
+        })
+        .await,
+        "the stored-MCP-server snapshot was never written"
+    );
+    let kept = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(!kept.contains(TOKEN), "a credential in clear: {kept}");
+
+    // Killed; the database goes away; a new process still lists and calls its tools.
+    first.kill();
+    relay.cut();
+    mcp.clear_calls();
+    let second = Served::start(&config, &data_dir, &via_relay);
+    let listed = mcp_rpc(&second, "tools/list", json!({})).await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["docs-echo"], "{listed}");
+    let called =
+        mcp_rpc(&second, "tools/call", json!({"name": "docs-echo", "arguments": {"text": "down"}}))
+            .await;
+    assert_eq!(called["result"]["content"][0]["text"], "down", "{called}");
+    let calls = mcp.calls_of("tools/call");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
     relay.restore();
 }

@@ -9,6 +9,8 @@ use super::*;
 
 const ENV_SECRET: &str = "mcp-env-secret-4242-abcd";
 const TOKEN: &str = "mcp-bearer-secret-7777-efgh";
+const NEW_TOKEN: &str = "mcp-bearer-replaced-3131-ijkl";
+const HEADER_SECRET: &str = "mcp-header-secret-5151-mnop";
 
 fn bin() -> String {
     mock_binary().unwrap().display().to_string()
@@ -31,7 +33,7 @@ async fn mcp_console() -> TestApp {
 }
 
 fn assert_no_secret(page: &str, html: &str) {
-    for s in [ENV_SECRET, TOKEN] {
+    for s in [ENV_SECRET, TOKEN, NEW_TOKEN, HEADER_SECRET] {
         assert!(!html.contains(s), "{page} shows a credential: {html}");
     }
 }
@@ -260,8 +262,161 @@ async fn viewers_and_users_cannot_open_or_change_mcp_servers() {
         let add = [("server_name", "sneaky"), ("transport", "stdio"), ("command", "sh")];
         assert_eq!(b.post("/ui/mcp", &add).await.0, 403, "{who}");
         assert_eq!(b.post("/ui/mcp/stored/delete", &[]).await.0, 403, "{who}");
+        let edit = [("transport", "http"), ("url", "http://127.0.0.1:10/mcp")];
+        assert_eq!(b.post("/ui/mcp/stored/edit", &edit).await.0, 403, "{who}");
         let (_, keys) = b.get("/ui/keys").await;
         assert!(!keys.contains("/ui/mcp\""), "{who} is not shown the MCP servers: {keys}");
     }
     assert_eq!(api_names(&app).await, ["from_file", "stored"]);
+    let (_, answer) = api_get(&app, "/v1/mcp/server/stored").await;
+    assert_eq!(answer["url"], "http://127.0.0.1:9/mcp", "no edit took");
+}
+
+/// One JSON-RPC request to `/mcp` with the master key: its answer.
+async fn mcp_rpc(app: &TestApp, method: &str, params: Value) -> Value {
+    let resp = client()
+        .post(app.url("/mcp"))
+        .bearer_auth(MASTER)
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{method}");
+    resp.json().await.unwrap()
+}
+
+async fn mcp_tools(app: &TestApp) -> Vec<String> {
+    let answer = mcp_rpc(app, "tools/list", json!({})).await;
+    let tools = answer["result"]["tools"].as_array().unwrap_or_else(|| panic!("{answer}"));
+    tools.iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Calls `remote-echo` through the gateway: the `authorization` header the server saw.
+async fn echo_through(app: &TestApp, server: &MockMcp) -> Option<String> {
+    server.clear_calls();
+    let answer =
+        mcp_rpc(app, "tools/call", json!({"name": "remote-echo", "arguments": {"text": "hi"}}))
+            .await;
+    assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+    let calls = server.calls_of("tools/call");
+    assert_eq!(calls.len(), 1, "the call reached this server");
+    calls[0].header("authorization").map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_stored_mcp_server_is_edited_on_its_page_with_its_token_kept_replaced_or_cleared() {
+    let first = MockMcp::start_http_with(McpOptions::named("first")).await.unwrap();
+    let second = MockMcp::start_http_with(McpOptions::named("second")).await.unwrap();
+    let app = mcp_console().await;
+    let stored = json!({
+        "server_name": "remote",
+        "url": first.url(),
+        "description": "the first one",
+        "auth_type": "bearer_token",
+        "auth_value": TOKEN,
+        "static_headers": {"X-Team": HEADER_SECRET},
+    });
+    api(&app, "/v1/mcp/server", stored).await;
+    let b = Browser::sign_in(&app, "boss", UI_PASSWORD).await;
+
+    // The form holds the settings, says the token is set, and shows no credential.
+    let page = visit(&b, "/ui/mcp/remote", 200).await;
+    assert!(page.contains("action=\"/ui/mcp/remote/edit\""), "{page}");
+    assert!(page.contains(&format!("value=\"{}\"", first.url())));
+    assert!(page.contains("value=\"the first one\"") && page.contains("authentication is set"));
+    assert!(page.contains("name=\"clear_bearer_token\"") && page.contains("header X-Team"));
+    assert!(!page.contains("redacted"), "{page}");
+
+    // Refused edits: the error next to its field, nothing changed, no token echoed.
+    let url = second.url();
+    let refusals: [Refusal; 3] = [
+        (&[("transport", "http"), ("url", "")], "url", "url"),
+        (&[("transport", "http"), ("url", "ftp://files/mcp")], "url", "http://"),
+        (
+            &[
+                ("transport", "http"),
+                ("url", "http://127.0.0.1:9/mcp"),
+                ("bearer_token", NEW_TOKEN),
+                ("clear_bearer_token", "on"),
+            ],
+            "bearer_token",
+            "not both",
+        ),
+    ];
+    for (fields, field, says) in refusals {
+        let (status, html, _) = b.post("/ui/mcp/remote/edit", fields).await;
+        assert_eq!(status, 400, "{fields:?}: {html}");
+        assert_no_secret("the refused edit", &html);
+        let error = error_next_to(&html, field).unwrap_or_else(|| panic!("{field}: {html}"));
+        assert!(error.contains(says), "{fields:?}: {error}");
+    }
+    let edit = [("transport", "http"), ("url", url.as_str())];
+    let (status, _, _) = b.post_raw("/ui/mcp/remote/edit", &form(&edit)).await;
+    assert_eq!(status, 403, "an edit without the session's CSRF token is refused");
+    let (_, answer) = api_get(&app, "/v1/mcp/server/remote").await;
+    assert_eq!(answer["url"], first.url(), "no refused edit took");
+    assert_eq!(echo_through(&app, &first).await, Some(format!("Bearer {TOKEN}")));
+
+    // Saved: the gateway calls the new URL with the kept token and headers, and hides the
+    // tool the edit hid.
+    let edit = [
+        ("transport", "http"),
+        ("url", url.as_str()),
+        ("description", "the second one"),
+        ("disallowed_tools", "add, fail"),
+        ("bearer_token", ""),
+    ];
+    let (status, html, location) = b.post("/ui/mcp/remote/edit", &edit).await;
+    assert_eq!(status, 303, "{html}");
+    let back = location.unwrap();
+    assert!(back.starts_with("/ui/mcp/remote?done="), "{back}");
+    let page = visit(&b, &back, 200).await;
+    assert!(page.contains("MCP server remote saved.") && page.contains("value=\"add, fail\""));
+    let (_, answer) = api_get(&app, "/v1/mcp/server/remote").await;
+    assert_eq!((&answer["url"], &answer["description"]), (&json!(url), &json!("the second one")));
+    assert_eq!(answer["auth_type"], "bearer_token");
+    let tools = mcp_tools(&app).await;
+    assert!(tools.iter().any(|t| t == "remote-echo"), "{tools:?}");
+    assert!(!tools.iter().any(|t| t == "remote-add" || t == "remote-fail"), "{tools:?}");
+    assert_eq!(echo_through(&app, &second).await, Some(format!("Bearer {TOKEN}")));
+    let call = &second.calls_of("tools/call")[0];
+    assert_eq!(call.header("x-team"), Some(HEADER_SECRET), "the header is kept too");
+
+    // Replaced, then cleared.
+    let replace = [("transport", "http"), ("url", url.as_str()), ("bearer_token", NEW_TOKEN)];
+    assert_eq!(b.post("/ui/mcp/remote/edit", &replace).await.0, 303);
+    assert_eq!(echo_through(&app, &second).await, Some(format!("Bearer {NEW_TOKEN}")));
+    visit(&b, "/ui/mcp/remote", 200).await;
+    let clear = [("transport", "http"), ("url", url.as_str()), ("clear_bearer_token", "on")];
+    assert_eq!(b.post("/ui/mcp/remote/edit", &clear).await.0, 303);
+    assert_eq!(echo_through(&app, &second).await, None);
+    let (_, answer) = api_get(&app, "/v1/mcp/server/remote").await;
+    assert_eq!(answer["auth_type"], "none");
+    let page = visit(&b, "/ui/mcp/remote", 200).await;
+    assert!(page.contains("none is set") && !page.contains("name=\"clear_bearer_token\""));
+
+    // config.yaml's servers have no form, and a posted one is refused with why.
+    let page = visit(&b, "/ui/mcp/from_file", 200).await;
+    assert!(!page.contains("/from_file/edit") && !page.contains("id=\"edit-mcp-server\""));
+    let edit = [("transport", "stdio"), ("command", "sh")];
+    let (status, html, _) = b.post("/ui/mcp/from_file/edit", &edit).await;
+    assert_eq!(status, 400, "{html}");
+    assert!(html.contains("defined in config.yaml"), "{html}");
+    assert_no_secret("the refused edit", &html);
+    assert_eq!(b.post("/ui/mcp/no_such/edit", &edit).await.0, 404);
+    let (_, answer) = api_get(&app, "/v1/mcp/server/from_file").await;
+    assert_eq!(answer["args"], json!(["--mcp-stdio", "--name", "from_file"]));
+
+    // Each save audited as the console's user, with no credential in the trail.
+    let trail = app.state.store().audit_logs(Default::default()).await.unwrap();
+    let updates: Vec<_> =
+        trail.iter().filter(|r| r.object_type == "mcp_server" && r.action == "update").collect();
+    assert_eq!(updates.len(), 3, "{updates:?}");
+    assert!(updates.iter().all(|r| r.actor.starts_with("ui:") && r.object_id == "remote"));
+    let text = format!("{updates:?}");
+    for s in [TOKEN, NEW_TOKEN, HEADER_SECRET] {
+        assert!(!text.contains(s), "a credential in the audit trail: {text}");
+    }
+    visit(&b, "/ui/audit", 200).await;
 }

@@ -16,6 +16,8 @@ use tollgate_config::{Config, ConfigError, Diagnostic, ModelEntry, ProcessEnv};
 use tollgate_router::Router;
 use tollgate_store::{CredentialRecord, ModelRecord, SecretBox, Store, StoreError};
 
+use crate::kept::Kept;
+
 /// The provider name named credentials (`/credentials`) are stored under.
 pub const CREDENTIAL_PROVIDER: &str = "credential";
 
@@ -94,8 +96,7 @@ pub struct ModelTable {
     stored_entries: ArcSwap<Vec<ModelEntry>>,
     rebuilding: tokio::sync::Mutex<()>,
     changed: Arc<tokio::sync::Notify>,
-    snapshot_path: Option<PathBuf>,
-    snapshotted: std::sync::Mutex<Option<ModelSnapshot>>,
+    snapshot: Kept<ModelSnapshot>,
 }
 
 /// What a rebuild did.
@@ -119,8 +120,11 @@ impl ModelTable {
             stored_entries: ArcSwap::default(),
             rebuilding: tokio::sync::Mutex::new(()),
             changed,
-            snapshot_path: Some(config.settings.data_dir.join(MODEL_SNAPSHOT_FILE_NAME)),
-            snapshotted: std::sync::Mutex::new(None),
+            snapshot: Kept::new(
+                config.settings.data_dir.join(MODEL_SNAPSHOT_FILE_NAME),
+                SNAPSHOT_VERSION,
+                "stored-model",
+            ),
         }
     }
 
@@ -154,26 +158,18 @@ impl ModelTable {
         let records = store.list_models().await?;
         let credentials = store.list_credentials(CREDENTIAL_PROVIDER).await?;
         let report = self.apply(sb, &records, &credentials);
-        self.keep_snapshot(records, &credentials);
+        self.snapshot.keep(ModelSnapshot::new(records, &credentials));
         Ok(report)
     }
 
     /// Serves the stored models of the snapshot in the data directory, if there is one: what
     /// a process started while the database is down knows until the database answers.
     pub async fn load_snapshot(&self, sb: &SecretBox) -> Option<Rebuilt> {
-        let path = self.snapshot_path.as_ref()?;
-        let snapshot = match ModelSnapshot::load(path) {
-            Ok(s) => s?,
-            Err(e) => {
-                tracing::warn!(error = %e, file = %path.display(), "the stored-model snapshot cannot be read; ignoring it");
-                return None;
-            }
-        };
+        let snapshot = self.snapshot.load()?;
         let _one_at_a_time = self.rebuilding.lock().await;
         let credentials: Vec<CredentialRecord> =
             snapshot.credentials.iter().filter_map(SealedCredential::record).collect();
         let report = self.apply(sb, &snapshot.models, &credentials);
-        *self.snapshotted.lock().unwrap_or_else(|e| e.into_inner()) = Some(snapshot);
         tracing::info!(
             models = report.served,
             "stored models served from the snapshot until the database answers"
@@ -213,22 +209,6 @@ impl ModelTable {
         self.stored_entries.store(Arc::new(entries.clone()));
         self.swap(&file, entries);
         report
-    }
-
-    /// Writes the snapshot when what the store holds changed since the last one.
-    fn keep_snapshot(&self, models: Vec<ModelRecord>, credentials: &[CredentialRecord]) {
-        let Some(path) = &self.snapshot_path else { return };
-        let fresh = ModelSnapshot::new(models, credentials);
-        let mut last = self.snapshotted.lock().unwrap_or_else(|e| e.into_inner());
-        if last.as_ref().is_some_and(|l| l.same_content(&fresh)) {
-            return;
-        }
-        match fresh.save(path) {
-            Ok(()) => *last = Some(fresh),
-            Err(e) => {
-                tracing::warn!(error = %e, file = %path.display(), "the stored-model snapshot cannot be written")
-            }
-        }
     }
 
     fn swap(&self, file: &Config, stored: Vec<ModelEntry>) {
@@ -355,10 +335,8 @@ const SNAPSHOT_VERSION: u32 = 1;
 
 /// The stored models and named credentials as last read, sealed exactly as stored: the
 /// file holds no credential in clear.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 struct ModelSnapshot {
-    version: u32,
-    taken_at: chrono::DateTime<chrono::Utc>,
     models: Vec<ModelRecord>,
     credentials: Vec<SealedCredential>,
 }
@@ -399,25 +377,6 @@ impl ModelSnapshot {
                 updated_at: c.updated_at,
             })
             .collect();
-        Self { version: SNAPSHOT_VERSION, taken_at: chrono::Utc::now(), models, credentials }
-    }
-
-    fn same_content(&self, other: &Self) -> bool {
-        self.models == other.models && self.credentials == other.credentials
-    }
-
-    fn save(&self, path: &std::path::Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        crate::access::snapshot::save_bytes(path, &bytes)
-    }
-
-    fn load(path: &std::path::Path) -> std::io::Result<Option<Self>> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let snapshot: Self = serde_json::from_slice(&bytes).map_err(std::io::Error::other)?;
-        Ok((snapshot.version == SNAPSHOT_VERSION).then_some(snapshot))
+        Self { models, credentials }
     }
 }

@@ -1,6 +1,6 @@
 //! The admin console at `/ui` in a real browser: headless Chromium driven by playwright-core
 //! (`tests/browser/console.mjs`) through sign-in, keys, models, API traffic, logs, the
-//! dashboard, the Copilot page (when there is one), an MCP server added and opened, and
+//! dashboard, the Copilot page (when there is one), an MCP server added, opened and edited, and
 //! sign-out, against testkit upstreams.
 //!
 //! `TOLLGATE_E2E_SCREENSHOTS=docs/screenshots` keeps the screenshots (the README shows them).
@@ -165,7 +165,10 @@ async fn the_console_walks_through_keys_models_logs_and_the_dashboard_in_a_brows
     // The MCP server added on the page is stored and served: its two tools were listed from
     // the mock with the token typed into the form.
     assert_eq!(one("MCP"), "e2e_docs 2", "{out}");
-    assert!(app.store().get_mcp_server("e2e_docs").await.unwrap().is_some());
+    let stored = app.store().get_mcp_server("e2e_docs").await.unwrap().unwrap();
+    assert_eq!(stored.entry["description"], "edited in the browser", "{out}");
+    assert_eq!(stored.entry["disallowed_tools"], serde_json::json!(["add"]));
+    // Listed again after the edit: with the token the edit kept.
     let listed = mcp.calls_of("tools/list");
     assert!(!listed.is_empty(), "{out}");
     let bearer = format!("Bearer {MCP_TOKEN}");
