@@ -229,3 +229,25 @@ async fn requests_without_mcp_tools_are_untouched() {
     assert!(resp.headers().get("x-tollgate-mcp-steps").is_none());
     assert_eq!(models.requests()[0].body["tools"], body["tools"]);
 }
+
+#[tokio::test]
+async fn the_semantic_filter_offers_the_model_the_tools_closest_to_the_conversation() {
+    let (_remote, models, app) = setup(
+        "litellm_settings:\n  mcp_semantic_tool_filter:\n    enabled: true\n    embedding_model: text-embedding-3-small\n    top_k: 2\n",
+    )
+    .await;
+    let every = json!({"type": "mcp", "server_label": "remote", "server_url": "litellm_proxy",
+                       "require_approval": "never"});
+    let body = json!({"model": "gpt-4o-mini", "tools": [every],
+        "messages": [{"role": "user", "content": "please add two numbers"}]});
+    let resp = send(&app, "/v1/chat/completions", MASTER, &body).await;
+    assert_eq!(resp.status(), 200);
+    // The embeddings reach the same mock first; the chat request is the one with messages.
+    let chat = models.requests().iter().position(|r| r.body.get("messages").is_some()).unwrap();
+    let names = offered(&models, chat);
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().any(|n| n == "remote-add"), "{names:?}");
+    // The ranking's embeddings were a request of the caller's, through tollgate itself.
+    let rows = records(&app, 2).await;
+    assert!(rows.iter().any(|r| r["api"] == "embeddings"), "{rows:?}");
+}
