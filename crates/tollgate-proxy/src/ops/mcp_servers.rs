@@ -215,18 +215,18 @@ pub async fn update(
     Ok(answer)
 }
 
-/// A stored server's entry in config.yaml's shape with every credential as `<redacted>`: what
-/// a form that changes part of it sends back to [`update`], which keeps those credentials.
-pub async fn stored_entry(state: &AppState, name: &str) -> Result<Map<String, Value>, ApiError> {
+/// The stored server `name`; a server of config.yaml is refused (it cannot be changed here).
+async fn stored_only(state: &AppState, name: &str) -> Result<McpServerRecord, ApiError> {
     if in_config(state, name) {
         return Err(defined_in_config(name));
     }
-    let record = state
-        .store()
-        .get_mcp_server(name)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| not_found(name))?;
+    state.store().get_mcp_server(name).await.map_err(store_error)?.ok_or_else(|| not_found(name))
+}
+
+/// A stored server's entry in config.yaml's shape with every credential as `<redacted>`: what
+/// a form that changes part of it sends back to [`update`], which keeps those credentials.
+pub async fn stored_entry(state: &AppState, name: &str) -> Result<Map<String, Value>, ApiError> {
+    let record = stored_only(state, name).await?;
     let mut entry = record.entry.as_object().cloned().unwrap_or_default();
     each_secret(&mut entry, &mut |_, v| {
         if !v.is_null() && !is_env_ref(v) {
@@ -239,15 +239,7 @@ pub async fn stored_entry(state: &AppState, name: &str) -> Result<Map<String, Va
 /// Removes a stored server, and the server from every key's and team's `object_permission`,
 /// so that a server made later under the same name is not granted by an old permission.
 pub async fn delete(state: &AppState, actor: &Actor, name: &str) -> Result<Value, ApiError> {
-    if in_config(state, name) {
-        return Err(defined_in_config(name));
-    }
-    let old = state
-        .store()
-        .get_mcp_server(name)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| not_found(name))?;
+    let old = stored_only(state, name).await?;
     let before = stored_answer(state, &old);
     if !state.store().delete_mcp_server(name).await.map_err(store_error)? {
         return Err(not_found(name));
