@@ -2,12 +2,11 @@
 
 use axum::Extension;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use tollgate_protocol::openai::{parse_object, validate_chat_request};
 use tollgate_protocol::{Operation, Protocol};
 
-use super::mcp::model_tools;
+use super::mcp::model_tools::{self, McpServersHeader};
 use super::{RequestId, respond};
 use crate::auth::Principal;
 use crate::body::PendingBody;
@@ -20,11 +19,11 @@ pub(super) async fn chat_completions(
     State(state): State<AppState>,
     Extension(request_id): Extension<RequestId>,
     ModelCaller(caller): ModelCaller,
-    headers: HeaderMap,
+    servers: McpServersHeader,
     body: PendingBody,
 ) -> Response {
     match caller {
-        Ok(caller) => respond(handle(&state, request_id, caller, &headers, body).await),
+        Ok(caller) => respond(handle(&state, request_id, caller, &servers, body).await),
         Err(d) => denied(&state, "chat_completions", &request_id, body, d).await,
     }
 }
@@ -33,7 +32,7 @@ async fn handle(
     state: &AppState,
     request_id: RequestId,
     caller: Principal,
-    headers: &HeaderMap,
+    servers: &McpServersHeader,
     body: PendingBody,
 ) -> Result<Response, ApiError> {
     let raw = body.read().await?;
@@ -57,7 +56,7 @@ async fn handle(
         has_thinking: false,
     };
     if model_tools::has_mcp_tools(&call.body) {
-        return model_tools::answer(state, call, headers).await;
+        return model_tools::answer(state, call, servers).await;
     }
     Ok(forward(state, call).await)
 }

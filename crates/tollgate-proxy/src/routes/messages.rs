@@ -88,7 +88,7 @@ async fn handle(
         has_thinking: summary.has_thinking_blocks,
     };
     if model_tools::has_mcp_tools(&call.body) {
-        return model_tools::answer(state, call, headers).await;
+        return model_tools::answer(state, call, &model_tools::McpServersHeader::of(headers)).await;
     }
     Ok(forward(state, call).await)
 }

@@ -24,6 +24,8 @@ mod wire;
 use std::collections::HashMap;
 
 use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use futures_util::future::join_all;
@@ -59,14 +61,33 @@ struct Offered {
     runs: HashMap<String, usize>,
 }
 
+/// The request's `x-mcp-servers` header, which narrows the servers an MCP entry may use.
+/// Only this header is read, so a chat request does not copy all of its headers for it.
+#[derive(Debug, Default)]
+pub(in crate::routes) struct McpServersHeader(Option<String>);
+
+impl McpServersHeader {
+    pub(in crate::routes) fn of(headers: &HeaderMap) -> Self {
+        Self(header_str(headers, SERVERS_HEADER).map(str::to_owned))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for McpServersHeader {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.headers))
+    }
+}
+
 /// Answers `call`, whose tools hold MCP entries ([`has_mcp_tools`]).
 pub(in crate::routes) async fn answer(
     state: &AppState,
     call: Call,
-    headers: &HeaderMap,
+    servers: &McpServersHeader,
 ) -> Result<Response, ApiError> {
     let protocol = call.protocol();
-    let offered = offer(state, protocol, &call.caller, &call.body, headers).await?;
+    let offered = offer(state, protocol, &call.caller, &call.body, servers).await?;
     let Call { mut body, stream, include_usage, request_id: first_id, .. } = call;
     let template = |body: &Value, request_id: RequestId, first: bool| Call {
         api: call.api,
@@ -201,10 +222,10 @@ async fn offer(
     protocol: Protocol,
     caller: &Principal,
     body: &Value,
-    headers: &HeaderMap,
+    servers: &McpServersHeader,
 ) -> Result<Offered, ApiError> {
     let grant = grant::of(state, caller);
-    let only: Option<Vec<String>> = header_str(headers, SERVERS_HEADER).map(|v| {
+    let only: Option<Vec<String>> = servers.0.as_deref().map(|v| {
         v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
     });
     let mut offered = Offered { tools: Vec::new(), views: Vec::new(), runs: HashMap::new() };
